@@ -1,0 +1,426 @@
+/*
+ * rumor: gossip membership, failure detection and dissemination.
+ *
+ * This is the one installed header of the library. The engine behind it is sans-I/O: it never
+ * reads a clock, opens a socket, starts a thread or keeps global state. The host passes the
+ * current time (`now`, milliseconds on any monotonic scale) into every call, feeds received
+ * datagrams and stream bytes in, drains datagrams, stream operations and events out, and sleeps
+ * until the one deadline that rumor_node_deadline() reports.
+ *
+ * A minimal host loop:
+ *
+ *     rumor_settings s;
+ *     rumor_settings_default(&s, RUMOR_PROFILE_LAN);
+ *     s.name = "node-a"; s.addr = my_addr; s.seed = random_seed;
+ *     rumor_node *n;
+ *     rumor_node_new(&n, &s, now());
+ *     rumor_node_join(n, seeds, nseeds, now());
+ *     for (;;) {
+ *         wait for a datagram, stream bytes or rumor_node_deadline(n);
+ *         rumor_node_receive(...) / rumor_node_stream_*(...) / rumor_node_tick(n, now());
+ *         while (rumor_node_poll_datagram(n, &d)) send d.data to d.to;
+ *         while (rumor_node_poll_stream(n, &op)) open / write / close a connection;
+ *         while (rumor_node_poll_event(n, &ev)) react;
+ *     }
+ *
+ * Every function returns 0 or a negative RUMOR_ERR_* code unless documented otherwise.
+ * rumor_strerror() names a code. Input from the network never crashes the engine: it is
+ * rejected, counted by reason in rumor_stats, and leaves state untouched.
+ */
+#ifndef RUMOR_H
+#define RUMOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(RUMOR_BUILDING) && defined(__GNUC__)
+#define RUMOR_API __attribute__((visibility("default")))
+#else
+#define RUMOR_API
+#endif
+
+#define RUMOR_VERSION_MAJOR 0
+#define RUMOR_VERSION_MINOR 1
+#define RUMOR_VERSION_PATCH 0
+
+/* Wire protocol version spoken by this library (docs/protocol.md). */
+#define RUMOR_PROTOCOL_VERSION 1
+
+/* Hard bounds. Settings may lower, never raise, them. */
+#define RUMOR_NAME_MAX         128                   /* bytes of a node name, no NUL inside */
+#define RUMOR_ADDR_MAX         24                    /* bytes of an opaque host address */
+#define RUMOR_LABEL_MAX        64                    /* bytes of a cluster label */
+#define RUMOR_META_MAX         4096                  /* bytes of node metadata (tags) */
+#define RUMOR_PACKET_MAX       65000                 /* bytes of one datagram */
+#define RUMOR_STREAM_FRAME_MAX (64u * 1024u * 1024u) /* bytes of one stream frame */
+
+/* Error codes. 0 is success. */
+enum {
+    RUMOR_OK = 0,
+    RUMOR_ERR_INVALID = -1,   /* an argument or setting is out of range */
+    RUMOR_ERR_NOMEM = -2,     /* the allocator failed; state unchanged */
+    RUMOR_ERR_TOO_BIG = -3,   /* a value exceeds a configured limit; state unchanged */
+    RUMOR_ERR_MALFORMED = -4, /* input could not be decoded; state unchanged */
+    RUMOR_ERR_STATE = -5,     /* the call is not valid in the node's current state */
+    RUMOR_ERR_NOT_FOUND = -6, /* no such member, stream or key */
+    RUMOR_ERR_FULL = -7,      /* a table or queue is at its configured cap */
+    RUMOR_ERR_VERSION = -8,   /* unknown protocol or settings version */
+    RUMOR_ERR_LABEL = -9,     /* packet belongs to another cluster label */
+    RUMOR_ERR_AUTH = -10,     /* authentication failed */
+};
+
+/* Returns a static, human-readable name for an error code. */
+RUMOR_API const char *rumor_strerror(int err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Addresses                                                                                   */
+
+/*
+ * An address is opaque to the engine: up to RUMOR_ADDR_MAX bytes that the host understands.
+ * The engine copies, compares and transmits them. All hosts in one cluster must agree on the
+ * encoding. The rumor agent uses rumor_addr_from_ip(): family byte (4 or 6), the address bytes
+ * in network order, then the port big-endian (7 or 19 bytes).
+ */
+typedef struct rumor_addr {
+    uint8_t len;
+    uint8_t bytes[RUMOR_ADDR_MAX];
+} rumor_addr;
+
+/* True when both addresses hold the same bytes. */
+RUMOR_API bool rumor_addr_equal(const rumor_addr *a, const rumor_addr *b);
+
+/*
+ * Encodes an IP address and port in the agent's address format. `family` is 4 or 6, `ip`
+ * points to 4 or 16 bytes in network order. Returns RUMOR_ERR_INVALID for another family.
+ */
+RUMOR_API int rumor_addr_from_ip(rumor_addr *out, int family, const uint8_t *ip, uint16_t port);
+
+/*
+ * Decodes an address in the agent's format. Returns RUMOR_ERR_MALFORMED when `a` is not one.
+ * `ip` must hold 16 bytes.
+ */
+RUMOR_API int rumor_addr_to_ip(const rumor_addr *a, int *family, uint8_t *ip, uint16_t *port);
+
+/*
+ * Formats an address: "1.2.3.4:7946" or "[::1]:7946" for the agent's format, hex otherwise.
+ * Always NUL-terminates when cap > 0. Returns the length written (without the NUL).
+ */
+RUMOR_API size_t rumor_addr_format(const rumor_addr *a, char *out, size_t cap);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Settings                                                                                    */
+
+typedef enum rumor_profile {
+    RUMOR_PROFILE_LAN = 0,
+    RUMOR_PROFILE_WAN = 1,
+    RUMOR_PROFILE_LOCAL = 2,
+} rumor_profile;
+
+/* Injectable allocator. All engine memory goes through it. NULL selects malloc/realloc/free. */
+typedef struct rumor_allocator {
+    void *(*alloc)(void *ud, size_t size);
+    void *(*realloc)(void *ud, void *ptr, size_t size);
+    void (*free)(void *ud, void *ptr);
+    void *ud;
+} rumor_allocator;
+
+#define RUMOR_SETTINGS_VERSION 1
+
+/*
+ * Engine settings. Fill with rumor_settings_default(), then change fields. The engine copies
+ * everything (strings too) at rumor_node_new() and keeps no pointer into this struct.
+ */
+typedef struct rumor_settings {
+    uint32_t version; /* RUMOR_SETTINGS_VERSION */
+
+    /* Identity. */
+    const char *name;          /* unique node name, 1..RUMOR_NAME_MAX bytes; required */
+    rumor_addr addr;           /* the address other members reach this node at; required */
+    const char *cluster_label; /* packets with another label are dropped; NULL or "" = none */
+    uint64_t seed;             /* seeds the engine's PRNG; the host chooses it */
+    uint32_t incarnation;      /* starting incarnation (a restarted node passes its last + 1) */
+
+    /* Failure detection (SWIM §4, Lifeguard §IV). */
+    uint32_t probe_interval_ms;  /* one probe per interval */
+    uint32_t probe_timeout_ms;   /* wait for a direct ack before asking others */
+    uint32_t indirect_checks;    /* k members asked to ping-req a silent target */
+    uint32_t suspicion_mult;     /* suspicion timeout min = mult * max(1, log10 N) * interval */
+    uint32_t suspicion_max_mult; /* suspicion timeout max = max_mult * min */
+    uint32_t awareness_max;      /* local health multiplier cap (score in [0, max-1]) */
+    bool stream_fallback;        /* also probe over a stream when the direct ping fails */
+
+    /* Dissemination. */
+    uint32_t retransmit_mult;     /* each broadcast sent mult * ceil(log10(N+1)) times */
+    uint32_t gossip_interval_ms;  /* gossip round period */
+    uint32_t gossip_nodes;        /* members per gossip round and per eager push */
+    uint32_t gossip_to_dead_ms;   /* keep gossiping to failed members this long */
+    uint32_t packet_bytes_max;    /* datagram budget, compound packets fill up to it */
+    uint32_t broadcast_queue_max; /* broadcasts held at once, per class */
+
+    /* Anti-entropy, rejoin and reaping. */
+    uint32_t pushpull_interval_ms;  /* full-state sync period for N <= 32 (scaled above); 0=off */
+    uint32_t reconnect_interval_ms; /* try one failed member or seed this often; 0 = off */
+    uint32_t reconnect_timeout_ms;  /* stop trying a failed member after this long */
+    uint32_t reap_failed_ms;        /* a failed member is forgotten after this long */
+    uint32_t reap_left_ms;          /* a member that left is forgotten after this long */
+    uint32_t stream_timeout_ms;     /* a stream exchange must finish within this */
+    uint32_t leave_timeout_ms;      /* give up propagating a leave after this long */
+
+    /* Limits. */
+    uint32_t meta_bytes_max;         /* node metadata cap, <= RUMOR_META_MAX */
+    uint32_t members_max;            /* member table cap */
+    uint32_t streams_max;            /* concurrent streams cap */
+    uint32_t stream_frame_bytes_max; /* one stream frame cap, <= RUMOR_STREAM_FRAME_MAX */
+
+    const rumor_allocator *allocator; /* NULL = libc; the pointed struct is copied */
+} rumor_settings;
+
+/*
+ * Fills `s` with the defaults of `profile` (timings from memberlist's LAN, WAN and local
+ * profiles) and clears name, address, label and seed. Returns RUMOR_ERR_INVALID for an
+ * unknown profile.
+ */
+RUMOR_API int rumor_settings_default(rumor_settings *s, rumor_profile profile);
+
+/* Parses "lan", "wan" or "local". Returns RUMOR_ERR_INVALID for anything else. */
+RUMOR_API int rumor_profile_parse(const char *text, rumor_profile *out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Members and events                                                                          */
+
+typedef enum rumor_member_state {
+    RUMOR_MEMBER_ALIVE = 0,
+    RUMOR_MEMBER_SUSPECT = 1,
+    RUMOR_MEMBER_FAILED = 2,
+    RUMOR_MEMBER_LEFT = 3,
+} rumor_member_state;
+
+/* "alive", "suspect", "failed", "left". */
+RUMOR_API const char *rumor_member_state_name(rumor_member_state st);
+
+/*
+ * A snapshot of one member. Pointers (`name`, `meta`) stay valid until the next call that
+ * changes the node (receive, tick, join, leave, set_meta, poll_*), and must not be freed.
+ */
+typedef struct rumor_member {
+    const char *name; /* NUL-terminated */
+    size_t name_len;
+    rumor_addr addr;
+    uint32_t incarnation;
+    rumor_member_state state;
+    const uint8_t *meta;
+    size_t meta_len;
+    uint64_t state_since_ms; /* `now` when the local view last changed state */
+    bool is_self;
+} rumor_member;
+
+typedef enum rumor_event_type {
+    RUMOR_EVENT_MEMBER_JOIN = 1,    /* a member became known alive (also back from failed/left) */
+    RUMOR_EVENT_MEMBER_UPDATE = 2,  /* an alive member changed its metadata or address */
+    RUMOR_EVENT_MEMBER_SUSPECT = 3, /* a member is suspected */
+    RUMOR_EVENT_MEMBER_ALIVE = 4,   /* a suspected member refuted and is alive again */
+    RUMOR_EVENT_MEMBER_FAILED = 5,  /* a member was declared failed */
+    RUMOR_EVENT_MEMBER_LEFT = 6,    /* a member left gracefully */
+    RUMOR_EVENT_MEMBER_REAPED = 7,  /* a failed or left member was forgotten */
+    RUMOR_EVENT_LEAVE_DONE = 8,     /* this node's leave has been propagated (or timed out) */
+} rumor_event_type;
+
+/* "member-join", "member-update", ... */
+RUMOR_API const char *rumor_event_type_name(rumor_event_type t);
+
+/*
+ * An event drained from the node. `member` is a copy taken when the event happened; its
+ * pointers stay valid until the next rumor_node_poll_event() call. `accuser` names who
+ * suspected or declared the member failed (empty otherwise).
+ */
+typedef struct rumor_event {
+    rumor_event_type type;
+    uint64_t at_ms;
+    rumor_member member;
+    char accuser[RUMOR_NAME_MAX + 1];
+} rumor_event;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Statistics                                                                                  */
+
+/* Reasons an inbound packet or stream frame is dropped. */
+typedef enum rumor_drop_reason {
+    RUMOR_DROP_TRUNCATED = 0, /* shorter than its header or a field says */
+    RUMOR_DROP_BAD_MAGIC,     /* not a rumor packet */
+    RUMOR_DROP_BAD_VERSION,   /* protocol version not spoken here */
+    RUMOR_DROP_BAD_LABEL,     /* another cluster's label */
+    RUMOR_DROP_MALFORMED,     /* a message failed to decode */
+    RUMOR_DROP_OVERSIZE,      /* larger than the configured bound */
+    RUMOR_DROP_UNKNOWN_TYPE,  /* a message type this version does not know */
+    RUMOR_DROP_ENCRYPTED,     /* sealed, and this node has no key to open it */
+    RUMOR_DROP_NOT_FOR_US,    /* addressed to another node name */
+    RUMOR_DROP_STALE,         /* older than what is known (counted, harmless) */
+    RUMOR_DROP_QUEUE_FULL,    /* an outbound queue or table was at its cap */
+    RUMOR_DROP_REASON_COUNT
+} rumor_drop_reason;
+
+/* "truncated", "bad_magic", ... */
+RUMOR_API const char *rumor_drop_reason_name(rumor_drop_reason r);
+
+typedef struct rumor_stats {
+    uint64_t probes;         /* direct probes started */
+    uint64_t probe_failures; /* probes that ended without any ack */
+    uint64_t acks_in;        /* acks received for our own probes or relays */
+    uint64_t nacks_in;
+    uint64_t indirect_probes;  /* ping-req sent by us */
+    uint64_t indirect_relayed; /* ping-req served for others */
+    uint64_t stream_probes;    /* fallback probes over a stream */
+    uint64_t suspicions;       /* members we started to suspect ourselves */
+    uint64_t refutes;          /* times we refuted a suspicion or death about ourselves */
+    uint64_t packets_in, packets_out;
+    uint64_t bytes_in, bytes_out;
+    uint64_t messages_in, messages_out;
+    uint64_t broadcasts_queued;
+    uint64_t streams_in, streams_out;
+    uint64_t pushpulls;         /* completed full-state syncs (either side) */
+    uint64_t pushpull_ms_total; /* summed duration of completed syncs we initiated */
+    uint64_t dropped[RUMOR_DROP_REASON_COUNT];
+    uint32_t members[4];      /* members by rumor_member_state, self included */
+    uint32_t broadcast_queue; /* broadcasts waiting, all classes */
+    uint32_t awareness;       /* local health score, 0 = healthy */
+    uint32_t incarnation;     /* our own */
+} rumor_stats;
+
+/* ------------------------------------------------------------------------------------------ */
+/* The node                                                                                    */
+
+typedef struct rumor_node rumor_node;
+
+/*
+ * Creates a node. Copies the settings. Errors: RUMOR_ERR_INVALID (missing name or address, a
+ * value out of range), RUMOR_ERR_VERSION (settings version), RUMOR_ERR_NOMEM.
+ */
+RUMOR_API int rumor_node_new(rumor_node **out, const rumor_settings *s, uint64_t now);
+
+/* Frees a node and everything it owns. NULL is allowed. */
+RUMOR_API void rumor_node_del(rumor_node *n);
+
+/*
+ * Starts joining through seed addresses: opens a full-state push-pull stream to each (the host
+ * sees RUMOR_STREAM_OPEN ops). The seeds are remembered and retried every reconnect interval
+ * while the node knows no other live member. Errors: RUMOR_ERR_INVALID (no seeds),
+ * RUMOR_ERR_STATE (after leave).
+ */
+RUMOR_API int rumor_node_join(rumor_node *n, const rumor_addr *seeds, size_t nseeds, uint64_t now);
+
+/*
+ * Leaves gracefully: broadcasts that this node left and pushes it eagerly. The node stops
+ * probing. RUMOR_EVENT_LEAVE_DONE is emitted once the news has been sent enough times or
+ * leave_timeout_ms passed. Errors: RUMOR_ERR_STATE (already leaving).
+ */
+RUMOR_API int rumor_node_leave(rumor_node *n, uint64_t now);
+
+/*
+ * Sets this node's metadata (tags) and broadcasts it with a new incarnation. Errors:
+ * RUMOR_ERR_TOO_BIG (over meta_bytes_max; nothing changes), RUMOR_ERR_STATE (after leave).
+ */
+RUMOR_API int rumor_node_set_meta(rumor_node *n, const uint8_t *meta, size_t len, uint64_t now);
+
+/*
+ * Feeds one received datagram. Malformed or foreign input returns a negative code, is counted
+ * in stats.dropped and changes nothing. The return value is informational; the host need not
+ * act on it.
+ */
+RUMOR_API int rumor_node_receive(rumor_node *n, const rumor_addr *from, const uint8_t *data,
+                                 size_t len, uint64_t now);
+
+/* Runs every timer that is due at `now`. */
+RUMOR_API void rumor_node_tick(rumor_node *n, uint64_t now);
+
+/* The time at which rumor_node_tick() must next be called. Never in the past of the last call
+ * unless work is pending, in which case it equals that call's `now`. */
+RUMOR_API uint64_t rumor_node_deadline(const rumor_node *n);
+
+/* One outbound datagram. `data` stays valid until the next call on the node. */
+typedef struct rumor_datagram {
+    rumor_addr to;
+    const uint8_t *data;
+    size_t len;
+} rumor_datagram;
+
+/* Takes the next outbound datagram. Returns false when none is waiting. */
+RUMOR_API bool rumor_node_poll_datagram(rumor_node *n, rumor_datagram *out);
+
+/*
+ * Streams. The engine uses reliable byte streams (TCP in the agent) for full-state sync, join and
+ * the fallback probe. Each stream carries length-prefixed frames (docs/protocol.md) and is named
+ * by a 64-bit id the engine chooses for both outbound (opened by the engine) and inbound
+ * (accepted by the host) streams.
+ */
+typedef enum rumor_stream_op_kind {
+    RUMOR_STREAM_OPEN = 1,  /* connect to `to`; then write and report as for any stream */
+    RUMOR_STREAM_WRITE = 2, /* write `data` on stream `id` */
+    RUMOR_STREAM_CLOSE = 3, /* close stream `id` (after writing what was queued) */
+} rumor_stream_op_kind;
+
+typedef struct rumor_stream_op {
+    rumor_stream_op_kind kind;
+    uint64_t id;
+    rumor_addr to;       /* for OPEN */
+    const uint8_t *data; /* for WRITE; valid until the next call on the node */
+    size_t len;
+} rumor_stream_op;
+
+/* Takes the next stream operation. Returns false when none is waiting. */
+RUMOR_API bool rumor_node_poll_stream(rumor_node *n, rumor_stream_op *out);
+
+/*
+ * The host accepted an inbound connection from `from`. Stores the new stream id in `*id`.
+ * Errors: RUMOR_ERR_FULL (streams_max reached: the host should close the connection).
+ */
+RUMOR_API int rumor_node_stream_accept(rumor_node *n, const rumor_addr *from, uint64_t *id,
+                                       uint64_t now);
+
+/*
+ * Bytes arrived on stream `id`. A malformed or oversize frame closes the stream (a CLOSE op
+ * follows) and is counted. Errors: RUMOR_ERR_NOT_FOUND (unknown or closed id), others as
+ * rumor_node_receive.
+ */
+RUMOR_API int rumor_node_stream_data(rumor_node *n, uint64_t id, const uint8_t *data, size_t len,
+                                     uint64_t now);
+
+/* The peer closed stream `id`, or connecting/reading/writing failed. The id is released. */
+RUMOR_API void rumor_node_stream_closed(rumor_node *n, uint64_t id, uint64_t now);
+
+/* Takes the next event. Returns false when none is waiting. */
+RUMOR_API bool rumor_node_poll_event(rumor_node *n, rumor_event *out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Queries                                                                                     */
+
+/* Number of members in the table, self included, in any state. */
+RUMOR_API size_t rumor_node_member_count(const rumor_node *n);
+
+/* Member `i` (0 <= i < count, order unspecified but stable between changes). */
+RUMOR_API int rumor_node_member_at(const rumor_node *n, size_t i, rumor_member *out);
+
+/* Looks a member up by name. Errors: RUMOR_ERR_NOT_FOUND. */
+RUMOR_API int rumor_node_member_find(const rumor_node *n, const char *name, rumor_member *out);
+
+/* This node as a member. */
+RUMOR_API void rumor_node_self(const rumor_node *n, rumor_member *out);
+
+/* Counters and gauges. */
+RUMOR_API void rumor_node_stats(const rumor_node *n, rumor_stats *out);
+
+/* Current local health score (Lifeguard), 0 = healthy. */
+RUMOR_API uint32_t rumor_node_health(const rumor_node *n);
+
+/* True after rumor_node_leave(). */
+RUMOR_API bool rumor_node_is_leaving(const rumor_node *n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RUMOR_H */

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages rumor needs to build, test and run the demo. Idempotent: does
+# nothing when everything is present. Called by `make`, `make check` and `make demo`.
+set -euo pipefail
+
+pkgs=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev clang-format
+      libcmocka-dev libsodium-dev libuv1-dev libjansson-dev libmicrohttpd-dev libsqlite3-dev
+      sqlite3 curl python3 iproute2 procps)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+# Debian's serf is the reference peer for the side-by-side benchmarks; not needed to build.
+if [ "${RUMOR_WITH_SERF:-0}" = 1 ] && ! command -v serf >/dev/null; then missing+=(serf); fi
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}"
+sudo=""
+if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,231 @@
+#include "core/members.h"
+
+#include <string.h>
+
+static uint32_t name_hash(const char *s, size_t len)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) {
+        h ^= (uint8_t)s[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+void members_init(members *t, const rumor_allocator *a)
+{
+    memset(t, 0, sizeof(*t));
+    t->a = a;
+}
+
+static void member_free(const rumor_allocator *a, member *m)
+{
+    if (m->name_len > MEMBER_NAME_INLINE)
+        rfree(a, m->n.heap_name);
+    rfree(a, m->meta);
+    rfree(a, m);
+}
+
+void members_free(members *t)
+{
+    for (size_t i = 0; i < t->count; i++)
+        member_free(t->a, t->order[i]);
+    rfree(t->a, t->order);
+    rfree(t->a, t->slots);
+    rfree(t->a, t->dead);
+    memset(t, 0, sizeof(*t));
+}
+
+static size_t slot_of(const members *t, uint32_t hash)
+{
+    return hash & (t->nslots - 1);
+}
+
+member *members_find(const members *t, const char *name, size_t len)
+{
+    if (t->nslots == 0)
+        return NULL;
+    uint32_t h = name_hash(name, len);
+    for (size_t i = slot_of(t, h);; i = (i + 1) & (t->nslots - 1)) {
+        member *m = t->slots[i];
+        if (!m)
+            return NULL;
+        if (m->hash == h && m->name_len == len && memcmp(member_name(m), name, len) == 0)
+            return m;
+    }
+}
+
+static void slots_insert(member **slots, size_t nslots, member *m)
+{
+    size_t i = m->hash & (nslots - 1);
+    while (slots[i])
+        i = (i + 1) & (nslots - 1);
+    slots[i] = m;
+}
+
+static bool slots_grow(members *t)
+{
+    /* Keep the load factor under 1/2 so that probes stay short. */
+    if ((t->count + 1) * 2 <= t->nslots)
+        return true;
+    size_t n = t->nslots ? t->nslots * 2 : 16;
+    member **s = rcalloc(t->a, n, sizeof(*s));
+    if (!s)
+        return false;
+    for (size_t i = 0; i < t->count; i++)
+        slots_insert(s, n, t->order[i]);
+    rfree(t->a, t->slots);
+    t->slots = s;
+    t->nslots = n;
+    return true;
+}
+
+member *members_add(members *t, const char *name, size_t len, rng *r)
+{
+    if (len == 0 || len > RUMOR_NAME_MAX || !slots_grow(t))
+        return NULL;
+    void *order = t->order;
+    if (!rgrow(t->a, &order, &t->cap, t->count + 1, sizeof(member *)))
+        return NULL;
+    t->order = order;
+    member *m = rcalloc(t->a, 1, sizeof(*m));
+    if (!m)
+        return NULL;
+    if (len > MEMBER_NAME_INLINE) {
+        m->n.heap_name = rstrndup(t->a, name, len);
+        if (!m->n.heap_name) {
+            rfree(t->a, m);
+            return NULL;
+        }
+    } else {
+        memcpy(m->n.inline_name, name, len);
+    }
+    m->name_len = (uint8_t)len;
+    m->hash = name_hash(name, len);
+    m->state = RUMOR_MEMBER_ALIVE;
+    t->by_state[RUMOR_MEMBER_ALIVE]++;
+    slots_insert(t->slots, t->nslots, m);
+    /* Append, then swap into a random slot so the newcomer is probed within this round. */
+    size_t n = t->count++;
+    t->order[n] = m;
+    m->order_idx = (uint32_t)n;
+    size_t j = rng_below(r, (uint32_t)t->count);
+    member *o = t->order[j];
+    t->order[j] = m;
+    t->order[n] = o;
+    m->order_idx = (uint32_t)j;
+    o->order_idx = (uint32_t)n;
+    return m;
+}
+
+static void slots_remove(members *t, member *m)
+{
+    size_t mask = t->nslots - 1;
+    size_t i = slot_of(t, m->hash);
+    while (t->slots[i] != m)
+        i = (i + 1) & mask;
+    /* Backward-shift deletion keeps every probe chain unbroken without tombstones. */
+    size_t j = i;
+    for (;;) {
+        t->slots[i] = NULL;
+        for (;;) {
+            j = (j + 1) & mask;
+            if (!t->slots[j])
+                return;
+            size_t k = slot_of(t, t->slots[j]->hash);
+            /* Move slots[j] to i unless its home k lies cyclically in (i, j]. */
+            if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+                continue;
+            break;
+        }
+        t->slots[i] = t->slots[j];
+        i = j;
+    }
+}
+
+static bool is_dead(uint8_t state)
+{
+    return state == RUMOR_MEMBER_FAILED || state == RUMOR_MEMBER_LEFT;
+}
+
+static void dead_remove(members *t, member *m)
+{
+    size_t last = --t->ndead;
+    if (m->dead_idx != last) {
+        t->dead[m->dead_idx] = t->dead[last];
+        t->dead[m->dead_idx]->dead_idx = m->dead_idx;
+    }
+}
+
+void members_remove(members *t, member *m)
+{
+    if (is_dead(m->state))
+        dead_remove(t, m);
+    slots_remove(t, m);
+    size_t idx = m->order_idx;
+    size_t last = --t->count;
+    if (idx != last) {
+        t->order[idx] = t->order[last];
+        t->order[idx]->order_idx = (uint32_t)idx;
+    }
+    if (t->probe_idx > t->count)
+        t->probe_idx = t->count;
+    t->by_state[m->state]--;
+    member_free(t->a, m);
+}
+
+bool members_set_state(members *t, member *m, uint8_t state, uint64_t now)
+{
+    if (m->state == state)
+        return true;
+    if (is_dead(state) && !is_dead(m->state)) {
+        void *d = t->dead;
+        if (!rgrow(t->a, &d, &t->dead_cap, t->ndead + 1, sizeof(member *)))
+            return false;
+        t->dead = d;
+        m->dead_idx = (uint32_t)t->ndead;
+        t->dead[t->ndead++] = m;
+    } else if (!is_dead(state) && is_dead(m->state)) {
+        dead_remove(t, m);
+    }
+    t->by_state[m->state]--;
+    t->by_state[state]++;
+    m->state = state;
+    m->state_since = now;
+    return true;
+}
+
+bool members_set_meta(members *t, member *m, const uint8_t *meta, size_t len)
+{
+    if (len == m->meta_len && (len == 0 || memcmp(meta, m->meta, len) == 0))
+        return true;
+    uint8_t *p = NULL;
+    if (len) {
+        p = ralloc(t->a, len);
+        if (!p)
+            return false;
+        memcpy(p, meta, len);
+    }
+    rfree(t->a, m->meta);
+    m->meta = p;
+    m->meta_len = (uint16_t)len;
+    return true;
+}
+
+void members_shuffle(members *t, rng *r)
+{
+    for (size_t i = t->count; i > 1; i--) {
+        size_t j = rng_below(r, (uint32_t)i);
+        member *tmp = t->order[i - 1];
+        t->order[i - 1] = t->order[j];
+        t->order[j] = tmp;
+        t->order[i - 1]->order_idx = (uint32_t)(i - 1);
+        t->order[j]->order_idx = (uint32_t)j;
+    }
+    t->probe_idx = 0;
+}
+
+uint32_t members_live(const members *t)
+{
+    return t->by_state[RUMOR_MEMBER_ALIVE] + t->by_state[RUMOR_MEMBER_SUSPECT];
+}

@@ -1,0 +1,78 @@
+/*
+ * The member table: every member this node knows, self included. Members are allocated one by
+ * one (stable pointers) and indexed two ways: an open-addressing hash on the name, and the
+ * `order` array, which is also the randomized round-robin probe order (SWIM §4.3): a round walks
+ * the array, then it is shuffled; a new member is swapped into a random slot so that it is probed
+ * within one round, not at the end (memberlist does the same).
+ */
+#ifndef RUMOR_CORE_MEMBERS_H
+#define RUMOR_CORE_MEMBERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/alloc.h"
+#include "core/rng.h"
+#include "rumor.h"
+
+struct bcast;
+struct suspicion;
+
+/* Names up to this many bytes live inside the member record; longer ones are allocated. */
+#define MEMBER_NAME_INLINE 23
+
+typedef struct member {
+    union {
+        char inline_name[MEMBER_NAME_INLINE + 1];
+        char *heap_name;
+    } n;
+    uint8_t name_len;
+    uint8_t state; /* rumor_member_state */
+    bool is_self;
+    rumor_addr addr;
+    uint32_t incarnation;
+    uint32_t hash;
+    uint32_t order_idx; /* position in members.order */
+    uint32_t dead_idx;  /* position in members.dead while failed or left */
+    uint16_t meta_len;
+    uint8_t *meta;
+    uint64_t state_since;
+    struct bcast *bcast;    /* pending membership broadcast about this member */
+    struct suspicion *susp; /* live suspicion timer, when suspect */
+} member;
+
+typedef struct members {
+    member **order;
+    size_t count;
+    size_t cap;
+    member **slots; /* hash table, power-of-two size, NULL = empty */
+    size_t nslots;
+    size_t probe_idx;
+    member **dead; /* failed and left members, for reaping and reconnects without a scan */
+    size_t ndead, dead_cap;
+    uint32_t by_state[4];
+    const rumor_allocator *a;
+} members;
+
+static inline const char *member_name(const member *m)
+{
+    return m->name_len > MEMBER_NAME_INLINE ? m->n.heap_name : m->n.inline_name;
+}
+
+void members_init(members *t, const rumor_allocator *a);
+void members_free(members *t);
+member *members_find(const members *t, const char *name, size_t len);
+/* Adds a member (state ALIVE, no meta); it is swapped to a random slot of the probe order.
+ * Returns NULL when out of memory. */
+member *members_add(members *t, const char *name, size_t len, rng *r);
+/* Removes and frees a member. The caller has cleared its bcast and suspicion. */
+void members_remove(members *t, member *m);
+/* Returns false when out of memory (nothing changed). */
+bool members_set_state(members *t, member *m, uint8_t state, uint64_t now);
+/* Replaces the metadata; returns false when out of memory (nothing changed). */
+bool members_set_meta(members *t, member *m, const uint8_t *meta, size_t len);
+void members_shuffle(members *t, rng *r);
+uint32_t members_live(const members *t);
+
+#endif

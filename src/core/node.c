@@ -1,0 +1,478 @@
+/* The node's public API, its output queues (datagrams, stream operations, events) and the one
+ * deadline the host sleeps until. */
+#include "core/node.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Outbound bytes held before new packets are refused (the host is not draining). */
+#define NODE_OUT_BYTES_MAX (64u * 1024u * 1024u)
+
+static bool settings_valid(const rumor_settings *s)
+{
+    size_t nl = s->name ? strlen(s->name) : 0;
+    size_t ll = s->cluster_label ? strlen(s->cluster_label) : 0;
+    return nl >= 1 && nl <= RUMOR_NAME_MAX && s->addr.len >= 1 && s->addr.len <= RUMOR_ADDR_MAX &&
+           ll <= RUMOR_LABEL_MAX && s->probe_interval_ms > 0 && s->probe_timeout_ms > 0 &&
+           s->probe_timeout_ms <= s->probe_interval_ms && s->gossip_interval_ms > 0 &&
+           s->suspicion_mult >= 1 && s->suspicion_max_mult >= 1 && s->awareness_max >= 1 &&
+           s->retransmit_mult >= 1 && s->packet_bytes_max >= 512 &&
+           s->packet_bytes_max <= RUMOR_PACKET_MAX && s->meta_bytes_max <= RUMOR_META_MAX &&
+           s->members_max >= 1 && s->streams_max >= 1 && s->broadcast_queue_max >= 1 &&
+           s->stream_frame_bytes_max >= 4096 &&
+           s->stream_frame_bytes_max <= RUMOR_STREAM_FRAME_MAX && s->stream_timeout_ms > 0;
+}
+
+static int node_init(rumor_node *n, const rumor_settings *s, uint64_t now)
+{
+    n->s = *s;
+    n->name_len = strlen(s->name);
+    memcpy(n->name, s->name, n->name_len);
+    n->s.name = n->name;
+    n->label_len = s->cluster_label ? strlen(s->cluster_label) : 0;
+    memcpy(n->label, s->cluster_label ? s->cluster_label : "", n->label_len);
+    n->s.cluster_label = NULL;
+    n->s.allocator = &n->alloc;
+    rng_seed(&n->rng, s->seed);
+    members_init(&n->mem, &n->alloc);
+    bcast_init(&n->bq, &n->alloc, s->broadcast_queue_max);
+    buf_writer_init(&n->dout, &n->alloc, NODE_OUT_BYTES_MAX);
+    buf_writer_init(&n->sout, &n->alloc, NODE_OUT_BYTES_MAX);
+    n->msgs = rcalloc(&n->alloc, WIRE_MSGS_MAX, sizeof(wire_msg));
+    n->self = members_add(&n->mem, n->name, n->name_len, &n->rng);
+    if (!n->msgs || !n->self)
+        return RUMOR_ERR_NOMEM;
+    n->self->is_self = true;
+    n->self->addr = s->addr;
+    n->self->incarnation = s->incarnation;
+    n->self->state_since = now;
+    n->now = now;
+    /* Start timers at random offsets inside their periods so a fleet started together does not
+     * probe and sync in lockstep. */
+    n->next_probe = now + rng_below(&n->rng, s->probe_interval_ms);
+    n->next_gossip = now + rng_below(&n->rng, s->gossip_interval_ms);
+    n->next_pushpull = s->pushpull_interval_ms
+                           ? now + s->pushpull_interval_ms / 2 +
+                                 rng_below(&n->rng, s->pushpull_interval_ms / 2 + 1)
+                           : NODE_NEVER;
+    n->next_reconnect = s->reconnect_interval_ms
+                            ? now + rng_below(&n->rng, s->reconnect_interval_ms) + 1
+                            : NODE_NEVER;
+    n->next_reap = NODE_NEVER;
+    n->next_stream_id = 1;
+    n->st.incarnation = s->incarnation;
+    return RUMOR_OK;
+}
+
+int rumor_node_new(rumor_node **out, const rumor_settings *s, uint64_t now)
+{
+    if (!out || !s)
+        return RUMOR_ERR_INVALID;
+    *out = NULL;
+    if (s->version != RUMOR_SETTINGS_VERSION)
+        return RUMOR_ERR_VERSION;
+    if (!settings_valid(s))
+        return RUMOR_ERR_INVALID;
+    const rumor_allocator *a = s->allocator ? s->allocator : &rumor_alloc_libc;
+    rumor_node *n = a->alloc(a->ud, sizeof(*n));
+    if (!n)
+        return RUMOR_ERR_NOMEM;
+    memset(n, 0, sizeof(*n));
+    n->alloc = *a;
+    int rc = node_init(n, s, now);
+    if (rc != RUMOR_OK) {
+        rumor_node_del(n);
+        return rc;
+    }
+    *out = n;
+    return RUMOR_OK;
+}
+
+void rumor_node_del(rumor_node *n)
+{
+    if (!n)
+        return;
+    rumor_allocator a = n->alloc;
+    for (size_t i = 0; i < n->nsusps; i++)
+        rfree(&a, n->susps[i]);
+    rfree(&a, n->susps);
+    sync_free(n);
+    bcast_free(&n->bq);
+    members_free(&n->mem);
+    buf_writer_free(&n->dout);
+    buf_writer_free(&n->sout);
+    rfree(&a, n->dq);
+    rfree(&a, n->sq);
+    for (size_t i = n->ev_head; i < n->ev_len; i++)
+        rfree(&a, n->evq[i].meta);
+    rfree(&a, n->evq);
+    rfree(&a, n->ev_last.meta);
+    rfree(&a, n->relays);
+    rfree(&a, n->msgs);
+    a.free(a.ud, n);
+}
+
+/* ---- helpers shared by the engine files ---- */
+
+void node_drop(rumor_node *n, rumor_drop_reason r)
+{
+    n->st.dropped[r]++;
+}
+
+wire_str node_self_name(const rumor_node *n)
+{
+    return wire_str_of(n->name, n->name_len);
+}
+
+uint32_t node_retransmit_limit(const rumor_node *n)
+{
+    /* memberlist: RetransmitMult × ⌈log10(N+1)⌉, so 10 nodes: 4×1... N counts live members. */
+    double nn = (double)members_live(&n->mem);
+    uint32_t lim = n->s.retransmit_mult * (uint32_t)ceil(log10(nn + 1.0));
+    return lim ? lim : 1;
+}
+
+uint32_t node_scale(const rumor_node *n, uint32_t ms)
+{
+    /* Lifeguard §IV-A: a node that misses acks itself stretches its own timeouts. */
+    return ms * (n->awareness + 1);
+}
+
+buf_writer *node_pkt(rumor_node *n)
+{
+    return &n->dout;
+}
+
+bool node_pkt_begin(rumor_node *n, const rumor_addr *to)
+{
+    /* Every datagram already drained may be overwritten: reset the arena when it is empty. */
+    if (n->dq_head == n->dq_len) {
+        n->dq_head = n->dq_len = 0;
+        buf_writer_reset(&n->dout);
+    }
+    void *dq = n->dq;
+    if (!rgrow(&n->alloc, &dq, &n->dq_cap, n->dq_len + 1, sizeof(out_dgram)) ||
+        !buf_reserve(&n->dout, n->s.packet_bytes_max)) {
+        node_drop(n, RUMOR_DROP_QUEUE_FULL);
+        n->dout.failed = false;
+        return false;
+    }
+    n->dq = dq;
+    n->cur_start = n->dout.len;
+    n->cur_to = *to;
+    wire_put_header(&n->dout, n->label, n->label_len, 0);
+    return true;
+}
+
+void node_pkt_end(rumor_node *n, bool piggyback)
+{
+    size_t used = n->dout.len - n->cur_start;
+    if (piggyback && used < n->s.packet_bytes_max)
+        n->st.messages_out +=
+            bcast_fill(&n->bq, &n->dout, n->s.packet_bytes_max - used, node_retransmit_limit(n));
+    out_dgram *d = &n->dq[n->dq_len++];
+    d->to = n->cur_to;
+    d->off = n->cur_start;
+    d->len = n->dout.len - n->cur_start;
+    n->st.packets_out++;
+    n->st.bytes_out += d->len;
+    n->st.messages_out++;
+}
+
+bool node_sop(rumor_node *n, uint8_t kind, uint64_t id, const rumor_addr *to, size_t off,
+              size_t len)
+{
+    void *sq = n->sq;
+    if (!rgrow(&n->alloc, &sq, &n->sq_cap, n->sq_len + 1, sizeof(out_sop)))
+        return false;
+    n->sq = sq;
+    out_sop *op = &n->sq[n->sq_len++];
+    memset(op, 0, sizeof(*op));
+    op->kind = kind;
+    op->id = id;
+    if (to)
+        op->to = *to;
+    op->off = off;
+    op->len = len;
+    return true;
+}
+
+void node_event(rumor_node *n, uint8_t type, const member *m, const char *accuser,
+                size_t accuser_len)
+{
+    if (n->ev_head == n->ev_len)
+        n->ev_head = n->ev_len = 0;
+    if (n->ev_len - n->ev_head >= NODE_EVENTS_MAX) {
+        node_drop(n, RUMOR_DROP_QUEUE_FULL);
+        return;
+    }
+    void *q = n->evq;
+    if (!rgrow(&n->alloc, &q, &n->ev_cap, n->ev_len + 1, sizeof(ev_rec)))
+        return;
+    n->evq = q;
+    ev_rec *e = &n->evq[n->ev_len];
+    e->type = type;
+    e->at = n->now;
+    e->meta = NULL;
+    e->meta_len = 0;
+    e->accuser[0] = '\0';
+    if (m) {
+        memcpy(e->name, member_name(m), m->name_len);
+        e->name[m->name_len] = '\0';
+        e->addr = m->addr;
+        e->inc = m->incarnation;
+        e->state = m->state;
+        e->since = m->state_since;
+        e->is_self = m->is_self;
+        if (m->meta_len) {
+            e->meta = ralloc(&n->alloc, m->meta_len);
+            if (!e->meta)
+                return;
+            memcpy(e->meta, m->meta, m->meta_len);
+            e->meta_len = m->meta_len;
+        }
+    } else {
+        memset(e->name, 0, sizeof(e->name));
+        memset(&e->addr, 0, sizeof(e->addr));
+        e->inc = 0;
+        e->state = 0;
+        e->since = n->now;
+        e->is_self = false;
+    }
+    if (accuser && accuser_len) {
+        memcpy(e->accuser, accuser, accuser_len);
+        e->accuser[accuser_len] = '\0';
+    }
+    n->ev_len++;
+}
+
+/* ---- public API ---- */
+
+static void member_snapshot(const member *m, rumor_member *out)
+{
+    out->name = member_name(m);
+    out->name_len = m->name_len;
+    out->addr = m->addr;
+    out->incarnation = m->incarnation;
+    out->state = (rumor_member_state)m->state;
+    out->meta = m->meta;
+    out->meta_len = m->meta_len;
+    out->state_since_ms = m->state_since;
+    out->is_self = m->is_self;
+}
+
+size_t rumor_node_member_count(const rumor_node *n)
+{
+    return n->mem.count;
+}
+
+int rumor_node_member_at(const rumor_node *n, size_t i, rumor_member *out)
+{
+    if (i >= n->mem.count || !out)
+        return RUMOR_ERR_NOT_FOUND;
+    member_snapshot(n->mem.order[i], out);
+    return RUMOR_OK;
+}
+
+int rumor_node_member_find(const rumor_node *n, const char *name, rumor_member *out)
+{
+    if (!name)
+        return RUMOR_ERR_INVALID;
+    member *m = members_find(&n->mem, name, strlen(name));
+    if (!m)
+        return RUMOR_ERR_NOT_FOUND;
+    if (out)
+        member_snapshot(m, out);
+    return RUMOR_OK;
+}
+
+void rumor_node_self(const rumor_node *n, rumor_member *out)
+{
+    member_snapshot(n->self, out);
+}
+
+void rumor_node_stats(const rumor_node *n, rumor_stats *out)
+{
+    *out = n->st;
+    for (int i = 0; i < 4; i++)
+        out->members[i] = n->mem.by_state[i];
+    out->broadcast_queue = bcast_count(&n->bq);
+    out->awareness = n->awareness;
+    out->incarnation = n->self->incarnation;
+    out->dropped[RUMOR_DROP_QUEUE_FULL] += n->bq.dropped;
+}
+
+uint32_t rumor_node_health(const rumor_node *n)
+{
+    return n->awareness;
+}
+
+bool rumor_node_is_leaving(const rumor_node *n)
+{
+    return n->leaving;
+}
+
+int rumor_node_join(rumor_node *n, const rumor_addr *seeds, size_t nseeds, uint64_t now)
+{
+    if (!seeds || nseeds == 0)
+        return RUMOR_ERR_INVALID;
+    if (n->leaving)
+        return RUMOR_ERR_STATE;
+    n->now = now;
+    int rc = RUMOR_ERR_INVALID;
+    for (size_t i = 0; i < nseeds; i++) {
+        const rumor_addr *a = &seeds[i];
+        if (a->len == 0 || a->len > RUMOR_ADDR_MAX || rumor_addr_equal(a, &n->s.addr))
+            continue;
+        bool known = false;
+        for (size_t j = 0; j < n->nseeds; j++)
+            known = known || rumor_addr_equal(&n->seeds[j], a);
+        if (!known && n->nseeds < NODE_SEEDS_MAX)
+            n->seeds[n->nseeds++] = *a;
+        int r = sync_pushpull(n, a, true, now);
+        if (r == RUMOR_OK || rc != RUMOR_OK)
+            rc = r;
+    }
+    return rc;
+}
+
+int rumor_node_leave(rumor_node *n, uint64_t now)
+{
+    if (n->leaving)
+        return RUMOR_ERR_STATE;
+    n->now = now;
+    n->leaving = true;
+    n->leave_deadline = now + n->s.leave_timeout_ms;
+    n->probe.active = false;
+    state_left(n, n->self->incarnation + 1, node_self_name(n), now);
+    if (members_live(&n->mem) == 0) {
+        n->leave_done = true;
+        node_event(n, RUMOR_EVENT_LEAVE_DONE, n->self, NULL, 0);
+    }
+    return RUMOR_OK;
+}
+
+int rumor_node_set_meta(rumor_node *n, const uint8_t *meta, size_t len, uint64_t now)
+{
+    if (n->leaving)
+        return RUMOR_ERR_STATE;
+    if (len > n->s.meta_bytes_max)
+        return RUMOR_ERR_TOO_BIG;
+    if (len && !meta)
+        return RUMOR_ERR_INVALID;
+    n->now = now;
+    if (!members_set_meta(&n->mem, n->self, meta, len))
+        return RUMOR_ERR_NOMEM;
+    n->self->incarnation++;
+    state_broadcast_alive(n, n->self);
+    gossip_eager(n, now);
+    return RUMOR_OK;
+}
+
+int rumor_node_receive(rumor_node *n, const rumor_addr *from, const uint8_t *data, size_t len,
+                       uint64_t now)
+{
+    if (!from || (!data && len))
+        return RUMOR_ERR_INVALID;
+    n->now = now;
+    n->st.packets_in++;
+    n->st.bytes_in += len;
+    return recv_packet(n, from, data, len, false, now);
+}
+
+static void leave_tick(rumor_node *n, uint64_t now)
+{
+    if (!n->leaving || n->leave_done)
+        return;
+    bool retired = n->bq.notify_retired > 0 || n->self->bcast == NULL;
+    if (retired || now >= n->leave_deadline || members_live(&n->mem) == 0) {
+        n->leave_done = true;
+        node_event(n, RUMOR_EVENT_LEAVE_DONE, n->self, NULL, 0);
+    }
+}
+
+void rumor_node_tick(rumor_node *n, uint64_t now)
+{
+    n->now = now;
+    if (!n->leaving)
+        probe_tick(n, now);
+    state_suspicion_timers(n, now);
+    gossip_tick(n, now);
+    sync_tick(n, now);
+    if (now >= n->next_reap)
+        state_reap(n, now);
+    leave_tick(n, now);
+}
+
+static uint64_t min64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+uint64_t rumor_node_deadline(const rumor_node *n)
+{
+    uint64_t d = n->next_reap;
+    if (!n->leaving)
+        d = min64(d, probe_deadline(n));
+    if (!n->leave_done || bcast_count(&n->bq))
+        d = min64(d, bcast_count(&n->bq) ? n->next_gossip : NODE_NEVER);
+    if (n->leaving && !n->leave_done)
+        d = min64(d, n->leave_deadline);
+    d = min64(d, state_suspicion_deadline(n));
+    d = min64(d, sync_deadline(n));
+    return d < n->now ? n->now : d;
+}
+
+bool rumor_node_poll_datagram(rumor_node *n, rumor_datagram *out)
+{
+    if (n->dq_head == n->dq_len)
+        return false;
+    out_dgram *d = &n->dq[n->dq_head++];
+    out->to = d->to;
+    out->data = n->dout.p + d->off;
+    out->len = d->len;
+    return true;
+}
+
+bool rumor_node_poll_stream(rumor_node *n, rumor_stream_op *out)
+{
+    if (n->sq_head == n->sq_len) {
+        n->sq_head = n->sq_len = 0;
+        buf_writer_reset(&n->sout);
+        return false;
+    }
+    out_sop *op = &n->sq[n->sq_head++];
+    memset(out, 0, sizeof(*out));
+    out->kind = (rumor_stream_op_kind)op->kind;
+    out->id = op->id;
+    out->to = op->to;
+    if (op->kind == RUMOR_STREAM_WRITE) {
+        out->data = n->sout.p + op->off;
+        out->len = op->len;
+    }
+    return true;
+}
+
+bool rumor_node_poll_event(rumor_node *n, rumor_event *out)
+{
+    rfree(&n->alloc, n->ev_last.meta);
+    n->ev_last.meta = NULL;
+    if (n->ev_head == n->ev_len)
+        return false;
+    n->ev_last = n->evq[n->ev_head++];
+    const ev_rec *e = &n->ev_last;
+    memset(out, 0, sizeof(*out));
+    out->type = (rumor_event_type)e->type;
+    out->at_ms = e->at;
+    out->member.name = e->name;
+    out->member.name_len = strlen(e->name);
+    out->member.addr = e->addr;
+    out->member.incarnation = e->inc;
+    out->member.state = (rumor_member_state)e->state;
+    out->member.meta = e->meta;
+    out->member.meta_len = e->meta_len;
+    out->member.state_since_ms = e->since;
+    out->member.is_self = e->is_self;
+    memcpy(out->accuser, e->accuser, sizeof(out->accuser));
+    return true;
+}

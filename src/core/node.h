@@ -1,0 +1,214 @@
+/*
+ * The node: state shared by the engine's files (node.c API and output queues, probe.c failure
+ * detection, state.c membership rules, gossip.c dissemination, sync.c streams and full-state
+ * sync, recv.c packet dispatch). Nothing here reads a clock: every function takes `now`.
+ */
+#ifndef RUMOR_CORE_NODE_H
+#define RUMOR_CORE_NODE_H
+
+#include "core/bcast.h"
+#include "core/buf.h"
+#include "core/members.h"
+#include "core/rng.h"
+#include "core/wire.h"
+#include "rumor.h"
+
+#define NODE_NEVER          UINT64_MAX
+#define NODE_RELAYS_MAX     256   /* ping-req relays in flight for others */
+#define NODE_EVENTS_MAX     65536 /* undrained events kept before new ones are dropped */
+#define NODE_SEEDS_MAX      64
+#define NODE_CONFIRMERS_MAX 16
+
+/* Lifeguard §IV-B: a suspicion's timeout shrinks from max toward min as independent members
+ * confirm it. */
+typedef struct suspicion {
+    member *m;
+    uint64_t start;
+    uint64_t deadline;
+    uint32_t min_ms, max_ms;
+    uint32_t k;                               /* confirmations expected */
+    uint32_t n;                               /* independent confirmations seen */
+    uint32_t confirmers[NODE_CONFIRMERS_MAX]; /* name hashes, the first accuser included */
+    uint32_t nconfirmers;
+    uint32_t idx; /* in node->susps */
+} suspicion;
+
+typedef struct relay {
+    uint32_t seq;      /* our ping to the target */
+    uint32_t orig_seq; /* the requester's probe */
+    rumor_addr to;     /* the requester */
+    bool nack;
+    uint64_t deadline;
+} relay;
+
+typedef enum stream_kind {
+    STREAM_PP_OUT = 1, /* we started a push-pull (join, periodic, reconnect) */
+    STREAM_PING_OUT,   /* fallback probe */
+    STREAM_IN,         /* the host accepted it */
+} stream_kind;
+
+typedef struct stream {
+    uint64_t id;
+    uint8_t kind;
+    bool join;
+    bool finished; /* we queued CLOSE; ignore further input */
+    uint32_t seq;  /* STREAM_PING_OUT */
+    rumor_addr peer;
+    uint64_t started;
+    uint64_t deadline;
+    buf_writer in;
+} stream;
+
+typedef struct out_dgram {
+    rumor_addr to;
+    size_t off, len;
+} out_dgram;
+
+typedef struct out_sop {
+    uint8_t kind;
+    uint64_t id;
+    rumor_addr to;
+    size_t off, len;
+} out_sop;
+
+typedef struct ev_rec {
+    uint8_t type;
+    uint8_t state;
+    uint16_t meta_len;
+    uint32_t inc;
+    uint64_t at;
+    uint64_t since;
+    rumor_addr addr;
+    uint8_t *meta;
+    bool is_self;
+    char name[RUMOR_NAME_MAX + 1];
+    char accuser[RUMOR_NAME_MAX + 1];
+} ev_rec;
+
+typedef struct probe_state {
+    bool active;
+    bool acked;
+    bool indirect_sent;
+    uint32_t seq;
+    member *target; /* cleared if the member is reaped mid-probe */
+    uint64_t start;
+    uint64_t timeout_at;
+    uint64_t end_at;
+    uint32_t expected_nacks;
+    uint32_t nacks;
+} probe_state;
+
+struct rumor_node {
+    rumor_allocator alloc;
+    rumor_settings s;
+    char name[RUMOR_NAME_MAX + 1];
+    size_t name_len;
+    uint8_t label[RUMOR_LABEL_MAX];
+    size_t label_len;
+    rng rng;
+
+    members mem;
+    member *self;
+    bcast_queue bq;
+    uint32_t seq;
+    uint32_t awareness;
+    bool leaving;
+    bool leave_done;
+    uint64_t leave_deadline;
+    uint64_t now;
+
+    probe_state probe;
+    uint64_t next_probe;
+    uint64_t next_gossip;
+    uint64_t last_gossip;
+    uint64_t next_pushpull;
+    uint64_t next_reconnect;
+    uint64_t next_reap;
+    uint64_t next_learn; /* rate limit of syncs with unknown senders */
+
+    relay *relays;
+    size_t nrelays, relays_cap;
+    suspicion **susps;
+    size_t nsusps, susps_cap;
+    stream **streams;
+    size_t nstreams, streams_cap;
+    uint64_t next_stream_id;
+    rumor_addr seeds[NODE_SEEDS_MAX];
+    size_t nseeds;
+
+    /* Outbound datagrams: bytes in `dout`, records in `dq`, drained from dq_head. */
+    buf_writer dout;
+    out_dgram *dq;
+    size_t dq_len, dq_cap, dq_head;
+    size_t cur_start; /* packet being built */
+    rumor_addr cur_to;
+    /* Outbound stream operations, likewise. */
+    buf_writer sout;
+    out_sop *sq;
+    size_t sq_len, sq_cap, sq_head;
+    /* Events, drained from ev_head; `ev_last` backs the pointers of the last polled event. */
+    ev_rec *evq;
+    size_t ev_len, ev_cap, ev_head;
+    ev_rec ev_last;
+
+    wire_msg *msgs; /* decode scratch, WIRE_MSGS_MAX */
+    rumor_stats st;
+};
+
+/* node.c */
+void node_event(rumor_node *n, uint8_t type, const member *m, const char *accuser,
+                size_t accuser_len);
+void node_drop(rumor_node *n, rumor_drop_reason r);
+bool node_pkt_begin(rumor_node *n, const rumor_addr *to);
+void node_pkt_end(rumor_node *n, bool piggyback);
+buf_writer *node_pkt(rumor_node *n);
+uint32_t node_retransmit_limit(const rumor_node *n);
+uint32_t node_scale(const rumor_node *n, uint32_t ms);
+wire_str node_self_name(const rumor_node *n);
+bool node_sop(rumor_node *n, uint8_t kind, uint64_t id, const rumor_addr *to, size_t off,
+              size_t len);
+
+/* state.c: membership rules (memberlist's aliveNode/suspectNode/deadNode), suspicion, reaping */
+void state_alive(rumor_node *n, uint32_t inc, wire_str name, const rumor_addr *addr, wire_str meta,
+                 uint64_t now);
+void state_suspect(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser, uint64_t now);
+void state_failed(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser, uint64_t now);
+void state_left(rumor_node *n, uint32_t inc, wire_str name, uint64_t now);
+void state_broadcast_alive(rumor_node *n, member *m);
+void state_refute(rumor_node *n, uint32_t accused_inc, uint64_t now);
+void state_suspicion_timers(rumor_node *n, uint64_t now);
+uint64_t state_suspicion_deadline(const rumor_node *n);
+void state_reap(rumor_node *n, uint64_t now);
+void state_forget(rumor_node *n, member *m);
+
+/* probe.c */
+void probe_tick(rumor_node *n, uint64_t now);
+uint64_t probe_deadline(const rumor_node *n);
+void probe_on_ping(rumor_node *n, const rumor_addr *from, const wire_msg *m, uint64_t now);
+void probe_on_ping_req(rumor_node *n, const rumor_addr *from, const wire_msg *m, uint64_t now);
+void probe_on_ack(rumor_node *n, uint32_t seq, uint64_t now);
+void probe_on_nack(rumor_node *n, uint32_t seq);
+void probe_awareness(rumor_node *n, int delta);
+
+/* gossip.c */
+void gossip_tick(rumor_node *n, uint64_t now);
+void gossip_eager(rumor_node *n, uint64_t now);
+size_t gossip_pick(rumor_node *n, member **out, size_t k, const member *exclude, bool dead_too,
+                   uint64_t now);
+
+/* sync.c */
+void sync_tick(rumor_node *n, uint64_t now);
+uint64_t sync_deadline(const rumor_node *n);
+int sync_pushpull(rumor_node *n, const rumor_addr *to, bool join, uint64_t now);
+int sync_ping(rumor_node *n, const member *target, uint32_t seq, uint64_t now);
+void sync_free(rumor_node *n);
+void sync_learn(rumor_node *n, const rumor_addr *from, uint64_t now);
+uint32_t sync_pushpull_interval(const rumor_node *n);
+
+/* recv.c */
+int recv_decode(rumor_node *n, const uint8_t *data, size_t len, bool stream);
+int recv_packet(rumor_node *n, const rumor_addr *from, const uint8_t *data, size_t len, bool stream,
+                uint64_t now);
+void recv_apply(rumor_node *n, const rumor_addr *from, const wire_msg *m, uint64_t now);
+
+#endif

@@ -1,0 +1,359 @@
+/*
+ * Membership rules: how alive, suspect, failed and left news changes the table (SWIM §4.2 with
+ * incarnation numbers, memberlist's aliveNode/suspectNode/deadNode), Lifeguard's dynamic
+ * suspicion timeout (§IV-B), refutation, and reaping.
+ *
+ * The order of precedence for news about one member: a higher incarnation always wins; at equal
+ * incarnation left and failed override suspect, which overrides alive. Only the member itself
+ * raises its incarnation, so it alone can clear a suspicion or come back from failed.
+ */
+#include "core/node.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Big enough for any single membership message: name, address and metadata plus headers. */
+#define STATE_MSG_MAX (RUMOR_META_MAX + 2 * RUMOR_NAME_MAX + RUMOR_ADDR_MAX + 64)
+
+static member *find(rumor_node *n, wire_str name)
+{
+    return members_find(&n->mem, (const char *)name.p, name.len);
+}
+
+static wire_str name_of(const member *m)
+{
+    return wire_str_of(member_name(m), m->name_len);
+}
+
+static uint32_t hash_name(wire_str s)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < s.len; i++) {
+        h ^= s.p[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static void queue(rumor_node *n, member *m, const buf_writer *w, bool notify)
+{
+    if (w->failed || !bcast_push(&n->bq, BCAST_CLASS_MEMBER, w->p, w->len, &m->bcast, notify))
+        return;
+    n->st.broadcasts_queued++;
+    gossip_eager(n, n->now);
+}
+
+void state_broadcast_alive(rumor_node *n, member *m)
+{
+    uint8_t tmp[STATE_MSG_MAX];
+    buf_writer w;
+    buf_writer_init_fixed(&w, tmp, sizeof(tmp));
+    wire_put_alive(&w, m->incarnation, name_of(m), &m->addr, wire_str_of(m->meta, m->meta_len));
+    queue(n, m, &w, false);
+}
+
+static void broadcast_accuse(rumor_node *n, uint8_t type, member *m, wire_str accuser, bool notify)
+{
+    uint8_t tmp[STATE_MSG_MAX];
+    buf_writer w;
+    buf_writer_init_fixed(&w, tmp, sizeof(tmp));
+    wire_put_accuse(&w, type, m->incarnation, name_of(m), accuser);
+    queue(n, m, &w, notify);
+}
+
+/* ---- suspicion (Lifeguard §IV-B) ---- */
+
+static uint32_t suspicion_min_ms(const rumor_node *n)
+{
+    /* SuspicionMult × max(1, log10 N) × ProbeInterval, as memberlist computes it. */
+    double nn = (double)members_live(&n->mem);
+    double f = nn > 10.0 ? log10(nn) : 1.0;
+    return (uint32_t)(n->s.suspicion_mult * f * n->s.probe_interval_ms);
+}
+
+static uint64_t suspicion_timeout(const suspicion *s)
+{
+    if (s->k == 0 || s->n == 0)
+        return s->k == 0 ? s->min_ms : s->max_ms;
+    double frac = log((double)s->n + 1.0) / log((double)s->k + 1.0);
+    double raw = (double)s->max_ms - frac * (double)(s->max_ms - s->min_ms);
+    return raw < s->min_ms ? s->min_ms : (uint64_t)raw;
+}
+
+static void suspicion_start(rumor_node *n, member *m, wire_str accuser, uint64_t now)
+{
+    void *arr = n->susps;
+    if (!rgrow(&n->alloc, &arr, &n->susps_cap, n->nsusps + 1, sizeof(suspicion *)))
+        return;
+    n->susps = arr;
+    suspicion *s = rcalloc(&n->alloc, 1, sizeof(*s));
+    if (!s)
+        return;
+    s->m = m;
+    s->start = now;
+    s->min_ms = suspicion_min_ms(n);
+    s->max_ms = s->min_ms * n->s.suspicion_max_mult;
+    /* Lifeguard expects SuspicionMult − 2 independent confirmations in a healthy cluster. */
+    s->k = n->s.suspicion_mult > 2 ? n->s.suspicion_mult - 2 : 0;
+    s->confirmers[s->nconfirmers++] = hash_name(accuser);
+    s->deadline = now + suspicion_timeout(s);
+    s->idx = (uint32_t)n->nsusps;
+    n->susps[n->nsusps++] = s;
+    m->susp = s;
+}
+
+/* Counts an independent confirmation; returns true when it was new. */
+static bool suspicion_confirm(suspicion *s, wire_str accuser)
+{
+    if (s->n >= s->k || s->nconfirmers >= NODE_CONFIRMERS_MAX)
+        return false;
+    uint32_t h = hash_name(accuser);
+    for (uint32_t i = 0; i < s->nconfirmers; i++)
+        if (s->confirmers[i] == h)
+            return false;
+    s->confirmers[s->nconfirmers++] = h;
+    s->n++;
+    s->deadline = s->start + suspicion_timeout(s);
+    return true;
+}
+
+static void suspicion_stop(rumor_node *n, member *m)
+{
+    suspicion *s = m->susp;
+    if (!s)
+        return;
+    size_t last = --n->nsusps;
+    if (s->idx != last) {
+        n->susps[s->idx] = n->susps[last];
+        n->susps[s->idx]->idx = s->idx;
+    }
+    rfree(&n->alloc, s);
+    m->susp = NULL;
+}
+
+void state_suspicion_timers(rumor_node *n, uint64_t now)
+{
+    for (size_t i = 0; i < n->nsusps;) {
+        suspicion *s = n->susps[i];
+        if (s->deadline > now) {
+            i++;
+            continue;
+        }
+        /* Timed out: declare the member failed in our own name. This removes susps[i]. */
+        member *m = s->m;
+        state_failed(n, m->incarnation, name_of(m), node_self_name(n), now);
+        if (m->susp == s) /* not applied (out of memory): do not spin on it */
+            suspicion_stop(n, m);
+    }
+}
+
+uint64_t state_suspicion_deadline(const rumor_node *n)
+{
+    uint64_t d = NODE_NEVER;
+    for (size_t i = 0; i < n->nsusps; i++)
+        if (n->susps[i]->deadline < d)
+            d = n->susps[i]->deadline;
+    return d;
+}
+
+/* ---- news ---- */
+
+void state_refute(rumor_node *n, uint32_t accused_inc, uint64_t now)
+{
+    member *self = n->self;
+    uint32_t inc = (accused_inc > self->incarnation ? accused_inc : self->incarnation) + 1;
+    self->incarnation = inc;
+    self->state_since = now;
+    n->st.refutes++;
+    state_broadcast_alive(n, self);
+}
+
+static bool same_meta(const member *m, wire_str meta)
+{
+    return m->meta_len == meta.len && (meta.len == 0 || memcmp(m->meta, meta.p, meta.len) == 0);
+}
+
+static void alive_new(rumor_node *n, wire_str name, uint32_t inc, const rumor_addr *addr,
+                      wire_str meta, uint64_t now)
+{
+    if (n->mem.count >= n->s.members_max) {
+        node_drop(n, RUMOR_DROP_QUEUE_FULL);
+        return;
+    }
+    member *m = members_add(&n->mem, (const char *)name.p, name.len, &n->rng);
+    if (!m)
+        return;
+    if (!members_set_meta(&n->mem, m, meta.p, meta.len)) {
+        members_remove(&n->mem, m);
+        return;
+    }
+    m->addr = *addr;
+    m->incarnation = inc;
+    m->state_since = now;
+    state_broadcast_alive(n, m);
+    node_event(n, RUMOR_EVENT_MEMBER_JOIN, m, NULL, 0);
+}
+
+void state_alive(rumor_node *n, uint32_t inc, wire_str name, const rumor_addr *addr, wire_str meta,
+                 uint64_t now)
+{
+    member *m = find(n, name);
+    if (!m) {
+        alive_new(n, name, inc, addr, meta, now);
+        return;
+    }
+    if (m->is_self) {
+        /* Someone speaks of an older or different life of ours (a restart, a replay):
+         * outbid it so our current record wins everywhere. */
+        bool same = inc == m->incarnation && rumor_addr_equal(addr, &m->addr) && same_meta(m, meta);
+        if (!n->leaving && inc >= m->incarnation && !same)
+            state_refute(n, inc, now);
+        return;
+    }
+    if (inc <= m->incarnation)
+        return;
+    bool changed = !same_meta(m, meta) || !rumor_addr_equal(addr, &m->addr);
+    if (!members_set_meta(&n->mem, m, meta.p, meta.len))
+        return;
+    uint8_t old = m->state;
+    if (!members_set_state(&n->mem, m, RUMOR_MEMBER_ALIVE, now))
+        return;
+    m->addr = *addr;
+    m->incarnation = inc;
+    suspicion_stop(n, m);
+    state_broadcast_alive(n, m);
+    if (old == RUMOR_MEMBER_FAILED || old == RUMOR_MEMBER_LEFT)
+        node_event(n, RUMOR_EVENT_MEMBER_JOIN, m, NULL, 0);
+    else if (old == RUMOR_MEMBER_SUSPECT)
+        node_event(n, RUMOR_EVENT_MEMBER_ALIVE, m, NULL, 0);
+    if (changed && old != RUMOR_MEMBER_FAILED && old != RUMOR_MEMBER_LEFT)
+        node_event(n, RUMOR_EVENT_MEMBER_UPDATE, m, NULL, 0);
+}
+
+void state_suspect(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser, uint64_t now)
+{
+    member *m = find(n, name);
+    if (!m || inc < m->incarnation)
+        return;
+    if (m->is_self) {
+        if (!n->leaving) {
+            state_refute(n, inc, now);
+            probe_awareness(n, 1); /* Lifeguard: being suspected hints we are the slow one */
+        }
+        return;
+    }
+    if (m->state == RUMOR_MEMBER_FAILED || m->state == RUMOR_MEMBER_LEFT)
+        return;
+    if (m->state == RUMOR_MEMBER_SUSPECT) {
+        /* Pass independent confirmations on so that other suspecters shorten theirs too. */
+        if (m->susp && inc == m->incarnation && suspicion_confirm(m->susp, accuser))
+            broadcast_accuse(n, WIRE_SUSPECT, m, accuser, false);
+        return;
+    }
+    if (!members_set_state(&n->mem, m, RUMOR_MEMBER_SUSPECT, now))
+        return;
+    m->incarnation = inc;
+    suspicion_start(n, m, accuser, now);
+    broadcast_accuse(n, WIRE_SUSPECT, m, accuser, false);
+    node_event(n, RUMOR_EVENT_MEMBER_SUSPECT, m, (const char *)accuser.p, accuser.len);
+}
+
+void state_failed(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser, uint64_t now)
+{
+    member *m = find(n, name);
+    if (!m || inc < m->incarnation)
+        return;
+    if (m->is_self) {
+        if (!n->leaving) {
+            state_refute(n, inc, now);
+            probe_awareness(n, 1);
+        }
+        return;
+    }
+    if (m->state == RUMOR_MEMBER_FAILED || m->state == RUMOR_MEMBER_LEFT)
+        return;
+    if (!members_set_state(&n->mem, m, RUMOR_MEMBER_FAILED, now))
+        return;
+    m->incarnation = inc;
+    suspicion_stop(n, m);
+    broadcast_accuse(n, WIRE_FAILED, m, accuser, false);
+    node_event(n, RUMOR_EVENT_MEMBER_FAILED, m, (const char *)accuser.p, accuser.len);
+    uint64_t reap = now + n->s.reap_failed_ms;
+    if (reap < n->next_reap)
+        n->next_reap = reap;
+}
+
+static void left_self(rumor_node *n, uint32_t inc, uint64_t now)
+{
+    member *self = n->self;
+    if (!members_set_state(&n->mem, self, RUMOR_MEMBER_LEFT, now))
+        return;
+    self->incarnation = inc;
+    broadcast_accuse(n, WIRE_LEFT, self, wire_str_of(NULL, 0), true);
+    n->bq.notify_retired = 0;
+    /* Push the news at once to a few members rather than wait for a gossip round. */
+    member *targets[16];
+    uint32_t k = n->s.gossip_nodes * 2 < 16 ? n->s.gossip_nodes * 2 : 16;
+    size_t nt = gossip_pick(n, targets, k, NULL, false, now);
+    for (size_t i = 0; i < nt; i++) {
+        if (!node_pkt_begin(n, &targets[i]->addr))
+            break;
+        wire_put_accuse(node_pkt(n), WIRE_LEFT, inc, node_self_name(n), wire_str_of(NULL, 0));
+        node_pkt_end(n, true);
+    }
+}
+
+void state_left(rumor_node *n, uint32_t inc, wire_str name, uint64_t now)
+{
+    member *m = find(n, name);
+    if (!m || inc < m->incarnation)
+        return;
+    if (m->is_self) {
+        if (n->leaving && m->state != RUMOR_MEMBER_LEFT)
+            left_self(n, inc, now);
+        else if (!n->leaving)
+            state_refute(n, inc, now); /* a replay of an old leave of ours */
+        return;
+    }
+    if (m->state == RUMOR_MEMBER_LEFT)
+        return;
+    if (!members_set_state(&n->mem, m, RUMOR_MEMBER_LEFT, now))
+        return;
+    m->incarnation = inc;
+    suspicion_stop(n, m);
+    broadcast_accuse(n, WIRE_LEFT, m, wire_str_of(NULL, 0), false);
+    node_event(n, RUMOR_EVENT_MEMBER_LEFT, m, NULL, 0);
+    uint64_t reap = now + n->s.reap_left_ms;
+    if (reap < n->next_reap)
+        n->next_reap = reap;
+}
+
+/* ---- reaping ---- */
+
+void state_forget(rumor_node *n, member *m)
+{
+    if (m->bcast)
+        bcast_remove(&n->bq, m->bcast);
+    suspicion_stop(n, m);
+    if (n->probe.target == m)
+        n->probe.target = NULL;
+    members_remove(&n->mem, m);
+}
+
+void state_reap(rumor_node *n, uint64_t now)
+{
+    uint64_t next = NODE_NEVER;
+    for (size_t i = 0; i < n->mem.ndead;) {
+        member *m = n->mem.dead[i];
+        uint64_t after = m->state == RUMOR_MEMBER_LEFT ? n->s.reap_left_ms : n->s.reap_failed_ms;
+        if (m->is_self || now < m->state_since + after) {
+            if (!m->is_self && m->state_since + after < next)
+                next = m->state_since + after;
+            i++;
+            continue;
+        }
+        node_event(n, RUMOR_EVENT_MEMBER_REAPED, m, NULL, 0);
+        state_forget(n, m); /* swaps another member into dead[i] */
+    }
+    n->next_reap = next;
+}

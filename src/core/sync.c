@@ -1,0 +1,368 @@
+/*
+ * Streams: full-state push-pull (join, periodic anti-entropy, reconnects) and the fallback
+ * probe. Every stream carries one length-prefixed frame each way: the opener writes a request,
+ * the acceptor answers, the opener closes.
+ *
+ * The acceptor merges the request before it answers. When a healed partition reconnects, the
+ * request tells the acceptor that it was declared failed; it refutes with a higher incarnation
+ * and that record travels back in the answer, so a single exchange revives it on the other side.
+ */
+#include "core/node.h"
+
+#include <math.h>
+#include <string.h>
+
+static stream *stream_find(rumor_node *n, uint64_t id)
+{
+    for (size_t i = 0; i < n->nstreams; i++)
+        if (n->streams[i]->id == id)
+            return n->streams[i];
+    return NULL;
+}
+
+static stream *stream_new(rumor_node *n, uint8_t kind, const rumor_addr *peer, uint64_t now)
+{
+    if (n->nstreams >= n->s.streams_max) {
+        node_drop(n, RUMOR_DROP_QUEUE_FULL);
+        return NULL;
+    }
+    void *arr = n->streams;
+    if (!rgrow(&n->alloc, &arr, &n->streams_cap, n->nstreams + 1, sizeof(stream *)))
+        return NULL;
+    n->streams = arr;
+    stream *s = rcalloc(&n->alloc, 1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->id = n->next_stream_id++;
+    s->kind = kind;
+    s->peer = *peer;
+    s->started = now;
+    s->deadline = now + n->s.stream_timeout_ms;
+    buf_writer_init(&s->in, &n->alloc, (size_t)n->s.stream_frame_bytes_max + WIRE_FRAME_PREFIX);
+    n->streams[n->nstreams++] = s;
+    return s;
+}
+
+static void stream_release(rumor_node *n, stream *s)
+{
+    for (size_t i = 0; i < n->nstreams; i++) {
+        if (n->streams[i] == s) {
+            n->streams[i] = n->streams[--n->nstreams];
+            break;
+        }
+    }
+    buf_writer_free(&s->in);
+    rfree(&n->alloc, s);
+}
+
+/* We are done with a stream: ask the host to close it and forget it. */
+static void stream_finish(rumor_node *n, stream *s)
+{
+    node_sop(n, RUMOR_STREAM_CLOSE, s->id, NULL, 0, 0);
+    stream_release(n, s);
+}
+
+void sync_free(rumor_node *n)
+{
+    while (n->nstreams)
+        stream_release(n, n->streams[0]);
+    rfree(&n->alloc, n->streams);
+}
+
+static size_t frame_begin(rumor_node *n)
+{
+    size_t off = n->sout.len;
+    buf_put_u32be(&n->sout, 0);
+    wire_put_header(&n->sout, n->label, n->label_len, 0);
+    return off;
+}
+
+static bool frame_end(rumor_node *n, stream *s, size_t off)
+{
+    buf_writer *w = &n->sout;
+    size_t len = w->len - off;
+    if (w->failed || len - WIRE_FRAME_PREFIX > n->s.stream_frame_bytes_max ||
+        !node_sop(n, RUMOR_STREAM_WRITE, s->id, NULL, off, len)) {
+        w->len = off;
+        w->failed = false;
+        node_drop(n, RUMOR_DROP_OVERSIZE);
+        return false;
+    }
+    buf_patch_u32be(w, off, (uint32_t)(len - WIRE_FRAME_PREFIX));
+    n->st.bytes_out += len;
+    n->st.messages_out++;
+    return true;
+}
+
+static wire_member member_rec(const member *m)
+{
+    wire_member wm;
+    wm.name = wire_str_of(member_name(m), m->name_len);
+    wm.addr = m->addr;
+    wm.inc = m->incarnation;
+    wm.state = m->state;
+    wm.meta = wire_str_of(m->meta, m->meta_len);
+    return wm;
+}
+
+static void put_state(rumor_node *n, buf_writer *w, uint8_t flags)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < n->mem.count; i++) {
+        wire_member wm = member_rec(n->mem.order[i]);
+        bytes += wire_member_size(&wm);
+    }
+    wire_put_pushpull_begin(w, flags, node_self_name(n), (uint32_t)n->mem.count, bytes);
+    for (size_t i = 0; i < n->mem.count && !w->failed; i++) {
+        wire_member wm = member_rec(n->mem.order[i]);
+        wire_put_member(w, &wm);
+    }
+}
+
+static bool send_state(rumor_node *n, stream *s, uint8_t flags)
+{
+    size_t off = frame_begin(n);
+    put_state(n, &n->sout, flags);
+    return frame_end(n, s, off);
+}
+
+int sync_pushpull(rumor_node *n, const rumor_addr *to, bool join, uint64_t now)
+{
+    stream *s = stream_new(n, STREAM_PP_OUT, to, now);
+    if (!s)
+        return RUMOR_ERR_FULL;
+    s->join = join;
+    if (!node_sop(n, RUMOR_STREAM_OPEN, s->id, to, 0, 0)) {
+        stream_release(n, s);
+        return RUMOR_ERR_NOMEM;
+    }
+    n->st.streams_out++;
+    if (!send_state(n, s, join ? WIRE_PP_JOIN : 0)) {
+        stream_finish(n, s);
+        return RUMOR_ERR_TOO_BIG;
+    }
+    return RUMOR_OK;
+}
+
+int sync_ping(rumor_node *n, const member *target, uint32_t seq, uint64_t now)
+{
+    stream *s = stream_new(n, STREAM_PING_OUT, &target->addr, now);
+    if (!s)
+        return RUMOR_ERR_FULL;
+    s->seq = seq;
+    /* The fallback only has to answer within this probe. */
+    s->deadline = now + node_scale(n, n->s.probe_interval_ms);
+    if (!node_sop(n, RUMOR_STREAM_OPEN, s->id, &target->addr, 0, 0)) {
+        stream_release(n, s);
+        return RUMOR_ERR_NOMEM;
+    }
+    n->st.streams_out++;
+    size_t off = frame_begin(n);
+    wire_put_ping(&n->sout, seq, wire_str_of(member_name(target), target->name_len),
+                  node_self_name(n));
+    if (!frame_end(n, s, off)) {
+        stream_finish(n, s);
+        return RUMOR_ERR_TOO_BIG;
+    }
+    return RUMOR_OK;
+}
+
+void sync_learn(rumor_node *n, const rumor_addr *from, uint64_t now)
+{
+    if (n->leaving || now < n->next_learn)
+        return;
+    for (size_t i = 0; i < n->nstreams; i++)
+        if (n->streams[i]->kind == STREAM_PP_OUT && rumor_addr_equal(&n->streams[i]->peer, from))
+            return;
+    n->next_learn = now + n->s.gossip_interval_ms;
+    sync_pushpull(n, from, false, now);
+}
+
+static void merge_state(rumor_node *n, const wire_msg *m, uint64_t now)
+{
+    buf_reader r = m->u.pushpull.members;
+    wire_str sender = m->u.pushpull.sender;
+    wire_member wm;
+    for (uint32_t i = 0; i < m->u.pushpull.count && wire_member_next(&r, &wm); i++) {
+        switch (wm.state) {
+        case RUMOR_MEMBER_ALIVE:
+            state_alive(n, wm.inc, wm.name, &wm.addr, wm.meta, now);
+            break;
+        case RUMOR_MEMBER_LEFT:
+            state_left(n, wm.inc, wm.name, now);
+            break;
+        default:
+            /* A peer's "failed" is only a suspicion here (memberlist's mergeState): we may see
+             * the member fine, and the member gets its chance to refute. */
+            state_suspect(n, wm.inc, wm.name, sender, now);
+            break;
+        }
+    }
+    n->st.pushpulls++;
+}
+
+static void on_inbound_frame(rumor_node *n, stream *s, size_t count, uint64_t now)
+{
+    for (size_t i = 0; i < count; i++) {
+        const wire_msg *m = &n->msgs[i];
+        if (m->type == WIRE_PUSHPULL && !(m->u.pushpull.flags & WIRE_PP_REPLY)) {
+            merge_state(n, m, now);
+            send_state(n, s, WIRE_PP_REPLY);
+            break;
+        }
+        if (m->type == WIRE_PING) {
+            wire_str t = m->u.ping.target;
+            if (t.len && (t.len != n->name_len || memcmp(t.p, n->name, t.len) != 0)) {
+                node_drop(n, RUMOR_DROP_NOT_FOR_US);
+                break;
+            }
+            size_t off = frame_begin(n);
+            wire_put_ack(&n->sout, WIRE_ACK, m->u.ping.seq);
+            frame_end(n, s, off);
+            break;
+        }
+        recv_apply(n, &s->peer, m, now);
+    }
+    stream_finish(n, s);
+}
+
+static void on_reply_frame(rumor_node *n, stream *s, size_t count, uint64_t now)
+{
+    for (size_t i = 0; i < count; i++) {
+        const wire_msg *m = &n->msgs[i];
+        if (s->kind == STREAM_PP_OUT && m->type == WIRE_PUSHPULL) {
+            merge_state(n, m, now);
+            n->st.pushpull_ms_total += now - s->started;
+        } else if (s->kind == STREAM_PING_OUT && m->type == WIRE_ACK) {
+            probe_on_ack(n, m->u.ack.seq, now);
+        } else {
+            recv_apply(n, &s->peer, m, now);
+        }
+    }
+    stream_finish(n, s);
+}
+
+int rumor_node_stream_accept(rumor_node *n, const rumor_addr *from, uint64_t *id, uint64_t now)
+{
+    if (!from || !id)
+        return RUMOR_ERR_INVALID;
+    n->now = now;
+    stream *s = stream_new(n, STREAM_IN, from, now);
+    if (!s)
+        return RUMOR_ERR_FULL;
+    n->st.streams_in++;
+    *id = s->id;
+    return RUMOR_OK;
+}
+
+int rumor_node_stream_data(rumor_node *n, uint64_t id, const uint8_t *data, size_t len,
+                           uint64_t now)
+{
+    if (!data && len)
+        return RUMOR_ERR_INVALID;
+    n->now = now;
+    stream *s = stream_find(n, id);
+    if (!s)
+        return RUMOR_ERR_NOT_FOUND;
+    n->st.bytes_in += len;
+    buf_put_bytes(&s->in, data, len);
+    if (s->in.failed) {
+        node_drop(n, RUMOR_DROP_OVERSIZE);
+        stream_finish(n, s);
+        return RUMOR_ERR_TOO_BIG;
+    }
+    if (s->in.len < WIRE_FRAME_PREFIX)
+        return RUMOR_OK;
+    uint32_t flen = (uint32_t)s->in.p[0] << 24 | (uint32_t)s->in.p[1] << 16 |
+                    (uint32_t)s->in.p[2] << 8 | s->in.p[3];
+    if (flen > n->s.stream_frame_bytes_max) {
+        node_drop(n, RUMOR_DROP_OVERSIZE);
+        stream_finish(n, s);
+        return RUMOR_ERR_TOO_BIG;
+    }
+    if (s->in.len - WIRE_FRAME_PREFIX < flen)
+        return RUMOR_OK;
+    n->st.packets_in++;
+    int count = recv_decode(n, s->in.p + WIRE_FRAME_PREFIX, flen, true);
+    if (count < 0) {
+        stream_finish(n, s);
+        return count;
+    }
+    if (s->kind == STREAM_IN)
+        on_inbound_frame(n, s, (size_t)count, now);
+    else
+        on_reply_frame(n, s, (size_t)count, now);
+    return RUMOR_OK;
+}
+
+void rumor_node_stream_closed(rumor_node *n, uint64_t id, uint64_t now)
+{
+    n->now = now;
+    stream *s = stream_find(n, id);
+    if (s)
+        stream_release(n, s);
+}
+
+uint32_t sync_pushpull_interval(const rumor_node *n)
+{
+    /* memberlist's pushPullScale: beyond 32 members, one more interval per doubling. */
+    uint32_t live = members_live(&n->mem);
+    if (live <= 32)
+        return n->s.pushpull_interval_ms;
+    double mult = ceil(log2((double)live) - 5.0) + 1.0;
+    return (uint32_t)(n->s.pushpull_interval_ms * mult);
+}
+
+static void reconnect(rumor_node *n, uint64_t now)
+{
+    members *t = &n->mem;
+    /* A failed member that is still worth trying: a healed partition merges through it. */
+    for (int tries = 0; tries < 8 && t->ndead; tries++) {
+        member *m = t->dead[rng_below(&n->rng, (uint32_t)t->ndead)];
+        if (m->state == RUMOR_MEMBER_FAILED && now < m->state_since + n->s.reconnect_timeout_ms) {
+            sync_pushpull(n, &m->addr, false, now);
+            return;
+        }
+    }
+    /* Alone (or cut off from everyone we knew): go back to the seeds. */
+    if (members_live(t) <= 1 && n->nseeds)
+        sync_pushpull(n, &n->seeds[rng_below(&n->rng, (uint32_t)n->nseeds)], true, now);
+}
+
+void sync_tick(rumor_node *n, uint64_t now)
+{
+    for (size_t i = 0; i < n->nstreams;) {
+        stream *s = n->streams[i];
+        if (s->deadline <= now)
+            stream_finish(n, s); /* swaps another stream into slot i */
+        else
+            i++;
+    }
+    if (n->leaving)
+        return;
+    if (n->s.pushpull_interval_ms && now >= n->next_pushpull) {
+        member *peer;
+        if (gossip_pick(n, &peer, 1, NULL, false, now) == 1)
+            sync_pushpull(n, &peer->addr, false, now);
+        n->next_pushpull = now + sync_pushpull_interval(n);
+    }
+    if (n->s.reconnect_interval_ms && now >= n->next_reconnect) {
+        reconnect(n, now);
+        n->next_reconnect = now + n->s.reconnect_interval_ms;
+    }
+}
+
+uint64_t sync_deadline(const rumor_node *n)
+{
+    uint64_t d = NODE_NEVER;
+    for (size_t i = 0; i < n->nstreams; i++)
+        if (n->streams[i]->deadline < d)
+            d = n->streams[i]->deadline;
+    if (!n->leaving) {
+        if (n->s.pushpull_interval_ms && n->next_pushpull < d)
+            d = n->next_pushpull;
+        if (n->s.reconnect_interval_ms && n->next_reconnect < d)
+            d = n->next_reconnect;
+    }
+    return d;
+}

@@ -1,0 +1,242 @@
+#include "core/wire.h"
+
+#include <string.h>
+
+#define DROP(reason) (-(int)(reason)-1)
+
+bool wire_name_ok(const uint8_t *p, size_t len)
+{
+    return len >= 1 && len <= RUMOR_NAME_MAX && memchr(p, 0, len) == NULL;
+}
+
+int wire_header_decode(buf_reader *r, wire_header *h)
+{
+    const uint8_t *magic;
+    uint8_t label_len;
+    if (!buf_get_bytes(r, 2, &magic))
+        return DROP(RUMOR_DROP_TRUNCATED);
+    if (magic[0] != WIRE_MAGIC0 || magic[1] != WIRE_MAGIC1)
+        return DROP(RUMOR_DROP_BAD_MAGIC);
+    if (!buf_get_u8(r, &h->version) || !buf_get_u8(r, &h->flags) || !buf_get_u8(r, &label_len))
+        return DROP(RUMOR_DROP_TRUNCATED);
+    if (h->version != RUMOR_PROTOCOL_VERSION)
+        return DROP(RUMOR_DROP_BAD_VERSION);
+    if (h->flags & ~WIRE_FLAGS_KNOWN)
+        return DROP(RUMOR_DROP_MALFORMED);
+    if (label_len > RUMOR_LABEL_MAX)
+        return DROP(RUMOR_DROP_MALFORMED);
+    if (!buf_get_bytes(r, label_len, &h->label.p))
+        return DROP(RUMOR_DROP_TRUNCATED);
+    h->label.len = label_len;
+    return 0;
+}
+
+static bool get_name(buf_reader *r, wire_str *s, bool allow_empty)
+{
+    if (!buf_get_lbytes(r, RUMOR_NAME_MAX, &s->p, &s->len))
+        return false;
+    if (s->len == 0)
+        return allow_empty;
+    return wire_name_ok(s->p, s->len);
+}
+
+static bool get_addr(buf_reader *r, rumor_addr *a)
+{
+    const uint8_t *p;
+    if (!buf_get_u8(r, &a->len) || a->len == 0 || a->len > RUMOR_ADDR_MAX ||
+        !buf_get_bytes(r, a->len, &p))
+        return false;
+    memcpy(a->bytes, p, a->len);
+    memset(a->bytes + a->len, 0, RUMOR_ADDR_MAX - a->len);
+    return true;
+}
+
+static bool get_member(buf_reader *r, wire_member *m, uint32_t meta_max)
+{
+    return get_name(r, &m->name, false) && get_addr(r, &m->addr) && buf_get_u32v(r, &m->inc) &&
+           buf_get_u8(r, &m->state) && m->state <= RUMOR_MEMBER_LEFT &&
+           buf_get_lbytes(r, meta_max, &m->meta.p, &m->meta.len);
+}
+
+bool wire_member_next(buf_reader *r, wire_member *m)
+{
+    return get_member(r, m, RUMOR_META_MAX);
+}
+
+static bool decode_pushpull(buf_reader *p, wire_msg *m, uint32_t meta_max)
+{
+    if (!buf_get_u8(p, &m->u.pushpull.flags) || !get_name(p, &m->u.pushpull.sender, false) ||
+        !buf_get_u32v(p, &m->u.pushpull.count))
+        return false;
+    /* Validate every record now so that applying the state can never fail half-way. */
+    size_t start = p->off;
+    wire_member wm;
+    for (uint32_t i = 0; i < m->u.pushpull.count; i++)
+        if (!get_member(p, &wm, meta_max))
+            return false;
+    buf_reader_init(&m->u.pushpull.members, p->p + start, p->off - start);
+    return true;
+}
+
+static bool decode_payload(buf_reader *p, wire_msg *m, uint32_t meta_max)
+{
+    switch (m->type) {
+    case WIRE_PING:
+        return buf_get_u32v(p, &m->u.ping.seq) && get_name(p, &m->u.ping.target, true) &&
+               get_name(p, &m->u.ping.sender, false);
+    case WIRE_PING_REQ: {
+        uint8_t flags;
+        if (!buf_get_u32v(p, &m->u.ping_req.seq) || !get_name(p, &m->u.ping_req.target, false) ||
+            !get_addr(p, &m->u.ping_req.target_addr) || !buf_get_u8(p, &flags) ||
+            !get_name(p, &m->u.ping_req.sender, false))
+            return false;
+        m->u.ping_req.nack = flags & 1;
+        return true;
+    }
+    case WIRE_ACK:
+    case WIRE_NACK:
+        return buf_get_u32v(p, &m->u.ack.seq);
+    case WIRE_ALIVE:
+        return buf_get_u32v(p, &m->u.alive.inc) && get_name(p, &m->u.alive.name, false) &&
+               get_addr(p, &m->u.alive.addr) &&
+               buf_get_lbytes(p, meta_max, &m->u.alive.meta.p, &m->u.alive.meta.len);
+    case WIRE_SUSPECT:
+    case WIRE_FAILED:
+        return buf_get_u32v(p, &m->u.accuse.inc) && get_name(p, &m->u.accuse.name, false) &&
+               get_name(p, &m->u.accuse.accuser, false);
+    case WIRE_LEFT:
+        m->u.accuse.accuser = wire_str_of(NULL, 0);
+        return buf_get_u32v(p, &m->u.accuse.inc) && get_name(p, &m->u.accuse.name, false);
+    case WIRE_PUSHPULL:
+        return decode_pushpull(p, m, meta_max);
+    default:
+        return false;
+    }
+}
+
+int wire_msg_decode(buf_reader *r, wire_msg *m, uint32_t meta_max)
+{
+    if (buf_reader_left(r) == 0)
+        return 0;
+    const uint8_t *payload;
+    size_t len;
+    memset(m, 0, sizeof(*m));
+    if (!buf_get_u8(r, &m->type))
+        return DROP(RUMOR_DROP_TRUNCATED);
+    if (!buf_get_lbytes(r, buf_reader_left(r), &payload, &len))
+        return DROP(RUMOR_DROP_TRUNCATED);
+    if (m->type == 0 || m->type > WIRE_TYPE_MAX) {
+        m->type = 0;
+        return 1;
+    }
+    buf_reader p;
+    buf_reader_init(&p, payload, len);
+    if (!decode_payload(&p, m, meta_max))
+        return DROP(RUMOR_DROP_MALFORMED);
+    return 1;
+}
+
+void wire_put_header(buf_writer *w, const uint8_t *label, size_t label_len, uint8_t flags)
+{
+    buf_put_u8(w, WIRE_MAGIC0);
+    buf_put_u8(w, WIRE_MAGIC1);
+    buf_put_u8(w, RUMOR_PROTOCOL_VERSION);
+    buf_put_u8(w, flags);
+    buf_put_u8(w, (uint8_t)label_len);
+    buf_put_bytes(w, label, label_len);
+}
+
+static size_t lstr_size(wire_str s)
+{
+    return buf_varint_size(s.len) + s.len;
+}
+
+static void put_lstr(buf_writer *w, wire_str s)
+{
+    buf_put_lbytes(w, s.p, s.len);
+}
+
+static void put_addr(buf_writer *w, const rumor_addr *a)
+{
+    buf_put_u8(w, a->len);
+    buf_put_bytes(w, a->bytes, a->len);
+}
+
+static void put_head(buf_writer *w, uint8_t type, size_t payload_len)
+{
+    buf_put_u8(w, type);
+    buf_put_varint(w, payload_len);
+}
+
+void wire_put_ping(buf_writer *w, uint32_t seq, wire_str target, wire_str sender)
+{
+    put_head(w, WIRE_PING, buf_varint_size(seq) + lstr_size(target) + lstr_size(sender));
+    buf_put_varint(w, seq);
+    put_lstr(w, target);
+    put_lstr(w, sender);
+}
+
+void wire_put_ping_req(buf_writer *w, uint32_t seq, wire_str target, const rumor_addr *addr,
+                       bool nack, wire_str sender)
+{
+    put_head(w, WIRE_PING_REQ,
+             buf_varint_size(seq) + lstr_size(target) + 1u + addr->len + 1u + lstr_size(sender));
+    buf_put_varint(w, seq);
+    put_lstr(w, target);
+    put_addr(w, addr);
+    buf_put_u8(w, nack ? 1 : 0);
+    put_lstr(w, sender);
+}
+
+void wire_put_ack(buf_writer *w, uint8_t type, uint32_t seq)
+{
+    put_head(w, type, buf_varint_size(seq));
+    buf_put_varint(w, seq);
+}
+
+void wire_put_alive(buf_writer *w, uint32_t inc, wire_str name, const rumor_addr *addr,
+                    wire_str meta)
+{
+    put_head(w, WIRE_ALIVE,
+             buf_varint_size(inc) + lstr_size(name) + 1u + addr->len + lstr_size(meta));
+    buf_put_varint(w, inc);
+    put_lstr(w, name);
+    put_addr(w, addr);
+    put_lstr(w, meta);
+}
+
+void wire_put_accuse(buf_writer *w, uint8_t type, uint32_t inc, wire_str name, wire_str accuser)
+{
+    size_t len = buf_varint_size(inc) + lstr_size(name);
+    if (type != WIRE_LEFT)
+        len += lstr_size(accuser);
+    put_head(w, type, len);
+    buf_put_varint(w, inc);
+    put_lstr(w, name);
+    if (type != WIRE_LEFT)
+        put_lstr(w, accuser);
+}
+
+size_t wire_member_size(const wire_member *m)
+{
+    return lstr_size(m->name) + 1u + m->addr.len + buf_varint_size(m->inc) + 1u +
+           lstr_size(m->meta);
+}
+
+void wire_put_pushpull_begin(buf_writer *w, uint8_t flags, wire_str sender, uint32_t count,
+                             size_t members_bytes)
+{
+    put_head(w, WIRE_PUSHPULL, 1u + lstr_size(sender) + buf_varint_size(count) + members_bytes);
+    buf_put_u8(w, flags);
+    put_lstr(w, sender);
+    buf_put_varint(w, count);
+}
+
+void wire_put_member(buf_writer *w, const wire_member *m)
+{
+    put_lstr(w, m->name);
+    put_addr(w, &m->addr);
+    buf_put_varint(w, m->inc);
+    buf_put_u8(w, m->state);
+    put_lstr(w, m->meta);
+}

@@ -1,0 +1,150 @@
+/*
+ * The wire format (docs/protocol.md is the normative description). A packet is a header
+ * followed by one or more messages; datagrams carry one packet, streams carry length-prefixed
+ * packets ("frames"). Decoding never allocates: decoded fields point into the input.
+ */
+#ifndef RUMOR_CORE_WIRE_H
+#define RUMOR_CORE_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "rumor.h"
+
+#define WIRE_MAGIC0      0x52 /* 'R' */
+#define WIRE_MAGIC1      0x4d /* 'M' */
+#define WIRE_FLAG_SEALED 0x01 /* an encryption envelope follows the header */
+#define WIRE_FLAGS_KNOWN WIRE_FLAG_SEALED
+/* Bytes of the smallest possible packet: magic, version, flags, label length, one message of
+ * type + zero length. */
+#define WIRE_PACKET_MIN 6
+/* Messages in one packet. A 1400-byte datagram holds at most ~700 two-byte messages; the cap
+ * only bounds the decode array for large stream frames, which carry one message each. */
+#define WIRE_MSGS_MAX 1024
+/* Length prefix of a stream frame. */
+#define WIRE_FRAME_PREFIX 4
+
+typedef enum wire_type {
+    WIRE_PING = 1,
+    WIRE_PING_REQ = 2,
+    WIRE_ACK = 3,
+    WIRE_NACK = 4,
+    WIRE_ALIVE = 5,
+    WIRE_SUSPECT = 6,
+    WIRE_FAILED = 7,
+    WIRE_LEFT = 8,
+    WIRE_PUSHPULL = 9,
+    WIRE_TYPE_MAX = 9,
+} wire_type;
+
+#define WIRE_PP_JOIN  0x01 /* the sender is joining */
+#define WIRE_PP_REPLY 0x02 /* an answer to a push-pull request */
+
+typedef struct wire_str {
+    const uint8_t *p;
+    size_t len;
+} wire_str;
+
+typedef struct wire_header {
+    uint8_t version;
+    uint8_t flags;
+    wire_str label;
+} wire_header;
+
+/* One member record of a push-pull state. */
+typedef struct wire_member {
+    wire_str name;
+    rumor_addr addr;
+    uint32_t inc;
+    uint8_t state; /* rumor_member_state */
+    wire_str meta;
+} wire_member;
+
+typedef struct wire_msg {
+    uint8_t type;
+    union {
+        struct {
+            uint32_t seq;
+            wire_str target; /* may be empty: any node */
+            wire_str sender;
+        } ping;
+        struct {
+            uint32_t seq;
+            wire_str target;
+            rumor_addr target_addr;
+            bool nack;
+            wire_str sender;
+        } ping_req;
+        struct {
+            uint32_t seq;
+        } ack; /* ACK and NACK */
+        struct {
+            uint32_t inc;
+            wire_str name;
+            rumor_addr addr;
+            wire_str meta;
+        } alive;
+        struct {
+            uint32_t inc;
+            wire_str name;
+            wire_str accuser; /* empty for LEFT */
+        } accuse;             /* SUSPECT, FAILED, LEFT */
+        struct {
+            uint8_t flags;
+            wire_str sender;
+            uint32_t count;
+            buf_reader members; /* `count` encoded wire_member records, validated */
+        } pushpull;
+    } u;
+} wire_msg;
+
+/*
+ * Decodes and checks the header. Returns 0, or a negative rumor_drop_reason - 1 (use
+ * wire_drop_of()) for truncated, bad magic, bad version or unknown flags.
+ */
+int wire_header_decode(buf_reader *r, wire_header *h);
+
+/*
+ * Decodes the next message. Returns 1 with `m` filled, 0 at the end of input, or
+ * -(reason + 1) for a malformed message. An unknown type sets m->type to 0 and returns 1 (the
+ * caller counts and skips it; later versions may add types). Fields appended to a known
+ * message by a later version are skipped.
+ */
+int wire_msg_decode(buf_reader *r, wire_msg *m, uint32_t meta_max);
+
+/* Reads the next member of a push-pull state (already validated by wire_msg_decode). */
+bool wire_member_next(buf_reader *r, wire_member *m);
+
+static inline rumor_drop_reason wire_drop_of(int rc)
+{
+    return (rumor_drop_reason)(-rc - 1);
+}
+
+/* True when the name is 1..RUMOR_NAME_MAX bytes without NUL. */
+bool wire_name_ok(const uint8_t *p, size_t len);
+
+/* Encoders append one message (type, length, payload) to `w`. */
+void wire_put_header(buf_writer *w, const uint8_t *label, size_t label_len, uint8_t flags);
+void wire_put_ping(buf_writer *w, uint32_t seq, wire_str target, wire_str sender);
+void wire_put_ping_req(buf_writer *w, uint32_t seq, wire_str target, const rumor_addr *addr,
+                       bool nack, wire_str sender);
+void wire_put_ack(buf_writer *w, uint8_t type, uint32_t seq);
+void wire_put_alive(buf_writer *w, uint32_t inc, wire_str name, const rumor_addr *addr,
+                    wire_str meta);
+void wire_put_accuse(buf_writer *w, uint8_t type, uint32_t inc, wire_str name, wire_str accuser);
+
+/* Push-pull: begin with the exact member count and total encoded member bytes, then put each. */
+void wire_put_pushpull_begin(buf_writer *w, uint8_t flags, wire_str sender, uint32_t count,
+                             size_t members_bytes);
+size_t wire_member_size(const wire_member *m);
+void wire_put_member(buf_writer *w, const wire_member *m);
+
+static inline wire_str wire_str_of(const void *p, size_t len)
+{
+    wire_str s = {(const uint8_t *)p, len};
+    return s;
+}
+
+#endif
