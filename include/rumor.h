@@ -321,6 +321,17 @@ RUMOR_API int rumor_node_join(rumor_node *n, const rumor_addr *seeds, size_t nse
 RUMOR_API int rumor_node_leave(rumor_node *n, uint64_t now);
 
 /*
+ * Adds a member the host already knows — from a snapshot taken before a restart, say — without
+ * gossiping it: when the node does not know `m->name` yet, it is added as alive with
+ * `m->incarnation`, `m->addr` and `m->meta`, and from then on probed like any other member, so
+ * one that is gone is found failed the usual way. A known member is left as it is; `m->state`
+ * and `m->is_self` are ignored. Emits RUMOR_EVENT_MEMBER_JOIN for a new member. Errors:
+ * RUMOR_ERR_INVALID (bad name, address or metadata size), RUMOR_ERR_FULL (members_max),
+ * RUMOR_ERR_NOMEM.
+ */
+RUMOR_API int rumor_node_restore(rumor_node *n, const rumor_member *m, uint64_t now);
+
+/*
  * Sets this node's metadata (tags) and broadcasts it with a new incarnation. Errors:
  * RUMOR_ERR_TOO_BIG (over meta_bytes_max; nothing changes), RUMOR_ERR_STATE (after leave).
  */

@@ -12,24 +12,87 @@ static uint32_t name_hash(const char *s, size_t len)
     return h;
 }
 
+uint64_t members_digest_of(const member *m)
+{
+    uint64_t cls = m->state == RUMOR_MEMBER_FAILED ? 1 : m->state == RUMOR_MEMBER_LEFT ? 2 : 0;
+    uint64_t x = ((uint64_t)m->hash << 32 | m->incarnation) ^ (cls << 62) ^ m->name_len;
+    /* splitmix64's finalizer spreads every input bit over the whole word. */
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+void members_set_inc(members *t, member *m, uint32_t inc)
+{
+    t->digest -= members_digest_of(m);
+    m->incarnation = inc;
+    t->digest += members_digest_of(m);
+}
+
 void members_init(members *t, const rumor_allocator *a)
 {
     memset(t, 0, sizeof(*t));
     t->a = a;
 }
 
-static void member_free(const rumor_allocator *a, member *m)
+static member *by_id(const members *t, uint32_t id)
+{
+    uint32_t i = id - 1;
+    return &t->slabs[i / MEMBER_SLAB][i % MEMBER_SLAB];
+}
+
+/* Releases what a member owns and puts its record on the free list. */
+static void member_release(members *t, member *m)
 {
     if (m->name_len > MEMBER_NAME_INLINE)
-        rfree(a, m->n.heap_name);
-    rfree(a, m->meta);
-    rfree(a, m);
+        rfree(t->a, m->n.heap_name);
+    rfree(t->a, m->meta);
+    uint32_t id = m->id;
+    memset(m, 0, sizeof(*m));
+    m->id = t->free_id; /* link */
+    t->free_id = id;
+}
+
+static member *member_take(members *t)
+{
+    if (!t->free_id) {
+        if (t->nslabs >= (UINT32_MAX - 1) / MEMBER_SLAB)
+            return NULL;
+        void *arr = t->slabs;
+        if (!rgrow(t->a, &arr, &t->slabs_cap, t->nslabs + 1, sizeof(member *)))
+            return NULL;
+        t->slabs = arr;
+        member *slab = rcalloc(t->a, MEMBER_SLAB, sizeof(member));
+        if (!slab)
+            return NULL;
+        t->slabs[t->nslabs++] = slab;
+        uint32_t base = (uint32_t)((t->nslabs - 1) * MEMBER_SLAB);
+        for (uint32_t i = MEMBER_SLAB; i > 0; i--) {
+            slab[i - 1].id = t->free_id;
+            t->free_id = base + i;
+        }
+    }
+    uint32_t id = t->free_id;
+    member *m = by_id(t, id);
+    t->free_id = m->id;
+    memset(m, 0, sizeof(*m));
+    m->id = id;
+    return m;
 }
 
 void members_free(members *t)
 {
-    for (size_t i = 0; i < t->count; i++)
-        member_free(t->a, t->order[i]);
+    for (size_t i = 0; i < t->count; i++) {
+        member *m = t->order[i];
+        if (m->name_len > MEMBER_NAME_INLINE)
+            rfree(t->a, m->n.heap_name);
+        rfree(t->a, m->meta);
+    }
+    for (size_t i = 0; i < t->nslabs; i++)
+        rfree(t->a, t->slabs[i]);
+    rfree(t->a, t->slabs);
     rfree(t->a, t->order);
     rfree(t->a, t->slots);
     rfree(t->a, t->dead);
@@ -47,20 +110,20 @@ member *members_find(const members *t, const char *name, size_t len)
         return NULL;
     uint32_t h = name_hash(name, len);
     for (size_t i = slot_of(t, h);; i = (i + 1) & (t->nslots - 1)) {
-        member *m = t->slots[i];
-        if (!m)
+        if (!t->slots[i])
             return NULL;
+        member *m = by_id(t, t->slots[i]);
         if (m->hash == h && m->name_len == len && memcmp(member_name(m), name, len) == 0)
             return m;
     }
 }
 
-static void slots_insert(member **slots, size_t nslots, member *m)
+static void slots_insert(uint32_t *slots, size_t nslots, const member *m)
 {
     size_t i = m->hash & (nslots - 1);
     while (slots[i])
         i = (i + 1) & (nslots - 1);
-    slots[i] = m;
+    slots[i] = m->id;
 }
 
 static bool slots_grow(members *t)
@@ -69,7 +132,7 @@ static bool slots_grow(members *t)
     if ((t->count + 1) * 2 <= t->nslots)
         return true;
     size_t n = t->nslots ? t->nslots * 2 : 16;
-    member **s = rcalloc(t->a, n, sizeof(*s));
+    uint32_t *s = rcalloc(t->a, n, sizeof(*s));
     if (!s)
         return false;
     for (size_t i = 0; i < t->count; i++)
@@ -88,13 +151,13 @@ member *members_add(members *t, const char *name, size_t len, rng *r)
     if (!rgrow(t->a, &order, &t->cap, t->count + 1, sizeof(member *)))
         return NULL;
     t->order = order;
-    member *m = rcalloc(t->a, 1, sizeof(*m));
+    member *m = member_take(t);
     if (!m)
         return NULL;
     if (len > MEMBER_NAME_INLINE) {
         m->n.heap_name = rstrndup(t->a, name, len);
         if (!m->n.heap_name) {
-            rfree(t->a, m);
+            member_release(t, m);
             return NULL;
         }
     } else {
@@ -104,6 +167,7 @@ member *members_add(members *t, const char *name, size_t len, rng *r)
     m->hash = name_hash(name, len);
     m->state = RUMOR_MEMBER_ALIVE;
     t->by_state[RUMOR_MEMBER_ALIVE]++;
+    t->digest += members_digest_of(m);
     slots_insert(t->slots, t->nslots, m);
     /* Append, then swap into a random slot so the newcomer is probed within this round. */
     size_t n = t->count++;
@@ -122,17 +186,17 @@ static void slots_remove(members *t, member *m)
 {
     size_t mask = t->nslots - 1;
     size_t i = slot_of(t, m->hash);
-    while (t->slots[i] != m)
+    while (t->slots[i] != m->id)
         i = (i + 1) & mask;
     /* Backward-shift deletion keeps every probe chain unbroken without tombstones. */
     size_t j = i;
     for (;;) {
-        t->slots[i] = NULL;
+        t->slots[i] = 0;
         for (;;) {
             j = (j + 1) & mask;
             if (!t->slots[j])
                 return;
-            size_t k = slot_of(t, t->slots[j]->hash);
+            size_t k = slot_of(t, by_id(t, t->slots[j])->hash);
             /* Move slots[j] to i unless its home k lies cyclically in (i, j]. */
             if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
                 continue;
@@ -171,7 +235,8 @@ void members_remove(members *t, member *m)
     if (t->probe_idx > t->count)
         t->probe_idx = t->count;
     t->by_state[m->state]--;
-    member_free(t->a, m);
+    t->digest -= members_digest_of(m);
+    member_release(t, m);
 }
 
 bool members_set_state(members *t, member *m, uint8_t state, uint64_t now)
@@ -190,7 +255,9 @@ bool members_set_state(members *t, member *m, uint8_t state, uint64_t now)
     }
     t->by_state[m->state]--;
     t->by_state[state]++;
+    t->digest -= members_digest_of(m);
     m->state = state;
+    t->digest += members_digest_of(m);
     m->state_since = now;
     return true;
 }

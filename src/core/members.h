@@ -20,19 +20,23 @@ struct bcast;
 struct suspicion;
 
 /* Names up to this many bytes live inside the member record; longer ones are allocated. */
-#define MEMBER_NAME_INLINE 23
+#define MEMBER_NAME_INLINE 15
+/* Members are carved from slabs of this many records: no per-member allocation overhead, and
+ * 32-bit ids in the hash table instead of pointers (a 10,000-node simulation holds 10^8). */
+#define MEMBER_SLAB 256
 
 typedef struct member {
     union {
         char inline_name[MEMBER_NAME_INLINE + 1];
         char *heap_name;
     } n;
+    rumor_addr addr;
     uint8_t name_len;
     uint8_t state; /* rumor_member_state */
     bool is_self;
-    rumor_addr addr;
     uint32_t incarnation;
     uint32_t hash;
+    uint32_t id;        /* slab id + 1 (0 = none); also the free-list link while unused */
     uint32_t order_idx; /* position in members.order */
     uint32_t dead_idx;  /* position in members.dead while failed or left */
     uint16_t meta_len;
@@ -46,12 +50,16 @@ typedef struct members {
     member **order;
     size_t count;
     size_t cap;
-    member **slots; /* hash table, power-of-two size, NULL = empty */
+    uint32_t *slots; /* hash table of member ids, power-of-two size, 0 = empty */
     size_t nslots;
+    member **slabs; /* MEMBER_SLAB records each */
+    size_t nslabs, slabs_cap;
+    uint32_t free_id; /* head of the free list of ids, 0 = empty */
     size_t probe_idx;
     member **dead; /* failed and left members, for reaping and reconnects without a scan */
     size_t ndead, dead_cap;
     uint32_t by_state[4];
+    uint64_t digest; /* order-independent sum over members of member_digest(); see below */
     const rumor_allocator *a;
 } members;
 
@@ -74,5 +82,14 @@ bool members_set_state(members *t, member *m, uint8_t state, uint64_t now);
 bool members_set_meta(members *t, member *m, const uint8_t *meta, size_t len);
 void members_shuffle(members *t, rng *r);
 uint32_t members_live(const members *t);
+/* Sets a member's incarnation, keeping the table digest current. */
+void members_set_inc(members *t, member *m, uint32_t inc);
+/*
+ * The digest summarizes (name, incarnation, alive-or-suspect | failed | left) of every member as
+ * a wrapping sum of per-member hashes, so two nodes with the same table have the same digest
+ * whatever their order, and it is kept up to date in O(1) per change. Alive and suspect count
+ * alike: a suspicion is a local, transient opinion, not state worth a full sync.
+ */
+uint64_t members_digest_of(const member *m);
 
 #endif

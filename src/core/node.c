@@ -44,7 +44,7 @@ static int node_init(rumor_node *n, const rumor_settings *s, uint64_t now)
         return RUMOR_ERR_NOMEM;
     n->self->is_self = true;
     n->self->addr = s->addr;
-    n->self->incarnation = s->incarnation;
+    members_set_inc(&n->mem, n->self, s->incarnation);
     n->self->state_since = now;
     n->now = now;
     /* Start timers at random offsets inside their periods so a fleet started together does not
@@ -149,6 +149,8 @@ bool node_pkt_begin(rumor_node *n, const rumor_addr *to)
     if (n->dq_head == n->dq_len) {
         n->dq_head = n->dq_len = 0;
         buf_writer_reset(&n->dout);
+        if (n->dout.cap > NODE_ARENA_KEEP)
+            buf_writer_free(&n->dout);
     }
     void *dq = n->dq;
     if (!rgrow(&n->alloc, &dq, &n->dq_cap, n->dq_len + 1, sizeof(out_dgram)) ||
@@ -329,7 +331,7 @@ int rumor_node_join(rumor_node *n, const rumor_addr *seeds, size_t nseeds, uint6
             known = known || rumor_addr_equal(&n->seeds[j], a);
         if (!known && n->nseeds < NODE_SEEDS_MAX)
             n->seeds[n->nseeds++] = *a;
-        int r = sync_pushpull(n, a, true, now);
+        int r = sync_pushpull(n, a, true, false, now);
         if (r == RUMOR_OK || rc != RUMOR_OK)
             rc = r;
     }
@@ -352,6 +354,25 @@ int rumor_node_leave(rumor_node *n, uint64_t now)
     return RUMOR_OK;
 }
 
+int rumor_node_restore(rumor_node *n, const rumor_member *m, uint64_t now)
+{
+    if (!m || !m->name || m->addr.len == 0 || m->addr.len > RUMOR_ADDR_MAX ||
+        m->meta_len > RUMOR_META_MAX || (m->meta_len && !m->meta))
+        return RUMOR_ERR_INVALID;
+    size_t len = strlen(m->name);
+    if (!wire_name_ok((const uint8_t *)m->name, len))
+        return RUMOR_ERR_INVALID;
+    if (members_find(&n->mem, m->name, len))
+        return RUMOR_OK;
+    if (n->mem.count >= n->s.members_max)
+        return RUMOR_ERR_FULL;
+    n->now = now;
+    size_t before = n->mem.count;
+    state_alive(n, m->incarnation, wire_str_of(m->name, len), &m->addr,
+                wire_str_of(m->meta, m->meta_len), true, now);
+    return n->mem.count > before ? RUMOR_OK : RUMOR_ERR_NOMEM;
+}
+
 int rumor_node_set_meta(rumor_node *n, const uint8_t *meta, size_t len, uint64_t now)
 {
     if (n->leaving)
@@ -363,7 +384,7 @@ int rumor_node_set_meta(rumor_node *n, const uint8_t *meta, size_t len, uint64_t
     n->now = now;
     if (!members_set_meta(&n->mem, n->self, meta, len))
         return RUMOR_ERR_NOMEM;
-    n->self->incarnation++;
+    members_set_inc(&n->mem, n->self, n->self->incarnation + 1);
     state_broadcast_alive(n, n->self);
     gossip_eager(n, now);
     return RUMOR_OK;
@@ -439,6 +460,8 @@ bool rumor_node_poll_stream(rumor_node *n, rumor_stream_op *out)
     if (n->sq_head == n->sq_len) {
         n->sq_head = n->sq_len = 0;
         buf_writer_reset(&n->sout);
+        if (n->sout.cap > NODE_ARENA_KEEP)
+            buf_writer_free(&n->sout);
         return false;
     }
     out_sop *op = &n->sq[n->sq_head++];
@@ -457,8 +480,16 @@ bool rumor_node_poll_event(rumor_node *n, rumor_event *out)
 {
     rfree(&n->alloc, n->ev_last.meta);
     n->ev_last.meta = NULL;
-    if (n->ev_head == n->ev_len)
+    if (n->ev_head == n->ev_len) {
+        /* A join merge can queue one event per member at once; do not keep that peak. */
+        if (n->ev_cap > NODE_QUEUE_KEEP) {
+            rfree(&n->alloc, n->evq);
+            n->evq = NULL;
+            n->ev_cap = 0;
+        }
+        n->ev_head = n->ev_len = 0;
         return false;
+    }
     n->ev_last = n->evq[n->ev_head++];
     const ev_rec *e = &n->ev_last;
     memset(out, 0, sizeof(*out));

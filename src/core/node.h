@@ -13,10 +13,13 @@
 #include "core/wire.h"
 #include "rumor.h"
 
-#define NODE_NEVER          UINT64_MAX
-#define NODE_RELAYS_MAX     256   /* ping-req relays in flight for others */
-#define NODE_EVENTS_MAX     65536 /* undrained events kept before new ones are dropped */
-#define NODE_SEEDS_MAX      64
+#define NODE_NEVER      UINT64_MAX
+#define NODE_RELAYS_MAX 256   /* ping-req relays in flight for others */
+#define NODE_EVENTS_MAX 65536 /* undrained events kept before new ones are dropped */
+#define NODE_SEEDS_MAX  64
+/* Drained queues and arenas larger than these are released rather than kept for reuse. */
+#define NODE_QUEUE_KEEP     64
+#define NODE_ARENA_KEEP     (64u * 1024u)
 #define NODE_CONFIRMERS_MAX 16
 
 /* Lifeguard §IV-B: a suspicion's timeout shrinks from max toward min as independent members
@@ -51,8 +54,9 @@ typedef struct stream {
     uint64_t id;
     uint8_t kind;
     bool join;
-    bool finished; /* we queued CLOSE; ignore further input */
-    uint32_t seq;  /* STREAM_PING_OUT */
+    bool digest_req;  /* STREAM_PP_OUT: we asked with a digest only */
+    bool await_state; /* STREAM_IN: digests differed, the opener's full state follows */
+    uint32_t seq;     /* STREAM_PING_OUT */
     rumor_addr peer;
     uint64_t started;
     uint64_t deadline;
@@ -169,8 +173,10 @@ bool node_sop(rumor_node *n, uint8_t kind, uint64_t id, const rumor_addr *to, si
               size_t len);
 
 /* state.c: membership rules (memberlist's aliveNode/suspectNode/deadNode), suspicion, reaping */
+/* `quiet`: add a new member without gossiping it (rumor_node_restore). Members learned by a
+ * sync are gossiped: when many nodes join at once that second wave is what reaches everyone. */
 void state_alive(rumor_node *n, uint32_t inc, wire_str name, const rumor_addr *addr, wire_str meta,
-                 uint64_t now);
+                 bool quiet, uint64_t now);
 void state_suspect(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser, uint64_t now);
 void state_failed(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser, uint64_t now);
 void state_left(rumor_node *n, uint32_t inc, wire_str name, uint64_t now);
@@ -199,7 +205,9 @@ size_t gossip_pick(rumor_node *n, member **out, size_t k, const member *exclude,
 /* sync.c */
 void sync_tick(rumor_node *n, uint64_t now);
 uint64_t sync_deadline(const rumor_node *n);
-int sync_pushpull(rumor_node *n, const rumor_addr *to, bool join, uint64_t now);
+/* Starts a push-pull. `digest_only` asks to compare digests before any state moves (periodic
+ * anti-entropy); join, reconnect and learning syncs send full state at once. */
+int sync_pushpull(rumor_node *n, const rumor_addr *to, bool join, bool digest_only, uint64_t now);
 int sync_ping(rumor_node *n, const member *target, uint32_t seq, uint64_t now);
 void sync_free(rumor_node *n);
 void sync_learn(rumor_node *n, const rumor_addr *from, uint64_t now);

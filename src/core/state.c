@@ -162,7 +162,7 @@ void state_refute(rumor_node *n, uint32_t accused_inc, uint64_t now)
 {
     member *self = n->self;
     uint32_t inc = (accused_inc > self->incarnation ? accused_inc : self->incarnation) + 1;
-    self->incarnation = inc;
+    members_set_inc(&n->mem, self, inc);
     self->state_since = now;
     n->st.refutes++;
     state_broadcast_alive(n, self);
@@ -174,7 +174,7 @@ static bool same_meta(const member *m, wire_str meta)
 }
 
 static void alive_new(rumor_node *n, wire_str name, uint32_t inc, const rumor_addr *addr,
-                      wire_str meta, uint64_t now)
+                      wire_str meta, bool quiet, uint64_t now)
 {
     if (n->mem.count >= n->s.members_max) {
         node_drop(n, RUMOR_DROP_QUEUE_FULL);
@@ -188,18 +188,19 @@ static void alive_new(rumor_node *n, wire_str name, uint32_t inc, const rumor_ad
         return;
     }
     m->addr = *addr;
-    m->incarnation = inc;
+    members_set_inc(&n->mem, m, inc);
     m->state_since = now;
-    state_broadcast_alive(n, m);
+    if (!quiet)
+        state_broadcast_alive(n, m);
     node_event(n, RUMOR_EVENT_MEMBER_JOIN, m, NULL, 0);
 }
 
 void state_alive(rumor_node *n, uint32_t inc, wire_str name, const rumor_addr *addr, wire_str meta,
-                 uint64_t now)
+                 bool quiet, uint64_t now)
 {
     member *m = find(n, name);
     if (!m) {
-        alive_new(n, name, inc, addr, meta, now);
+        alive_new(n, name, inc, addr, meta, quiet, now);
         return;
     }
     if (m->is_self) {
@@ -219,7 +220,7 @@ void state_alive(rumor_node *n, uint32_t inc, wire_str name, const rumor_addr *a
     if (!members_set_state(&n->mem, m, RUMOR_MEMBER_ALIVE, now))
         return;
     m->addr = *addr;
-    m->incarnation = inc;
+    members_set_inc(&n->mem, m, inc);
     suspicion_stop(n, m);
     state_broadcast_alive(n, m);
     if (old == RUMOR_MEMBER_FAILED || old == RUMOR_MEMBER_LEFT)
@@ -252,7 +253,7 @@ void state_suspect(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser,
     }
     if (!members_set_state(&n->mem, m, RUMOR_MEMBER_SUSPECT, now))
         return;
-    m->incarnation = inc;
+    members_set_inc(&n->mem, m, inc);
     suspicion_start(n, m, accuser, now);
     broadcast_accuse(n, WIRE_SUSPECT, m, accuser, false);
     node_event(n, RUMOR_EVENT_MEMBER_SUSPECT, m, (const char *)accuser.p, accuser.len);
@@ -274,7 +275,7 @@ void state_failed(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser, 
         return;
     if (!members_set_state(&n->mem, m, RUMOR_MEMBER_FAILED, now))
         return;
-    m->incarnation = inc;
+    members_set_inc(&n->mem, m, inc);
     suspicion_stop(n, m);
     broadcast_accuse(n, WIRE_FAILED, m, accuser, false);
     node_event(n, RUMOR_EVENT_MEMBER_FAILED, m, (const char *)accuser.p, accuser.len);
@@ -288,7 +289,7 @@ static void left_self(rumor_node *n, uint32_t inc, uint64_t now)
     member *self = n->self;
     if (!members_set_state(&n->mem, self, RUMOR_MEMBER_LEFT, now))
         return;
-    self->incarnation = inc;
+    members_set_inc(&n->mem, self, inc);
     broadcast_accuse(n, WIRE_LEFT, self, wire_str_of(NULL, 0), true);
     n->bq.notify_retired = 0;
     /* Push the news at once to a few members rather than wait for a gossip round. */
@@ -319,7 +320,7 @@ void state_left(rumor_node *n, uint32_t inc, wire_str name, uint64_t now)
         return;
     if (!members_set_state(&n->mem, m, RUMOR_MEMBER_LEFT, now))
         return;
-    m->incarnation = inc;
+    members_set_inc(&n->mem, m, inc);
     suspicion_stop(n, m);
     broadcast_accuse(n, WIRE_LEFT, m, wire_str_of(NULL, 0), false);
     node_event(n, RUMOR_EVENT_MEMBER_LEFT, m, NULL, 0);

@@ -107,16 +107,17 @@ static wire_member member_rec(const member *m)
 
 static void put_state(rumor_node *n, buf_writer *w, uint8_t flags)
 {
-    size_t bytes = 0;
-    for (size_t i = 0; i < n->mem.count; i++) {
+    size_t bytes = 0, count = (flags & WIRE_PP_DIGEST) ? 0 : n->mem.count;
+    for (size_t i = 0; i < count; i++) {
         wire_member wm = member_rec(n->mem.order[i]);
         bytes += wire_member_size(&wm);
     }
-    wire_put_pushpull_begin(w, flags, node_self_name(n), (uint32_t)n->mem.count, bytes);
-    for (size_t i = 0; i < n->mem.count && !w->failed; i++) {
+    wire_put_pushpull_begin(w, flags, node_self_name(n), (uint32_t)count, bytes);
+    for (size_t i = 0; i < count && !w->failed; i++) {
         wire_member wm = member_rec(n->mem.order[i]);
         wire_put_member(w, &wm);
     }
+    wire_put_pushpull_end(w, n->mem.digest);
 }
 
 static bool send_state(rumor_node *n, stream *s, uint8_t flags)
@@ -126,18 +127,20 @@ static bool send_state(rumor_node *n, stream *s, uint8_t flags)
     return frame_end(n, s, off);
 }
 
-int sync_pushpull(rumor_node *n, const rumor_addr *to, bool join, uint64_t now)
+int sync_pushpull(rumor_node *n, const rumor_addr *to, bool join, bool digest_only, uint64_t now)
 {
     stream *s = stream_new(n, STREAM_PP_OUT, to, now);
     if (!s)
         return RUMOR_ERR_FULL;
     s->join = join;
+    s->digest_req = digest_only && !join;
     if (!node_sop(n, RUMOR_STREAM_OPEN, s->id, to, 0, 0)) {
         stream_release(n, s);
         return RUMOR_ERR_NOMEM;
     }
     n->st.streams_out++;
-    if (!send_state(n, s, join ? WIRE_PP_JOIN : 0)) {
+    uint8_t flags = join ? WIRE_PP_JOIN : s->digest_req ? WIRE_PP_DIGEST : 0;
+    if (!send_state(n, s, flags)) {
         stream_finish(n, s);
         return RUMOR_ERR_TOO_BIG;
     }
@@ -175,7 +178,7 @@ void sync_learn(rumor_node *n, const rumor_addr *from, uint64_t now)
         if (n->streams[i]->kind == STREAM_PP_OUT && rumor_addr_equal(&n->streams[i]->peer, from))
             return;
     n->next_learn = now + n->s.gossip_interval_ms;
-    sync_pushpull(n, from, false, now);
+    sync_pushpull(n, from, false, false, now);
 }
 
 static void merge_state(rumor_node *n, const wire_msg *m, uint64_t now)
@@ -186,7 +189,7 @@ static void merge_state(rumor_node *n, const wire_msg *m, uint64_t now)
     for (uint32_t i = 0; i < m->u.pushpull.count && wire_member_next(&r, &wm); i++) {
         switch (wm.state) {
         case RUMOR_MEMBER_ALIVE:
-            state_alive(n, wm.inc, wm.name, &wm.addr, wm.meta, now);
+            state_alive(n, wm.inc, wm.name, &wm.addr, wm.meta, false, now);
             break;
         case RUMOR_MEMBER_LEFT:
             state_left(n, wm.inc, wm.name, now);
@@ -201,45 +204,86 @@ static void merge_state(rumor_node *n, const wire_msg *m, uint64_t now)
     n->st.pushpulls++;
 }
 
-static void on_inbound_frame(rumor_node *n, stream *s, size_t count, uint64_t now)
+/* A push-pull request reached us. Returns true while the stream stays open. */
+static bool on_pushpull_request(rumor_node *n, stream *s, const wire_msg *m, uint64_t now)
+{
+    if (s->await_state) { /* step 3 of a digest exchange: the opener's full state */
+        merge_state(n, m, now);
+        return false;
+    }
+    if (!(m->u.pushpull.flags & WIRE_PP_DIGEST)) {
+        merge_state(n, m, now); /* merge first: see the comment at the top of this file */
+        send_state(n, s, WIRE_PP_REPLY);
+        return false;
+    }
+    if (m->u.pushpull.digest == n->mem.digest) {
+        n->st.pushpulls++; /* in sync: nothing moves but two digests */
+        send_state(n, s, WIRE_PP_REPLY | WIRE_PP_DIGEST);
+        return false;
+    }
+    send_state(n, s, WIRE_PP_REPLY);
+    s->await_state = true;
+    return true;
+}
+
+/* A frame on a stream the host accepted. Returns true while the stream stays open. */
+static bool on_inbound_frame(rumor_node *n, stream *s, size_t count, uint64_t now)
 {
     for (size_t i = 0; i < count; i++) {
         const wire_msg *m = &n->msgs[i];
-        if (m->type == WIRE_PUSHPULL && !(m->u.pushpull.flags & WIRE_PP_REPLY)) {
-            merge_state(n, m, now);
-            send_state(n, s, WIRE_PP_REPLY);
-            break;
-        }
+        if (m->type == WIRE_PUSHPULL && !(m->u.pushpull.flags & WIRE_PP_REPLY))
+            return on_pushpull_request(n, s, m, now);
         if (m->type == WIRE_PING) {
             wire_str t = m->u.ping.target;
             if (t.len && (t.len != n->name_len || memcmp(t.p, n->name, t.len) != 0)) {
                 node_drop(n, RUMOR_DROP_NOT_FOR_US);
-                break;
+                return false;
             }
             size_t off = frame_begin(n);
             wire_put_ack(&n->sout, WIRE_ACK, m->u.ping.seq);
             frame_end(n, s, off);
-            break;
+            return false;
         }
         recv_apply(n, &s->peer, m, now);
     }
-    stream_finish(n, s);
+    return false;
 }
 
+/* The answer on a stream we opened. The stream is done afterwards. */
 static void on_reply_frame(rumor_node *n, stream *s, size_t count, uint64_t now)
 {
     for (size_t i = 0; i < count; i++) {
         const wire_msg *m = &n->msgs[i];
         if (s->kind == STREAM_PP_OUT && m->type == WIRE_PUSHPULL) {
-            merge_state(n, m, now);
             n->st.pushpull_ms_total += now - s->started;
+            if (m->u.pushpull.flags & WIRE_PP_DIGEST) {
+                n->st.pushpulls++;
+                continue;
+            }
+            merge_state(n, m, now);
+            /* We only sent a digest: the peer needs our state too (step 3). */
+            if (s->digest_req)
+                send_state(n, s, 0);
         } else if (s->kind == STREAM_PING_OUT && m->type == WIRE_ACK) {
             probe_on_ack(n, m->u.ack.seq, now);
         } else {
             recv_apply(n, &s->peer, m, now);
         }
     }
-    stream_finish(n, s);
+}
+
+/* Handles one complete frame: 1 while the stream stays open, 0 when it is done, or a negative
+ * error for a frame that did not decode. */
+static int on_frame(rumor_node *n, stream *s, const uint8_t *p, size_t len, uint64_t now)
+{
+    n->st.packets_in++;
+    int count = recv_decode(n, p, len, true);
+    if (count < 0)
+        return count;
+    if (s->kind == STREAM_IN)
+        return on_inbound_frame(n, s, (size_t)count, now) ? 1 : 0;
+    on_reply_frame(n, s, (size_t)count, now);
+    return 0;
 }
 
 int rumor_node_stream_accept(rumor_node *n, const rumor_addr *from, uint64_t *id, uint64_t now)
@@ -271,27 +315,26 @@ int rumor_node_stream_data(rumor_node *n, uint64_t id, const uint8_t *data, size
         stream_finish(n, s);
         return RUMOR_ERR_TOO_BIG;
     }
-    if (s->in.len < WIRE_FRAME_PREFIX)
-        return RUMOR_OK;
-    uint32_t flen = (uint32_t)s->in.p[0] << 24 | (uint32_t)s->in.p[1] << 16 |
-                    (uint32_t)s->in.p[2] << 8 | s->in.p[3];
-    if (flen > n->s.stream_frame_bytes_max) {
-        node_drop(n, RUMOR_DROP_OVERSIZE);
-        stream_finish(n, s);
-        return RUMOR_ERR_TOO_BIG;
+    /* Several frames may arrive in one read (or one frame over many). */
+    while (s->in.len >= WIRE_FRAME_PREFIX) {
+        const uint8_t *b = s->in.p;
+        uint32_t flen = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+        if (flen > n->s.stream_frame_bytes_max) {
+            node_drop(n, RUMOR_DROP_OVERSIZE);
+            stream_finish(n, s);
+            return RUMOR_ERR_TOO_BIG;
+        }
+        if (s->in.len - WIRE_FRAME_PREFIX < flen)
+            return RUMOR_OK;
+        int rc = on_frame(n, s, b + WIRE_FRAME_PREFIX, flen, now);
+        if (rc <= 0) {
+            stream_finish(n, s);
+            return rc;
+        }
+        size_t used = WIRE_FRAME_PREFIX + (size_t)flen;
+        memmove(s->in.p, s->in.p + used, s->in.len - used);
+        s->in.len -= used;
     }
-    if (s->in.len - WIRE_FRAME_PREFIX < flen)
-        return RUMOR_OK;
-    n->st.packets_in++;
-    int count = recv_decode(n, s->in.p + WIRE_FRAME_PREFIX, flen, true);
-    if (count < 0) {
-        stream_finish(n, s);
-        return count;
-    }
-    if (s->kind == STREAM_IN)
-        on_inbound_frame(n, s, (size_t)count, now);
-    else
-        on_reply_frame(n, s, (size_t)count, now);
     return RUMOR_OK;
 }
 
@@ -320,13 +363,14 @@ static void reconnect(rumor_node *n, uint64_t now)
     for (int tries = 0; tries < 8 && t->ndead; tries++) {
         member *m = t->dead[rng_below(&n->rng, (uint32_t)t->ndead)];
         if (m->state == RUMOR_MEMBER_FAILED && now < m->state_since + n->s.reconnect_timeout_ms) {
-            sync_pushpull(n, &m->addr, false, now);
+            /* Digest first: most attempts reach nobody, and a full state costs O(N) to build. */
+            sync_pushpull(n, &m->addr, false, true, now);
             return;
         }
     }
     /* Alone (or cut off from everyone we knew): go back to the seeds. */
     if (members_live(t) <= 1 && n->nseeds)
-        sync_pushpull(n, &n->seeds[rng_below(&n->rng, (uint32_t)n->nseeds)], true, now);
+        sync_pushpull(n, &n->seeds[rng_below(&n->rng, (uint32_t)n->nseeds)], true, false, now);
 }
 
 void sync_tick(rumor_node *n, uint64_t now)
@@ -343,7 +387,7 @@ void sync_tick(rumor_node *n, uint64_t now)
     if (n->s.pushpull_interval_ms && now >= n->next_pushpull) {
         member *peer;
         if (gossip_pick(n, &peer, 1, NULL, false, now) == 1)
-            sync_pushpull(n, &peer->addr, false, now);
+            sync_pushpull(n, &peer->addr, false, true, now);
         n->next_pushpull = now + sync_pushpull_interval(n);
     }
     if (n->s.reconnect_interval_ms && now >= n->next_reconnect) {

@@ -75,7 +75,7 @@ static bool decode_pushpull(buf_reader *p, wire_msg *m, uint32_t meta_max)
         if (!get_member(p, &wm, meta_max))
             return false;
     buf_reader_init(&m->u.pushpull.members, p->p + start, p->off - start);
-    return true;
+    return buf_get_u64be(p, &m->u.pushpull.digest);
 }
 
 static bool decode_payload(buf_reader *p, wire_msg *m, uint32_t meta_max)
@@ -226,7 +226,8 @@ size_t wire_member_size(const wire_member *m)
 void wire_put_pushpull_begin(buf_writer *w, uint8_t flags, wire_str sender, uint32_t count,
                              size_t members_bytes)
 {
-    put_head(w, WIRE_PUSHPULL, 1u + lstr_size(sender) + buf_varint_size(count) + members_bytes);
+    put_head(w, WIRE_PUSHPULL,
+             1u + lstr_size(sender) + buf_varint_size(count) + members_bytes + 8u);
     buf_put_u8(w, flags);
     put_lstr(w, sender);
     buf_put_varint(w, count);
@@ -239,4 +240,9 @@ void wire_put_member(buf_writer *w, const wire_member *m)
     buf_put_varint(w, m->inc);
     buf_put_u8(w, m->state);
     put_lstr(w, m->meta);
+}
+
+void wire_put_pushpull_end(buf_writer *w, uint64_t digest)
+{
+    buf_put_u64be(w, digest);
 }

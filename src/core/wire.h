@@ -39,8 +39,9 @@ typedef enum wire_type {
     WIRE_TYPE_MAX = 9,
 } wire_type;
 
-#define WIRE_PP_JOIN  0x01 /* the sender is joining */
-#define WIRE_PP_REPLY 0x02 /* an answer to a push-pull request */
+#define WIRE_PP_JOIN   0x01 /* the sender is joining */
+#define WIRE_PP_REPLY  0x02 /* an answer to a push-pull request */
+#define WIRE_PP_DIGEST 0x04 /* no members: compare digests first (periodic anti-entropy) */
 
 typedef struct wire_str {
     const uint8_t *p;
@@ -96,6 +97,7 @@ typedef struct wire_msg {
             wire_str sender;
             uint32_t count;
             buf_reader members; /* `count` encoded wire_member records, validated */
+            uint64_t digest;    /* the sender's members_digest */
         } pushpull;
     } u;
 } wire_msg;
@@ -135,11 +137,13 @@ void wire_put_alive(buf_writer *w, uint32_t inc, wire_str name, const rumor_addr
                     wire_str meta);
 void wire_put_accuse(buf_writer *w, uint8_t type, uint32_t inc, wire_str name, wire_str accuser);
 
-/* Push-pull: begin with the exact member count and total encoded member bytes, then put each. */
+/* Push-pull: begin with the exact member count and total encoded member bytes, put each
+ * member, then end with the sender's digest. */
 void wire_put_pushpull_begin(buf_writer *w, uint8_t flags, wire_str sender, uint32_t count,
                              size_t members_bytes);
 size_t wire_member_size(const wire_member *m);
 void wire_put_member(buf_writer *w, const wire_member *m);
+void wire_put_pushpull_end(buf_writer *w, uint64_t digest);
 
 static inline wire_str wire_str_of(const void *p, size_t len)
 {

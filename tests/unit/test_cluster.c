@@ -127,12 +127,43 @@ static void test_healed_after_failed(void **ctx)
     tnet_free(t);
 }
 
+static void test_restore_quiet_then_probed(void **ctx)
+{
+    (void)ctx;
+    tnet *t = tnet_new(4, RUMOR_PROFILE_LOCAL, 6);
+    start_all(t, 3); /* nodes 0..2 form a cluster; node 3 never runs */
+    tnet_run(t, tnet_now(t) + 3000);
+    rumor_node *n0 = tnet_node(t, 0);
+    rumor_stats st;
+    rumor_node_stats(n0, &st);
+    uint32_t queued = st.broadcast_queue;
+    /* Restore a member that is gone: added alive, not gossiped, then found failed by probing. */
+    rumor_member m = {0};
+    m.name = "n3";
+    m.addr = tnet_addr(3);
+    m.incarnation = 7;
+    assert_int_equal(rumor_node_restore(n0, &m, tnet_now(t)), 0);
+    assert_int_equal(tnet_state(t, 0, 3), RUMOR_MEMBER_ALIVE);
+    rumor_node_stats(n0, &st);
+    assert_int_equal(st.broadcast_queue, queued);
+    /* Restoring a known member changes nothing; bad input is refused. */
+    assert_int_equal(rumor_node_restore(n0, &m, tnet_now(t)), 0);
+    m.name = "";
+    assert_int_equal(rumor_node_restore(n0, &m, tnet_now(t)), RUMOR_ERR_INVALID);
+    tnet_run(t, tnet_now(t) + 25000);
+    assert_int_equal(tnet_state(t, 0, 3), RUMOR_MEMBER_FAILED);
+    tnet_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_join_converges),      cmocka_unit_test(test_crash_detected),
-        cmocka_unit_test(test_leave_is_left),       cmocka_unit_test(test_partition_refute),
+        cmocka_unit_test(test_join_converges),
+        cmocka_unit_test(test_crash_detected),
+        cmocka_unit_test(test_leave_is_left),
+        cmocka_unit_test(test_partition_refute),
         cmocka_unit_test(test_healed_after_failed),
+        cmocka_unit_test(test_restore_quiet_then_probed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
