@@ -209,7 +209,7 @@ void buf_put_lbytes(buf_writer *w, const void *p, size_t n)
 
 void buf_patch_u32be(buf_writer *w, size_t off, uint32_t v)
 {
-    if (w->failed || off + 4 > w->len)
+    if (w->failed || off > w->len || w->len - off < 4)
         return;
     w->p[off] = (uint8_t)(v >> 24);
     w->p[off + 1] = (uint8_t)(v >> 16);

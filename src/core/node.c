@@ -8,6 +8,12 @@
 /* Outbound bytes held before new packets are refused (the host is not draining). */
 #define NODE_OUT_BYTES_MAX (64u * 1024u * 1024u)
 
+/* The largest header and ALIVE message around metadata: magic, version, flags, label, then
+ * type, length, incarnation, name, address and the metadata length. Metadata must fit one
+ * datagram with it, or an ALIVE could never be sent. */
+#define NODE_ALIVE_OVERHEAD                                                                        \
+    (5u + RUMOR_LABEL_MAX + 3u + 5u + 2u + RUMOR_NAME_MAX + 1u + RUMOR_ADDR_MAX + 3u)
+
 static bool settings_valid(const rumor_settings *s)
 {
     size_t nl = s->name ? strlen(s->name) : 0;
@@ -18,7 +24,8 @@ static bool settings_valid(const rumor_settings *s)
            s->suspicion_mult >= 1 && s->suspicion_max_mult >= 1 && s->awareness_max >= 1 &&
            s->retransmit_mult >= 1 && s->packet_bytes_max >= 512 &&
            s->packet_bytes_max <= RUMOR_PACKET_MAX && s->meta_bytes_max <= RUMOR_META_MAX &&
-           s->members_max >= 1 && s->streams_max >= 1 && s->broadcast_queue_max >= 1 &&
+           s->meta_bytes_max + NODE_ALIVE_OVERHEAD <= s->packet_bytes_max && s->members_max >= 1 &&
+           s->streams_max >= 1 && s->broadcast_queue_max >= 1 &&
            s->stream_frame_bytes_max >= 4096 &&
            s->stream_frame_bytes_max <= RUMOR_STREAM_FRAME_MAX && s->stream_timeout_ms > 0;
 }
@@ -435,8 +442,9 @@ uint64_t rumor_node_deadline(const rumor_node *n)
     uint64_t d = n->next_reap;
     if (!n->leaving)
         d = min64(d, probe_deadline(n));
-    if (!n->leave_done || bcast_count(&n->bq))
-        d = min64(d, bcast_count(&n->bq) ? n->next_gossip : NODE_NEVER);
+    /* Gossip rounds only matter while there is something to send (and until a leave is done). */
+    if (bcast_count(&n->bq) && !n->leave_done)
+        d = min64(d, n->next_gossip);
     if (n->leaving && !n->leave_done)
         d = min64(d, n->leave_deadline);
     d = min64(d, state_suspicion_deadline(n));

@@ -34,6 +34,7 @@ typedef struct suspicion {
     uint32_t confirmers[NODE_CONFIRMERS_MAX]; /* name hashes, the first accuser included */
     uint32_t nconfirmers;
     uint32_t idx; /* in node->susps */
+    bool probed;  /* we probed the member ourselves during this suspicion */
 } suspicion;
 
 typedef struct relay {
@@ -94,7 +95,8 @@ typedef struct probe_state {
     bool acked;
     bool indirect_sent;
     uint32_t seq;
-    member *target; /* cleared if the member is reaped mid-probe */
+    member *target;      /* cleared if the member is reaped mid-probe */
+    uint32_t target_inc; /* a probe speaks only for the life it started on */
     uint64_t start;
     uint64_t timeout_at;
     uint64_t end_at;
@@ -155,7 +157,8 @@ struct rumor_node {
     size_t ev_len, ev_cap, ev_head;
     ev_rec ev_last;
 
-    wire_msg *msgs; /* decode scratch, WIRE_MSGS_MAX */
+    wire_msg *msgs;         /* decode scratch, WIRE_MSGS_MAX */
+    const rumor_addr *from; /* sender of the packet being applied, NULL otherwise */
     rumor_stats st;
 };
 

@@ -42,6 +42,25 @@ static member *next_target(rumor_node *n)
     return NULL;
 }
 
+/*
+ * A suspicion we have held for two probe intervals without its refutation reaching us: probe
+ * the member ourselves, once. The ping carries the accusation (buddy system), so a live member
+ * answers with its newer incarnation; a dead one fails our probe, an independent confirmation
+ * that shortens the suspicion (Lifeguard §IV-B).
+ */
+static member *stuck_suspect(rumor_node *n, uint64_t now)
+{
+    uint64_t held = 2ull * n->s.probe_interval_ms;
+    for (size_t i = 0; i < n->nsusps; i++) {
+        suspicion *s = n->susps[i];
+        if (!s->probed && now >= s->start + held) {
+            s->probed = true;
+            return s->m;
+        }
+    }
+    return NULL;
+}
+
 static void send_ping(rumor_node *n, const member *target, uint32_t seq)
 {
     if (!node_pkt_begin(n, &target->addr))
@@ -57,7 +76,9 @@ static void send_ping(rumor_node *n, const member *target, uint32_t seq)
 
 static void probe_start(rumor_node *n, uint64_t now)
 {
-    member *m = next_target(n);
+    member *m = stuck_suspect(n, now);
+    if (!m)
+        m = next_target(n);
     if (!m) {
         n->next_probe = now + n->s.probe_interval_ms;
         return;
@@ -66,6 +87,7 @@ static void probe_start(rumor_node *n, uint64_t now)
     memset(p, 0, sizeof(*p));
     p->active = true;
     p->target = m;
+    p->target_inc = m->incarnation;
     p->seq = ++n->seq;
     p->start = now;
     p->timeout_at = now + node_scale(n, n->s.probe_timeout_ms);
@@ -108,7 +130,9 @@ static void probe_fail(rumor_node *n, uint64_t now)
     else
         probe_awareness(n, 1);
     member *t = p->target;
-    if (!t || !probeable(t))
+    /* The member refuted, restarted or was declared failed meanwhile: this probe's silence
+     * says nothing about its current life. */
+    if (!t || !probeable(t) || t->incarnation != p->target_inc)
         return;
     if (t->state == RUMOR_MEMBER_ALIVE)
         n->st.suspicions++;

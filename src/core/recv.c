@@ -44,22 +44,22 @@ int recv_decode(rumor_node *n, const uint8_t *data, size_t len, bool is_stream)
         return reject(n, RUMOR_DROP_ENCRYPTED);
     size_t count = 0, unknown = 0;
     for (;;) {
-        if (count >= WIRE_MSGS_MAX)
-            return reject(n, RUMOR_DROP_OVERSIZE);
-        wire_msg *m = &n->msgs[count];
-        rc = wire_msg_decode(&r, m, RUMOR_META_MAX);
+        wire_msg m;
+        rc = wire_msg_decode(&r, &m, RUMOR_META_MAX);
         if (rc < 0)
             return reject(n, wire_drop_of(rc));
         if (rc == 0)
             break;
-        if (m->type == 0) {
+        if (m.type == 0) {
             unknown++;
             continue;
         }
         /* Full state only travels on streams; on a datagram it is a forgery or a bug. */
-        if (m->type == WIRE_PUSHPULL && !is_stream)
+        if (m.type == WIRE_PUSHPULL && !is_stream)
             return reject(n, RUMOR_DROP_MALFORMED);
-        count++;
+        if (count == WIRE_MSGS_MAX)
+            return reject(n, RUMOR_DROP_OVERSIZE);
+        n->msgs[count++] = m;
     }
     for (size_t i = 0; i < unknown; i++)
         node_drop(n, RUMOR_DROP_UNKNOWN_TYPE);
@@ -71,6 +71,7 @@ int recv_decode(rumor_node *n, const uint8_t *data, size_t len, bool is_stream)
 
 void recv_apply(rumor_node *n, const rumor_addr *from, const wire_msg *m, uint64_t now)
 {
+    n->from = from;
     switch (m->type) {
     case WIRE_PING:
         probe_on_ping(n, from, m, now);
@@ -100,6 +101,7 @@ void recv_apply(rumor_node *n, const rumor_addr *from, const wire_msg *m, uint64
     default:
         break; /* PUSHPULL is handled by the stream code */
     }
+    n->from = NULL;
 }
 
 int recv_packet(rumor_node *n, const rumor_addr *from, const uint8_t *data, size_t len,

@@ -93,8 +93,12 @@ static void suspicion_start(rumor_node *n, member *m, wire_str accuser, uint64_t
     s->start = now;
     s->min_ms = suspicion_min_ms(n);
     s->max_ms = s->min_ms * n->s.suspicion_max_mult;
-    /* Lifeguard expects SuspicionMult − 2 independent confirmations in a healthy cluster. */
+    /* Lifeguard expects SuspicionMult − 2 independent confirmations in a healthy cluster; with
+     * fewer other members than that nobody could confirm, so expect none (memberlist). */
     s->k = n->s.suspicion_mult > 2 ? n->s.suspicion_mult - 2 : 0;
+    uint32_t others = members_live(&n->mem) > 2 ? members_live(&n->mem) - 2 : 0;
+    if (others < s->k)
+        s->k = 0;
     s->confirmers[s->nconfirmers++] = hash_name(accuser);
     s->deadline = now + suspicion_timeout(s);
     s->idx = (uint32_t)n->nsusps;
@@ -231,10 +235,29 @@ void state_alive(rumor_node *n, uint32_t inc, wire_str name, const rumor_addr *a
         node_event(n, RUMOR_EVENT_MEMBER_UPDATE, m, NULL, 0);
 }
 
+/*
+ * The sender accuses an older life of `m`, which we know alive at a higher incarnation: the
+ * refutation did not reach it (loss), and its suspicion would expire into a false failure.
+ * Answer it directly with what we know rather than hope gossip gets there in time (feedback,
+ * Demers et al. §1.4). Only datagrams carry a reply address; news inside streams does not.
+ */
+static void tell_alive(rumor_node *n, const member *m)
+{
+    if (!n->from || n->leaving || m->state != RUMOR_MEMBER_ALIVE || !node_pkt_begin(n, n->from))
+        return;
+    wire_put_alive(node_pkt(n), m->incarnation, name_of(m), &m->addr,
+                   wire_str_of(m->meta, m->meta_len));
+    node_pkt_end(n, true);
+}
+
 void state_suspect(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser, uint64_t now)
 {
     member *m = find(n, name);
-    if (!m || inc < m->incarnation)
+    if (m && inc < m->incarnation) {
+        tell_alive(n, m);
+        return;
+    }
+    if (!m)
         return;
     if (m->is_self) {
         if (!n->leaving) {
@@ -262,7 +285,11 @@ void state_suspect(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser,
 void state_failed(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser, uint64_t now)
 {
     member *m = find(n, name);
-    if (!m || inc < m->incarnation)
+    if (m && inc < m->incarnation) {
+        tell_alive(n, m);
+        return;
+    }
+    if (!m)
         return;
     if (m->is_self) {
         if (!n->leaving) {

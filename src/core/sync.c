@@ -204,6 +204,15 @@ static void merge_state(rumor_node *n, const wire_msg *m, uint64_t now)
     n->st.pushpulls++;
 }
 
+/* Membership news inside a stream frame. A stream's peer address is not where its datagrams
+ * come from (an accepted connection has an ephemeral port), so nothing here may answer by
+ * datagram: probes and acks on streams are handled by their own rules above. */
+static void apply_news(rumor_node *n, const wire_msg *m, uint64_t now)
+{
+    if (m->type >= WIRE_ALIVE && m->type <= WIRE_LEFT)
+        recv_apply(n, NULL, m, now);
+}
+
 /* A push-pull request reached us. Returns true while the stream stays open. */
 static bool on_pushpull_request(rumor_node *n, stream *s, const wire_msg *m, uint64_t now)
 {
@@ -244,7 +253,7 @@ static bool on_inbound_frame(rumor_node *n, stream *s, size_t count, uint64_t no
             frame_end(n, s, off);
             return false;
         }
-        recv_apply(n, &s->peer, m, now);
+        apply_news(n, m, now);
     }
     return false;
 }
@@ -261,13 +270,16 @@ static void on_reply_frame(rumor_node *n, stream *s, size_t count, uint64_t now)
                 continue;
             }
             merge_state(n, m, now);
+            /* A joiner announces itself too, so its news starts from two places. */
+            if (s->join)
+                state_broadcast_alive(n, n->self);
             /* We only sent a digest: the peer needs our state too (step 3). */
             if (s->digest_req)
                 send_state(n, s, 0);
         } else if (s->kind == STREAM_PING_OUT && m->type == WIRE_ACK) {
             probe_on_ack(n, m->u.ack.seq, now);
         } else {
-            recv_apply(n, &s->peer, m, now);
+            apply_news(n, m, now);
         }
     }
 }
