@@ -1,0 +1,226 @@
+/*
+ * rumor_sim: a deterministic simulator that hosts many rumor engines in one process.
+ *
+ * Every node is a real rumor_node. The simulator owns virtual time, a virtual network (latency
+ * with jitter, loss, duplication, partitions, reliable ordered streams) and a fault schedule, and
+ * it checks protocol invariants after every step. One seed reproduces a whole run: the simulator
+ * draws every random choice from a single PRNG and derives each engine's seed from it, so the same
+ * seed and options give the same trace hash and the same metrics.
+ *
+ * Addresses: a node's address is its index as 4 bytes, big-endian (rumor_addr.len == 4). Names
+ * are "node-<index>". All state lives in the rumor_sim struct, so several simulators can coexist.
+ */
+#ifndef RUMOR_SIM_H
+#define RUMOR_SIM_H
+
+#include <rumor.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct rumor_sim rumor_sim;
+
+/* Hook to adjust an engine's settings before rumor_node_new (timings, caps). */
+typedef void (*rumor_sim_settings_fn)(rumor_settings *s, uint32_t node, void *ud);
+
+typedef struct rumor_sim_options {
+    uint64_t seed;
+    uint32_t nodes;        /* node slots (indices 0..nodes-1); nodes start when told to */
+    rumor_profile profile; /* engine defaults and the default link latency */
+    uint32_t latency_ms;   /* minimum one-way latency */
+    uint32_t jitter_ms;    /* extra uniform latency in [0, jitter]; reordering comes from it */
+    double loss;           /* probability a datagram is dropped */
+    double dup;            /* probability a datagram is delivered twice */
+    uint32_t connect_timeout_ms; /* an unreachable stream open fails after this */
+    bool stop_after_leave;       /* a leaving node shuts down at RUMOR_EVENT_LEAVE_DONE */
+    bool abort_on_violation;     /* abort() on an invariant violation (after printing it) */
+    rumor_sim_settings_fn settings_fn;
+    void *settings_ud;
+    FILE *log;       /* when set: one line per fault and node life-cycle change */
+    bool log_events; /* also one line per engine event (needs `log`) */
+} rumor_sim_options;
+
+/* Fills `o` with defaults for `profile`: its link latency, no loss, 1 s connect timeout. */
+void rumor_sim_options_default(rumor_sim_options *o, rumor_profile profile);
+
+/* Creates a simulator with all nodes down at virtual time 0. Returns 0 or a RUMOR_ERR_* code. */
+int rumor_sim_new(rumor_sim **out, const rumor_sim_options *o);
+
+/* Frees the simulator and every engine in it. NULL is allowed. */
+void rumor_sim_del(rumor_sim *s);
+
+/* Current virtual time in milliseconds. */
+uint64_t rumor_sim_now(const rumor_sim *s);
+
+/*
+ * Processes every queued event due at or before `t`, then sets the clock to `t`. Returns 0, or
+ * RUMOR_ERR_STATE once an invariant was violated (rumor_sim_error() says which).
+ */
+int rumor_sim_run_until(rumor_sim *s, uint64_t t);
+
+/* Runs for `ms` more virtual milliseconds. */
+int rumor_sim_run_for(rumor_sim *s, uint64_t ms);
+
+/* The first invariant violation, or NULL. */
+const char *rumor_sim_error(const rumor_sim *s);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Nodes and faults, applied at the current virtual time.                                      */
+
+typedef enum rumor_sim_node_state {
+    RUMOR_SIM_DOWN = 0,    /* never started */
+    RUMOR_SIM_UP = 1,      /* running */
+    RUMOR_SIM_PAUSED = 2,  /* stalled: processes nothing until it resumes */
+    RUMOR_SIM_CRASHED = 3, /* stopped without a word */
+    RUMOR_SIM_GONE = 4,    /* left gracefully and shut down */
+} rumor_sim_node_state;
+
+/* Picks a random started node as the seed of a join (never the joiner itself). */
+#define RUMOR_SIM_SEED_RANDOM UINT32_MAX
+
+/* Starts node `i` with `incarnation` (it joins nobody). Errors: INVALID, STATE (already up). */
+int rumor_sim_node_start(rumor_sim *s, uint32_t i, uint32_t incarnation);
+
+/* Starts node `i` and joins it through `seed` (an index or RUMOR_SIM_SEED_RANDOM). */
+int rumor_sim_node_start_join(rumor_sim *s, uint32_t i, uint32_t seed);
+
+/* Calls rumor_node_join on a running node with the given seed nodes. */
+int rumor_sim_node_join(rumor_sim *s, uint32_t i, const uint32_t *seeds, size_t nseeds);
+
+/* Stops node `i` at once: its engine is freed and packets it sent that are in flight vanish. */
+int rumor_sim_node_crash(rumor_sim *s, uint32_t i);
+
+/*
+ * Restarts a crashed or gone node under the same name and address with its last incarnation
+ * (`bump` false) or the last + 1 (`bump` true), and joins it through `seed`.
+ */
+int rumor_sim_node_restart(rumor_sim *s, uint32_t i, bool bump, uint32_t seed);
+
+/* Stalls node `i` for `ms`: input queues and is handled, in arrival order, when it resumes. */
+int rumor_sim_node_pause(rumor_sim *s, uint32_t i, uint64_t ms);
+
+/* Calls rumor_node_leave on node `i`. */
+int rumor_sim_node_leave(rumor_sim *s, uint32_t i);
+
+/* State of slot `i` in the simulator. */
+rumor_sim_node_state rumor_sim_node_state_of(const rumor_sim *s, uint32_t i);
+
+/* The engine of node `i`, or NULL when it is not running. */
+rumor_node *rumor_sim_node(const rumor_sim *s, uint32_t i);
+
+/* Writes node `i`'s address. */
+void rumor_sim_addr(rumor_addr *out, uint32_t i);
+
+/* Blocks (or unblocks) datagrams and streams from `a` to `b` only: an asymmetric partition. */
+int rumor_sim_link_block(rumor_sim *s, uint32_t a, uint32_t b, bool blocked);
+
+/*
+ * Splits the network into groups: `groups[i]` is node i's group, and nodes in different groups
+ * cannot reach each other in either direction. Open streams across the cut break.
+ */
+int rumor_sim_partition(rumor_sim *s, const uint16_t *groups);
+
+/* Removes the group partition and every asymmetric block. */
+void rumor_sim_heal(rumor_sim *s);
+
+/* True when datagrams from `a` currently reach `b` (both up, no partition or block). */
+bool rumor_sim_reachable(const rumor_sim *s, uint32_t a, uint32_t b);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Scheduled faults: the same actions, queued for a virtual time.                               */
+
+typedef enum rumor_sim_fault_kind {
+    RUMOR_SIM_FAULT_START_JOIN = 1, /* node, seed */
+    RUMOR_SIM_FAULT_CRASH = 2,      /* node */
+    RUMOR_SIM_FAULT_RESTART = 3,    /* node, seed, bump */
+    RUMOR_SIM_FAULT_PAUSE = 4,      /* node, ms */
+    RUMOR_SIM_FAULT_LEAVE = 5,      /* node */
+    RUMOR_SIM_FAULT_SPLIT = 6,      /* nodes [0, node) vs [node, N): a two-way partition */
+    RUMOR_SIM_FAULT_HEAL = 7,
+} rumor_sim_fault_kind;
+
+typedef struct rumor_sim_fault {
+    rumor_sim_fault_kind kind;
+    uint32_t node;
+    uint32_t seed;
+    bool bump;
+    uint64_t ms;
+} rumor_sim_fault;
+
+/* Queues `f` for virtual time `at` (not before now). */
+int rumor_sim_schedule(rumor_sim *s, uint64_t at, const rumor_sim_fault *f);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Observation                                                                                 */
+
+/* FNV-1a style hash over every delivered datagram, stream op and engine event so far. */
+uint64_t rumor_sim_trace_hash(const rumor_sim *s);
+
+/* Number of node slots, and the seed the simulator was created with. */
+uint32_t rumor_sim_nodes(const rumor_sim *s);
+uint64_t rumor_sim_seed(const rumor_sim *s);
+
+/* Number of nodes that are up or paused. */
+uint32_t rumor_sim_live_count(const rumor_sim *s);
+
+/* True when every live node's event stream shows every other live node as a member. */
+bool rumor_sim_converged(const rumor_sim *s);
+
+/* Time convergence was first reached with all `nodes` started, or UINT64_MAX. */
+uint64_t rumor_sim_converged_at(const rumor_sim *s);
+
+/*
+ * What node `observer`'s events last said about `member`: false when they said nothing yet (or
+ * it was reaped), otherwise its state and incarnation (incarnations saturate at 8191).
+ */
+bool rumor_sim_view(const rumor_sim *s, uint32_t observer, uint32_t member,
+                    rumor_member_state *state, uint32_t *incarnation);
+
+/* RUMOR_EVENT_MEMBER_FAILED events about node `i` from any observer so far. */
+uint64_t rumor_sim_failed_about(const rumor_sim *s, uint32_t i);
+
+/* Events seen so far, by rumor_event_type (index 0 unused). */
+void rumor_sim_event_counts(const rumor_sim *s, uint64_t counts[9]);
+
+typedef struct rumor_sim_metrics {
+    uint64_t convergence_ms; /* UINT64_MAX when never converged */
+    uint64_t crashes;
+    uint64_t detect_count; /* (crash, observer) pairs that saw FAILED */
+    uint64_t detect_min_ms, detect_median_ms, detect_p99_ms, detect_max_ms;
+    uint64_t detect_missed;      /* live observers that never marked a crashed node failed */
+    uint64_t false_positives;    /* FAILED about a node that was up and on the same side */
+    uint64_t paused_failures;    /* FAILED about a node that was paused at that moment */
+    uint64_t partition_failures; /* FAILED about a node up across a group partition */
+    uint64_t false_suspicions;   /* SUSPECT about a node up and on the same side */
+    uint64_t datagrams, datagram_bytes, stream_writes, stream_bytes;
+    uint64_t dropped_loss, dropped_partition, dropped_down;
+    double node_seconds;        /* integral of the live node count over virtual time */
+    double messages_per_node_s; /* datagrams + stream writes sent, per live node per second */
+    double bytes_per_node_s;
+    /* Engine counters (rumor_stats) summed over the nodes running now. */
+    uint64_t probes, probe_failures, indirect_probes, stream_probes, suspicions, refutes;
+    uint64_t pushpulls, engine_messages_out, engine_dropped;
+    uint64_t events; /* engine events drained */
+    uint64_t trace_hash;
+    uint64_t virtual_ms;
+} rumor_sim_metrics;
+
+/* Computes the metrics so far. */
+void rumor_sim_metrics_get(const rumor_sim *s, rumor_sim_metrics *m);
+
+/*
+ * Writes the metrics as JSON object members (no braces), e.g. `"convergence":123,...`, to `f`.
+ * Deterministic fields only: wall time and RSS are for the caller to add.
+ */
+void rumor_sim_metrics_json(const rumor_sim_metrics *m, FILE *f);
+
+/*
+ * The rumor-sim command line: parses `argv`, runs the scenario and prints one JSON object to
+ * `out`. Errors go to `err`. Returns the process exit code (0, 1 on a violation, 2 on bad
+ * arguments).
+ */
+int rumor_sim_cli(int argc, char **argv, FILE *out, FILE *err);
+
+#endif /* RUMOR_SIM_H */

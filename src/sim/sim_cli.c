@@ -1,0 +1,445 @@
+/*
+ * The rumor-sim command line: builds a scenario (staggered joins, then crashes, a partition or a
+ * pause once the cluster has converged), runs it in virtual time and prints one JSON object.
+ * It lives in the library rather than main.c so the tests can run it in-process.
+ */
+#include "sim_internal.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#define CLI_STEP_MS 100u
+
+typedef struct cli_opts {
+    uint32_t nodes;
+    uint64_t seed;
+    uint64_t duration_ms;
+    rumor_profile profile;
+    const char *profile_name;
+    double loss, dup;
+    int64_t latency_ms, jitter_ms; /* -1 = the profile's */
+    uint64_t connect_timeout_ms;
+    uint32_t crash;
+    int64_t crash_at_ms; /* -1 = once converged */
+    int64_t restart_after_ms;
+    bool partition;
+    int64_t partition_at_ms;
+    uint64_t partition_for_ms;
+    bool pause;
+    int64_t pause_at_ms;
+    uint64_t pause_for_ms;
+    int64_t join_spread_ms;
+    bool one_seed;
+    bool log, log_events;
+} cli_opts;
+
+static void usage(FILE *f)
+{
+    fputs("usage: rumor-sim [--nodes N] [--seed S] [--duration SECONDS] [--profile lan|wan|local]\n"
+          "                 [--loss P] [--dup P] [--latency-ms MS] [--jitter-ms MS]\n"
+          "                 [--connect-timeout-ms MS] [--join-spread-ms MS] [--one-seed]\n"
+          "                 [--crash K] [--crash-at SECONDS] [--restart-after SECONDS]\n"
+          "                 [--partition] [--partition-at SECONDS] [--partition-for SECONDS]\n"
+          "                 [--pause] [--pause-at SECONDS] [--pause-for SECONDS]\n"
+          "                 [--log] [--log-events]   (trace to stderr)\n"
+          "Faults without an explicit time happen once every node sees every other alive\n"
+          "(or at a third of the duration if that never happens). Prints one JSON object.\n",
+          f);
+}
+
+static bool parse_u64(const char *v, uint64_t max, uint64_t *out)
+{
+    if (!v || !*v || *v == '-')
+        return false;
+    char *end;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (*end || x > max)
+        return false;
+    *out = x;
+    return true;
+}
+
+static bool parse_prob(const char *v, double *out)
+{
+    if (!v || !*v)
+        return false;
+    char *end;
+    double x = strtod(v, &end);
+    if (*end || !(x >= 0.0 && x <= 1.0))
+        return false;
+    *out = x;
+    return true;
+}
+
+/* Seconds on the command line, possibly fractional, as milliseconds. */
+static bool parse_secs(const char *v, uint64_t *out_ms)
+{
+    if (!v || !*v)
+        return false;
+    char *end;
+    double x = strtod(v, &end);
+    if (*end || !(x >= 0.0 && x <= 1e7))
+        return false;
+    *out_ms = (uint64_t)(x * 1000.0 + 0.5);
+    return true;
+}
+
+static void defaults(cli_opts *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->nodes = 100;
+    c->seed = 1;
+    c->duration_ms = 300000;
+    c->profile = RUMOR_PROFILE_LAN;
+    c->profile_name = "lan";
+    c->latency_ms = c->jitter_ms = -1;
+    c->connect_timeout_ms = 1000;
+    c->crash_at_ms = c->restart_after_ms = c->partition_at_ms = c->pause_at_ms = -1;
+    c->partition_for_ms = 120000;
+    c->pause_for_ms = 10000;
+    c->join_spread_ms = -1;
+}
+
+/* Options that take no value. Returns true when `name` was one. */
+static bool parse_flag(cli_opts *c, const char *name)
+{
+    if (!strcmp(name, "--one-seed"))
+        c->one_seed = true;
+    else if (!strcmp(name, "--partition"))
+        c->partition = true;
+    else if (!strcmp(name, "--pause"))
+        c->pause = true;
+    else if (!strcmp(name, "--log"))
+        c->log = true;
+    else if (!strcmp(name, "--log-events"))
+        c->log = c->log_events = true;
+    else
+        return false;
+    return true;
+}
+
+static bool parse_secs_i(const char *v, int64_t *out)
+{
+    uint64_t ms;
+    if (!parse_secs(v, &ms))
+        return false;
+    *out = (int64_t)ms;
+    return true;
+}
+
+static bool parse_ms_i(const char *v, int64_t *out)
+{
+    uint64_t ms;
+    if (!parse_u64(v, 100000000, &ms))
+        return false;
+    *out = (int64_t)ms;
+    return true;
+}
+
+/* Returns 1 when parsed, 0 for a bad value, -1 for an unknown option. */
+static int parse_valued(cli_opts *c, const char *name, const char *v)
+{
+    uint64_t x;
+    if (!strcmp(name, "--nodes")) {
+        if (!parse_u64(v, 1000000, &x) || x == 0)
+            return 0;
+        c->nodes = (uint32_t)x;
+        return 1;
+    }
+    if (!strcmp(name, "--seed"))
+        return parse_u64(v, UINT64_MAX, &c->seed);
+    if (!strcmp(name, "--duration"))
+        return parse_secs(v, &c->duration_ms) && c->duration_ms > 0;
+    if (!strcmp(name, "--profile")) {
+        c->profile_name = v;
+        return v && rumor_profile_parse(v, &c->profile) == 0;
+    }
+    if (!strcmp(name, "--loss"))
+        return parse_prob(v, &c->loss);
+    if (!strcmp(name, "--dup"))
+        return parse_prob(v, &c->dup);
+    if (!strcmp(name, "--latency-ms"))
+        return parse_ms_i(v, &c->latency_ms);
+    if (!strcmp(name, "--jitter-ms"))
+        return parse_ms_i(v, &c->jitter_ms);
+    if (!strcmp(name, "--connect-timeout-ms"))
+        return parse_u64(v, 100000000, &c->connect_timeout_ms);
+    if (!strcmp(name, "--join-spread-ms"))
+        return parse_ms_i(v, &c->join_spread_ms);
+    if (!strcmp(name, "--crash")) {
+        if (!parse_u64(v, 1000000, &x))
+            return 0;
+        c->crash = (uint32_t)x;
+        return 1;
+    }
+    if (!strcmp(name, "--crash-at"))
+        return parse_secs_i(v, &c->crash_at_ms);
+    if (!strcmp(name, "--restart-after"))
+        return parse_secs_i(v, &c->restart_after_ms);
+    if (!strcmp(name, "--partition-at") || !strcmp(name, "--partition-for")) {
+        c->partition = true;
+        if (name[12] == 'a')
+            return parse_secs_i(v, &c->partition_at_ms);
+        return parse_secs(v, &c->partition_for_ms);
+    }
+    if (!strcmp(name, "--pause-at") || !strcmp(name, "--pause-for")) {
+        c->pause = true;
+        if (name[8] == 'a')
+            return parse_secs_i(v, &c->pause_at_ms);
+        return parse_secs(v, &c->pause_for_ms) && c->pause_for_ms > 0;
+    }
+    return -1;
+}
+
+/* Parses argv. Returns 0, 1 for --help, or 2 after printing why the arguments are bad. */
+static int parse_args(cli_opts *c, int argc, char **argv, FILE *err)
+{
+    defaults(c);
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (!strcmp(arg, "--help") || !strcmp(arg, "-h"))
+            return 1;
+        if (parse_flag(c, arg))
+            continue;
+        char name[64];
+        const char *v;
+        const char *eq = strchr(arg, '=');
+        if (eq && (size_t)(eq - arg) < sizeof(name)) {
+            memcpy(name, arg, (size_t)(eq - arg));
+            name[eq - arg] = '\0';
+            v = eq + 1;
+        } else {
+            snprintf(name, sizeof(name), "%s", arg);
+            v = i + 1 < argc ? argv[++i] : NULL;
+        }
+        int r = parse_valued(c, name, v);
+        if (r < 0) {
+            fprintf(err, "rumor-sim: unknown option '%s' (try --help)\n", arg);
+            return 2;
+        }
+        if (r == 0) {
+            fprintf(err, "rumor-sim: bad value for %s: '%s'\n", name, v ? v : "(missing)");
+            return 2;
+        }
+    }
+    if (c->crash >= c->nodes) {
+        fprintf(err, "rumor-sim: --crash %u must be below --nodes %u\n", c->crash, c->nodes);
+        return 2;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Running the scenario                                                                       */
+
+typedef struct cli_state {
+    uint64_t fallback_ms; /* when to inject faults if the cluster never converges */
+    int64_t crash_done_at, partition_done_at, pause_done_at;
+    uint32_t pause_node;
+} cli_state;
+
+static uint64_t join_spread(const cli_opts *c)
+{
+    if (c->join_spread_ms >= 0)
+        return (uint64_t)c->join_spread_ms;
+    /* 2 ms per node keeps the seeds' join streams from piling up at 10,000 nodes. */
+    uint64_t ms = 2ull * c->nodes;
+    return ms < 100 ? 100 : ms;
+}
+
+static int schedule_joins(rumor_sim *s, const cli_opts *c)
+{
+    uint64_t spread = join_spread(c);
+    for (uint32_t i = 0; i < c->nodes; i++) {
+        rumor_sim_fault f = {.kind = RUMOR_SIM_FAULT_START_JOIN, .node = i};
+        f.seed = c->one_seed || i == 0 ? 0 : RUMOR_SIM_SEED_RANDOM;
+        int rc = rumor_sim_schedule(s, spread * i / c->nodes, &f);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static bool fault_due(const rumor_sim *s, const cli_state *st, int64_t at_ms)
+{
+    if (at_ms >= 0)
+        return rumor_sim_now(s) >= (uint64_t)at_ms;
+    return rumor_sim_converged_at(s) != SIM_NEVER || rumor_sim_now(s) >= st->fallback_ms;
+}
+
+/* A live node chosen at random; the simulator's generator keeps the choice reproducible. */
+static uint32_t pick_live(rumor_sim *s)
+{
+    for (int tries = 0; tries < 1000; tries++) {
+        uint32_t j = (uint32_t)sim_rng_below(s->rng, s->n);
+        if (s->nodes[j].state == RUMOR_SIM_UP)
+            return j;
+    }
+    return SIM_NONE;
+}
+
+static void inject_crashes(rumor_sim *s, const cli_opts *c)
+{
+    for (uint32_t k = 0; k < c->crash; k++) {
+        uint32_t j = pick_live(s);
+        if (j == SIM_NONE || rumor_sim_node_crash(s, j) != 0)
+            continue;
+        if (c->restart_after_ms >= 0) {
+            rumor_sim_fault f = {.kind = RUMOR_SIM_FAULT_RESTART,
+                                 .node = j,
+                                 .bump = true,
+                                 .seed = RUMOR_SIM_SEED_RANDOM};
+            (void)rumor_sim_schedule(s, s->now + (uint64_t)c->restart_after_ms, &f);
+        }
+    }
+}
+
+static void inject_faults(rumor_sim *s, const cli_opts *c, cli_state *st)
+{
+    if (c->crash && st->crash_done_at < 0 && fault_due(s, st, c->crash_at_ms)) {
+        st->crash_done_at = (int64_t)s->now;
+        inject_crashes(s, c);
+    }
+    if (c->partition && st->partition_done_at < 0 && fault_due(s, st, c->partition_at_ms)) {
+        st->partition_done_at = (int64_t)s->now;
+        rumor_sim_fault f = {.kind = RUMOR_SIM_FAULT_SPLIT, .node = c->nodes / 2};
+        (void)rumor_sim_schedule(s, s->now, &f);
+        f.kind = RUMOR_SIM_FAULT_HEAL;
+        (void)rumor_sim_schedule(s, s->now + c->partition_for_ms, &f);
+    }
+    if (c->pause && st->pause_done_at < 0 && fault_due(s, st, c->pause_at_ms)) {
+        st->pause_done_at = (int64_t)s->now;
+        st->pause_node = pick_live(s);
+        if (st->pause_node != SIM_NONE)
+            (void)rumor_sim_node_pause(s, st->pause_node, c->pause_for_ms);
+    }
+}
+
+static int run_scenario(rumor_sim *s, const cli_opts *c, cli_state *st)
+{
+    int rc = schedule_joins(s, c);
+    if (rc != 0)
+        return rc;
+    while (rumor_sim_now(s) < c->duration_ms) {
+        uint64_t next = rumor_sim_now(s) + CLI_STEP_MS;
+        rc = rumor_sim_run_until(s, next < c->duration_ms ? next : c->duration_ms);
+        if (rc != 0)
+            return rc;
+        inject_faults(s, c, st);
+    }
+    return 0;
+}
+
+static void json_string(FILE *f, const char *v)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static void json_at(FILE *f, const char *key, int64_t at)
+{
+    if (at >= 0)
+        fprintf(f, ",\"%s\":%" PRId64, key, at);
+    else
+        fprintf(f, ",\"%s\":null", key);
+}
+
+static void print_options(FILE *f, const rumor_sim_options *o, const cli_opts *c,
+                          const cli_state *st)
+{
+    fprintf(f, "\"options\":{\"profile\":");
+    json_string(f, c->profile_name);
+    fprintf(f, ",\"duration_s\":%.3f,\"loss\":%g,\"dup\":%g,\"latency_ms\":%u,\"jitter_ms\":%u",
+            (double)c->duration_ms / 1000.0, c->loss, c->dup, o->latency_ms, o->jitter_ms);
+    fprintf(f, ",\"connect_timeout_ms\":%u,\"join_spread_ms\":%" PRIu64 ",\"one_seed\":%s",
+            o->connect_timeout_ms, join_spread(c), c->one_seed ? "true" : "false");
+    fprintf(f, ",\"crash\":%u", c->crash);
+    json_at(f, "crash_at_ms", st->crash_done_at);
+    json_at(f, "restart_after_ms", c->restart_after_ms);
+    fprintf(f, ",\"partition\":%s", c->partition ? "true" : "false");
+    json_at(f, "partition_at_ms", st->partition_done_at);
+    fprintf(f, ",\"partition_for_ms\":%" PRIu64 ",\"pause\":%s", c->partition_for_ms,
+            c->pause ? "true" : "false");
+    json_at(f, "pause_at_ms", st->pause_done_at);
+    json_at(f, "pause_node",
+            st->pause_done_at >= 0 && st->pause_node != SIM_NONE ? (int64_t)st->pause_node : -1);
+    fprintf(f, ",\"pause_for_ms\":%" PRIu64 "},", c->pause_for_ms);
+}
+
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long peak_rss_kb(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;
+}
+
+static void print_result(FILE *out, rumor_sim *s, const rumor_sim_options *o, const cli_opts *c,
+                         const cli_state *st, double wall_s)
+{
+    rumor_sim_metrics m;
+    rumor_sim_metrics_get(s, &m);
+    fprintf(out, "{\"nodes\":%u,\"seed\":%" PRIu64 ",", c->nodes, c->seed);
+    print_options(out, o, c, st);
+    rumor_sim_metrics_json(&m, out);
+    fprintf(out, ",\"violation\":");
+    if (rumor_sim_error(s))
+        json_string(out, rumor_sim_error(s));
+    else
+        fputs("null", out);
+    fprintf(out, ",\"wall_s\":%.3f,\"peak_rss_kb\":%ld}\n", wall_s, peak_rss_kb());
+}
+
+int rumor_sim_cli(int argc, char **argv, FILE *out, FILE *err)
+{
+    cli_opts c;
+    int rc = parse_args(&c, argc, argv, err);
+    if (rc == 1) {
+        usage(out);
+        return 0;
+    }
+    if (rc != 0)
+        return rc;
+    rumor_sim_options o;
+    rumor_sim_options_default(&o, c.profile);
+    o.nodes = c.nodes;
+    o.seed = c.seed;
+    o.loss = c.loss;
+    o.dup = c.dup;
+    o.connect_timeout_ms = (uint32_t)c.connect_timeout_ms;
+    if (c.latency_ms >= 0)
+        o.latency_ms = (uint32_t)c.latency_ms;
+    if (c.jitter_ms >= 0)
+        o.jitter_ms = (uint32_t)c.jitter_ms;
+    o.log = c.log ? err : NULL;
+    o.log_events = c.log_events;
+    rumor_sim *s;
+    rc = rumor_sim_new(&s, &o);
+    if (rc != 0) {
+        fprintf(err, "rumor-sim: cannot create the simulator: %s\n", rumor_strerror(rc));
+        return 1;
+    }
+    cli_state st = {.crash_done_at = -1, .partition_done_at = -1, .pause_done_at = -1};
+    st.fallback_ms = c.duration_ms / 3;
+    double t0 = wall_now();
+    rc = run_scenario(s, &c, &st);
+    print_result(out, s, &o, &c, &st, wall_now() - t0);
+    rumor_sim_del(s);
+    return rc == 0 ? 0 : 1;
+}
