@@ -1,0 +1,238 @@
+/*
+ * Writes the seed corpora for fuzz_packet and fuzz_node with the engine's own encoder: one
+ * packet per message type, compound packets, labelled and push-pull frames, plus a few
+ * deterministic mutations (truncations and bit flips). Not part of the build; run by hand:
+ *
+ *     cc -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc fuzz/gen_corpus.c src/core/[a-z]*.c -lm
+ * \ -o /tmp/gen_corpus && /tmp/gen_corpus fuzz/corpus
+ *
+ * Names are stable, so rerunning it overwrites the seeds without touching inputs found later.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/wire.h"
+
+static const char *outdir;
+
+static void put_file(const char *sub, const char *name, const uint8_t *p, size_t len)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s/seed-%s", outdir, sub, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(p, 1, len, f) != len) {
+        perror(path);
+        exit(1);
+    }
+    fclose(f);
+}
+
+static rumor_addr addr4(uint8_t last)
+{
+    rumor_addr a;
+    memset(&a, 0, sizeof(a));
+    a.len = 4;
+    a.bytes[0] = 10;
+    a.bytes[3] = last;
+    return a;
+}
+
+static wire_str S(const char *s)
+{
+    return wire_str_of(s, strlen(s));
+}
+
+typedef void (*body_fn)(buf_writer *w);
+
+static void b_ping(buf_writer *w)
+{
+    wire_put_ping(w, 7, S("self"), S("m1"));
+}
+static void b_ping_any(buf_writer *w)
+{
+    wire_put_ping(w, 8, S(""), S("stranger"));
+}
+static void b_ping_req(buf_writer *w)
+{
+    rumor_addr a = addr4(12);
+    wire_put_ping_req(w, 9, S("m2"), &a, true, S("m1"));
+}
+static void b_ack(buf_writer *w)
+{
+    wire_put_ack(w, WIRE_ACK, 1);
+}
+static void b_nack(buf_writer *w)
+{
+    wire_put_ack(w, WIRE_NACK, 1);
+}
+static void b_alive(buf_writer *w)
+{
+    rumor_addr a = addr4(14);
+    wire_put_alive(w, 3, S("m4"), &a, S("zone=b"));
+}
+static void b_alive_self(buf_writer *w)
+{
+    rumor_addr a = addr4(99);
+    wire_put_alive(w, 5, S("self"), &a, S(""));
+}
+static void b_suspect(buf_writer *w)
+{
+    wire_put_accuse(w, WIRE_SUSPECT, 1, S("m2"), S("m1"));
+}
+static void b_suspect_self(buf_writer *w)
+{
+    wire_put_accuse(w, WIRE_SUSPECT, 0, S("self"), S("m3"));
+}
+static void b_failed(buf_writer *w)
+{
+    wire_put_accuse(w, WIRE_FAILED, 1, S("m3"), S("m1"));
+}
+static void b_left(buf_writer *w)
+{
+    wire_put_accuse(w, WIRE_LEFT, 2, S("m1"), S(""));
+}
+static void b_unknown(buf_writer *w)
+{
+    buf_put_u8(w, 42);
+    buf_put_lbytes(w, "future", 6);
+}
+static void b_compound(buf_writer *w)
+{
+    b_ping(w);
+    b_alive(w);
+    b_suspect(w);
+    b_unknown(w);
+    b_ack(w);
+}
+static void b_pushpull(buf_writer *w)
+{
+    wire_member ms[4];
+    const char *names[] = {"m1", "m5", "m3", "self"};
+    uint8_t states[] = {RUMOR_MEMBER_ALIVE, RUMOR_MEMBER_ALIVE, RUMOR_MEMBER_FAILED,
+                        RUMOR_MEMBER_SUSPECT};
+    size_t bytes = 0;
+    for (int i = 0; i < 4; i++) {
+        ms[i].name = S(names[i]);
+        ms[i].addr = addr4((uint8_t)(20 + i));
+        ms[i].inc = (uint32_t)(i + 1);
+        ms[i].state = states[i];
+        ms[i].meta = S(i == 1 ? "role=web" : "");
+        bytes += wire_member_size(&ms[i]);
+    }
+    wire_put_pushpull_begin(w, WIRE_PP_JOIN, S("m1"), 4, bytes);
+    for (int i = 0; i < 4; i++)
+        wire_put_member(w, &ms[i]);
+    wire_put_pushpull_end(w, 0x1122334455667788ull);
+}
+static void b_pushpull_left(buf_writer *w)
+{
+    wire_member m = {S("m2"), addr4(12), 9, RUMOR_MEMBER_LEFT, S("")};
+    wire_put_pushpull_begin(w, WIRE_PP_REPLY, S("m2"), 1, wire_member_size(&m));
+    wire_put_member(w, &m);
+    wire_put_pushpull_end(w, 0);
+}
+static void b_pushpull_digest(buf_writer *w)
+{
+    wire_put_pushpull_begin(w, WIRE_PP_DIGEST, S("m3"), 0, 0);
+    wire_put_pushpull_end(w, 0x0123456789abcdefull);
+}
+
+static const struct {
+    const char *name;
+    body_fn fn;
+} bodies[] = {
+    {"ping", b_ping},
+    {"ping-any", b_ping_any},
+    {"ping-req", b_ping_req},
+    {"ack", b_ack},
+    {"nack", b_nack},
+    {"alive", b_alive},
+    {"alive-self", b_alive_self},
+    {"suspect", b_suspect},
+    {"suspect-self", b_suspect_self},
+    {"failed", b_failed},
+    {"left", b_left},
+    {"unknown", b_unknown},
+    {"compound", b_compound},
+    {"pushpull", b_pushpull},
+    {"pushpull-left", b_pushpull_left},
+    {"pushpull-digest", b_pushpull_digest},
+};
+
+static size_t packet(uint8_t *out, size_t cap, const char *label, uint8_t flags, body_fn fn)
+{
+    buf_writer w;
+    buf_writer_init_fixed(&w, out, cap);
+    wire_put_header(&w, (const uint8_t *)label, strlen(label), flags);
+    fn(&w);
+    if (w.failed)
+        exit(1);
+    return w.len;
+}
+
+static uint32_t lcg = 12345;
+static uint32_t rnd(void)
+{
+    lcg = lcg * 1103515245u + 12345u;
+    return lcg >> 8;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s <corpus root>\n", argv[0]);
+        return 2;
+    }
+    outdir = argv[1];
+    uint8_t p[8192], q[8192];
+    char name[128];
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        size_t n = packet(p, sizeof(p), "", 0, bodies[i].fn);
+        put_file("packet", bodies[i].name, p, n);
+        put_file("node", bodies[i].name, p, n);
+        /* Bare message, no header: fuzz_packet falls back to reading messages. */
+        put_file("packet", (snprintf(name, sizeof(name), "%s-bare", bodies[i].name), name), p + 5,
+                 n - 5);
+        /* Framed for the stream path of fuzz_node. */
+        q[0] = (uint8_t)(n >> 24);
+        q[1] = (uint8_t)(n >> 16);
+        q[2] = (uint8_t)(n >> 8);
+        q[3] = (uint8_t)n;
+        memcpy(q + 4, p, n);
+        put_file("node", (snprintf(name, sizeof(name), "%s-framed", bodies[i].name), name), q,
+                 n + 4);
+        /* Mutations: a truncation and a bit flip, deterministic. */
+        size_t cut = 1 + rnd() % (n - 1);
+        put_file("packet", (snprintf(name, sizeof(name), "%s-cut%zu", bodies[i].name, cut), name),
+                 p, cut);
+        memcpy(q, p, n);
+        size_t at = rnd() % n;
+        q[at] ^= (uint8_t)(1u << (rnd() % 8));
+        put_file("packet", (snprintf(name, sizeof(name), "%s-flip%zu", bodies[i].name, at), name),
+                 q, n);
+        put_file("node", (snprintf(name, sizeof(name), "%s-flip%zu", bodies[i].name, at), name), q,
+                 n);
+    }
+    size_t n = packet(p, sizeof(p), "prod", 0, b_compound);
+    put_file("packet", "label", p, n);
+    put_file("node", "label", p, n);
+    n = packet(p, sizeof(p), "", WIRE_FLAG_SEALED, b_ping);
+    put_file("packet", "sealed", p, n);
+    put_file("node", "sealed", p, n);
+    n = packet(p, sizeof(p), "", 0, b_ping);
+    p[2] = 2;
+    put_file("packet", "version2", p, n);
+    p[2] = 1;
+    p[0] = 'X';
+    put_file("packet", "badmagic", p, n);
+    /* Overlong and overflowing varints in a message length. */
+    static const uint8_t ovl[] = {0x52, 0x4d, 1, 0, 0, 3, 0x81, 0x80, 0x80, 0x00, 0x01};
+    put_file("packet", "varint-overlong", ovl, sizeof(ovl));
+    static const uint8_t ovf[] = {0x52, 0x4d, 1,    0,    0,    3,    0xff, 0xff,
+                                  0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f};
+    put_file("packet", "varint-overflow", ovf, sizeof(ovf));
+    return 0;
+}

@@ -1,0 +1,379 @@
+/* The member table (core/members.c): the name hash with backward-shift deletion, the probe
+ * order, state counters and the dead list, at 10,000 members with inline and heap names. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/members.h"
+#include "core/rng.h"
+
+#define N 10000
+
+/* Member i's name. Every third name is longer than the inline limit, every 97th is the
+ * longest allowed, so both storage paths and long hash inputs are covered. */
+static size_t name_of(int i, char *out)
+{
+    if (i % 97 == 0) {
+        memset(out, 'z', RUMOR_NAME_MAX);
+        int w = snprintf(out, 16, "max-%06d", i);
+        out[w] = 'z';
+        out[RUMOR_NAME_MAX] = '\0';
+        return RUMOR_NAME_MAX;
+    }
+    int w = i % 3 == 0 ? snprintf(out, 64, "a-rather-long-member-name-%06d.example", i)
+                       : snprintf(out, 64, "m%d", i);
+    return (size_t)w;
+}
+
+static member *find_i(const members *t, int i)
+{
+    char name[RUMOR_NAME_MAX + 1];
+    size_t len = name_of(i, name);
+    return members_find(t, name, len);
+}
+
+static void check_table(const members *t)
+{
+    uint32_t by[4] = {0, 0, 0, 0};
+    size_t dead = 0;
+    for (size_t i = 0; i < t->count; i++) {
+        const member *m = t->order[i];
+        assert_int_equal(m->order_idx, i);
+        assert_ptr_equal(members_find(t, member_name(m), m->name_len), m);
+        by[m->state]++;
+        if (m->state == RUMOR_MEMBER_FAILED || m->state == RUMOR_MEMBER_LEFT) {
+            assert_true(m->dead_idx < t->ndead);
+            assert_ptr_equal(t->dead[m->dead_idx], m);
+            dead++;
+        }
+    }
+    for (int s = 0; s < 4; s++)
+        assert_int_equal(t->by_state[s], by[s]);
+    assert_int_equal(t->ndead, dead);
+    assert_int_equal(members_live(t), by[RUMOR_MEMBER_ALIVE] + by[RUMOR_MEMBER_SUSPECT]);
+}
+
+static void add_all(members *t, rng *r, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char name[RUMOR_NAME_MAX + 1];
+        size_t len = name_of(i, name);
+        member *m = members_add(t, name, len, r);
+        assert_non_null(m);
+        assert_int_equal(m->name_len, len);
+        assert_memory_equal(member_name(m), name, len);
+        assert_int_equal(member_name(m)[len], '\0');
+        assert_int_equal(m->state, RUMOR_MEMBER_ALIVE);
+    }
+}
+
+static void test_add_find_many(void **ctx)
+{
+    (void)ctx;
+    members t;
+    rng r;
+    rng_seed(&r, 1);
+    members_init(&t, &rumor_alloc_libc);
+    assert_null(members_find(&t, "nobody", 6));
+    add_all(&t, &r, N);
+    assert_int_equal(t.count, N);
+    assert_int_equal(t.by_state[RUMOR_MEMBER_ALIVE], N);
+    /* Load factor stays at or under 1/2. */
+    assert_true(t.nslots >= 2 * t.count);
+    for (int i = 0; i < N; i++) {
+        member *m = find_i(&t, i);
+        assert_non_null(m);
+        char name[RUMOR_NAME_MAX + 1];
+        size_t len = name_of(i, name);
+        assert_memory_equal(member_name(m), name, len);
+    }
+    /* Near misses: prefixes, other lengths, other bytes. */
+    assert_null(members_find(&t, "m", 1));
+    assert_null(members_find(&t, "m10000", 6));
+    assert_null(members_find(&t, "m1x", 3));
+    assert_null(members_find(&t, "m99999", 6));
+    check_table(&t);
+    members_free(&t);
+}
+
+static void test_add_bounds(void **ctx)
+{
+    (void)ctx;
+    members t;
+    rng r;
+    rng_seed(&r, 2);
+    members_init(&t, &rumor_alloc_libc);
+    char name[RUMOR_NAME_MAX + 2];
+    memset(name, 'n', sizeof(name));
+    assert_null(members_add(&t, name, 0, &r));
+    assert_null(members_add(&t, name, RUMOR_NAME_MAX + 1, &r));
+    assert_int_equal(t.count, 0);
+    assert_non_null(members_add(&t, name, RUMOR_NAME_MAX, &r));
+    assert_non_null(members_add(&t, name, MEMBER_NAME_INLINE, &r));
+    assert_non_null(members_add(&t, name, MEMBER_NAME_INLINE + 1, &r));
+    assert_int_equal(t.count, 3);
+    assert_non_null(members_find(&t, name, MEMBER_NAME_INLINE));
+    assert_non_null(members_find(&t, name, MEMBER_NAME_INLINE + 1));
+    assert_null(members_find(&t, name, MEMBER_NAME_INLINE + 2));
+    check_table(&t);
+    members_free(&t);
+}
+
+static void test_random_removals(void **ctx)
+{
+    (void)ctx;
+    members t;
+    rng r;
+    rng_seed(&r, 3);
+    members_init(&t, &rumor_alloc_libc);
+    add_all(&t, &r, N);
+    bool *gone = calloc(N, sizeof(bool));
+    assert_non_null(gone);
+    /* Remove 70% in random order, verifying the whole table every 500 removals. */
+    int removed = 0;
+    while (removed < N * 7 / 10) {
+        int i = (int)rng_below(&r, N);
+        if (gone[i])
+            continue;
+        member *m = find_i(&t, i);
+        assert_non_null(m);
+        members_remove(&t, m);
+        gone[i] = true;
+        removed++;
+        assert_null(find_i(&t, i));
+        if (removed % 500 == 0) {
+            for (int j = 0; j < N; j++) {
+                if (gone[j])
+                    assert_null(find_i(&t, j));
+                else
+                    assert_non_null(find_i(&t, j));
+            }
+            check_table(&t);
+        }
+    }
+    assert_int_equal(t.count, N - removed);
+    /* Put them back: the table must not hold stale entries that would shadow them. */
+    for (int i = 0; i < N; i++) {
+        if (!gone[i])
+            continue;
+        char name[RUMOR_NAME_MAX + 1];
+        size_t len = name_of(i, name);
+        assert_non_null(members_add(&t, name, len, &r));
+    }
+    assert_int_equal(t.count, N);
+    for (int i = 0; i < N; i++)
+        assert_non_null(find_i(&t, i));
+    check_table(&t);
+    /* Remove everything. */
+    while (t.count)
+        members_remove(&t, t.order[rng_below(&r, (uint32_t)t.count)]);
+    for (int i = 0; i < N; i++)
+        assert_null(find_i(&t, i));
+    free(gone);
+    members_free(&t);
+}
+
+/* Many names in one hash chain: removal from the middle of a wrapped cluster. */
+static void test_removal_collisions(void **ctx)
+{
+    (void)ctx;
+    members t;
+    rng r;
+    rng_seed(&r, 4);
+    members_init(&t, &rumor_alloc_libc);
+    /* Six members keep the table at 16 slots; pick names whose home slot is 14 or 15 so that
+     * their chain wraps around the end of the array. */
+    char names[6][16];
+    int got = 0;
+    for (int i = 0; got < 6; i++) {
+        snprintf(names[got], sizeof(names[got]), "w%d", i);
+        uint32_t h = 2166136261u;
+        for (const char *c = names[got]; *c; c++) {
+            h ^= (uint8_t)*c;
+            h *= 16777619u;
+        }
+        if ((h & 15) >= 14)
+            got++;
+    }
+    for (int i = 0; i < 6; i++)
+        assert_non_null(members_add(&t, names[i], strlen(names[i]), &r));
+    assert_int_equal(t.nslots, 16);
+    for (int victim = 0; victim < 6; victim++) {
+        members_remove(&t, members_find(&t, names[victim], strlen(names[victim])));
+        for (int j = 0; j < 6; j++) {
+            member *m = members_find(&t, names[j], strlen(names[j]));
+            if (j <= victim)
+                assert_null(m);
+            else
+                assert_non_null(m);
+        }
+        check_table(&t);
+    }
+    members_free(&t);
+}
+
+static void test_probe_order_round(void **ctx)
+{
+    (void)ctx;
+    members t;
+    rng r;
+    rng_seed(&r, 5);
+    members_init(&t, &rumor_alloc_libc);
+    add_all(&t, &r, 1000);
+    int *seen = calloc(1000, sizeof(int));
+    assert_non_null(seen);
+    member *first[3];
+    for (int round = 0; round < 3; round++) {
+        members_shuffle(&t, &r);
+        assert_int_equal(t.probe_idx, 0);
+        /* Walk the order as probe.c does: one round visits every member exactly once. */
+        memset(seen, 0, 1000 * sizeof(int));
+        for (; t.probe_idx < t.count; t.probe_idx++) {
+            member *m = t.order[t.probe_idx];
+            assert_int_equal(m->order_idx, t.probe_idx);
+            int i;
+            if (sscanf(member_name(m), "m%d", &i) != 1 &&
+                sscanf(member_name(m), "a-rather-long-member-name-%d", &i) != 1)
+                assert_int_equal(sscanf(member_name(m), "max-%d", &i), 1);
+            seen[i]++;
+        }
+        for (int i = 0; i < 1000; i++)
+            assert_int_equal(seen[i], 1);
+        first[round] = t.order[0];
+    }
+    /* Rounds are reshuffled: the same member leading three rounds has odds of 1e-6. */
+    assert_false(first[0] == first[1] && first[1] == first[2]);
+    /* A member added mid-round goes to a random slot, and the member it displaced moves to the
+     * end, so no member already in the table misses the current round. */
+    members_shuffle(&t, &r);
+    t.probe_idx = 500;
+    member *before[1000];
+    memcpy(before, t.order, sizeof(before));
+    member *nm = members_add(&t, "newcomer", 8, &r);
+    assert_non_null(nm);
+    assert_ptr_equal(t.order[nm->order_idx], nm);
+    for (size_t i = 500; i < 1000; i++) {
+        bool found = false;
+        for (size_t j = 500; j < t.count && !found; j++)
+            found = t.order[j] == before[i];
+        assert_true(found);
+    }
+    free(seen);
+    members_free(&t);
+}
+
+static void test_states_and_dead_list(void **ctx)
+{
+    (void)ctx;
+    members t;
+    rng r;
+    rng_seed(&r, 6);
+    members_init(&t, &rumor_alloc_libc);
+    add_all(&t, &r, 200);
+    uint64_t now = 5000;
+    /* Walk every member through a sequence of states chosen by the PRNG. */
+    for (int step = 0; step < 4000; step++) {
+        member *m = t.order[rng_below(&r, (uint32_t)t.count)];
+        uint8_t st = (uint8_t)rng_below(&r, 4);
+        uint8_t old = m->state;
+        uint64_t since = m->state_since;
+        assert_true(members_set_state(&t, m, st, now + (uint64_t)step));
+        assert_int_equal(m->state, st);
+        if (st == old)
+            assert_true(m->state_since == since); /* no change, no new timestamp */
+        else
+            assert_true(m->state_since == now + (uint64_t)step);
+        if (step % 100 == 0)
+            check_table(&t);
+    }
+    check_table(&t);
+    /* Removing dead members keeps the dead list dense. */
+    for (size_t i = 0; i < t.count;) {
+        member *m = t.order[i];
+        if (m->state == RUMOR_MEMBER_FAILED && rng_below(&r, 2))
+            members_remove(&t, m);
+        else
+            i++;
+    }
+    check_table(&t);
+    /* Everyone back to alive: no one is dead any more. */
+    for (size_t i = 0; i < t.count; i++)
+        assert_true(members_set_state(&t, t.order[i], RUMOR_MEMBER_ALIVE, now));
+    assert_int_equal(t.ndead, 0);
+    assert_int_equal(t.by_state[RUMOR_MEMBER_ALIVE], t.count);
+    check_table(&t);
+    members_free(&t);
+}
+
+static void test_dead_transitions(void **ctx)
+{
+    (void)ctx;
+    members t;
+    rng r;
+    rng_seed(&r, 7);
+    members_init(&t, &rumor_alloc_libc);
+    member *a = members_add(&t, "a", 1, &r);
+    member *b = members_add(&t, "b", 1, &r);
+    assert_true(members_set_state(&t, a, RUMOR_MEMBER_FAILED, 1));
+    assert_int_equal(t.ndead, 1);
+    /* failed -> left stays on the dead list once. */
+    assert_true(members_set_state(&t, a, RUMOR_MEMBER_LEFT, 2));
+    assert_int_equal(t.ndead, 1);
+    assert_int_equal(t.by_state[RUMOR_MEMBER_LEFT], 1);
+    assert_int_equal(t.by_state[RUMOR_MEMBER_FAILED], 0);
+    assert_true(members_set_state(&t, b, RUMOR_MEMBER_SUSPECT, 3));
+    assert_int_equal(t.ndead, 1);
+    assert_int_equal(members_live(&t), 1);
+    assert_true(members_set_state(&t, b, RUMOR_MEMBER_FAILED, 4));
+    assert_int_equal(t.ndead, 2);
+    assert_int_equal(members_live(&t), 0);
+    members_remove(&t, a);
+    assert_int_equal(t.ndead, 1);
+    assert_ptr_equal(t.dead[0], b);
+    assert_int_equal(b->dead_idx, 0);
+    check_table(&t);
+    members_free(&t);
+}
+
+static void test_meta(void **ctx)
+{
+    (void)ctx;
+    members t;
+    rng r;
+    rng_seed(&r, 8);
+    members_init(&t, &rumor_alloc_libc);
+    member *m = members_add(&t, "m", 1, &r);
+    assert_int_equal(m->meta_len, 0);
+    assert_null(m->meta);
+    assert_true(members_set_meta(&t, m, (const uint8_t *)"role=db", 7));
+    assert_int_equal(m->meta_len, 7);
+    assert_memory_equal(m->meta, "role=db", 7);
+    const uint8_t *p = m->meta;
+    assert_true(members_set_meta(&t, m, (const uint8_t *)"role=db", 7));
+    assert_ptr_equal(m->meta, p); /* unchanged: no reallocation */
+    uint8_t big[RUMOR_META_MAX];
+    memset(big, 'x', sizeof(big));
+    assert_true(members_set_meta(&t, m, big, sizeof(big)));
+    assert_int_equal(m->meta_len, RUMOR_META_MAX);
+    assert_true(members_set_meta(&t, m, NULL, 0));
+    assert_int_equal(m->meta_len, 0);
+    assert_null(m->meta);
+    members_free(&t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_add_find_many),     cmocka_unit_test(test_add_bounds),
+        cmocka_unit_test(test_random_removals),   cmocka_unit_test(test_removal_collisions),
+        cmocka_unit_test(test_probe_order_round), cmocka_unit_test(test_states_and_dead_list),
+        cmocka_unit_test(test_dead_transitions),  cmocka_unit_test(test_meta),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
