@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev clang-format
       libcmocka-dev libsodium-dev libuv1-dev libjansson-dev libmicrohttpd-dev libsqlite3-dev
-      sqlite3 curl python3 iproute2 procps)
+      libcurl4-openssl-dev sqlite3 curl python3 iproute2 procps)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,287 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: N rumor agents and N Debian `serf` agents on 127.0.0.1, same LAN
+timing, same run, same measurements.
+
+For each system and N it reports
+  - join convergence of N-1 concurrent joiners (plus the seed): per node, the time from starting
+    the joiners until that node sees all N members alive; median and max over nodes,
+  - failure detection: time from `kill -9` of a node until each other node reports it failed;
+    min / median / max over the observers of --kills successive crashes, pooled,
+  - idle CPU per agent (% of one core) over the idle window,
+  - memory per agent (mean, MB): RSS, PSS (shared library pages split among the processes
+    that map them) and USS (pages only this process holds),
+  - idle bytes per second per agent: UDP and TCP payload bytes the agents send on loopback,
+    captured with an AF_PACKET socket on `lo` (needs root; "n/a" otherwise).
+
+Only stdlib. Usage: bench_serf.py [--nodes 16 64] [--idle 20] [--systems rumor serf] [--json F]
+"""
+import argparse
+import concurrent.futures as cf
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+POLL_THREADS = 8
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+class Node:
+    def __init__(self, system, i, port, ctl_port, work, rumor_bin):
+        self.system, self.i, self.port, self.ctl = system, i, port, ctl_port
+        self.name = f"{system[0]}{i:03d}"
+        self.work, self.rumor_bin = work, rumor_bin
+        self.proc = None
+
+    def start(self, seed=None):
+        logf = open(os.path.join(self.work, f"{self.name}.log"), "w")
+        if self.system == "rumor":
+            args = [self.rumor_bin, "agent", "--node", self.name, "--bind",
+                    f"127.0.0.1:{self.port}", "--http", f"127.0.0.1:{self.ctl}", "--profile",
+                    "lan", "--log-level", "warn"]
+            if seed:
+                args += ["--join", f"127.0.0.1:{seed.port}"]
+        else:
+            args = ["serf", "agent", f"-node={self.name}", f"-bind=127.0.0.1:{self.port}",
+                    f"-rpc-addr=127.0.0.1:{self.ctl}", "-log-level=warn", "-profile=lan"]
+            if seed:
+                args += [f"-join=127.0.0.1:{seed.port}"]
+        self.proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT)
+
+    def members(self):
+        """{name: status} as this node sees it, or None when it does not answer."""
+        try:
+            if self.system == "rumor":
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.ctl}/v1/members",
+                                            timeout=5) as r:
+                    doc = json.load(r)
+            else:
+                out = subprocess.run(["serf", "members", f"-rpc-addr=127.0.0.1:{self.ctl}",
+                                      "-format=json"], capture_output=True, timeout=5)
+                if out.returncode != 0:
+                    return None
+                doc = json.loads(out.stdout)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            return None
+        return {m["name"]: m["status"] for m in doc.get("members", [])}
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+
+def wait_all(nodes, pred, timeout, t0):
+    """Polls every node until pred(view) holds; returns {node: seconds since t0 or None}."""
+    done = {}
+    deadline = t0 + timeout
+    pool = cf.ThreadPoolExecutor(POLL_THREADS)
+    try:
+        while len(done) < len(nodes) and time.monotonic() < deadline:
+            todo = [n for n in nodes if n not in done]
+            views = list(pool.map(lambda n: (n, n.members()), todo))
+            now = time.monotonic()
+            for n, v in views:
+                if v is not None and pred(v):
+                    done[n] = now - t0
+            time.sleep(0.05)
+    finally:
+        pool.shutdown()
+    return {n: done.get(n) for n in nodes}
+
+
+def cpu_ns(pid):
+    """CPU time of all threads in ns (schedstat: finer than the 10 ms ticks of /proc/PID/stat,
+    which an idle rumor agent does not reach in 20 s)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def mem_kb(pid):
+    """RSS, PSS (shared pages split among the processes mapping them) and USS (private)."""
+    v = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
+                v[parts[0][:-1]] = int(parts[1])
+    return v.get("Rss", 0), v.get("Pss", 0), v.get("Private_Clean", 0) + v.get("Private_Dirty", 0)
+
+
+class Sniffer(threading.Thread):
+    """Counts payload bytes of packets from or to ports [lo, hi) on the loopback interface.
+    Only the outgoing copy of each packet is counted, so every byte an agent sends is counted
+    once, including TCP full syncs that it opens from an ephemeral port."""
+
+    def __init__(self, lo, hi):
+        super().__init__(daemon=True)
+        self.lo, self.hi, self.bytes, self.ok = lo, hi, 0, True
+        self.stop_ev = threading.Event()
+        try:
+            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+            self.sock.bind(("lo", 0))
+            self.sock.settimeout(0.3)
+        except (OSError, AttributeError):
+            self.ok = False
+
+    def run(self):
+        while self.ok and not self.stop_ev.is_set():
+            try:
+                pkt, addr = self.sock.recvfrom(70000)
+            except socket.timeout:
+                continue
+            if addr[2] != socket.PACKET_OUTGOING or len(pkt) < 14 + 20:
+                continue
+            ip = pkt[14:]
+            if ip[0] >> 4 != 4:
+                continue
+            ihl, proto, total = (ip[0] & 15) * 4, ip[9], struct.unpack(">H", ip[2:4])[0]
+            if proto not in (6, 17):
+                continue
+            sport, dport = struct.unpack(">HH", ip[ihl:ihl + 4])
+            if not (self.lo <= sport < self.hi or self.lo <= dport < self.hi):
+                continue
+            l4 = 8 if proto == 17 else (ip[ihl + 12] >> 4) * 4
+            self.bytes += max(0, total - ihl - l4)
+
+    def stop(self):
+        self.stop_ev.set()
+        self.join()
+        if self.ok:
+            self.sock.close()
+
+
+def pct(values, q):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(q * (len(v) - 1))))]
+
+
+def run_system(system, n, idle_s, kills, rumor_bin, base):
+    work = tempfile.mkdtemp(prefix=f"bench-{system}-{n}-")
+    nodes = [Node(system, i, base + i, base + 1000 + i, work, rumor_bin) for i in range(n)]
+    res = {"system": system, "n": n}
+    try:
+        seed = nodes[0]
+        seed.start()
+        if not wait_all([seed], lambda v: seed.name in v, 20, time.monotonic())[seed]:
+            raise RuntimeError(f"{system} seed did not start; see {work}")
+        t0 = time.monotonic()
+        for node in nodes[1:]:
+            node.start(seed)
+        names = {x.name for x in nodes}
+        conv = wait_all(nodes, lambda v: sum(1 for k in names if v.get(k) == "alive") == n,
+                        120, t0)
+        got = [t for t in conv.values() if t is not None]
+        res["join_median_s"] = statistics.median(got) if got else None
+        res["join_max_s"] = max(got) if len(got) == n else None
+        res["join_converged"] = len(got)
+        log(f"{system} N={n}: join median {res['join_median_s']} max {res['join_max_s']} "
+            f"({len(got)}/{n} converged)")
+
+        time.sleep(5)  # let joins' full syncs and broadcasts finish before measuring idle
+        sniff = Sniffer(base, base + n)
+        sniff.start()
+        cpu0 = {x: cpu_ns(x.proc.pid) for x in nodes}
+        time.sleep(idle_s)
+        used = [cpu_ns(x.proc.pid) - cpu0[x] for x in nodes]
+        sniff.stop()
+        res["idle_cpu_pct"] = 100.0 * statistics.mean(used) / 1e9 / idle_s
+        mem = [mem_kb(x.proc.pid) for x in nodes]
+        res["rss_mb"] = statistics.mean(m[0] for m in mem) / 1024
+        res["pss_mb"] = statistics.mean(m[1] for m in mem) / 1024
+        res["uss_mb"] = statistics.mean(m[2] for m in mem) / 1024
+        res["idle_bytes_per_s"] = sniff.bytes / idle_s / n if sniff.ok else None
+        log(f"{system} N={n}: idle cpu {res['idle_cpu_pct']:.3f}% rss {res['rss_mb']:.1f} MB "
+            f"pss {res['pss_mb']:.1f} MB uss {res['uss_mb']:.1f} MB "
+            f"bytes/s {res['idle_bytes_per_s']}")
+
+        times, complete = [], True
+        dead = set()
+        for k in range(kills):  # several crashes, one after the other, pooled
+            victim = nodes[n // 2 + k]
+            victim.kill()
+            dead.add(victim)
+            t0 = time.monotonic()
+            others = [x for x in nodes if x not in dead]
+            det = wait_all(others, lambda v, name=victim.name: v.get(name) == "failed", 120, t0)
+            got = [t for t in det.values() if t is not None]
+            complete = complete and len(got) == len(others)
+            times += got
+            log(f"{system} N={n}: kill -9 {victim.name}: failed everywhere after "
+                f"{fmt(max(got) if got else None, ' s', 1)} ({len(got)}/{len(others)})")
+        res["detect_min_s"] = min(times) if times else None
+        res["detect_median_s"] = statistics.median(times) if times else None
+        res["detect_max_s"] = max(times) if complete and times else None
+        res["detect_kills"] = kills
+        log(f"{system} N={n}: detection min {res['detect_min_s']} median "
+            f"{res['detect_median_s']} max {res['detect_max_s']}")
+    finally:
+        for x in nodes:
+            x.kill()
+        shutil.rmtree(work, ignore_errors=True)
+    return res
+
+
+def fmt(v, unit="", digits=2):
+    return "n/a" if v is None else f"{v:.{digits}f}{unit}"
+
+
+def table(results):
+    out = ["| system | N | join median / max | kill -9 → all failed (min / median / max) | "
+           "idle CPU per agent | RSS / PSS / USS per agent | idle bytes/s per agent |",
+           "|---|---|---|---|---|---|---|"]
+    for r in results:
+        out.append(f"| {r['system']} | {r['n']} | {fmt(r.get('join_median_s'), ' s')} / "
+                   f"{fmt(r.get('join_max_s'), ' s')} | {fmt(r.get('detect_min_s'), ' s', 1)} / "
+                   f"{fmt(r.get('detect_median_s'), ' s', 1)} / "
+                   f"{fmt(r.get('detect_max_s'), ' s', 1)} | "
+                   f"{fmt(r.get('idle_cpu_pct'), ' %', 3)} | {fmt(r.get('rss_mb'), '', 1)} / "
+                   f"{fmt(r.get('pss_mb'), '', 1)} / {fmt(r.get('uss_mb'), ' MB', 1)} | "
+                   f"{fmt(r.get('idle_bytes_per_s'), '', 0)} |")
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--nodes", type=int, nargs="+", default=[16, 64])
+    ap.add_argument("--idle", type=int, default=20)
+    ap.add_argument("--kills", type=int, default=3, help="crashes per run, pooled")
+    ap.add_argument("--systems", nargs="+", default=["rumor", "serf"])
+    ap.add_argument("--rumor", default=os.environ.get("RUMOR_BIN", "rumor"))
+    ap.add_argument("--port-base", type=int, default=10000)
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    if "serf" in a.systems and not shutil.which("serf"):
+        sys.exit("bench: serf is not installed (RUMOR_WITH_SERF=1 scripts/deps.sh)")
+    results = []
+    for n in a.nodes:
+        for k, system in enumerate(a.systems):
+            base = a.port_base + 2000 * k
+            log(f"--- {system}, N={n}")
+            results.append(run_system(system, n, a.idle, a.kills, a.rumor, base))
+    print(table(results))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,492 @@
+/* The agent's life: identity from the data dir, the runtime, joins, signals, shutdown. */
+#include "agent.h"
+
+#include "log.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PERSIST_DELAY_MS 500u
+#define REJOIN_ADDRS_MAX 32u
+
+static void agent_shutdown(agent *a);
+
+/* ---- tags ---- */
+
+static char *tags_encode(json_t *tags)
+{
+    return json_dumps(tags, JSON_COMPACT | JSON_SORT_KEYS);
+}
+
+int agent_update_tags(agent *a, json_t *set, json_t *del, char *err, size_t cap)
+{
+    json_t *next = json_deep_copy(a->tags);
+    const char *k;
+    json_t *v;
+    size_t i;
+    if (!next) {
+        snprintf(err, cap, "out of memory");
+        return -1;
+    }
+    json_object_foreach(set, k, v) json_object_set(next, k, v);
+    json_array_foreach(del, i, v) json_object_del(next, json_string_value(v));
+    if (json_equal(next, a->tags)) { /* nothing changes: no new incarnation, no broadcast */
+        json_decref(next);
+        return 0;
+    }
+    char *text = tags_encode(next);
+    int rc = text ? rumor_node_set_meta(rumor_runtime_node(a->rt), (const uint8_t *)text,
+                                        strlen(text), uv_now(a->loop))
+                  : RUMOR_ERR_NOMEM;
+    if (rc == RUMOR_ERR_TOO_BIG)
+        snprintf(err, cap, "tags take %zu bytes encoded as JSON, more than the limit (%u)",
+                 text ? strlen(text) : 0, RUMOR_META_MAX);
+    else if (rc != 0)
+        snprintf(err, cap, "cannot set tags: %s", rumor_strerror(rc));
+    else if (a->store && store_put(a->store, "tags", text) != 0) {
+        snprintf(err, cap, "tags are set but could not be saved in the data dir");
+        rc = -1;
+    }
+    free(text);
+    if (rc != 0) {
+        json_decref(next);
+        return -1;
+    }
+    json_decref(a->tags);
+    a->tags = next;
+    rumor_runtime_pump(a->rt);
+    return 0;
+}
+
+/* ---- persistence ---- */
+
+static void persist_members(agent *a)
+{
+    if (!a->store || !a->members_dirty)
+        return;
+    rumor_runtime_member *m;
+    size_t n;
+    if (rumor_runtime_members(a->rt, &m, &n) != 0)
+        return;
+    if (store_save_members(a->store, m, n) == 0)
+        a->members_dirty = false;
+    rumor_runtime_members_free(m, n);
+}
+
+static void persist_cb(uv_timer_t *t)
+{
+    persist_members(t->data);
+}
+
+static void on_incarnation(rumor_runtime *rt, uint32_t inc, void *ud)
+{
+    (void)rt;
+    agent *a = ud;
+    char text[16];
+    a->incarnation = inc;
+    snprintf(text, sizeof text, "%u", inc);
+    /* The runtime calls this before the new number leaves in a datagram: a restart always
+     * starts above anything the cluster has seen. */
+    if (a->store)
+        (void)store_put(a->store, "incarnation", text);
+}
+
+/* ---- events ---- */
+
+static void publish(agent *a, const rumor_event *ev)
+{
+    rumor_runtime_member m = {.addr = ev->member.addr,
+                              .incarnation = ev->member.incarnation,
+                              .state = ev->member.state,
+                              .meta = (uint8_t *)(uintptr_t)ev->member.meta,
+                              .meta_len = ev->member.meta_len,
+                              .is_self = ev->member.is_self};
+    snprintf(m.name, sizeof m.name, "%s", ev->member.name);
+    json_t *o =
+        json_pack("{s:s,s:o,s:I,s:s}", "type", rumor_event_type_name(ev->type), "member",
+                  agent_member_json(&m), "at_ms", (json_int_t)ev->at_ms, "accuser", ev->accuser);
+    char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    if (text)
+        hub_push(a->hub, rumor_event_type_name(ev->type), text);
+    free(text);
+    json_decref(o);
+}
+
+static void on_event(rumor_runtime *rt, const rumor_event *ev, void *ud)
+{
+    (void)rt;
+    agent *a = ud;
+    char addr[64];
+    rumor_addr_format(&ev->member.addr, addr, sizeof addr);
+    a->events_total++;
+    agent_log(ev->type == RUMOR_EVENT_MEMBER_UPDATE ? RUMOR_LOG_DEBUG : RUMOR_LOG_INFO,
+              "event %s: %s (%s) incarnation %u%s%s", rumor_event_type_name(ev->type),
+              ev->member.name, addr, ev->member.incarnation, ev->accuser[0] ? " by " : "",
+              ev->accuser);
+    publish(a, ev);
+    handlers_event(a->handlers, ev);
+    if (a->store && !a->members_dirty && !a->stopping) {
+        a->members_dirty = true;
+        uv_timer_start(&a->persist_timer, persist_cb, PERSIST_DELAY_MS, 0);
+    }
+    if (ev->type == RUMOR_EVENT_LEAVE_DONE && a->leaving) {
+        agent_log(RUMOR_LOG_INFO, "left the cluster; shutting down");
+        agent_shutdown(a);
+    }
+}
+
+static void on_log(rumor_runtime *rt, rumor_log_level level, const char *msg, void *ud)
+{
+    (void)rt;
+    (void)ud;
+    agent_log(level, "%s", msg);
+}
+
+/* ---- leave, shutdown, signals ---- */
+
+static void leave_timeout_cb(uv_timer_t *t)
+{
+    agent *a = t->data;
+    agent_log(RUMOR_LOG_WARN, "leave did not finish in time; shutting down anyway");
+    agent_shutdown(a);
+}
+
+void agent_leave_and_exit(agent *a)
+{
+    if (a->leaving || a->stopping)
+        return;
+    a->leaving = true;
+    agent_log(RUMOR_LOG_INFO, "leaving the cluster gracefully");
+    int rc = rumor_runtime_leave(a->rt);
+    if (rc != 0) {
+        agent_log(RUMOR_LOG_WARN, "leave: %s", rumor_strerror(rc));
+        agent_shutdown(a);
+        return;
+    }
+    rumor_settings s;
+    rumor_settings_default(&s, a->cfg.profile);
+    agent_config_apply_engine(&a->cfg, &s);
+    uv_timer_start(&a->leave_timer, leave_timeout_cb, (uint64_t)s.leave_timeout_ms + 2000u, 0);
+}
+
+static void close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void agent_shutdown(agent *a)
+{
+    if (a->stopping)
+        return;
+    a->stopping = true;
+    hub_close(a->hub);
+    rumor_runtime_refuse_calls(a->rt); /* HTTP threads waiting on the loop get a 503 */
+    http_stop(a);
+    handlers_close(a->handlers);
+    a->members_dirty = true;
+    persist_members(a);
+    store_close(a->store);
+    a->store = NULL;
+    close_handle((uv_handle_t *)&a->sig_int);
+    close_handle((uv_handle_t *)&a->sig_term);
+    close_handle((uv_handle_t *)&a->sig_hup);
+    close_handle((uv_handle_t *)&a->persist_timer);
+    close_handle((uv_handle_t *)&a->leave_timer);
+    rumor_runtime_close(a->rt, NULL, NULL);
+}
+
+static void reload(agent *a)
+{
+    agent_config next;
+    char err[512];
+    int rc = agent_config_parse(&next, a->argc, a->argv, err, sizeof err);
+    if (rc != 0) {
+        agent_log(RUMOR_LOG_ERROR, "reload: %s; keeping the running configuration",
+                  rc > 0 ? "unexpected --help" : err);
+        if (rc > 0)
+            agent_config_free(&next);
+        return;
+    }
+    agent_log_set_level(next.log_level);
+    a->cfg.log_level = next.log_level;
+    if (json_object_size(next.tags) > 0 &&
+        agent_update_tags(a, next.tags, NULL, err, sizeof err) != 0)
+        agent_log(RUMOR_LOG_ERROR, "reload: %s", err);
+    agent_log(RUMOR_LOG_INFO, "reloaded: log level %s, %zu tag(s) from the configuration",
+              agent_log_level_name(next.log_level), json_object_size(next.tags));
+    agent_config_free(&next);
+}
+
+static void signal_cb(uv_signal_t *h, int signum)
+{
+    agent *a = h->data;
+    if (signum == SIGHUP) {
+        reload(a);
+        return;
+    }
+    if (a->stopping) {
+        agent_log(RUMOR_LOG_WARN, "second signal: exiting now");
+        _exit(1);
+    }
+    if (a->leaving) {
+        agent_log(RUMOR_LOG_WARN, "second signal: stopping without waiting for the leave");
+        agent_shutdown(a);
+        return;
+    }
+    agent_log(RUMOR_LOG_INFO, "%s received", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    agent_leave_and_exit(a);
+}
+
+static void start_signals(agent *a)
+{
+    uv_signal_t *hs[] = {&a->sig_int, &a->sig_term, &a->sig_hup};
+    int nums[] = {SIGINT, SIGTERM, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(a->loop, hs[i]);
+        hs[i]->data = a;
+        uv_signal_start(hs[i], signal_cb, nums[i]);
+    }
+}
+
+/* ---- start ---- */
+
+/* Identity from the data dir: the stored name wins over the host name, conflicts with --node
+ * are refused, and the incarnation restarts above the last one written. */
+static int load_identity(agent *a, uint32_t *incarnation, char *err, size_t cap)
+{
+    char stored[RUMOR_NAME_MAX + 1] = "", inc[32] = "";
+    *incarnation = 0;
+    if (a->store && store_get(a->store, "node_name", stored, sizeof stored) == 1) {
+        if (a->cfg.node[0] && strcmp(a->cfg.node, stored) != 0) {
+            snprintf(err, cap,
+                     "data dir %.256s belongs to node \"%s\", not \"%s\"; pass --node %s or "
+                     "use another --data-dir",
+                     a->cfg.data_dir, stored, a->cfg.node, stored);
+            return -1;
+        }
+        snprintf(a->node, sizeof a->node, "%s", stored);
+    } else if (a->cfg.node[0]) {
+        snprintf(a->node, sizeof a->node, "%s", a->cfg.node);
+    } else {
+        agent_config_host_name(a->node, sizeof a->node);
+    }
+    if (a->store && store_get(a->store, "incarnation", inc, sizeof inc) == 1)
+        *incarnation = (uint32_t)strtoul(inc, NULL, 10) + 1u;
+    snprintf(inc, sizeof inc, "%u", *incarnation);
+    if (a->store && (store_put(a->store, "node_name", a->node) != 0 ||
+                     store_put(a->store, "incarnation", inc) != 0)) {
+        snprintf(err, cap, "cannot write to the data dir %.256s", a->cfg.data_dir);
+        return -1;
+    }
+    return 0;
+}
+
+/* Stored tags first, then the configured ones on top. */
+static void load_tags(agent *a)
+{
+    char text[RUMOR_META_MAX + 1];
+    a->tags = json_object();
+    if (a->store && store_get(a->store, "tags", text, sizeof text) == 1) {
+        json_t *t = json_loads(text, 0, NULL);
+        if (json_is_object(t))
+            json_object_update(a->tags, t);
+        json_decref(t);
+    }
+    json_object_update(a->tags, a->cfg.tags);
+}
+
+static int make_runtime(agent *a, uint32_t incarnation, char *err, size_t cap)
+{
+    rumor_runtime_options o;
+    memset(&o, 0, sizeof o);
+    rumor_settings_default(&o.settings, a->cfg.profile);
+    agent_config_apply_engine(&a->cfg, &o.settings);
+    o.settings.name = a->node;
+    o.settings.cluster_label = a->cfg.cluster_label[0] ? a->cfg.cluster_label : NULL;
+    o.settings.incarnation = incarnation;
+    if (uv_random(NULL, NULL, &o.settings.seed, sizeof o.settings.seed, 0, NULL) != 0)
+        o.settings.seed = (uint64_t)getpid() ^ uv_hrtime();
+    if (a->cfg.advertise[0] &&
+        rumor_runtime_parse_addr(a->cfg.advertise, RUMOR_RUNTIME_DEFAULT_PORT, &o.settings.addr,
+                                 err, cap) != 0)
+        return -1;
+    o.bind = a->cfg.bind;
+    o.tcp_only = a->cfg.tcp_only;
+    o.cb = (rumor_runtime_callbacks){
+        .event = on_event, .incarnation = on_incarnation, .log = on_log, .ud = a};
+    char why[256];
+    if (rumor_runtime_new(&a->rt, a->loop, &o, why, sizeof why) != 0) {
+        snprintf(err, cap, "cannot use --bind %s: %s", a->cfg.bind, why);
+        return -1;
+    }
+    rumor_addr_format(rumor_runtime_advertise(a->rt), a->advertise, sizeof a->advertise);
+    if (rumor_runtime_start(a->rt) != 0) {
+        snprintf(err, cap, "the engine refused its settings (check --engine values)");
+        return -1;
+    }
+    char *meta = tags_encode(a->tags);
+    int rc = meta ? rumor_node_set_meta(rumor_runtime_node(a->rt), (const uint8_t *)meta,
+                                        strlen(meta), uv_now(a->loop))
+                  : RUMOR_ERR_NOMEM;
+    free(meta);
+    if (rc != 0) {
+        snprintf(err, cap, "tags: %s (at most %u bytes as JSON)", rumor_strerror(rc),
+                 o.settings.meta_bytes_max);
+        return -1;
+    }
+    rumor_runtime_pump(a->rt);
+    return 0;
+}
+
+typedef struct restore_ctx {
+    agent *a;
+    size_t restored;
+} restore_ctx;
+
+static void restore_one(const rumor_member *m, void *ud)
+{
+    restore_ctx *r = ud;
+    if (strcmp(m->name, r->a->node) == 0)
+        return;
+    if (rumor_node_restore(rumor_runtime_node(r->a->rt), m, uv_now(r->a->loop)) == 0)
+        r->restored++;
+}
+
+/* Members remembered in the data dir go back into the table at once (not gossiped): the node
+ * probes them like any other, so the ones still up answer and the gone ones are found failed. */
+static void restore_members(agent *a)
+{
+    restore_ctx r = {.a = a};
+    (void)store_load_members(a->store, restore_one, &r);
+    rumor_runtime_pump(a->rt);
+    if (r.restored > 0)
+        agent_log(RUMOR_LOG_INFO, "restored %zu member(s) from %s", r.restored, a->cfg.data_dir);
+}
+
+static void start_joins(agent *a)
+{
+    if (a->cfg.join.n > 0)
+        (void)rumor_runtime_join(a->rt, (const char *const *)a->cfg.join.v, a->cfg.join.n, false);
+    if (a->cfg.retry_join.n > 0)
+        (void)rumor_runtime_join(a->rt, (const char *const *)a->cfg.retry_join.v,
+                                 a->cfg.retry_join.n, true);
+    if (!a->store || !a->cfg.rejoin)
+        return;
+    restore_members(a);
+    strv known = {0};
+    (void)store_load_addrs(a->store, &known, REJOIN_ADDRS_MAX);
+    size_t keep = 0;
+    for (size_t i = 0; i < known.n; i++) { /* never "rejoin" through our own address */
+        if (strcmp(known.v[i], a->advertise) == 0)
+            free(known.v[i]);
+        else
+            known.v[keep++] = known.v[i];
+    }
+    known.n = keep;
+    if (known.n > 0) {
+        agent_log(RUMOR_LOG_INFO, "rejoining through %zu member(s) remembered in %s", known.n,
+                  a->cfg.data_dir);
+        (void)rumor_runtime_join(a->rt, (const char *const *)known.v, known.n, true);
+    }
+    strv_free(&known);
+}
+
+static int agent_setup(agent *a, char *err, size_t cap)
+{
+    uint32_t incarnation;
+    if (a->cfg.data_dir[0] && store_open(&a->store, a->cfg.data_dir, err, cap) != 0)
+        return -1;
+    if (load_identity(a, &incarnation, err, cap) != 0)
+        return -1;
+    load_tags(a);
+    a->hub = hub_new();
+    if (!a->hub || handlers_new(a, &a->handlers, err, cap) != 0)
+        return -1;
+    uv_timer_init(a->loop, &a->persist_timer);
+    uv_timer_init(a->loop, &a->leave_timer);
+    a->persist_timer.data = a->leave_timer.data = a;
+    start_signals(a);
+    a->incarnation = incarnation;
+    if (make_runtime(a, incarnation, err, cap) != 0)
+        return -1;
+    if (strcmp(a->cfg.http, "off") != 0 && http_start(a, a->cfg.http, err, cap) != 0)
+        return -1;
+    agent_log(RUMOR_LOG_INFO, "agent %s started: gossip %s (bind %s), http %s, incarnation %u%s%s",
+              a->node, a->advertise, a->cfg.bind, a->cfg.http, a->incarnation,
+              a->store ? ", data dir " : "", a->store ? a->cfg.data_dir : "");
+    start_joins(a);
+    return 0;
+}
+
+static void agent_free(agent *a)
+{
+    rumor_runtime_del(a->rt);
+    store_close(a->store);
+    handlers_free(a->handlers);
+    hub_free(a->hub);
+    json_decref(a->tags);
+    agent_config_free(&a->cfg);
+}
+
+static void walk_close(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    close_handle(h);
+}
+
+/* Setup failed half-way: close whatever handles exist so the loop can end. */
+static void abort_setup(agent *a)
+{
+    a->stopping = true;
+    if (a->hub)
+        hub_close(a->hub);
+    if (a->rt)
+        rumor_runtime_refuse_calls(a->rt);
+    http_stop(a);
+    handlers_close(a->handlers);
+    if (a->rt)
+        rumor_runtime_close(a->rt, NULL, NULL);
+    uv_walk(a->loop, walk_close, NULL);
+    uv_run(a->loop, UV_RUN_DEFAULT);
+}
+
+int agent_main(int argc, char **argv)
+{
+    static agent a; /* static: big, and signal handlers may outlive main's frame on _exit */
+    char err[1024] = "";
+    memset(&a, 0, sizeof a);
+    signal(SIGPIPE, SIG_IGN); /* a closed peer or handler pipe must give EPIPE, not kill us */
+    int rc = agent_config_parse(&a.cfg, argc, argv, err, sizeof err);
+    if (rc > 0) {
+        agent_config_usage(stdout);
+        agent_config_free(&a.cfg);
+        return 0;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "rumor agent: %s\n", err);
+        agent_config_free(&a.cfg);
+        return 2;
+    }
+    a.argc = argc;
+    a.argv = argv;
+    agent_log_setup(a.cfg.log_level, a.cfg.log_json);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    a.loop = &loop;
+    a.exit_code = 0;
+    if (agent_setup(&a, err, sizeof err) != 0) {
+        fprintf(stderr, "rumor agent: %s\n", err);
+        abort_setup(&a);
+        a.exit_code = 1;
+    } else {
+        uv_run(&loop, UV_RUN_DEFAULT);
+        agent_log(RUMOR_LOG_INFO, "agent %s stopped", a.node);
+    }
+    agent_free(&a);
+    (void)uv_loop_close(&loop);
+    return a.exit_code;
+}

@@ -1,0 +1,156 @@
+/* Prometheus text exposition (version 0.0.4). Every name starts with rumor_. */
+#include "agent.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    bool failed;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    for (int tries = 0; tries < 2 && !b->failed; tries++) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->failed = true;
+            return;
+        }
+        if (b->p && (size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = (b->cap + (size_t)n + 1) * 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->failed = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+}
+
+static void counter(sbuf *b, const char *name, const char *help, uint64_t v)
+{
+    sb_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+              (unsigned long long)v);
+}
+
+static void gauge(sbuf *b, const char *name, const char *help, uint64_t v)
+{
+    sb_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", name, help, name, name,
+              (unsigned long long)v);
+}
+
+static void engine_metrics(sbuf *b, const rumor_stats *st)
+{
+    sb_printf(b, "# HELP rumor_members Members in the local view by state, self included.\n"
+                 "# TYPE rumor_members gauge\n");
+    for (int s = 0; s < 4; s++)
+        sb_printf(b, "rumor_members{state=\"%s\"} %u\n",
+                  rumor_member_state_name((rumor_member_state)s), st->members[s]);
+    counter(b, "rumor_probes_total", "Direct probes started.", st->probes);
+    counter(b, "rumor_probe_failures_total", "Probes that ended without any ack.",
+            st->probe_failures);
+    counter(b, "rumor_acks_total", "Acks received for our probes or relays.", st->acks_in);
+    counter(b, "rumor_nacks_total", "Nacks received.", st->nacks_in);
+    counter(b, "rumor_indirect_probes_total", "Indirect probes (ping-req) sent.",
+            st->indirect_probes);
+    counter(b, "rumor_indirect_relayed_total", "Indirect probes served for others.",
+            st->indirect_relayed);
+    counter(b, "rumor_stream_probes_total", "Fallback probes over TCP.", st->stream_probes);
+    counter(b, "rumor_suspicions_total", "Members this node started to suspect.", st->suspicions);
+    counter(b, "rumor_refutes_total", "Times this node refuted a suspicion about itself.",
+            st->refutes);
+    counter(b, "rumor_packets_received_total", "Datagrams received.", st->packets_in);
+    counter(b, "rumor_packets_sent_total", "Datagrams sent.", st->packets_out);
+    counter(b, "rumor_bytes_received_total", "Datagram bytes received.", st->bytes_in);
+    counter(b, "rumor_bytes_sent_total", "Datagram bytes sent.", st->bytes_out);
+    counter(b, "rumor_messages_received_total", "Protocol messages received.", st->messages_in);
+    counter(b, "rumor_messages_sent_total", "Protocol messages sent.", st->messages_out);
+    sb_printf(b, "# HELP rumor_packets_dropped_total Inbound packets and stream frames "
+                 "rejected, by reason.\n# TYPE rumor_packets_dropped_total counter\n");
+    for (int r = 0; r < RUMOR_DROP_REASON_COUNT; r++)
+        sb_printf(b, "rumor_packets_dropped_total{reason=\"%s\"} %llu\n",
+                  rumor_drop_reason_name((rumor_drop_reason)r), (unsigned long long)st->dropped[r]);
+    gauge(b, "rumor_broadcast_queue_depth", "Broadcasts waiting to be sent.", st->broadcast_queue);
+    counter(b, "rumor_broadcasts_queued_total", "Broadcasts queued.", st->broadcasts_queued);
+    counter(b, "rumor_streams_in_total", "Inbound streams accepted by the engine.", st->streams_in);
+    counter(b, "rumor_streams_out_total", "Outbound streams opened by the engine.",
+            st->streams_out);
+    counter(b, "rumor_full_syncs_total", "Completed full-state syncs (push-pull).", st->pushpulls);
+    sb_printf(b,
+              "# HELP rumor_full_sync_duration_seconds_total Summed duration of the full "
+              "syncs this node initiated.\n# TYPE rumor_full_sync_duration_seconds_total "
+              "counter\nrumor_full_sync_duration_seconds_total %.3f\n",
+              (double)st->pushpull_ms_total / 1000.0);
+    gauge(b, "rumor_local_health_score", "Lifeguard local health score (0 = healthy).",
+          st->awareness);
+    gauge(b, "rumor_incarnation", "This node's incarnation number.", st->incarnation);
+}
+
+static void runtime_metrics(sbuf *b, const rumor_runtime_counters *rc)
+{
+    counter(b, "rumor_udp_send_errors_total", "Datagrams the kernel refused to send.",
+            rc->udp_send_errors);
+    counter(b, "rumor_udp_receive_errors_total", "Failed or truncated datagram reads.",
+            rc->udp_recv_errors);
+    counter(b, "rumor_tcp_accepted_total", "Inbound TCP connections.", rc->tcp_accepted);
+    sb_printf(b,
+              "# HELP rumor_tcp_closed_total TCP connections closed by the agent, by "
+              "reason.\n# TYPE rumor_tcp_closed_total counter\n"
+              "rumor_tcp_closed_total{reason=\"refused\"} %llu\n"
+              "rumor_tcp_closed_total{reason=\"idle\"} %llu\n"
+              "rumor_tcp_closed_total{reason=\"unread\"} %llu\n",
+              (unsigned long long)rc->tcp_refused, (unsigned long long)rc->tcp_idle_closed,
+              (unsigned long long)rc->tcp_write_overflow);
+    counter(b, "rumor_tcp_connect_errors_total", "Outbound connections that failed.",
+            rc->tcp_connect_errors);
+    counter(b, "rumor_tunnel_datagrams_received_total", "Datagrams received over TCP.",
+            rc->tunnel_in);
+    counter(b, "rumor_tunnel_datagrams_sent_total", "Datagrams sent over TCP.", rc->tunnel_out);
+    counter(b, "rumor_tunnel_datagrams_dropped_total", "Tunnelled datagrams dropped.",
+            rc->tunnel_dropped);
+    counter(b, "rumor_joins_total", "Join attempts.", rc->joins);
+    counter(b, "rumor_resolve_errors_total", "Join host names that did not resolve.",
+            rc->resolve_errors);
+}
+
+char *metrics_render(agent *a, const rumor_stats *st, const rumor_runtime_counters *rc,
+                     const agent_handler_counters *hc, uint64_t members_total)
+{
+    (void)members_total;
+    sbuf b = {0};
+    engine_metrics(&b, st);
+    runtime_metrics(&b, rc);
+    sb_printf(&b,
+              "# HELP rumor_http_requests_total HTTP requests answered, by class.\n"
+              "# TYPE rumor_http_requests_total counter\n"
+              "rumor_http_requests_total{class=\"all\"} %llu\n"
+              "rumor_http_requests_total{class=\"4xx\"} %llu\n"
+              "rumor_http_requests_total{class=\"5xx\"} %llu\n",
+              (unsigned long long)atomic_load(&a->http_counters.requests),
+              (unsigned long long)atomic_load(&a->http_counters.client_errors),
+              (unsigned long long)atomic_load(&a->http_counters.server_errors));
+    counter(&b, "rumor_event_handler_runs_total", "Event handler scripts started.", hc->runs);
+    counter(&b, "rumor_event_handler_failures_total", "Event handler scripts that failed.",
+            hc->failures);
+    counter(&b, "rumor_event_handler_timeouts_total", "Event handler scripts killed on timeout.",
+            hc->timeouts);
+    counter(&b, "rumor_event_handler_dropped_total", "Events not handed to a busy handler.",
+            hc->dropped);
+    if (b.failed) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}

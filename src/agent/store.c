@@ -1,0 +1,245 @@
+/* The data directory on SQLite. Every write is a committed transaction with synchronous=FULL,
+ * so what the agent reported as done survives a crash or kill -9 at any instant. */
+#include "store.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct agent_store {
+    sqlite3 *db;
+    int lock_fd;
+    char path[PATH_MAX];
+};
+
+static const char *const schema =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS members(name TEXT PRIMARY KEY, addr TEXT NOT NULL,"
+    " status TEXT NOT NULL, incarnation INTEGER NOT NULL, tags TEXT,"
+    " updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')));"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');";
+
+static int mkdir_p(const char *dir)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(tmp, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* A POSIX record lock on DIR/agent.lock: the kernel drops it when the process dies, even by
+ * kill -9, so a crashed agent never leaves the directory locked. */
+static int take_lock(agent_store *st, const char *dir, char *err, size_t cap)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/agent.lock", dir);
+    st->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (st->lock_fd < 0) {
+        snprintf(err, cap, "data dir %.200s: cannot open %.220s: %s", dir, path, strerror(errno));
+        return -1;
+    }
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (fcntl(st->lock_fd, F_SETLK, &fl) != 0) {
+        char pid[32] = "";
+        ssize_t n = pread(st->lock_fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        snprintf(err, cap,
+                 "data dir %s is in use by another rumor agent (pid %s); stop it or use "
+                 "another --data-dir",
+                 dir, pid[0] ? pid : "unknown");
+        return -1;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+    if (ftruncate(st->lock_fd, 0) != 0 || pwrite(st->lock_fd, pid, (size_t)len, 0) != len)
+        agent_log(RUMOR_LOG_WARN, "data dir %s: cannot write pid to the lock file", dir);
+    return 0;
+}
+
+static int exec_sql(agent_store *st, const char *sql, char *err, size_t cap)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, cap, "database %.200s: %s", st->path, msg ? msg : "error");
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+int store_open(agent_store **out, const char *dir, char *err, size_t cap)
+{
+    agent_store *st = calloc(1, sizeof *st);
+    if (!st)
+        return -1;
+    st->lock_fd = -1;
+    if (mkdir_p(dir) != 0) {
+        snprintf(err, cap, "data dir %.200s: cannot create it: %s", dir, strerror(errno));
+        goto fail;
+    }
+    if (take_lock(st, dir, err, cap) != 0)
+        goto fail;
+    snprintf(st->path, sizeof st->path, "%s/rumor.db", dir);
+    if (sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        snprintf(err, cap, "database %.200s: %s", st->path,
+                 st->db ? sqlite3_errmsg(st->db) : "cannot open");
+        goto fail;
+    }
+    sqlite3_busy_timeout(st->db, 2000);
+    if (exec_sql(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err, cap) != 0 ||
+        exec_sql(st, schema, err, cap) != 0)
+        goto fail;
+    *out = st;
+    return 0;
+fail:
+    store_close(st);
+    return -1;
+}
+
+void store_close(agent_store *st)
+{
+    if (!st)
+        return;
+    if (st->db)
+        sqlite3_close(st->db);
+    if (st->lock_fd >= 0)
+        close(st->lock_fd);
+    free(st);
+}
+
+const char *store_path(const agent_store *st)
+{
+    return st->path;
+}
+
+int store_get(agent_store *st, const char *key, char *buf, size_t cap)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key = ?", -1, &q, NULL) !=
+        SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+    int step = sqlite3_step(q);
+    if (step == SQLITE_ROW) {
+        const unsigned char *v = sqlite3_column_text(q, 0);
+        snprintf(buf, cap, "%s", v ? (const char *)v : "");
+        rc = 1;
+    } else if (step == SQLITE_DONE) {
+        rc = 0;
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
+int store_put(agent_store *st, const char *key, const char *value)
+{
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", -1, &q,
+                           NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(q);
+    if (rc != 0)
+        agent_log(RUMOR_LOG_ERROR, "database %s: writing %s: %s", st->path, key,
+                  sqlite3_errmsg(st->db));
+    return rc;
+}
+
+static int insert_member(sqlite3_stmt *q, const rumor_runtime_member *m)
+{
+    char addr[64];
+    rumor_addr_format(&m->addr, addr, sizeof addr);
+    sqlite3_reset(q);
+    sqlite3_bind_text(q, 1, m->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, addr, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 3, rumor_member_state_name(m->state), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 4, (sqlite3_int64)m->incarnation);
+    sqlite3_bind_text(q, 5, (const char *)m->meta, (int)m->meta_len, SQLITE_STATIC);
+    return sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
+}
+
+int store_save_members(agent_store *st, const rumor_runtime_member *m, size_t n)
+{
+    char err[256];
+    sqlite3_stmt *q = NULL;
+    if (exec_sql(st, "BEGIN IMMEDIATE; DELETE FROM members;", err, sizeof err) != 0)
+        goto fail;
+    if (sqlite3_prepare_v2(st->db,
+                           "INSERT OR REPLACE INTO members(name, addr, status, incarnation, "
+                           "tags) VALUES(?, ?, ?, ?, ?)",
+                           -1, &q, NULL) != SQLITE_OK)
+        goto fail;
+    for (size_t i = 0; i < n; i++)
+        if (!m[i].is_self && insert_member(q, &m[i]) != 0)
+            goto fail;
+    sqlite3_finalize(q);
+    return exec_sql(st, "COMMIT;", err, sizeof err);
+fail:
+    agent_log(RUMOR_LOG_ERROR, "database %s: saving members: %s", st->path, sqlite3_errmsg(st->db));
+    sqlite3_finalize(q);
+    (void)exec_sql(st, "ROLLBACK;", err, sizeof err);
+    return -1;
+}
+
+int store_load_addrs(agent_store *st, strv *out, size_t max)
+{
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT addr FROM members WHERE status != 'left' "
+                           "ORDER BY (status = 'alive') DESC, updated_at DESC LIMIT ?",
+                           -1, &q, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)max);
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        const unsigned char *a = sqlite3_column_text(q, 0);
+        if (a && strv_push(out, (const char *)a) != 0)
+            break;
+    }
+    sqlite3_finalize(q);
+    return 0;
+}
+
+int store_load_members(agent_store *st, void (*fn)(const rumor_member *m, void *ud), void *ud)
+{
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT name, addr, incarnation, tags FROM members "
+                           "WHERE status IN ('alive', 'suspect')",
+                           -1, &q, NULL) != SQLITE_OK)
+        return -1;
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(q, 0);
+        const char *addr = (const char *)sqlite3_column_text(q, 1);
+        const void *tags = sqlite3_column_blob(q, 3);
+        rumor_member m = {.name = name,
+                          .name_len = name ? strlen(name) : 0,
+                          .incarnation = (uint32_t)sqlite3_column_int64(q, 2),
+                          .meta = tags,
+                          .meta_len = (size_t)sqlite3_column_bytes(q, 3)};
+        /* Rows an operator edited into nonsense are skipped, not fatal. */
+        if (name && addr &&
+            rumor_runtime_parse_addr(addr, RUMOR_RUNTIME_DEFAULT_PORT, &m.addr, NULL, 0) == 0)
+            fn(&m, ud);
+    }
+    sqlite3_finalize(q);
+    return 0;
+}

@@ -1,0 +1,47 @@
+/* The `rumor` command line: one binary, subcommands that talk to an agent's HTTP API. */
+#ifndef RUMOR_CLI_H
+#define RUMOR_CLI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Exit codes scripts can rely on. */
+enum {
+    CLI_OK = 0,
+    CLI_FAILED = 1,      /* the agent answered with an error, or the operation failed */
+    CLI_USAGE = 2,       /* bad flags or arguments */
+    CLI_UNREACHABLE = 3, /* no agent answered at the HTTP address */
+};
+
+#define CLI_HTTP_ENV "RUMOR_HTTP_ADDR"
+
+typedef struct cli_ctx {
+    const char *http; /* ADDR:PORT of the agent */
+    const char *cmd;
+} cli_ctx;
+
+/* One request; `out` gets the body (malloc'd, NUL-terminated). Returns CLI_OK, or
+ * CLI_UNREACHABLE with a message printed. `status` gets the HTTP status. */
+int cli_request(const cli_ctx *c, const char *method, const char *path, const char *body,
+                long *status, char **out);
+/* Streams GET `path`, calling `line` for each complete line until the agent closes. */
+int cli_stream(const cli_ctx *c, const char *path, void (*line)(const char *text, void *ud),
+               void *ud);
+/* Prints the agent's {"error": ...} for a failed request; returns CLI_FAILED. */
+int cli_report_error(const cli_ctx *c, long status, const char *body);
+/* Parses a JSON body or reports it; returns NULL on error. */
+json_t *cli_parse(const cli_ctx *c, const char *body);
+
+int cli_members(cli_ctx *c, int argc, char **argv);
+int cli_join(cli_ctx *c, int argc, char **argv);
+int cli_leave(cli_ctx *c, int argc, char **argv);
+int cli_monitor(cli_ctx *c, int argc, char **argv);
+int cli_info(cli_ctx *c, int argc, char **argv);
+int cli_tags(cli_ctx *c, int argc, char **argv);
+
+/* Takes "--http ADDR"/"--http=ADDR" and "--help" out of argv; returns 1 for help, -1 on a
+ * missing value, 0 otherwise. */
+int cli_common_flag(cli_ctx *c, int argc, char **argv, int *i);
+
+#endif

@@ -1,0 +1,212 @@
+/* monitor, info and tags. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int usage_error(const cli_ctx *c, const char *what)
+{
+    fprintf(stderr, "rumor %s: %s (see rumor %s --help)\n", c->cmd, what, c->cmd);
+    return CLI_USAGE;
+}
+
+static int help_or_http(cli_ctx *c, int argc, char **argv, int *i, const char *help)
+{
+    int r = cli_common_flag(c, argc, argv, i);
+    if (r == 1) {
+        printf("%s\n\n  --http ADDR:PORT  the agent's HTTP API (default $%s or 127.0.0.1:7947)\n"
+               "Exit codes: 0 ok, 1 the agent reported an error, 2 bad usage, 3 no agent "
+               "answered.\n",
+               help, CLI_HTTP_ENV);
+        return CLI_OK;
+    }
+    return r < 0 ? CLI_USAGE : (r == 2 ? -2 : -1);
+}
+
+/* ---- monitor ---- */
+
+typedef struct monitor_ctx {
+    bool json;
+    const char *type;
+} monitor_ctx;
+
+static void monitor_line(const char *text, void *ud)
+{
+    monitor_ctx *m = ud;
+    if (strncmp(text, "data: ", 6) != 0)
+        return;
+    json_t *o = json_loads(text + 6, 0, NULL);
+    const char *type = json_string_value(json_object_get(o, "type"));
+    if (o && (!m->type || (type && strcmp(type, m->type) == 0))) {
+        json_t *mem = json_object_get(o, "member");
+        if (m->json) {
+            printf("%s\n", text + 6);
+        } else {
+            const char *acc = json_string_value(json_object_get(o, "accuser"));
+            printf("%-15s %-24s %s:%lld  status=%s incarnation=%lld%s%s\n", type ? type : "?",
+                   json_string_value(json_object_get(mem, "name")),
+                   json_string_value(json_object_get(mem, "addr")),
+                   (long long)json_integer_value(json_object_get(mem, "port")),
+                   json_string_value(json_object_get(mem, "status")),
+                   (long long)json_integer_value(json_object_get(mem, "incarnation")),
+                   acc && *acc ? " by " : "", acc && *acc ? acc : "");
+        }
+        fflush(stdout);
+    }
+    json_decref(o);
+}
+
+static const char monitor_help[] =
+    "Usage: rumor monitor [--format text|json] [--type EVENT]\n\nStreams membership events "
+    "(member-join, member-suspect, member-failed, ...) until interrupted.";
+
+int cli_monitor(cli_ctx *c, int argc, char **argv)
+{
+    monitor_ctx m = {0};
+    for (int i = 0; i < argc; i++) {
+        int r = help_or_http(c, argc, argv, &i, monitor_help);
+        if (r >= 0)
+            return r;
+        if (r == -2)
+            continue;
+        if (strcmp(argv[i], "--format") == 0 && i + 1 < argc)
+            m.json = strcmp(argv[++i], "json") == 0;
+        else if (strncmp(argv[i], "--format=", 9) == 0)
+            m.json = strcmp(argv[i] + 9, "json") == 0;
+        else if (strcmp(argv[i], "--type") == 0 && i + 1 < argc)
+            m.type = argv[++i];
+        else
+            return usage_error(c, "unknown argument");
+    }
+    fprintf(stderr, "monitoring events of the agent at %s (Ctrl-C to stop)\n", c->http);
+    int rc = cli_stream(c, "/v1/events", monitor_line, &m);
+    if (rc == CLI_OK)
+        fprintf(stderr, "the agent closed the stream\n");
+    return rc;
+}
+
+/* ---- info ---- */
+
+static void print_object(const char *title, json_t *o)
+{
+    const char *k;
+    json_t *v;
+    printf("%s:\n", title);
+    json_object_foreach(o, k, v)
+    {
+        char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (json_is_string(v))
+            printf("  %-20s %s\n", k, json_string_value(v));
+        else
+            printf("  %-20s %s\n", k, text ? text : "?");
+        free(text);
+    }
+}
+
+static const char info_help[] = "Usage: rumor info [--format text|json]\n\nShows this agent, "
+                                "its counters and a summary of its configuration.";
+
+int cli_info(cli_ctx *c, int argc, char **argv)
+{
+    bool json_out = false;
+    for (int i = 0; i < argc; i++) {
+        int r = help_or_http(c, argc, argv, &i, info_help);
+        if (r >= 0)
+            return r;
+        if (r == -2)
+            continue;
+        if ((strcmp(argv[i], "--format") == 0 && i + 1 < argc) ||
+            strncmp(argv[i], "--format=", 9) == 0)
+            json_out = strcmp(argv[i][8] == '=' ? argv[i] + 9 : argv[++i], "json") == 0;
+        else
+            return usage_error(c, "unknown argument");
+    }
+    long status = 0;
+    char *body = NULL;
+    int rc = cli_request(c, "GET", "/v1/info", NULL, &status, &body);
+    if (rc != CLI_OK)
+        return rc;
+    if (status != 200) {
+        rc = cli_report_error(c, status, body);
+    } else if (json_out) {
+        printf("%s\n", body);
+    } else {
+        json_t *o = cli_parse(c, body);
+        if (o) {
+            print_object("self", json_object_get(o, "self"));
+            print_object("members", json_object_get(o, "members"));
+            print_object("stats", json_object_get(o, "stats"));
+            print_object("config", json_object_get(o, "config"));
+        }
+        rc = o ? CLI_OK : CLI_FAILED;
+        json_decref(o);
+    }
+    free(body);
+    return rc;
+}
+
+/* ---- tags ---- */
+
+static const char tags_help[] =
+    "Usage: rumor tags set K=V... | rumor tags delete K...\n\nChanges this agent's tags; they "
+    "are saved in its data dir and gossiped to the cluster.";
+
+static int tags_collect(cli_ctx *c, int argc, char **argv, bool set, json_t *out)
+{
+    for (int i = 1; i < argc; i++) {
+        int r = help_or_http(c, argc, argv, &i, tags_help);
+        if (r >= 0)
+            return r;
+        if (r == -2)
+            continue;
+        const char *eq = strchr(argv[i], '=');
+        if (set && (!eq || eq == argv[i]))
+            return usage_error(c, "tags set takes KEY=VALUE arguments");
+        if (set) {
+            char key[129];
+            size_t klen = (size_t)(eq - argv[i]);
+            if (klen >= sizeof key)
+                return usage_error(c, "tag key longer than 128 bytes");
+            memcpy(key, argv[i], klen);
+            key[klen] = '\0';
+            json_object_set_new(out, key, json_string(eq + 1));
+        } else {
+            json_array_append_new(out, json_string(argv[i]));
+        }
+    }
+    return -1;
+}
+
+int cli_tags(cli_ctx *c, int argc, char **argv)
+{
+    int i0 = 0;
+    if (argc > 0 && help_or_http(c, argc, argv, &i0, tags_help) == CLI_OK)
+        return CLI_OK;
+    if (argc < 1 || (strcmp(argv[0], "set") != 0 && strcmp(argv[0], "delete") != 0))
+        return usage_error(c, "expected \"set K=V...\" or \"delete K...\"");
+    bool set = strcmp(argv[0], "set") == 0;
+    json_t *items = set ? json_object() : json_array();
+    int r = tags_collect(c, argc, argv, set, items);
+    if (r >= 0 || (set ? json_object_size(items) : json_array_size(items)) == 0) {
+        json_decref(items);
+        return r >= 0 ? r : usage_error(c, "nothing to change");
+    }
+    json_t *req = json_pack("{s:o}", set ? "set" : "delete", items);
+    char *text = json_dumps(req, JSON_COMPACT), *body = NULL;
+    json_decref(req);
+    long status = 0;
+    int rc = cli_request(c, "PUT", "/v1/tags", text, &status, &body);
+    free(text);
+    if (rc == CLI_OK && status != 200)
+        rc = cli_report_error(c, status, body);
+    else if (rc == CLI_OK) {
+        json_t *o = json_loads(body, 0, NULL);
+        char *t = json_dumps(json_object_get(o, "tags"), JSON_COMPACT | JSON_SORT_KEYS);
+        printf("tags now: %s\n", t ? t : "{}");
+        free(t);
+        json_decref(o);
+    }
+    free(body);
+    return rc;
+}
