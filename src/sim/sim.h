@@ -86,6 +86,13 @@ int rumor_sim_node_start(rumor_sim *s, uint32_t i, uint32_t incarnation);
 /* Starts node `i` and joins it through `seed` (an index or RUMOR_SIM_SEED_RANDOM). */
 int rumor_sim_node_start_join(rumor_sim *s, uint32_t i, uint32_t seed);
 
+/*
+ * Starts every node already knowing every other (rumor_node_restore, as after a restart from a
+ * snapshot of a formed cluster), so a run can measure a cluster of N without first paying for N
+ * concurrent joins. Errors: STATE (a node is already up), NOMEM.
+ */
+int rumor_sim_warm_start(rumor_sim *s);
+
 /* Calls rumor_node_join on a running node with the given seed nodes. */
 int rumor_sim_node_join(rumor_sim *s, uint32_t i, const uint32_t *seeds, size_t nseeds);
 
@@ -199,6 +206,10 @@ typedef struct rumor_sim_metrics {
     double node_seconds;        /* integral of the live node count over virtual time */
     double messages_per_node_s; /* datagrams + stream writes sent, per live node per second */
     double bytes_per_node_s;
+    /* The same from convergence on: the cost of a formed cluster, without the join (0 when the
+     * run never converged or ended there). */
+    double steady_messages_per_node_s;
+    double steady_bytes_per_node_s;
     /* Engine counters (rumor_stats) summed over the nodes running now. */
     uint64_t probes, probe_failures, indirect_probes, stream_probes, suspicions, refutes;
     uint64_t pushpulls, engine_messages_out, engine_dropped;

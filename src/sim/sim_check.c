@@ -61,8 +61,12 @@ static bool node_converged(const rumor_sim *s, const sim_node *nd)
 
 static void note_converged(rumor_sim *s)
 {
-    if (s->converged_at == SIM_NEVER && s->started == s->n && rumor_sim_converged(s))
+    if (s->converged_at == SIM_NEVER && s->started == s->n && rumor_sim_converged(s)) {
         s->converged_at = s->now;
+        s->steady_node_ms = s->node_ms + (double)s->live * (double)(s->now - s->live_since);
+        s->steady_msgs = s->datagrams + s->stream_writes;
+        s->steady_bytes = s->datagram_bytes + s->stream_bytes;
+    }
 }
 
 void sim_check_recount(rumor_sim *s)

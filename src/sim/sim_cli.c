@@ -33,6 +33,7 @@ typedef struct cli_opts {
     uint64_t pause_for_ms;
     int64_t join_spread_ms;
     bool one_seed;
+    bool warm;
     bool log, log_events;
 } cli_opts;
 
@@ -41,6 +42,7 @@ static void usage(FILE *f)
     fputs("usage: rumor-sim [--nodes N] [--seed S] [--duration SECONDS] [--profile lan|wan|local]\n"
           "                 [--loss P] [--dup P] [--latency-ms MS] [--jitter-ms MS]\n"
           "                 [--connect-timeout-ms MS] [--join-spread-ms MS] [--one-seed]\n"
+          "                 [--warm]   (start formed: every node restores every other)\n"
           "                 [--crash K] [--crash-at SECONDS] [--restart-after SECONDS]\n"
           "                 [--partition] [--partition-at SECONDS] [--partition-for SECONDS]\n"
           "                 [--pause] [--pause-at SECONDS] [--pause-for SECONDS]\n"
@@ -108,6 +110,8 @@ static bool parse_flag(cli_opts *c, const char *name)
 {
     if (!strcmp(name, "--one-seed"))
         c->one_seed = true;
+    else if (!strcmp(name, "--warm"))
+        c->warm = true;
     else if (!strcmp(name, "--partition"))
         c->partition = true;
     else if (!strcmp(name, "--pause"))
@@ -320,7 +324,7 @@ static void inject_faults(rumor_sim *s, const cli_opts *c, cli_state *st)
 
 static int run_scenario(rumor_sim *s, const cli_opts *c, cli_state *st)
 {
-    int rc = schedule_joins(s, c);
+    int rc = c->warm ? rumor_sim_warm_start(s) : schedule_joins(s, c);
     if (rc != 0)
         return rc;
     while (rumor_sim_now(s) < c->duration_ms) {
@@ -364,6 +368,7 @@ static void print_options(FILE *f, const rumor_sim_options *o, const cli_opts *c
             (double)c->duration_ms / 1000.0, c->loss, c->dup, o->latency_ms, o->jitter_ms);
     fprintf(f, ",\"connect_timeout_ms\":%u,\"join_spread_ms\":%" PRIu64 ",\"one_seed\":%s",
             o->connect_timeout_ms, join_spread(c), c->one_seed ? "true" : "false");
+    fprintf(f, ",\"warm\":%s", c->warm ? "true" : "false");
     fprintf(f, ",\"crash\":%u", c->crash);
     json_at(f, "crash_at_ms", st->crash_done_at);
     json_at(f, "restart_after_ms", c->restart_after_ms);

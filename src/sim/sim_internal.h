@@ -131,6 +131,9 @@ struct rumor_sim {
     uint32_t nconv;   /* live nodes whose `good` equals live - 1 */
     uint32_t started; /* slots started at least once */
     uint64_t converged_at;
+    /* Traffic and node-time when convergence was reached: the steady-state baseline. */
+    double steady_node_ms;
+    uint64_t steady_msgs, steady_bytes;
     uint64_t live_since; /* last change of `live`, for the node-seconds integral */
     double node_ms;
 

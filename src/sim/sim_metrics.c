@@ -102,6 +102,13 @@ void rumor_sim_metrics_get(const rumor_sim *s, rumor_sim_metrics *m)
         m->messages_per_node_s = (double)(s->datagrams + s->stream_writes) / m->node_seconds;
         m->bytes_per_node_s = (double)(s->datagram_bytes + s->stream_bytes) / m->node_seconds;
     }
+    double steady_s = (node_ms - s->steady_node_ms) / 1000.0;
+    if (s->converged_at != SIM_NEVER && steady_s > 0) {
+        uint64_t msgs = s->datagrams + s->stream_writes - s->steady_msgs;
+        uint64_t bytes = s->datagram_bytes + s->stream_bytes - s->steady_bytes;
+        m->steady_messages_per_node_s = (double)msgs / steady_s;
+        m->steady_bytes_per_node_s = (double)bytes / steady_s;
+    }
     engine_totals(s, m);
     m->events = s->events;
     m->trace_hash = s->trace;
@@ -133,6 +140,8 @@ void rumor_sim_metrics_json(const rumor_sim_metrics *m, FILE *f)
             m->false_positives, m->paused_failures, m->partition_failures, m->false_suspicions);
     fprintf(f, "\"messages_per_node_s\":%.3f,\"bytes_per_node_s\":%.1f,", m->messages_per_node_s,
             m->bytes_per_node_s);
+    fprintf(f, "\"steady_messages_per_node_s\":%.3f,\"steady_bytes_per_node_s\":%.1f,",
+            m->steady_messages_per_node_s, m->steady_bytes_per_node_s);
     fprintf(f,
             "\"datagrams\":%" PRIu64 ",\"datagram_bytes\":%" PRIu64 ",\"stream_writes\":%" PRIu64
             ",\"stream_bytes\":%" PRIu64 ",",
