@@ -498,20 +498,24 @@ bool rumor_node_poll_event(rumor_node *n, rumor_event *out)
         n->ev_head = n->ev_len = 0;
         return false;
     }
-    n->ev_last = n->evq[n->ev_head++];
-    const ev_rec *e = &n->ev_last;
-    memset(out, 0, sizeof(*out));
-    out->type = (rumor_event_type)e->type;
-    out->at_ms = e->at;
+    /* Copy what is used, not the whole record: a join merge at scale emits N events. */
+    const ev_rec *q = &n->evq[n->ev_head++];
+    ev_rec *e = &n->ev_last;
+    size_t name_len = strlen(q->name), acc_len = strlen(q->accuser);
+    memcpy(e->name, q->name, name_len + 1);
+    memcpy(e->accuser, q->accuser, acc_len + 1);
+    e->meta = q->meta;
+    out->type = (rumor_event_type)q->type;
+    out->at_ms = q->at;
     out->member.name = e->name;
-    out->member.name_len = strlen(e->name);
-    out->member.addr = e->addr;
-    out->member.incarnation = e->inc;
-    out->member.state = (rumor_member_state)e->state;
+    out->member.name_len = name_len;
+    out->member.addr = q->addr;
+    out->member.incarnation = q->inc;
+    out->member.state = (rumor_member_state)q->state;
     out->member.meta = e->meta;
-    out->member.meta_len = e->meta_len;
-    out->member.state_since_ms = e->since;
-    out->member.is_self = e->is_self;
-    memcpy(out->accuser, e->accuser, sizeof(out->accuser));
+    out->member.meta_len = q->meta_len;
+    out->member.state_since_ms = q->since;
+    out->member.is_self = q->is_self;
+    memcpy(out->accuser, e->accuser, acc_len + 1);
     return true;
 }

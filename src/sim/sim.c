@@ -422,8 +422,9 @@ int rumor_sim_warm_start(rumor_sim *s)
             int rc = rumor_node_restore(s->nodes[i].eng, &m, s->now);
             if (rc != 0)
                 return rc;
-            /* Drain as we go: a node's events for N members would otherwise pile up at once. */
-            if (j % 1024 == 1023)
+            /* Drain as we go, within the engine's kept queue size (NODE_QUEUE_KEEP): N events at
+             * once would make it allocate and release a large queue for every node. */
+            if (j % 64 == 63)
                 sim_after_call(s, i);
         }
         sim_after_call(s, i);
