@@ -135,6 +135,9 @@ static size_t fill_class(bcast_queue *q, uint8_t cls, buf_writer *w, size_t *bud
 
 size_t bcast_fill(bcast_queue *q, buf_writer *w, size_t budget, uint32_t limit)
 {
+    /* The common case in a formed cluster: nothing to piggyback on this ping or ack. */
+    if (q->cls[0].count == 0 && q->cls[1].count == 0)
+        return 0;
     if (limit >= BCAST_BUCKETS)
         limit = BCAST_BUCKETS - 1;
     if (limit == 0)

@@ -375,8 +375,8 @@ int rumor_node_restore(rumor_node *n, const rumor_member *m, uint64_t now)
         return RUMOR_ERR_FULL;
     n->now = now;
     size_t before = n->mem.count;
-    state_alive(n, m->incarnation, wire_str_of(m->name, len), &m->addr,
-                wire_str_of(m->meta, m->meta_len), true, now);
+    state_alive_new(n, wire_str_of(m->name, len), m->incarnation, &m->addr,
+                    wire_str_of(m->meta, m->meta_len), true, now);
     return n->mem.count > before ? RUMOR_OK : RUMOR_ERR_NOMEM;
 }
 

@@ -180,6 +180,9 @@ bool node_sop(rumor_node *n, uint8_t kind, uint64_t id, const rumor_addr *to, si
  * sync are gossiped: when many nodes join at once that second wave is what reaches everyone. */
 void state_alive(rumor_node *n, uint32_t inc, wire_str name, const rumor_addr *addr, wire_str meta,
                  bool quiet, uint64_t now);
+/* Adds a member known to be absent from the table (the caller looked it up). */
+void state_alive_new(rumor_node *n, wire_str name, uint32_t inc, const rumor_addr *addr,
+                     wire_str meta, bool quiet, uint64_t now);
 void state_suspect(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser, uint64_t now);
 void state_failed(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser, uint64_t now);
 void state_left(rumor_node *n, uint32_t inc, wire_str name, uint64_t now);

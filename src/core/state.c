@@ -177,8 +177,8 @@ static bool same_meta(const member *m, wire_str meta)
     return m->meta_len == meta.len && (meta.len == 0 || memcmp(m->meta, meta.p, meta.len) == 0);
 }
 
-static void alive_new(rumor_node *n, wire_str name, uint32_t inc, const rumor_addr *addr,
-                      wire_str meta, bool quiet, uint64_t now)
+void state_alive_new(rumor_node *n, wire_str name, uint32_t inc, const rumor_addr *addr,
+                     wire_str meta, bool quiet, uint64_t now)
 {
     if (n->mem.count >= n->s.members_max) {
         node_drop(n, RUMOR_DROP_QUEUE_FULL);
@@ -204,7 +204,7 @@ void state_alive(rumor_node *n, uint32_t inc, wire_str name, const rumor_addr *a
 {
     member *m = find(n, name);
     if (!m) {
-        alive_new(n, name, inc, addr, meta, quiet, now);
+        state_alive_new(n, name, inc, addr, meta, quiet, now);
         return;
     }
     if (m->is_self) {

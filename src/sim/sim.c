@@ -406,22 +406,22 @@ int rumor_sim_warm_start(rumor_sim *s)
     for (uint32_t i = 0; i < s->n; i++)
         if (s->nodes[i].state != RUMOR_SIM_DOWN)
             return RUMOR_ERR_STATE;
-    for (uint32_t i = 0; i < s->n; i++) {
-        int rc = node_boot(s, i, true, 0);
-        if (rc != 0)
-            return rc;
-    }
-    for (uint32_t i = 0; i < s->n; i++) {
-        for (uint32_t j = 0; j < s->n; j++) {
+    /* Names once, not once per (node, member) pair. */
+    char(*names)[16] = malloc((size_t)s->n * sizeof(*names));
+    if (!names)
+        return RUMOR_ERR_NOMEM;
+    for (uint32_t j = 0; j < s->n; j++)
+        snprintf(names[j], sizeof(names[j]), "node-%u", j);
+    int rc = 0;
+    for (uint32_t i = 0; i < s->n && rc == 0; i++)
+        rc = node_boot(s, i, true, 0);
+    for (uint32_t i = 0; i < s->n && rc == 0; i++) {
+        for (uint32_t j = 0; j < s->n && rc == 0; j++) {
             if (j == i)
                 continue;
-            char name[32];
-            snprintf(name, sizeof(name), "node-%u", j);
-            rumor_member m = {.name = name, .incarnation = 0};
+            rumor_member m = {.name = names[j], .incarnation = 0};
             rumor_sim_addr(&m.addr, j);
-            int rc = rumor_node_restore(s->nodes[i].eng, &m, s->now);
-            if (rc != 0)
-                return rc;
+            rc = rumor_node_restore(s->nodes[i].eng, &m, s->now);
             /* Drain as we go, within the engine's kept queue size (NODE_QUEUE_KEEP): N events at
              * once would make it allocate and release a large queue for every node. */
             if (j % 64 == 63)
@@ -429,7 +429,8 @@ int rumor_sim_warm_start(rumor_sim *s)
         }
         sim_after_call(s, i);
     }
-    return 0;
+    free(names);
+    return rc;
 }
 
 /* A random live node other than `self`, or SIM_NONE when there is none. */
