@@ -250,23 +250,36 @@ static void tell_alive(rumor_node *n, const member *m)
     node_pkt_end(n, true);
 }
 
-void state_suspect(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser, uint64_t now)
+/*
+ * What suspect and failed news have in common: unknown members are ignored, a stale accusation
+ * is answered, an accusation of ourselves is refuted, and news about a member already failed or
+ * gone changes nothing. Returns the member the news applies to, or NULL when it was handled.
+ */
+static member *accused(rumor_node *n, uint32_t inc, wire_str name, uint64_t now)
 {
     member *m = find(n, name);
-    if (m && inc < m->incarnation) {
-        tell_alive(n, m);
-        return;
-    }
     if (!m)
-        return;
+        return NULL;
+    if (inc < m->incarnation) {
+        tell_alive(n, m);
+        return NULL;
+    }
     if (m->is_self) {
         if (!n->leaving) {
             state_refute(n, inc, now);
-            probe_awareness(n, 1); /* Lifeguard: being suspected hints we are the slow one */
+            probe_awareness(n, 1); /* Lifeguard: being accused hints we are the slow one */
         }
-        return;
+        return NULL;
     }
     if (m->state == RUMOR_MEMBER_FAILED || m->state == RUMOR_MEMBER_LEFT)
+        return NULL;
+    return m;
+}
+
+void state_suspect(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser, uint64_t now)
+{
+    member *m = accused(n, inc, name, now);
+    if (!m)
         return;
     if (m->state == RUMOR_MEMBER_SUSPECT) {
         /* Pass independent confirmations on so that other suspecters shorten theirs too. */
@@ -284,21 +297,8 @@ void state_suspect(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser,
 
 void state_failed(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser, uint64_t now)
 {
-    member *m = find(n, name);
-    if (m && inc < m->incarnation) {
-        tell_alive(n, m);
-        return;
-    }
+    member *m = accused(n, inc, name, now);
     if (!m)
-        return;
-    if (m->is_self) {
-        if (!n->leaving) {
-            state_refute(n, inc, now);
-            probe_awareness(n, 1);
-        }
-        return;
-    }
-    if (m->state == RUMOR_MEMBER_FAILED || m->state == RUMOR_MEMBER_LEFT)
         return;
     if (!members_set_state(&n->mem, m, RUMOR_MEMBER_FAILED, now))
         return;
