@@ -1,7 +1,10 @@
 /*
- * Streams: full-state push-pull (join, periodic anti-entropy, reconnects) and the fallback
- * probe. Every stream carries one length-prefixed frame each way: the opener writes a request,
- * the acceptor answers, the opener closes.
+ * Streams: push-pull state exchange (join, periodic anti-entropy, reconnects, learning) and the
+ * fallback probe. Frames are length-prefixed. A full exchange is one frame each way: the opener
+ * writes its state, the acceptor merges it and answers with its own, the opener merges and
+ * closes. A digest exchange (periodic and reconnect) starts with the opener's digest only: equal
+ * digests end it at once; otherwise the acceptor answers with its full state and the opener
+ * merges it and sends its own as a third frame.
  *
  * The acceptor merges the request before it answers. When a healed partition reconnects, the
  * request tells the acceptor that it was declared failed; it refutes with a higher incarnation
