@@ -77,6 +77,41 @@ static void reencode(const wire_msg *m, buf_writer *w)
         wire_put_pushpull_end(w, m->u.pushpull.digest);
         break;
     }
+    case WIRE_KV_DIGEST: {
+        buf_reader r = m->u.kv_digest.entries;
+        wire_str o;
+        uint64_t max, gc;
+        size_t bytes = 0;
+        for (uint32_t i = 0; i < m->u.kv_digest.count; i++) {
+            check(wire_kv_digest_next(&r, &o, &max, &gc));
+            bytes += wire_kv_digest_entry_size(o, max, gc);
+        }
+        wire_put_kv_digest_begin(w, m->u.kv_digest.flags, m->u.kv_digest.count, bytes);
+        r = m->u.kv_digest.entries;
+        for (uint32_t i = 0; i < m->u.kv_digest.count; i++) {
+            check(wire_kv_digest_next(&r, &o, &max, &gc));
+            wire_put_kv_digest_entry(w, o, max, gc);
+        }
+        break;
+    }
+    case WIRE_KV_DELTA: {
+        buf_reader r = m->u.kv_delta.entries;
+        wire_kv_entry e;
+        size_t bytes = 0;
+        for (uint32_t i = 0; i < m->u.kv_delta.count; i++) {
+            check(wire_kv_entry_next(&r, &e));
+            bytes += wire_kv_entry_size(&e);
+        }
+        wire_put_kv_delta_begin(w, m->u.kv_delta.origin, m->u.kv_delta.flags, m->u.kv_delta.since,
+                                m->u.kv_delta.origin_max, m->u.kv_delta.gc_version,
+                                m->u.kv_delta.count, bytes);
+        r = m->u.kv_delta.entries;
+        for (uint32_t i = 0; i < m->u.kv_delta.count; i++) {
+            check(wire_kv_entry_next(&r, &e));
+            wire_put_kv_entry(w, &e);
+        }
+        break;
+    }
     default:
         break;
     }
@@ -130,6 +165,19 @@ static void compare(const wire_msg *a, const wire_msg *b)
               a->u.pushpull.count == b->u.pushpull.count &&
               a->u.pushpull.digest == b->u.pushpull.digest);
         compare_members(a, b);
+        break;
+    case WIRE_KV_DIGEST:
+        /* Entry bytes re-encode identically (canonical varints) or the lengths differ. */
+        check(a->u.kv_digest.flags == b->u.kv_digest.flags &&
+              a->u.kv_digest.count == b->u.kv_digest.count);
+        break;
+    case WIRE_KV_DELTA:
+        check(str_eq(a->u.kv_delta.origin, b->u.kv_delta.origin) &&
+              a->u.kv_delta.flags == b->u.kv_delta.flags &&
+              a->u.kv_delta.since == b->u.kv_delta.since &&
+              a->u.kv_delta.origin_max == b->u.kv_delta.origin_max &&
+              a->u.kv_delta.gc_version == b->u.kv_delta.gc_version &&
+              a->u.kv_delta.count == b->u.kv_delta.count);
         break;
     default:
         break;

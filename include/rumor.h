@@ -58,6 +58,7 @@ extern "C" {
 #define RUMOR_META_MAX         4096                  /* bytes of node metadata (tags) */
 #define RUMOR_PACKET_MAX       65000                 /* bytes of one datagram */
 #define RUMOR_STREAM_FRAME_MAX (64u * 1024u * 1024u) /* bytes of one stream frame */
+#define RUMOR_KEY_MAX          256                   /* bytes of a key */
 
 /* Error codes. 0 is success. */
 enum {
@@ -122,6 +123,18 @@ typedef enum rumor_profile {
 } rumor_profile;
 
 /* Injectable allocator. All engine memory goes through it. NULL selects malloc/realloc/free. */
+/* How replicated state is reconciled (Demers et al. 1987): each round a node sends a peer the
+ * digest {origin -> highest version held}; with PUSH the peer answers what it lacks and the node
+ * sends it, with PULL the peer sends what the node lacks, PUSH_PULL does both. */
+typedef enum rumor_sync_mode {
+    RUMOR_SYNC_PUSH_PULL = 0,
+    RUMOR_SYNC_PUSH = 1,
+    RUMOR_SYNC_PULL = 2,
+} rumor_sync_mode;
+
+/* Parses "push-pull", "push" or "pull". Returns RUMOR_ERR_INVALID for anything else. */
+RUMOR_API int rumor_sync_mode_parse(const char *text, rumor_sync_mode *out);
+
 typedef struct rumor_allocator {
     void *(*alloc)(void *ud, size_t size);
     void *(*realloc)(void *ud, void *ptr, size_t size);
@@ -177,6 +190,15 @@ typedef struct rumor_settings {
     uint32_t streams_max;            /* concurrent streams cap */
     uint32_t stream_frame_bytes_max; /* one stream frame cap, <= RUMOR_STREAM_FRAME_MAX */
 
+    /* Replicated key-value state. */
+    uint32_t kv_sync_interval_ms; /* anti-entropy round period; 0 = off */
+    rumor_sync_mode kv_sync_mode; /* default RUMOR_SYNC_PUSH_PULL */
+    uint32_t kv_value_bytes_max;  /* one value; it must fit a datagram with its key */
+    uint32_t kv_keys_max;         /* keys per node */
+    uint32_t kv_node_bytes_max;   /* key + value bytes per node */
+    uint64_t kv_total_bytes_max;  /* key + value bytes over all replicas held */
+    uint32_t kv_tombstone_ttl_ms; /* a delete is remembered this long before collection */
+
     const rumor_allocator *allocator; /* NULL = libc; the pointed struct is copied */
 } rumor_settings;
 
@@ -228,6 +250,7 @@ typedef enum rumor_event_type {
     RUMOR_EVENT_MEMBER_LEFT = 6,    /* a member left gracefully */
     RUMOR_EVENT_MEMBER_REAPED = 7,  /* a failed or left member was forgotten */
     RUMOR_EVENT_LEAVE_DONE = 8,     /* this node's leave has been propagated (or timed out) */
+    RUMOR_EVENT_KV_CHANGE = 9,      /* a key of `member.name`'s keyspace changed (kv fields) */
 } rumor_event_type;
 
 /* "member-join", "member-update", ... */
@@ -243,6 +266,13 @@ typedef struct rumor_event {
     uint64_t at_ms;
     rumor_member member;
     char accuser[RUMOR_NAME_MAX + 1];
+    /* RUMOR_EVENT_KV_CHANGE: the key, its new version (0 never) and the version it replaced
+     * (0 when the key was absent); `deleted` when the change is a delete. */
+    const uint8_t *key;
+    size_t key_len;
+    uint64_t version;
+    uint64_t old_version;
+    bool deleted;
 } rumor_event;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -405,6 +435,48 @@ RUMOR_API void rumor_node_stream_closed(rumor_node *n, uint64_t id, uint64_t now
 
 /* Takes the next event. Returns false when none is waiting. */
 RUMOR_API bool rumor_node_poll_event(rumor_node *n, rumor_event *out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Replicated key-value state                                                                  */
+
+/*
+ * Every node owns a keyspace only it writes; every node holds a replica of every member's.
+ * Each write takes the owner's next version; replicas converge by rumor-mongering new writes
+ * and by digest anti-entropy (kv_sync_mode). Deletes are tombstones, collected by their owner
+ * after kv_tombstone_ttl_ms; a replica that was away longer is reset before it takes deltas, so
+ * it never brings a deleted key back. A member's keys are dropped when it is reaped.
+ */
+
+/*
+ * Writes `key` in this node's keyspace. Errors: RUMOR_ERR_INVALID (key empty or longer than
+ * RUMOR_KEY_MAX), RUMOR_ERR_TOO_BIG (value, key count or byte limits; nothing changes),
+ * RUMOR_ERR_STATE (after leave), RUMOR_ERR_NOMEM.
+ */
+RUMOR_API int rumor_node_kv_put(rumor_node *n, const void *key, size_t key_len, const void *value,
+                                size_t value_len, uint64_t now);
+
+/* Deletes `key` from this node's keyspace. Errors: RUMOR_ERR_NOT_FOUND (absent), as put. */
+RUMOR_API int rumor_node_kv_delete(rumor_node *n, const void *key, size_t key_len, uint64_t now);
+
+typedef struct rumor_kv_value {
+    const uint8_t *value; /* valid until the next call that changes the node */
+    size_t len;
+    uint64_t version;
+} rumor_kv_value;
+
+/*
+ * Reads `key` from `origin`'s keyspace (NULL: this node's). Errors: RUMOR_ERR_NOT_FOUND (no such
+ * origin or key, or deleted).
+ */
+RUMOR_API int rumor_node_kv_get(const rumor_node *n, const char *origin, const void *key,
+                                size_t key_len, rumor_kv_value *out);
+
+/* An order-independent hash of every replica this node holds (origins, keys, versions,
+ * values): equal on two nodes when they hold the same state. */
+RUMOR_API uint64_t rumor_node_kv_digest(const rumor_node *n);
+
+/* Live keys over all replicas this node holds. */
+RUMOR_API size_t rumor_node_kv_count(const rumor_node *n);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Queries                                                                                     */

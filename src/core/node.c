@@ -14,6 +14,12 @@
 #define NODE_ALIVE_OVERHEAD                                                                        \
     (5u + RUMOR_LABEL_MAX + 3u + 5u + 2u + RUMOR_NAME_MAX + 1u + RUMOR_ADDR_MAX + 3u)
 
+/* The largest header and single-entry KV_DELTA around a value: a fresh write must fit one
+ * datagram so that it can be rumor-mongered. */
+#define NODE_KV_OVERHEAD                                                                           \
+    (5u + RUMOR_LABEL_MAX + 4u + 2u + RUMOR_NAME_MAX + 1u + 3u * 10u + 5u + 2u + RUMOR_KEY_MAX +   \
+     10u + 1u + 10u + 3u)
+
 static bool settings_valid(const rumor_settings *s)
 {
     size_t nl = s->name ? strlen(s->name) : 0;
@@ -27,7 +33,9 @@ static bool settings_valid(const rumor_settings *s)
            s->meta_bytes_max + NODE_ALIVE_OVERHEAD <= s->packet_bytes_max && s->members_max >= 1 &&
            s->streams_max >= 1 && s->broadcast_queue_max >= 1 &&
            s->stream_frame_bytes_max >= 4096 &&
-           s->stream_frame_bytes_max <= RUMOR_STREAM_FRAME_MAX && s->stream_timeout_ms > 0;
+           s->stream_frame_bytes_max <= RUMOR_STREAM_FRAME_MAX && s->stream_timeout_ms > 0 &&
+           (unsigned)s->kv_sync_mode <= RUMOR_SYNC_PULL && s->kv_keys_max >= 1 &&
+           s->kv_value_bytes_max + NODE_KV_OVERHEAD <= s->packet_bytes_max;
 }
 
 static int node_init(rumor_node *n, const rumor_settings *s, uint64_t now)
@@ -68,7 +76,7 @@ static int node_init(rumor_node *n, const rumor_settings *s, uint64_t now)
     n->next_reap = NODE_NEVER;
     n->next_stream_id = 1;
     n->st.incarnation = s->incarnation;
-    return RUMOR_OK;
+    return kvnode_init(n);
 }
 
 int rumor_node_new(rumor_node **out, const rumor_settings *s, uint64_t now)
@@ -100,6 +108,7 @@ void rumor_node_del(rumor_node *n)
     if (!n)
         return;
     rumor_allocator a = n->alloc;
+    kv_free(&n->kv);
     for (size_t i = 0; i < n->nsusps; i++)
         rfree(&a, n->susps[i]);
     rfree(&a, n->susps);
@@ -110,10 +119,13 @@ void rumor_node_del(rumor_node *n)
     buf_writer_free(&n->sout);
     rfree(&a, n->dq);
     rfree(&a, n->sq);
-    for (size_t i = n->ev_head; i < n->ev_len; i++)
+    for (size_t i = n->ev_head; i < n->ev_len; i++) {
         rfree(&a, n->evq[i].meta);
+        rfree(&a, n->evq[i].key);
+    }
     rfree(&a, n->evq);
     rfree(&a, n->ev_last.meta);
+    rfree(&a, n->ev_last.key);
     rfree(&a, n->relays);
     rfree(&a, n->msgs);
     a.free(a.ud, n);
@@ -224,6 +236,10 @@ void node_event(rumor_node *n, uint8_t type, const member *m, const char *accuse
     e->at = n->now;
     e->meta = NULL;
     e->meta_len = 0;
+    e->key = NULL;
+    e->key_len = 0;
+    e->version = e->old_version = 0;
+    e->deleted = false;
     e->accuser[0] = '\0';
     if (m) {
         memcpy(e->name, member_name(m), m->name_len);
@@ -427,6 +443,7 @@ void rumor_node_tick(rumor_node *n, uint64_t now)
     state_suspicion_timers(n, now);
     gossip_tick(n, now);
     sync_tick(n, now);
+    kvnode_tick(n, now);
     if (now >= n->next_reap)
         state_reap(n, now);
     leave_tick(n, now);
@@ -449,6 +466,7 @@ uint64_t rumor_node_deadline(const rumor_node *n)
         d = min64(d, n->leave_deadline);
     d = min64(d, state_suspicion_deadline(n));
     d = min64(d, sync_deadline(n));
+    d = min64(d, kvnode_deadline(n));
     return d < n->now ? n->now : d;
 }
 
@@ -488,6 +506,8 @@ bool rumor_node_poll_event(rumor_node *n, rumor_event *out)
 {
     rfree(&n->alloc, n->ev_last.meta);
     n->ev_last.meta = NULL;
+    rfree(&n->alloc, n->ev_last.key);
+    n->ev_last.key = NULL;
     if (n->ev_head == n->ev_len) {
         /* A join merge can queue one event per member at once; do not keep that peak. */
         if (n->ev_cap > NODE_QUEUE_KEEP) {
@@ -505,6 +525,12 @@ bool rumor_node_poll_event(rumor_node *n, rumor_event *out)
     memcpy(e->name, q->name, name_len + 1);
     memcpy(e->accuser, q->accuser, acc_len + 1);
     e->meta = q->meta;
+    e->key = q->key;
+    out->key = q->key;
+    out->key_len = q->key_len;
+    out->version = q->version;
+    out->old_version = q->old_version;
+    out->deleted = q->deleted;
     out->type = (rumor_event_type)q->type;
     out->at_ms = q->at;
     out->member.name = e->name;

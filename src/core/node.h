@@ -8,6 +8,7 @@
 
 #include "core/bcast.h"
 #include "core/buf.h"
+#include "core/kv.h"
 #include "core/members.h"
 #include "core/rng.h"
 #include "core/wire.h"
@@ -86,6 +87,10 @@ typedef struct ev_rec {
     rumor_addr addr;
     uint8_t *meta;
     bool is_self;
+    bool deleted;
+    uint16_t key_len;
+    uint8_t *key; /* KV_CHANGE */
+    uint64_t version, old_version;
     char name[RUMOR_NAME_MAX + 1];
     char accuser[RUMOR_NAME_MAX + 1];
 } ev_rec;
@@ -157,6 +162,12 @@ struct rumor_node {
     size_t ev_len, ev_cap, ev_head;
     ev_rec ev_last;
 
+    /* Replicated key-value state (kvnode.c). */
+    kv_store kv;
+    kv_origin *kv_self;
+    uint64_t next_kv_sync;
+    size_t kv_digest_pos; /* where the next digest slice starts in the member order */
+
     wire_msg *msgs;         /* decode scratch, WIRE_MSGS_MAX */
     const rumor_addr *from; /* sender of the packet being applied, NULL otherwise */
     rumor_stats st;
@@ -218,6 +229,14 @@ int sync_ping(rumor_node *n, const member *target, uint32_t seq, uint64_t now);
 void sync_free(rumor_node *n);
 void sync_learn(rumor_node *n, const rumor_addr *from, uint64_t now);
 uint32_t sync_pushpull_interval(const rumor_node *n);
+
+/* kvnode.c */
+int kvnode_init(rumor_node *n);
+void kvnode_tick(rumor_node *n, uint64_t now);
+uint64_t kvnode_deadline(const rumor_node *n);
+void kvnode_on_digest(rumor_node *n, const wire_msg *m, uint64_t now);
+void kvnode_on_delta(rumor_node *n, const wire_msg *m, uint64_t now);
+void kvnode_forget(rumor_node *n, const char *name, size_t len);
 
 /* recv.c */
 int recv_decode(rumor_node *n, const uint8_t *data, size_t len, bool stream);

@@ -98,6 +98,12 @@ void recv_apply(rumor_node *n, const rumor_addr *from, const wire_msg *m, uint64
     case WIRE_LEFT:
         state_left(n, m->u.accuse.inc, m->u.accuse.name, now);
         break;
+    case WIRE_KV_DIGEST:
+        kvnode_on_digest(n, m, now);
+        break;
+    case WIRE_KV_DELTA:
+        kvnode_on_delta(n, m, now);
+        break;
     default:
         break; /* PUSHPULL is handled by the stream code */
     }

@@ -7,15 +7,15 @@
 typedef struct profile_timing {
     uint32_t probe_interval, probe_timeout, suspicion_mult, retransmit_mult;
     uint32_t gossip_interval, gossip_nodes, pushpull_interval, gossip_to_dead;
-    uint32_t reconnect_interval, stream_timeout, leave_timeout;
+    uint32_t reconnect_interval, stream_timeout, leave_timeout, kv_sync_interval;
 } profile_timing;
 
 /* memberlist's DefaultLANConfig / DefaultWANConfig / DefaultLocalConfig (shared/REFERENCES.md),
  * plus rumor's own reconnect cadence, which heals partitions without an operator. */
 static const profile_timing profiles[] = {
-    [RUMOR_PROFILE_LAN] = {1000, 500, 4, 4, 200, 3, 30000, 30000, 10000, 10000, 5000},
-    [RUMOR_PROFILE_WAN] = {5000, 3000, 6, 4, 500, 4, 60000, 60000, 30000, 30000, 15000},
-    [RUMOR_PROFILE_LOCAL] = {1000, 200, 3, 2, 100, 3, 15000, 15000, 5000, 5000, 2000},
+    [RUMOR_PROFILE_LAN] = {1000, 500, 4, 4, 200, 3, 30000, 30000, 10000, 10000, 5000, 1000},
+    [RUMOR_PROFILE_WAN] = {5000, 3000, 6, 4, 500, 4, 60000, 60000, 30000, 30000, 15000, 2500},
+    [RUMOR_PROFILE_LOCAL] = {1000, 200, 3, 2, 100, 3, 15000, 15000, 5000, 5000, 2000, 500},
 };
 
 int rumor_settings_default(rumor_settings *s, rumor_profile profile)
@@ -49,6 +49,13 @@ int rumor_settings_default(rumor_settings *s, rumor_profile profile)
     s->members_max = 1000000;
     s->streams_max = 128;
     s->stream_frame_bytes_max = 16u * 1024u * 1024u;
+    s->kv_sync_interval_ms = p->kv_sync_interval;
+    s->kv_sync_mode = RUMOR_SYNC_PUSH_PULL;
+    s->kv_value_bytes_max = 512;
+    s->kv_keys_max = 1024;
+    s->kv_node_bytes_max = 1024u * 1024u;
+    s->kv_total_bytes_max = 256ull * 1024u * 1024u;
+    s->kv_tombstone_ttl_ms = 24u * 3600u * 1000u;
     return RUMOR_OK;
 }
 
@@ -58,6 +65,18 @@ int rumor_profile_parse(const char *text, rumor_profile *out)
     for (int i = 0; text && i < 3; i++) {
         if (strcmp(text, names[i]) == 0) {
             *out = (rumor_profile)i;
+            return RUMOR_OK;
+        }
+    }
+    return RUMOR_ERR_INVALID;
+}
+
+int rumor_sync_mode_parse(const char *text, rumor_sync_mode *out)
+{
+    static const char *names[] = {"push-pull", "push", "pull"};
+    for (int i = 0; text && i < 3; i++) {
+        if (strcmp(text, names[i]) == 0) {
+            *out = (rumor_sync_mode)i;
             return RUMOR_OK;
         }
     }
@@ -110,7 +129,8 @@ const char *rumor_event_type_name(rumor_event_type t)
                                   "member-failed",
                                   "member-leave",
                                   "member-reap",
-                                  "leave-done"};
+                                  "leave-done",
+                                  "kv-change"};
     return (unsigned)t < sizeof(names) / sizeof(names[0]) && t ? names[t] : "unknown";
 }
 

@@ -365,6 +365,7 @@ void state_forget(rumor_node *n, member *m)
     suspicion_stop(n, m);
     if (n->probe.target == m)
         n->probe.target = NULL;
+    kvnode_forget(n, member_name(m), m->name_len);
     members_remove(&n->mem, m);
 }
 

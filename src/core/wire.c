@@ -78,6 +78,62 @@ static bool decode_pushpull(buf_reader *p, wire_msg *m, uint32_t meta_max)
     return buf_get_u64be(p, &m->u.pushpull.digest);
 }
 
+#define KV_KEY_WIRE_MAX 256 /* RUMOR_KEY_MAX */
+
+bool wire_kv_digest_next(buf_reader *r, wire_str *origin, uint64_t *max, uint64_t *gc)
+{
+    return get_name(r, origin, false) && buf_get_varint(r, max) && buf_get_varint(r, gc);
+}
+
+static bool get_kv_entry(buf_reader *r, wire_kv_entry *e, size_t value_max)
+{
+    if (!buf_get_lbytes(r, KV_KEY_WIRE_MAX, &e->key.p, &e->key.len) || e->key.len == 0 ||
+        !buf_get_varint(r, &e->version) || e->version == 0 || !buf_get_u8(r, &e->flags) ||
+        (e->flags & ~0x03u) || !buf_get_varint(r, &e->stamp) ||
+        !buf_get_lbytes(r, value_max, &e->value.p, &e->value.len))
+        return false;
+    return !((e->flags & 0x01u) && e->value.len); /* a tombstone has no value */
+}
+
+bool wire_kv_entry_next(buf_reader *r, wire_kv_entry *e)
+{
+    return get_kv_entry(r, e, RUMOR_PACKET_MAX);
+}
+
+static bool decode_kv_digest(buf_reader *p, wire_msg *m)
+{
+    if (!buf_get_u8(p, &m->u.kv_digest.flags) || !buf_get_u32v(p, &m->u.kv_digest.count))
+        return false;
+    size_t start = p->off;
+    wire_str o;
+    uint64_t a, b;
+    for (uint32_t i = 0; i < m->u.kv_digest.count; i++)
+        if (!wire_kv_digest_next(p, &o, &a, &b))
+            return false;
+    buf_reader_init(&m->u.kv_digest.entries, p->p + start, p->off - start);
+    return true;
+}
+
+static bool decode_kv_delta(buf_reader *p, wire_msg *m)
+{
+    if (!get_name(p, &m->u.kv_delta.origin, false) || !buf_get_u8(p, &m->u.kv_delta.flags) ||
+        !buf_get_varint(p, &m->u.kv_delta.since) || !buf_get_varint(p, &m->u.kv_delta.origin_max) ||
+        !buf_get_varint(p, &m->u.kv_delta.gc_version) || !buf_get_u32v(p, &m->u.kv_delta.count))
+        return false;
+    size_t start = p->off;
+    uint64_t last = m->u.kv_delta.since;
+    wire_kv_entry e;
+    for (uint32_t i = 0; i < m->u.kv_delta.count; i++) {
+        /* Entries ascend strictly from `since` and never pass origin_max. */
+        if (!get_kv_entry(p, &e, RUMOR_PACKET_MAX) || e.version <= last ||
+            e.version > m->u.kv_delta.origin_max)
+            return false;
+        last = e.version;
+    }
+    buf_reader_init(&m->u.kv_delta.entries, p->p + start, p->off - start);
+    return true;
+}
+
 static bool decode_payload(buf_reader *p, wire_msg *m, uint32_t meta_max)
 {
     switch (m->type) {
@@ -109,6 +165,10 @@ static bool decode_payload(buf_reader *p, wire_msg *m, uint32_t meta_max)
         return buf_get_u32v(p, &m->u.accuse.inc) && get_name(p, &m->u.accuse.name, false);
     case WIRE_PUSHPULL:
         return decode_pushpull(p, m, meta_max);
+    case WIRE_KV_DIGEST:
+        return decode_kv_digest(p, m);
+    case WIRE_KV_DELTA:
+        return decode_kv_delta(p, m);
     default:
         return false;
     }
@@ -245,4 +305,57 @@ void wire_put_member(buf_writer *w, const wire_member *m)
 void wire_put_pushpull_end(buf_writer *w, uint64_t digest)
 {
     buf_put_u64be(w, digest);
+}
+
+size_t wire_kv_digest_entry_size(wire_str origin, uint64_t max, uint64_t gc)
+{
+    return lstr_size(origin) + buf_varint_size(max) + buf_varint_size(gc);
+}
+
+void wire_put_kv_digest_begin(buf_writer *w, uint8_t flags, uint32_t count, size_t bytes)
+{
+    put_head(w, WIRE_KV_DIGEST, 1u + buf_varint_size(count) + bytes);
+    buf_put_u8(w, flags);
+    buf_put_varint(w, count);
+}
+
+void wire_put_kv_digest_entry(buf_writer *w, wire_str origin, uint64_t max, uint64_t gc)
+{
+    put_lstr(w, origin);
+    buf_put_varint(w, max);
+    buf_put_varint(w, gc);
+}
+
+size_t wire_kv_entry_size(const wire_kv_entry *e)
+{
+    return lstr_size(e->key) + buf_varint_size(e->version) + 1u + buf_varint_size(e->stamp) +
+           lstr_size(e->value);
+}
+
+size_t wire_kv_delta_head_size(wire_str origin, uint64_t since, uint64_t max, uint64_t gc,
+                               uint32_t count)
+{
+    return lstr_size(origin) + 1u + buf_varint_size(since) + buf_varint_size(max) +
+           buf_varint_size(gc) + buf_varint_size(count);
+}
+
+void wire_put_kv_delta_begin(buf_writer *w, wire_str origin, uint8_t flags, uint64_t since,
+                             uint64_t max, uint64_t gc, uint32_t count, size_t bytes)
+{
+    put_head(w, WIRE_KV_DELTA, wire_kv_delta_head_size(origin, since, max, gc, count) + bytes);
+    put_lstr(w, origin);
+    buf_put_u8(w, flags);
+    buf_put_varint(w, since);
+    buf_put_varint(w, max);
+    buf_put_varint(w, gc);
+    buf_put_varint(w, count);
+}
+
+void wire_put_kv_entry(buf_writer *w, const wire_kv_entry *e)
+{
+    put_lstr(w, e->key);
+    buf_put_varint(w, e->version);
+    buf_put_u8(w, e->flags);
+    buf_put_varint(w, e->stamp);
+    put_lstr(w, e->value);
 }

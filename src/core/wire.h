@@ -36,12 +36,23 @@ typedef enum wire_type {
     WIRE_FAILED = 7,
     WIRE_LEFT = 8,
     WIRE_PUSHPULL = 9,
-    WIRE_TYPE_MAX = 9,
+    WIRE_KV_DIGEST = 10,
+    WIRE_KV_DELTA = 11,
+    WIRE_TYPE_MAX = 11,
 } wire_type;
 
 #define WIRE_PP_JOIN   0x01 /* the sender is joining */
 #define WIRE_PP_REPLY  0x02 /* an answer to a push-pull request */
 #define WIRE_PP_DIGEST 0x04 /* no members: compare digests first (periodic anti-entropy) */
+
+/* KV_DIGEST flags: a request says what the asker wants, a reply lists where the replier lags. */
+#define WIRE_KVD_PULL  0x01 /* request: send me the deltas I lack */
+#define WIRE_KVD_PUSH  0x02 /* request: tell me where you lag, I will send */
+#define WIRE_KVD_REPLY 0x04 /* reply: these are the origins where I lag */
+/* KV_DELTA flags. */
+#define WIRE_KVX_RESET    0x01 /* drop your copy first if you are behind the collection horizon */
+#define WIRE_KVX_COMPLETE 0x02 /* every entry up to origin_max is in this delta */
+#define WIRE_KVX_RUMOR    0x04 /* a fresh write being rumor-mongered: pass it on when new */
 
 typedef struct wire_str {
     const uint8_t *p;
@@ -94,6 +105,20 @@ typedef struct wire_msg {
         } accuse;             /* SUSPECT, FAILED, LEFT */
         struct {
             uint8_t flags;
+            uint32_t count;
+            buf_reader entries; /* `count` (origin, max_version, gc_version), validated */
+        } kv_digest;
+        struct {
+            wire_str origin;
+            uint8_t flags;
+            uint64_t since; /* entries follow version `since` of the origin */
+            uint64_t origin_max;
+            uint64_t gc_version;
+            uint32_t count;
+            buf_reader entries; /* `count` wire_kv_entry records, validated */
+        } kv_delta;
+        struct {
+            uint8_t flags;
             wire_str sender;
             uint32_t count;
             buf_reader members; /* `count` encoded wire_member records, validated */
@@ -115,6 +140,28 @@ int wire_header_decode(buf_reader *r, wire_header *h);
  * message by a later version are skipped.
  */
 int wire_msg_decode(buf_reader *r, wire_msg *m, uint32_t meta_max);
+
+typedef struct wire_kv_entry {
+    wire_str key;
+    uint64_t version;
+    uint8_t flags; /* KV_TOMBSTONE, KV_SHARED */
+    uint64_t stamp;
+    wire_str value;
+} wire_kv_entry;
+
+/* Readers for validated KV_DIGEST and KV_DELTA entries. */
+bool wire_kv_digest_next(buf_reader *r, wire_str *origin, uint64_t *max, uint64_t *gc);
+bool wire_kv_entry_next(buf_reader *r, wire_kv_entry *e);
+/* Encoders. A KV_DIGEST or KV_DELTA is written as begin (with the exact entry bytes), entries. */
+size_t wire_kv_digest_entry_size(wire_str origin, uint64_t max, uint64_t gc);
+void wire_put_kv_digest_begin(buf_writer *w, uint8_t flags, uint32_t count, size_t bytes);
+void wire_put_kv_digest_entry(buf_writer *w, wire_str origin, uint64_t max, uint64_t gc);
+size_t wire_kv_entry_size(const wire_kv_entry *e);
+size_t wire_kv_delta_head_size(wire_str origin, uint64_t since, uint64_t max, uint64_t gc,
+                               uint32_t count);
+void wire_put_kv_delta_begin(buf_writer *w, wire_str origin, uint8_t flags, uint64_t since,
+                             uint64_t max, uint64_t gc, uint32_t count, size_t bytes);
+void wire_put_kv_entry(buf_writer *w, const wire_kv_entry *e);
 
 /* Reads the next member of a push-pull state (already validated by wire_msg_decode). */
 bool wire_member_next(buf_reader *r, wire_member *m);

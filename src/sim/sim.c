@@ -219,6 +219,12 @@ void sim_after_call(rumor_sim *s, uint32_t i)
     schedule_wake(s, i);
 }
 
+void rumor_sim_poke(rumor_sim *s, uint32_t i)
+{
+    if (i < s->n && s->nodes[i].state == RUMOR_SIM_UP)
+        sim_after_call(s, i);
+}
+
 static void node_wake(rumor_sim *s, const sim_entry *e)
 {
     sim_node *nd = &s->nodes[e->node];

@@ -117,6 +117,10 @@ rumor_sim_node_state rumor_sim_node_state_of(const rumor_sim *s, uint32_t i);
 /* The engine of node `i`, or NULL when it is not running. */
 rumor_node *rumor_sim_node(const rumor_sim *s, uint32_t i);
 
+/* After a caller used rumor_sim_node(s, i) directly (a key-value write, say): sends what the
+ * engine queued and reschedules its wakeup. */
+void rumor_sim_poke(rumor_sim *s, uint32_t i);
+
 /* Writes node `i`'s address. */
 void rumor_sim_addr(rumor_addr *out, uint32_t i);
 

@@ -244,6 +244,11 @@ void sim_check_event(rumor_sim *s, uint32_t o, const rumor_event *ev)
         s->nodes[o].leave_done = true;
         return;
     }
+    if (ev->type == RUMOR_EVENT_KV_CHANGE) {
+        /* Replicated state is not membership: it only feeds the trace. */
+        s->trace = sim_hash_u64(s->trace, ev->version << 1 | ev->deleted);
+        return;
+    }
     uint32_t m;
     if (!sim_addr_index(s, &ev->member.addr, &m)) {
         sim_violation(s, "node-%u: %s about an address the simulator never gave out", o,

@@ -94,11 +94,15 @@ static void test_settings_validation(void **ctx)
     BAD(awareness_max, 0);
     BAD(retransmit_mult, 0);
     BAD(packet_bytes_max, 511);
-    BAD(packet_bytes_max, 512); /* the default 512-byte metadata cap does not fit */
+    BAD(packet_bytes_max, 512); /* the default metadata and value caps do not fit */
     s = valid_settings();
-    s.packet_bytes_max = 512;
+    s.packet_bytes_max = 1024; /* a key and a single-entry delta's envelope still must fit */
     s.meta_bytes_max = 0;
+    s.kv_value_bytes_max = 0;
     assert_int_equal(try_new(&s), RUMOR_OK);
+    BAD(kv_value_bytes_max, 1400); /* a fresh write must fit one datagram */
+    BAD(kv_keys_max, 0);
+    BAD(kv_sync_mode, (rumor_sync_mode)3);
     BAD(packet_bytes_max, RUMOR_PACKET_MAX + 1);
     GOOD(packet_bytes_max, RUMOR_PACKET_MAX);
     BAD(meta_bytes_max, RUMOR_META_MAX + 1);
@@ -357,7 +361,8 @@ static void test_names(void **ctx)
     assert_string_equal(rumor_event_type_name(RUMOR_EVENT_MEMBER_REAPED), "member-reap");
     assert_string_equal(rumor_event_type_name(RUMOR_EVENT_LEAVE_DONE), "leave-done");
     assert_string_equal(rumor_event_type_name((rumor_event_type)0), "unknown");
-    assert_string_equal(rumor_event_type_name((rumor_event_type)9), "unknown");
+    assert_string_equal(rumor_event_type_name(RUMOR_EVENT_KV_CHANGE), "kv-change");
+    assert_string_equal(rumor_event_type_name((rumor_event_type)10), "unknown");
 
     static const char *drops[RUMOR_DROP_REASON_COUNT] = {
         "truncated",    "bad_magic", "bad_version", "bad_label", "malformed", "oversize",

@@ -406,7 +406,7 @@ static void test_unknown_type_skipped(void **ctx)
 {
     (void)ctx;
     /* Types 0 and 10..255 are skipped by length: decode returns 1 with type 0. */
-    static const uint8_t types[] = {0, 10, 42, 255};
+    static const uint8_t types[] = {0, 12, 42, 255};
     for (size_t i = 0; i < sizeof(types); i++) {
         uint8_t p[] = {types[i], 0x03, 'x', 'y', 'z', 0x03, 0x02, 0xac, 0x02};
         buf_reader r;
@@ -583,6 +583,63 @@ static void test_name_ok(void **ctx)
     assert_true(wire_name_ok(utf8, sizeof(utf8)));
 }
 
+/* KV_DIGEST: flags PULL|PUSH, one entry ("a", max 300, gc 2). */
+static const uint8_t g_kv_digest[] = {0x0a, 0x07, 0x03, 0x01, 0x01, 'a', 0xac, 0x02, 0x02};
+/* KV_DELTA: origin "a", flags COMPLETE|RUMOR, since 4, max 5, gc 0, one entry: key "k",
+ * version 5, flags 0, stamp 0, value "v1". */
+static const uint8_t g_kv_delta[] = {0x0b, 0x0f, 0x01, 'a',  0x06, 0x04, 0x05, 0x00, 0x01,
+                                     0x01, 'k',  0x05, 0x00, 0x00, 0x02, 'v',  '1'};
+
+static void test_golden_kv(void **ctx)
+{
+    (void)ctx;
+    enc e;
+    wire_msg m;
+    buf_writer *w = enc_begin(&e);
+    wire_put_kv_digest_begin(w, WIRE_KVD_PULL | WIRE_KVD_PUSH, 1,
+                             wire_kv_digest_entry_size(S("a"), 300, 2));
+    wire_put_kv_digest_entry(w, S("a"), 300, 2);
+    assert_bytes(&e, g_kv_digest, sizeof(g_kv_digest));
+    decode_one(g_kv_digest, sizeof(g_kv_digest), &m);
+    assert_int_equal(m.type, WIRE_KV_DIGEST);
+    assert_int_equal(m.u.kv_digest.count, 1);
+    wire_str o;
+    uint64_t max, gc;
+    assert_true(wire_kv_digest_next(&m.u.kv_digest.entries, &o, &max, &gc));
+    assert_str(o, "a");
+    assert_int_equal(max, 300);
+    assert_int_equal(gc, 2);
+
+    wire_kv_entry ke = {S("k"), 5, 0, 0, S("v1")};
+    w = enc_begin(&e);
+    wire_put_kv_delta_begin(w, S("a"), WIRE_KVX_COMPLETE | WIRE_KVX_RUMOR, 4, 5, 0, 1,
+                            wire_kv_entry_size(&ke));
+    wire_put_kv_entry(w, &ke);
+    assert_bytes(&e, g_kv_delta, sizeof(g_kv_delta));
+    decode_one(g_kv_delta, sizeof(g_kv_delta), &m);
+    assert_int_equal(m.type, WIRE_KV_DELTA);
+    assert_str(m.u.kv_delta.origin, "a");
+    assert_int_equal(m.u.kv_delta.since, 4);
+    assert_int_equal(m.u.kv_delta.origin_max, 5);
+    wire_kv_entry got;
+    assert_true(wire_kv_entry_next(&m.u.kv_delta.entries, &got));
+    assert_str(got.key, "k");
+    assert_str(got.value, "v1");
+    assert_int_equal(got.version, 5);
+
+    /* Entries must ascend past `since` and stay within origin_max; tombstones carry no value. */
+    uint8_t bad[sizeof(g_kv_delta)];
+    memcpy(bad, g_kv_delta, sizeof(bad));
+    bad[5] = 0x05; /* since 5: the entry at 5 does not follow it */
+    assert_int_equal(msg_rc(bad, sizeof(bad), &m), -(int)RUMOR_DROP_MALFORMED - 1);
+    memcpy(bad, g_kv_delta, sizeof(bad));
+    bad[6] = 0x04; /* origin_max 4 < entry 5 */
+    assert_int_equal(msg_rc(bad, sizeof(bad), &m), -(int)RUMOR_DROP_MALFORMED - 1);
+    memcpy(bad, g_kv_delta, sizeof(bad));
+    bad[12] = 0x01; /* a tombstone with a value */
+    assert_int_equal(msg_rc(bad, sizeof(bad), &m), -(int)RUMOR_DROP_MALFORMED - 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -598,6 +655,7 @@ int main(void)
         cmocka_unit_test(test_messages_truncated_everywhere),
         cmocka_unit_test(test_trailing_payload_ignored),
         cmocka_unit_test(test_unknown_type_skipped),
+        cmocka_unit_test(test_golden_kv),
         cmocka_unit_test(test_names_and_addrs),
         cmocka_unit_test(test_ping_fields),
         cmocka_unit_test(test_pushpull_rejects),

@@ -1,0 +1,409 @@
+/*
+ * Replicated key-value state on the node: the write API, rumor-mongering of fresh writes, and
+ * digest anti-entropy (scuttlebutt over datagrams).
+ *
+ * A round: every kv_sync_interval the node sends one random live member a KV_DIGEST request
+ * with (origin, max_version, gc_version) for a rotating slice of the member table (it stays one
+ * datagram whatever N is; the whole table is covered over successive rounds). With PULL the
+ * peer answers with KV_DELTAs where the asker lags; with PUSH it answers a KV_DIGEST reply
+ * listing where it lags, and the asker sends those deltas. Deltas go oldest version first and
+ * as many as fit one datagram, so an exchange cut short leaves no gap; the rest follows in
+ * later rounds. A fresh write also travels at once as a RUMOR delta through the application
+ * broadcast class, and every node that applies it passes it on.
+ */
+#include "core/node.h"
+
+#include <string.h>
+
+static wire_str origin_name(const kv_origin *o)
+{
+    return wire_str_of(o->name, o->name_len);
+}
+
+/* ---- events ---- */
+
+static void on_change(void *ud, const kv_change *c)
+{
+    rumor_node *n = ud;
+    if (n->ev_head == n->ev_len)
+        n->ev_head = n->ev_len = 0;
+    if (n->ev_len - n->ev_head >= NODE_EVENTS_MAX) {
+        node_drop(n, RUMOR_DROP_QUEUE_FULL);
+        return;
+    }
+    void *q = n->evq;
+    if (!rgrow(&n->alloc, &q, &n->ev_cap, n->ev_len + 1, sizeof(ev_rec)))
+        return;
+    n->evq = q;
+    uint8_t *key = ralloc(&n->alloc, c->entry->key_len);
+    if (!key)
+        return;
+    memcpy(key, kv_key(c->entry), c->entry->key_len);
+    ev_rec *e = &n->evq[n->ev_len++];
+    memset(e, 0, offsetof(ev_rec, name));
+    e->type = RUMOR_EVENT_KV_CHANGE;
+    e->at = n->now;
+    e->since = n->now;
+    e->key = key;
+    e->key_len = c->entry->key_len;
+    e->version = c->entry->version;
+    e->old_version = c->old_version;
+    e->deleted = (c->entry->flags & KV_TOMBSTONE) != 0;
+    memcpy(e->name, c->origin->name, c->origin->name_len);
+    e->name[c->origin->name_len] = '\0';
+    e->accuser[0] = '\0';
+    const member *m = members_find(&n->mem, c->origin->name, c->origin->name_len);
+    if (m) {
+        e->addr = m->addr;
+        e->inc = m->incarnation;
+        e->state = m->state;
+        e->is_self = m->is_self;
+    }
+}
+
+int kvnode_init(rumor_node *n)
+{
+    kv_limits lim = {n->s.kv_value_bytes_max, n->s.kv_keys_max, n->s.kv_node_bytes_max,
+                     n->s.kv_total_bytes_max, n->s.kv_tombstone_ttl_ms};
+    kv_init(&n->kv, &n->alloc, &lim);
+    n->kv.watch = on_change;
+    n->kv.watch_ud = n;
+    n->kv_self = kv_origin_get(&n->kv, n->name, n->name_len);
+    if (!n->kv_self)
+        return RUMOR_ERR_NOMEM;
+    n->next_kv_sync = n->s.kv_sync_interval_ms
+                          ? n->now + 1 + rng_below(&n->rng, n->s.kv_sync_interval_ms)
+                          : NODE_NEVER;
+    return RUMOR_OK;
+}
+
+void kvnode_forget(rumor_node *n, const char *name, size_t len)
+{
+    kv_origin *o = kv_origin_find(&n->kv, name, len);
+    if (o && o != n->kv_self)
+        kv_origin_drop(&n->kv, o);
+}
+
+/* ---- deltas ---- */
+
+static wire_kv_entry entry_rec(const kv_entry *e)
+{
+    wire_kv_entry w = {wire_str_of(kv_key(e), e->key_len), e->version, e->flags, e->stamp,
+                       wire_str_of(kv_value(e), e->value_len)};
+    return w;
+}
+
+/*
+ * Appends a KV_DELTA of `o` for a replica that holds everything up to `since` (or must be reset
+ * to the horizon first), with as many entries as fit `budget` bytes, oldest first. Returns false
+ * when nothing (not even one entry) fits.
+ */
+static bool put_delta(buf_writer *w, kv_origin *o, uint64_t since, uint64_t their_gc, uint8_t flags,
+                      size_t budget)
+{
+    bool reset = kv_needs_reset(o, since, their_gc);
+    if (reset)
+        since = 0;
+    const kv_entry *first = kv_after(o, since), *e = first;
+    uint32_t count = 0;
+    size_t bytes = 0;
+    for (; e; e = e->next) {
+        wire_kv_entry we = entry_rec(e);
+        size_t sz = wire_kv_entry_size(&we);
+        size_t head = 3u + wire_kv_delta_head_size(origin_name(o), since, o->max_version,
+                                                   o->gc_version, count + 1);
+        if (head + bytes + sz > budget)
+            break;
+        bytes += sz;
+        count++;
+    }
+    if (count == 0 && !(reset || (!first && o->max_version > since)))
+        return false;
+    if (!e)
+        flags |= WIRE_KVX_COMPLETE; /* everything up to max_version is here */
+    if (reset)
+        flags |= WIRE_KVX_RESET;
+    wire_put_kv_delta_begin(w, origin_name(o), flags, since, o->max_version, o->gc_version, count,
+                            bytes);
+    for (e = first; count--; e = e->next) {
+        wire_kv_entry we = entry_rec(e);
+        wire_put_kv_entry(w, &we);
+    }
+    return true;
+}
+
+/* Rumor-mongers what `o` holds after `since` through the application broadcast class. */
+static void rumor_delta(rumor_node *n, kv_origin *o, uint64_t since)
+{
+    uint8_t tmp[RUMOR_PACKET_MAX];
+    buf_writer w;
+    size_t budget = n->s.packet_bytes_max - 5u - n->label_len;
+    buf_writer_init_fixed(&w, tmp, budget < sizeof(tmp) ? budget : sizeof(tmp));
+    if (!put_delta(&w, o, since, o->gc_version, WIRE_KVX_RUMOR, w.cap) || w.failed)
+        return;
+    if (bcast_push(&n->bq, BCAST_CLASS_APP, w.p, w.len, NULL, false)) {
+        n->st.broadcasts_queued++;
+        gossip_eager(n, n->now);
+    }
+}
+
+void kvnode_on_delta(rumor_node *n, const wire_msg *m, uint64_t now)
+{
+    wire_str on = m->u.kv_delta.origin;
+    /* Only members' keyspaces are held: a reaped member's keys must not come back through a
+     * peer that has not reaped it yet. */
+    if (!members_find(&n->mem, (const char *)on.p, on.len)) {
+        node_drop(n, RUMOR_DROP_STALE);
+        return;
+    }
+    kv_origin *o = kv_origin_get(&n->kv, (const char *)on.p, on.len);
+    if (!o)
+        return;
+    uint64_t gc = m->u.kv_delta.gc_version;
+    if ((m->u.kv_delta.flags & WIRE_KVX_RESET) && o->max_version < gc && o->gc_version < gc)
+        kv_origin_reset(&n->kv, o, gc);
+    kv_learn_gc(&n->kv, o, gc);
+    uint64_t before = o->max_version;
+    if (m->u.kv_delta.since > before) {
+        node_drop(n, RUMOR_DROP_STALE); /* a gap: anti-entropy will send from our version */
+        return;
+    }
+    buf_reader r = m->u.kv_delta.entries;
+    wire_kv_entry we;
+    for (uint32_t i = 0; i < m->u.kv_delta.count && wire_kv_entry_next(&r, &we); i++) {
+        kv_delta d = {we.key.p,   we.key.len, we.value.p, we.value.len,
+                      we.version, we.stamp,   we.flags};
+        if (kv_apply(&n->kv, o, &d, now) < 0) {
+            node_drop(n, RUMOR_DROP_OVERSIZE); /* over a local limit: stop at the gap */
+            return;
+        }
+    }
+    if (m->u.kv_delta.flags & WIRE_KVX_COMPLETE)
+        kv_advance(o, m->u.kv_delta.origin_max);
+    if ((m->u.kv_delta.flags & WIRE_KVX_RUMOR) && o->max_version > before && o != n->kv_self)
+        rumor_delta(n, o, before);
+}
+
+/* ---- anti-entropy ---- */
+
+/* One datagram to `to` holding deltas for the (origin, their max, their gc) list in `r`. */
+static void send_deltas(rumor_node *n, const rumor_addr *to, buf_reader r, uint32_t count)
+{
+    bool open = false;
+    wire_str on;
+    uint64_t their_max, their_gc;
+    for (uint32_t i = 0; i < count && wire_kv_digest_next(&r, &on, &their_max, &their_gc); i++) {
+        kv_origin *o = kv_origin_find(&n->kv, (const char *)on.p, on.len);
+        if (!o || (o->max_version <= their_max && !kv_needs_reset(o, their_max, their_gc)))
+            continue;
+        if (!open && !(open = node_pkt_begin(n, to)))
+            return;
+        buf_writer *w = node_pkt(n);
+        size_t used = w->len - n->cur_start;
+        if (used >= n->s.packet_bytes_max ||
+            !put_delta(w, o, their_max, their_gc, 0, n->s.packet_bytes_max - used))
+            break;
+    }
+    if (open) {
+        if (node_pkt(n)->len - n->cur_start <= 5u + n->label_len) {
+            n->dout.len = n->cur_start; /* nothing fitted */
+            return;
+        }
+        node_pkt_end(n, false);
+    }
+}
+
+/* The KV_DIGEST reply: where we lag behind the asker, for it to send. */
+static void send_lags(rumor_node *n, const rumor_addr *to, buf_reader r, uint32_t count)
+{
+    uint32_t nlag = 0;
+    size_t bytes = 0, budget = n->s.packet_bytes_max - 5u - n->label_len - 16u;
+    wire_str on;
+    uint64_t their_max, gc;
+    buf_reader scan = r;
+    for (uint32_t i = 0; i < count && wire_kv_digest_next(&scan, &on, &their_max, &gc); i++) {
+        kv_origin *o = kv_origin_find(&n->kv, (const char *)on.p, on.len);
+        uint64_t mine = o ? o->max_version : 0, my_gc = o ? o->gc_version : 0;
+        if (their_max <= mine || !members_find(&n->mem, (const char *)on.p, on.len))
+            continue;
+        size_t sz = wire_kv_digest_entry_size(on, mine, my_gc);
+        if (bytes + sz > budget)
+            break;
+        bytes += sz;
+        nlag++;
+    }
+    if (nlag == 0 || !node_pkt_begin(n, to))
+        return;
+    buf_writer *w = node_pkt(n);
+    wire_put_kv_digest_begin(w, WIRE_KVD_REPLY, nlag, bytes);
+    for (uint32_t i = 0, put = 0; put < nlag && wire_kv_digest_next(&r, &on, &their_max, &gc);
+         i++) {
+        kv_origin *o = kv_origin_find(&n->kv, (const char *)on.p, on.len);
+        uint64_t mine = o ? o->max_version : 0, my_gc = o ? o->gc_version : 0;
+        if (their_max <= mine || !members_find(&n->mem, (const char *)on.p, on.len))
+            continue;
+        wire_put_kv_digest_entry(w, on, mine, my_gc);
+        put++;
+    }
+    node_pkt_end(n, false);
+}
+
+void kvnode_on_digest(rumor_node *n, const wire_msg *m, uint64_t now)
+{
+    (void)now;
+    if (!n->from)
+        return; /* digests are answered by datagram only */
+    uint8_t f = m->u.kv_digest.flags;
+    if (f & WIRE_KVD_REPLY) {
+        send_deltas(n, n->from, m->u.kv_digest.entries, m->u.kv_digest.count);
+        return;
+    }
+    if (f & WIRE_KVD_PULL)
+        send_deltas(n, n->from, m->u.kv_digest.entries, m->u.kv_digest.count);
+    if (f & WIRE_KVD_PUSH)
+        send_lags(n, n->from, m->u.kv_digest.entries, m->u.kv_digest.count);
+}
+
+static void sync_round(rumor_node *n, uint64_t now)
+{
+    member *peer;
+    if (gossip_pick(n, &peer, 1, NULL, false, now) != 1 || !node_pkt_begin(n, &peer->addr))
+        return;
+    uint8_t flags = n->s.kv_sync_mode == RUMOR_SYNC_PUSH   ? WIRE_KVD_PUSH
+                    : n->s.kv_sync_mode == RUMOR_SYNC_PULL ? WIRE_KVD_PULL
+                                                           : WIRE_KVD_PUSH | WIRE_KVD_PULL;
+    members *t = &n->mem;
+    size_t budget = n->s.packet_bytes_max - 5u - n->label_len - 16u, bytes = 0;
+    uint32_t count = 0;
+    /* A rotating slice of the member table: one datagram per round whatever N is. */
+    size_t start = n->kv_digest_pos % t->count;
+    for (size_t k = 0; k < t->count; k++) {
+        const member *m = t->order[(start + k) % t->count];
+        kv_origin *o = kv_origin_find(&n->kv, member_name(m), m->name_len);
+        size_t sz = wire_kv_digest_entry_size(wire_str_of(member_name(m), m->name_len),
+                                              o ? o->max_version : 0, o ? o->gc_version : 0);
+        if (bytes + sz > budget)
+            break;
+        bytes += sz;
+        count++;
+    }
+    buf_writer *w = node_pkt(n);
+    wire_put_kv_digest_begin(w, flags, count, bytes);
+    for (uint32_t k = 0; k < count; k++) {
+        const member *m = t->order[(start + k) % t->count];
+        kv_origin *o = kv_origin_find(&n->kv, member_name(m), m->name_len);
+        wire_put_kv_digest_entry(w, wire_str_of(member_name(m), m->name_len),
+                                 o ? o->max_version : 0, o ? o->gc_version : 0);
+    }
+    n->kv_digest_pos = start + count;
+    node_pkt_end(n, false);
+}
+
+void kvnode_tick(rumor_node *n, uint64_t now)
+{
+    if (n->leaving || !n->s.kv_sync_interval_ms || now < n->next_kv_sync)
+        return;
+    kv_collect(&n->kv, n->kv_self, now);
+    if (members_live(&n->mem) > 1)
+        sync_round(n, now);
+    n->next_kv_sync = now + n->s.kv_sync_interval_ms;
+}
+
+uint64_t kvnode_deadline(const rumor_node *n)
+{
+    return n->leaving ? NODE_NEVER : n->next_kv_sync;
+}
+
+/* ---- public API ---- */
+
+static int write_own(rumor_node *n, const void *key, size_t key_len, const void *value,
+                     size_t value_len, uint8_t flags, uint64_t now)
+{
+    if (n->leaving)
+        return RUMOR_ERR_STATE;
+    if (!key || key_len == 0 || key_len > RUMOR_KEY_MAX || (value_len && !value))
+        return RUMOR_ERR_INVALID;
+    n->now = now;
+    kv_delta d = {key, key_len, value, value_len, 0, 0, flags};
+    uint64_t before = n->kv_self->max_version;
+    int rc = kv_write(&n->kv, n->kv_self, &d, now);
+    if (rc == RUMOR_OK)
+        rumor_delta(n, n->kv_self, before);
+    return rc;
+}
+
+int rumor_node_kv_put(rumor_node *n, const void *key, size_t key_len, const void *value,
+                      size_t value_len, uint64_t now)
+{
+    return write_own(n, key, key_len, value, value_len, 0, now);
+}
+
+int rumor_node_kv_delete(rumor_node *n, const void *key, size_t key_len, uint64_t now)
+{
+    if (!key || key_len == 0 || key_len > RUMOR_KEY_MAX)
+        return RUMOR_ERR_INVALID;
+    const kv_entry *e = kv_get(n->kv_self, key, key_len);
+    if (!e || (e->flags & KV_TOMBSTONE))
+        return RUMOR_ERR_NOT_FOUND;
+    return write_own(n, key, key_len, NULL, 0, KV_TOMBSTONE, now);
+}
+
+int rumor_node_kv_get(const rumor_node *n, const char *origin, const void *key, size_t key_len,
+                      rumor_kv_value *out)
+{
+    if (!key || key_len == 0 || key_len > RUMOR_KEY_MAX)
+        return RUMOR_ERR_INVALID;
+    const kv_origin *o =
+        origin ? kv_origin_find(&n->kv, origin, strlen(origin)) : (const kv_origin *)n->kv_self;
+    const kv_entry *e = o ? kv_get(o, key, key_len) : NULL;
+    if (!e || (e->flags & KV_TOMBSTONE))
+        return RUMOR_ERR_NOT_FOUND;
+    if (out) {
+        out->value = kv_value(e);
+        out->len = e->value_len;
+        out->version = e->version;
+    }
+    return RUMOR_OK;
+}
+
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static uint64_t bytes_hash(const void *p, size_t len, uint64_t h)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+uint64_t rumor_node_kv_digest(const rumor_node *n)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n->kv.norigins; i++) {
+        const kv_origin *o = n->kv.origins[i];
+        uint64_t oh = bytes_hash(o->name, o->name_len, 0xcbf29ce484222325ull);
+        for (const kv_entry *e = o->head; e; e = e->next) {
+            if (e->flags & KV_TOMBSTONE)
+                continue;
+            uint64_t h = bytes_hash(kv_key(e), e->key_len, oh);
+            h = bytes_hash(kv_value(e), e->value_len, h ^ e->version);
+            sum += mix(h);
+        }
+    }
+    return sum;
+}
+
+size_t rumor_node_kv_count(const rumor_node *n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n->kv.norigins; i++)
+        c += n->kv.origins[i]->keys;
+    return c;
+}
