@@ -198,6 +198,7 @@ typedef struct rumor_settings {
     uint32_t kv_node_bytes_max;   /* key + value bytes per node */
     uint64_t kv_total_bytes_max;  /* key + value bytes over all replicas held */
     uint32_t kv_tombstone_ttl_ms; /* a delete is remembered this long before collection */
+    int64_t wallclock_offset_ms;  /* now + this = Unix time in ms, for shared-key stamps */
 
     const rumor_allocator *allocator; /* NULL = libc; the pointed struct is copied */
 } rumor_settings;
@@ -273,6 +274,7 @@ typedef struct rumor_event {
     uint64_t version;
     uint64_t old_version;
     bool deleted;
+    bool shared; /* the key is in the shared keyspace (member.name wrote it) */
 } rumor_event;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -462,6 +464,8 @@ typedef struct rumor_kv_value {
     const uint8_t *value; /* valid until the next call that changes the node */
     size_t len;
     uint64_t version;
+    const char *writer; /* shared keys: the node whose write won (else NULL) */
+    uint64_t stamp;     /* shared keys: the winning hybrid-logical-clock stamp */
 } rumor_kv_value;
 
 /*
@@ -470,6 +474,21 @@ typedef struct rumor_kv_value {
  */
 RUMOR_API int rumor_node_kv_get(const rumor_node *n, const char *origin, const void *key,
                                 size_t key_len, rumor_kv_value *out);
+
+/*
+ * The shared keyspace: any node may write any key; the write with the highest hybrid logical
+ * clock stamp wins, ties broken by writer name, so every replica picks the same winner. A stamp
+ * exceeds every stamp the node has seen, so a write made after seeing another wins over it
+ * whatever the two wall clocks say. Stored under the writer as KV_SHARED entries (they count
+ * against its limits). Errors as rumor_node_kv_put / rumor_node_kv_delete.
+ */
+RUMOR_API int rumor_node_shared_put(rumor_node *n, const void *key, size_t key_len,
+                                    const void *value, size_t value_len, uint64_t now);
+RUMOR_API int rumor_node_shared_delete(rumor_node *n, const void *key, size_t key_len,
+                                       uint64_t now);
+/* Reads the winning value of a shared key. Errors: RUMOR_ERR_NOT_FOUND (absent or deleted). */
+RUMOR_API int rumor_node_shared_get(const rumor_node *n, const void *key, size_t key_len,
+                                    rumor_kv_value *out);
 
 /* An order-independent hash of every replica this node holds (origins, keys, versions,
  * values): equal on two nodes when they hold the same state. */

@@ -49,6 +49,7 @@ static void on_change(void *ud, const kv_change *c)
     e->version = c->entry->version;
     e->old_version = c->old_version;
     e->deleted = (c->entry->flags & KV_TOMBSTONE) != 0;
+    e->shared = (c->entry->flags & KV_SHARED) != 0;
     memcpy(e->name, c->origin->name, c->origin->name_len);
     e->name[c->origin->name_len] = '\0';
     e->accuser[0] = '\0';
@@ -173,6 +174,8 @@ void kvnode_on_delta(rumor_node *n, const wire_msg *m, uint64_t now)
     for (uint32_t i = 0; i < m->u.kv_delta.count && wire_kv_entry_next(&r, &we); i++) {
         kv_delta d = {we.key.p,   we.key.len, we.value.p, we.value.len,
                       we.version, we.stamp,   we.flags};
+        if (we.flags & KV_SHARED)
+            hlc_observe(&n->clock, we.stamp); /* our next shared write must follow it */
         if (kv_apply(&n->kv, o, &d, now) < 0) {
             node_drop(n, RUMOR_DROP_OVERSIZE); /* over a local limit: stop at the gap */
             return;
@@ -319,12 +322,17 @@ uint64_t kvnode_deadline(const rumor_node *n)
 static int write_own(rumor_node *n, const void *key, size_t key_len, const void *value,
                      size_t value_len, uint8_t flags, uint64_t now)
 {
+    uint64_t stamp = 0;
     if (n->leaving)
         return RUMOR_ERR_STATE;
     if (!key || key_len == 0 || key_len > RUMOR_KEY_MAX || (value_len && !value))
         return RUMOR_ERR_INVALID;
     n->now = now;
-    kv_delta d = {key, key_len, value, value_len, 0, 0, flags};
+    if (flags & KV_SHARED) {
+        int64_t wall = (int64_t)now + n->s.wallclock_offset_ms;
+        stamp = hlc_now(&n->clock, wall > 0 ? (uint64_t)wall : 0);
+    }
+    kv_delta d = {key, key_len, value, value_len, 0, stamp, flags};
     uint64_t before = n->kv_self->max_version;
     int rc = kv_write(&n->kv, n->kv_self, &d, now);
     if (rc == RUMOR_OK)
@@ -362,6 +370,41 @@ int rumor_node_kv_get(const rumor_node *n, const char *origin, const void *key, 
         out->value = kv_value(e);
         out->len = e->value_len;
         out->version = e->version;
+        out->writer = NULL;
+        out->stamp = 0;
+    }
+    return RUMOR_OK;
+}
+
+int rumor_node_shared_put(rumor_node *n, const void *key, size_t key_len, const void *value,
+                          size_t value_len, uint64_t now)
+{
+    return write_own(n, key, key_len, value, value_len, KV_SHARED, now);
+}
+
+int rumor_node_shared_delete(rumor_node *n, const void *key, size_t key_len, uint64_t now)
+{
+    if (!key || key_len == 0 || key_len > RUMOR_KEY_MAX)
+        return RUMOR_ERR_INVALID;
+    const kv_entry *e = kv_shared_get(&n->kv, key, key_len);
+    if (!e || (e->flags & KV_TOMBSTONE))
+        return RUMOR_ERR_NOT_FOUND;
+    return write_own(n, key, key_len, NULL, 0, KV_SHARED | KV_TOMBSTONE, now);
+}
+
+int rumor_node_shared_get(const rumor_node *n, const void *key, size_t key_len, rumor_kv_value *out)
+{
+    if (!key || key_len == 0 || key_len > RUMOR_KEY_MAX)
+        return RUMOR_ERR_INVALID;
+    const kv_entry *e = kv_shared_get(&n->kv, key, key_len);
+    if (!e || (e->flags & KV_TOMBSTONE))
+        return RUMOR_ERR_NOT_FOUND;
+    if (out) {
+        out->value = kv_value(e);
+        out->len = e->value_len;
+        out->version = e->version;
+        out->writer = e->origin->name;
+        out->stamp = e->stamp;
     }
     return RUMOR_OK;
 }

@@ -239,7 +239,7 @@ void node_event(rumor_node *n, uint8_t type, const member *m, const char *accuse
     e->key = NULL;
     e->key_len = 0;
     e->version = e->old_version = 0;
-    e->deleted = false;
+    e->deleted = e->shared = false;
     e->accuser[0] = '\0';
     if (m) {
         memcpy(e->name, member_name(m), m->name_len);
@@ -531,6 +531,7 @@ bool rumor_node_poll_event(rumor_node *n, rumor_event *out)
     out->version = q->version;
     out->old_version = q->old_version;
     out->deleted = q->deleted;
+    out->shared = q->shared;
     out->type = (rumor_event_type)q->type;
     out->at_ms = q->at;
     out->member.name = e->name;

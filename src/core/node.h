@@ -8,6 +8,7 @@
 
 #include "core/bcast.h"
 #include "core/buf.h"
+#include "core/hlc.h"
 #include "core/kv.h"
 #include "core/members.h"
 #include "core/rng.h"
@@ -88,6 +89,7 @@ typedef struct ev_rec {
     uint8_t *meta;
     bool is_self;
     bool deleted;
+    bool shared;
     uint16_t key_len;
     uint8_t *key; /* KV_CHANGE */
     uint64_t version, old_version;
@@ -165,6 +167,7 @@ struct rumor_node {
     /* Replicated key-value state (kvnode.c). */
     kv_store kv;
     kv_origin *kv_self;
+    hlc clock; /* stamps of shared writes */
     uint64_t next_kv_sync;
     size_t kv_digest_pos; /* where the next digest slice starts in the member order */
 

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -180,6 +181,71 @@ static void test_restarted_owner_adopts_its_keyspace(void **ctx)
     tnet_free(t);
 }
 
+static int shared_get(tnet *t, int i, const char *k, char *out, size_t cap, const char **writer)
+{
+    rumor_kv_value v;
+    int rc = rumor_node_shared_get(tnet_node(t, i), k, strlen(k), &v);
+    if (rc == 0) {
+        size_t n = v.len < cap - 1 ? v.len : cap - 1;
+        memcpy(out, v.value, n);
+        out[n] = 0;
+        if (writer)
+            *writer = v.writer;
+    }
+    return rc;
+}
+
+static void test_shared_keys_converge(void **ctx)
+{
+    (void)ctx;
+    tnet *t = tnet_new(5, RUMOR_PROFILE_LOCAL, 35);
+    /* Skewed wall clocks: node 1 runs 5 s behind, node 2 1 s ahead. */
+    tnet_settings(t, 1)->wallclock_offset_ms = 1700000000000 - 5000;
+    tnet_settings(t, 2)->wallclock_offset_ms = 1700000000000 + 1000;
+    for (int i = 0; i < 5; i++)
+        if (i != 1 && i != 2)
+            tnet_settings(t, i)->wallclock_offset_ms = 1700000000000;
+    start_all(t, 5);
+    tnet_run(t, tnet_now(t) + 3000);
+    /* Concurrent writes of one key by three nodes: every replica picks the same winner. */
+    uint64_t now = tnet_now(t);
+    for (int i = 1; i <= 3; i++) {
+        char v[16];
+        snprintf(v, sizeof(v), "w%d", i);
+        assert_int_equal(rumor_node_shared_put(tnet_node(t, i), "leader", 6, v, strlen(v), now), 0);
+    }
+    tnet_run(t, tnet_now(t) + 3000);
+    char first[8], buf[8];
+    const char *w0 = NULL, *w = NULL;
+    assert_int_equal(shared_get(t, 0, "leader", first, sizeof(first), &w0), 0);
+    assert_string_equal(first, "w2"); /* the clock that is ahead wins a concurrent race */
+    assert_string_equal(w0, "n2");
+    for (int i = 1; i < 5; i++) {
+        assert_int_equal(shared_get(t, i, "leader", buf, sizeof(buf), &w), 0);
+        assert_string_equal(buf, first);
+        assert_string_equal(w, w0);
+    }
+    /* Node 1's clock is 6 s behind node 2's, but it writes after seeing node 2's write, so
+     * its write wins: stamps follow causality, not wall clocks. */
+    assert_int_equal(rumor_node_shared_put(tnet_node(t, 1), "leader", 6, "w1b", 3, tnet_now(t)), 0);
+    tnet_run(t, tnet_now(t) + 3000);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(shared_get(t, i, "leader", buf, sizeof(buf), &w), 0);
+        assert_string_equal(buf, "w1b");
+    }
+    /* Any node may delete it; then it is absent everywhere. */
+    assert_int_equal(rumor_node_shared_delete(tnet_node(t, 4), "leader", 6, tnet_now(t)), 0);
+    assert_int_equal(rumor_node_shared_delete(tnet_node(t, 4), "leader", 6, tnet_now(t)),
+                     RUMOR_ERR_NOT_FOUND);
+    tnet_run(t, tnet_now(t) + 3000);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(shared_get(t, i, "leader", buf, sizeof(buf), NULL), RUMOR_ERR_NOT_FOUND);
+    /* Shared and per-node keys are separate namespaces. */
+    assert_int_equal(put(t, 0, "leader", "mine"), 0);
+    assert_int_equal(shared_get(t, 0, "leader", buf, sizeof(buf), NULL), RUMOR_ERR_NOT_FOUND);
+    tnet_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -188,6 +254,7 @@ int main(void)
         cmocka_unit_test(test_change_events),
         cmocka_unit_test(test_reaped_member_keys_dropped),
         cmocka_unit_test(test_restarted_owner_adopts_its_keyspace),
+        cmocka_unit_test(test_shared_keys_converge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
