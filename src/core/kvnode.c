@@ -25,21 +25,12 @@ static wire_str origin_name(const kv_origin *o)
 static void on_change(void *ud, const kv_change *c)
 {
     rumor_node *n = ud;
-    if (n->ev_head == n->ev_len)
-        n->ev_head = n->ev_len = 0;
-    if (n->ev_len - n->ev_head >= NODE_EVENTS_MAX) {
-        node_drop(n, RUMOR_DROP_QUEUE_FULL);
-        return;
-    }
-    void *q = n->evq;
-    if (!rgrow(&n->alloc, &q, &n->ev_cap, n->ev_len + 1, sizeof(ev_rec)))
-        return;
-    n->evq = q;
-    uint8_t *key = ralloc(&n->alloc, c->entry->key_len);
+    ev_rec *e = node_event_slot(n);
+    uint8_t *key = e ? ralloc(&n->alloc, c->entry->key_len) : NULL;
     if (!key)
         return;
     memcpy(key, kv_key(c->entry), c->entry->key_len);
-    ev_rec *e = &n->evq[n->ev_len++];
+    n->ev_len++;
     memset(e, 0, offsetof(ev_rec, name));
     e->type = RUMOR_EVENT_KV_CHANGE;
     e->at = n->now;

@@ -218,20 +218,27 @@ bool node_sop(rumor_node *n, uint8_t kind, uint64_t id, const rumor_addr *to, si
     return true;
 }
 
-void node_event(rumor_node *n, uint8_t type, const member *m, const char *accuser,
-                size_t accuser_len)
+ev_rec *node_event_slot(rumor_node *n)
 {
     if (n->ev_head == n->ev_len)
         n->ev_head = n->ev_len = 0;
     if (n->ev_len - n->ev_head >= NODE_EVENTS_MAX) {
         node_drop(n, RUMOR_DROP_QUEUE_FULL);
-        return;
+        return NULL;
     }
     void *q = n->evq;
     if (!rgrow(&n->alloc, &q, &n->ev_cap, n->ev_len + 1, sizeof(ev_rec)))
-        return;
+        return NULL;
     n->evq = q;
-    ev_rec *e = &n->evq[n->ev_len];
+    return &n->evq[n->ev_len];
+}
+
+void node_event(rumor_node *n, uint8_t type, const member *m, const char *accuser,
+                size_t accuser_len)
+{
+    ev_rec *e = node_event_slot(n);
+    if (!e)
+        return;
     e->type = type;
     e->at = n->now;
     e->meta = NULL;

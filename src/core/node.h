@@ -177,6 +177,9 @@ struct rumor_node {
 };
 
 /* node.c */
+/* The next free event record (not yet counted: fill it, then ev_len++), or NULL when the queue
+ * is full (counted) or memory ran out. */
+ev_rec *node_event_slot(rumor_node *n);
 void node_event(rumor_node *n, uint8_t type, const member *m, const char *accuser,
                 size_t accuser_len);
 void node_drop(rumor_node *n, rumor_drop_reason r);
