@@ -43,5 +43,10 @@ int cli_tags(cli_ctx *c, int argc, char **argv);
 /* Takes "--http ADDR"/"--http=ADDR" and "--help" out of argv; returns 1 for help, -1 on a
  * missing value, 0 otherwise. */
 int cli_common_flag(cli_ctx *c, int argc, char **argv, int *i);
+/* Handles the flags every command has (--help prints `help` and the common flags): -1 to go on,
+ * -2 when the flag was consumed with its value, or an exit code. */
+int cli_common(cli_ctx *c, int argc, char **argv, int *i, const char *help);
+/* Prints "rumor CMD: what (see rumor CMD --help)" and returns CLI_USAGE. */
+int cli_usage_error(const cli_ctx *c, const char *what);
 
 #endif

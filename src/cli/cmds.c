@@ -26,14 +26,13 @@ int cli_common_flag(cli_ctx *c, int argc, char **argv, int *i)
     return 0;
 }
 
-static int usage_error(const cli_ctx *c, const char *what)
+int cli_usage_error(const cli_ctx *c, const char *what)
 {
     fprintf(stderr, "rumor %s: %s (see rumor %s --help)\n", c->cmd, what, c->cmd);
     return CLI_USAGE;
 }
 
-/* Handles the flags every command has; returns -1 to go on, or an exit code. */
-static int common(cli_ctx *c, int argc, char **argv, int *i, const char *help)
+int cli_common(cli_ctx *c, int argc, char **argv, int *i, const char *help)
 {
     int r = cli_common_flag(c, argc, argv, i);
     if (r == 1) {
@@ -113,7 +112,7 @@ int cli_members(cli_ctx *c, int argc, char **argv)
     bool json_out = false;
     char path[2048] = "/v1/members?";
     for (int i = 0; i < argc; i++) {
-        int r = common(c, argc, argv, &i, members_help);
+        int r = cli_common(c, argc, argv, &i, members_help);
         const char *v;
         if (r >= 0)
             return r;
@@ -121,16 +120,16 @@ int cli_members(cli_ctx *c, int argc, char **argv)
             continue;
         if ((v = value_of(argc, argv, &i, "--format"))) {
             if (strcmp(v, "json") != 0 && strcmp(v, "table") != 0)
-                return usage_error(c, "--format must be table or json");
+                return cli_usage_error(c, "--format must be table or json");
             json_out = strcmp(v, "json") == 0;
         } else if ((v = value_of(argc, argv, &i, "--status"))) {
             append_query(path, sizeof path, "status", v);
         } else if ((v = value_of(argc, argv, &i, "--tag"))) {
             append_query(path, sizeof path, "tag", v);
         } else if (strncmp(argv[i], "--", 2) == 0 && i + 1 == argc) {
-            return usage_error(c, "this flag needs a value, or is unknown");
+            return cli_usage_error(c, "this flag needs a value, or is unknown");
         } else {
-            return usage_error(c, "unknown argument");
+            return cli_usage_error(c, "unknown argument");
         }
     }
     long status = 0;
@@ -162,7 +161,7 @@ int cli_join(cli_ctx *c, int argc, char **argv)
 {
     json_t *addrs = json_array();
     for (int i = 0; i < argc; i++) {
-        int r = common(c, argc, argv, &i, join_help);
+        int r = cli_common(c, argc, argv, &i, join_help);
         if (r >= 0) {
             json_decref(addrs);
             return r;
@@ -172,7 +171,7 @@ int cli_join(cli_ctx *c, int argc, char **argv)
     }
     if (json_array_size(addrs) == 0) {
         json_decref(addrs);
-        return usage_error(c, "give at least one address to join");
+        return cli_usage_error(c, "give at least one address to join");
     }
     json_t *req = json_pack("{s:o}", "addrs", addrs);
     char *text = json_dumps(req, JSON_COMPACT), *body = NULL;
@@ -199,11 +198,11 @@ static const char leave_help[] = "Usage: rumor leave\n\nThe agent leaves the clu
 int cli_leave(cli_ctx *c, int argc, char **argv)
 {
     for (int i = 0; i < argc; i++) {
-        int r = common(c, argc, argv, &i, leave_help);
+        int r = cli_common(c, argc, argv, &i, leave_help);
         if (r >= 0)
             return r;
         if (r == -1)
-            return usage_error(c, "unexpected argument");
+            return cli_usage_error(c, "unexpected argument");
     }
     long status = 0;
     char *body = NULL;

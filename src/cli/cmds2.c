@@ -5,25 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int usage_error(const cli_ctx *c, const char *what)
-{
-    fprintf(stderr, "rumor %s: %s (see rumor %s --help)\n", c->cmd, what, c->cmd);
-    return CLI_USAGE;
-}
-
-static int help_or_http(cli_ctx *c, int argc, char **argv, int *i, const char *help)
-{
-    int r = cli_common_flag(c, argc, argv, i);
-    if (r == 1) {
-        printf("%s\n\n  --http ADDR:PORT  the agent's HTTP API (default $%s or 127.0.0.1:7947)\n"
-               "Exit codes: 0 ok, 1 the agent reported an error, 2 bad usage, 3 no agent "
-               "answered.\n",
-               help, CLI_HTTP_ENV);
-        return CLI_OK;
-    }
-    return r < 0 ? CLI_USAGE : (r == 2 ? -2 : -1);
-}
-
 /* ---- monitor ---- */
 
 typedef struct monitor_ctx {
@@ -65,7 +46,7 @@ int cli_monitor(cli_ctx *c, int argc, char **argv)
 {
     monitor_ctx m = {0};
     for (int i = 0; i < argc; i++) {
-        int r = help_or_http(c, argc, argv, &i, monitor_help);
+        int r = cli_common(c, argc, argv, &i, monitor_help);
         if (r >= 0)
             return r;
         if (r == -2)
@@ -77,7 +58,7 @@ int cli_monitor(cli_ctx *c, int argc, char **argv)
         else if (strcmp(argv[i], "--type") == 0 && i + 1 < argc)
             m.type = argv[++i];
         else
-            return usage_error(c, "unknown argument");
+            return cli_usage_error(c, "unknown argument");
     }
     fprintf(stderr, "monitoring events of the agent at %s (Ctrl-C to stop)\n", c->http);
     int rc = cli_stream(c, "/v1/events", monitor_line, &m);
@@ -111,7 +92,7 @@ int cli_info(cli_ctx *c, int argc, char **argv)
 {
     bool json_out = false;
     for (int i = 0; i < argc; i++) {
-        int r = help_or_http(c, argc, argv, &i, info_help);
+        int r = cli_common(c, argc, argv, &i, info_help);
         if (r >= 0)
             return r;
         if (r == -2)
@@ -120,7 +101,7 @@ int cli_info(cli_ctx *c, int argc, char **argv)
             strncmp(argv[i], "--format=", 9) == 0)
             json_out = strcmp(argv[i][8] == '=' ? argv[i] + 9 : argv[++i], "json") == 0;
         else
-            return usage_error(c, "unknown argument");
+            return cli_usage_error(c, "unknown argument");
     }
     long status = 0;
     char *body = NULL;
@@ -155,19 +136,19 @@ static const char tags_help[] =
 static int tags_collect(cli_ctx *c, int argc, char **argv, bool set, json_t *out)
 {
     for (int i = 1; i < argc; i++) {
-        int r = help_or_http(c, argc, argv, &i, tags_help);
+        int r = cli_common(c, argc, argv, &i, tags_help);
         if (r >= 0)
             return r;
         if (r == -2)
             continue;
         const char *eq = strchr(argv[i], '=');
         if (set && (!eq || eq == argv[i]))
-            return usage_error(c, "tags set takes KEY=VALUE arguments");
+            return cli_usage_error(c, "tags set takes KEY=VALUE arguments");
         if (set) {
             char key[129];
             size_t klen = (size_t)(eq - argv[i]);
             if (klen >= sizeof key)
-                return usage_error(c, "tag key longer than 128 bytes");
+                return cli_usage_error(c, "tag key longer than 128 bytes");
             memcpy(key, argv[i], klen);
             key[klen] = '\0';
             json_object_set_new(out, key, json_string(eq + 1));
@@ -181,16 +162,16 @@ static int tags_collect(cli_ctx *c, int argc, char **argv, bool set, json_t *out
 int cli_tags(cli_ctx *c, int argc, char **argv)
 {
     int i0 = 0;
-    if (argc > 0 && help_or_http(c, argc, argv, &i0, tags_help) == CLI_OK)
+    if (argc > 0 && cli_common(c, argc, argv, &i0, tags_help) == CLI_OK)
         return CLI_OK;
     if (argc < 1 || (strcmp(argv[0], "set") != 0 && strcmp(argv[0], "delete") != 0))
-        return usage_error(c, "expected \"set K=V...\" or \"delete K...\"");
+        return cli_usage_error(c, "expected \"set K=V...\" or \"delete K...\"");
     bool set = strcmp(argv[0], "set") == 0;
     json_t *items = set ? json_object() : json_array();
     int r = tags_collect(c, argc, argv, set, items);
     if (r >= 0 || (set ? json_object_size(items) : json_array_size(items)) == 0) {
         json_decref(items);
-        return r >= 0 ? r : usage_error(c, "nothing to change");
+        return r >= 0 ? r : cli_usage_error(c, "nothing to change");
     }
     json_t *req = json_pack("{s:o}", set ? "set" : "delete", items);
     char *text = json_dumps(req, JSON_COMPACT), *body = NULL;
