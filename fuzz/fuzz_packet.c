@@ -92,6 +92,7 @@ static void reencode(const wire_msg *m, buf_writer *w)
             check(wire_kv_digest_next(&r, &o, &max, &gc));
             wire_put_kv_digest_entry(w, o, max, gc);
         }
+        wire_put_kv_digest_end(w, m->u.kv_digest.sum);
         break;
     }
     case WIRE_KV_DELTA: {
@@ -169,7 +170,8 @@ static void compare(const wire_msg *a, const wire_msg *b)
     case WIRE_KV_DIGEST:
         /* Entry bytes re-encode identically (canonical varints) or the lengths differ. */
         check(a->u.kv_digest.flags == b->u.kv_digest.flags &&
-              a->u.kv_digest.count == b->u.kv_digest.count);
+              a->u.kv_digest.count == b->u.kv_digest.count &&
+              a->u.kv_digest.sum == b->u.kv_digest.sum);
         break;
     case WIRE_KV_DELTA:
         check(str_eq(a->u.kv_delta.origin, b->u.kv_delta.origin) &&

@@ -18,6 +18,14 @@ static bool pickable(const rumor_node *n, const member *m, const member *exclude
            now < m->state_since + n->s.gossip_to_dead_ms;
 }
 
+static bool picked(member *const *out, size_t got, const member *m)
+{
+    for (size_t i = 0; i < got; i++)
+        if (out[i] == m)
+            return true;
+    return false;
+}
+
 size_t gossip_pick(rumor_node *n, member **out, size_t k, const member *exclude, bool dead_too,
                    uint64_t now)
 {
@@ -29,12 +37,7 @@ size_t gossip_pick(rumor_node *n, member **out, size_t k, const member *exclude,
     size_t attempts = 4 * k + 16;
     for (size_t a = 0; a < attempts && got < k; a++) {
         member *m = t->order[rng_below(&n->rng, (uint32_t)t->count)];
-        if (!pickable(n, m, exclude, dead_too, now))
-            continue;
-        bool dup = false;
-        for (size_t i = 0; i < got; i++)
-            dup = dup || out[i] == m;
-        if (!dup)
+        if (pickable(n, m, exclude, dead_too, now) && !picked(out, got, m))
             out[got++] = m;
     }
     if (got == k || t->count > 4 * k + 16)
@@ -43,10 +46,7 @@ size_t gossip_pick(rumor_node *n, member **out, size_t k, const member *exclude,
     size_t start = rng_below(&n->rng, (uint32_t)t->count);
     for (size_t i = 0; i < t->count && got < k; i++) {
         member *m = t->order[(start + i) % t->count];
-        bool dup = false;
-        for (size_t j = 0; j < got; j++)
-            dup = dup || out[j] == m;
-        if (!dup && pickable(n, m, exclude, dead_too, now))
+        if (pickable(n, m, exclude, dead_too, now) && !picked(out, got, m))
             out[got++] = m;
     }
     return got;

@@ -91,15 +91,66 @@ static void table_remove(kv_entry **slots, size_t n, kv_entry **slot)
 
 /* ---- origins ---- */
 
+/* Origins are looked up by name on every digest entry and delta, so they are hashed too. */
+static kv_origin **oslot_find(const kv_store *s, const char *name, size_t len, uint32_t h)
+{
+    if (s->noslots == 0)
+        return NULL;
+    for (size_t i = h & (s->noslots - 1);; i = (i + 1) & (s->noslots - 1)) {
+        kv_origin *o = s->oslots[i];
+        if (!o || (o->hash == h && o->name_len == len && memcmp(o->name, name, len) == 0))
+            return &s->oslots[i];
+    }
+}
+
+static void oslot_put(kv_origin **slots, size_t n, kv_origin *o)
+{
+    size_t i = o->hash & (n - 1);
+    while (slots[i])
+        i = (i + 1) & (n - 1);
+    slots[i] = o;
+}
+
+static bool oslots_grow(kv_store *s)
+{
+    if ((s->norigins + 1) * 2 <= s->noslots)
+        return true;
+    size_t n = s->noslots ? s->noslots * 2 : 16;
+    kv_origin **ns = rcalloc(s->a, n, sizeof(*ns));
+    if (!ns)
+        return false;
+    for (size_t i = 0; i < s->norigins; i++)
+        oslot_put(ns, n, s->origins[i]);
+    rfree(s->a, s->oslots);
+    s->oslots = ns;
+    s->noslots = n;
+    return true;
+}
+
+static void oslot_remove(kv_store *s, kv_origin **slot)
+{
+    size_t mask = s->noslots - 1, i = (size_t)(slot - s->oslots), j = i;
+    /* Backward-shift deletion (see members.c). */
+    for (;;) {
+        s->oslots[i] = NULL;
+        for (;;) {
+            j = (j + 1) & mask;
+            if (!s->oslots[j])
+                return;
+            size_t k = s->oslots[j]->hash & mask;
+            if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+                continue;
+            break;
+        }
+        s->oslots[i] = s->oslots[j];
+        i = j;
+    }
+}
+
 kv_origin *kv_origin_find(const kv_store *s, const char *name, size_t len)
 {
-    uint32_t h = fnv(name, len, 2166136261u);
-    for (size_t i = 0; i < s->norigins; i++) {
-        kv_origin *o = s->origins[i];
-        if (o->hash == h && o->name_len == len && memcmp(o->name, name, len) == 0)
-            return o;
-    }
-    return NULL;
+    kv_origin **slot = oslot_find(s, name, len, fnv(name, len, 2166136261u));
+    return slot ? *slot : NULL;
 }
 
 kv_origin *kv_origin_get(kv_store *s, const char *name, size_t len)
@@ -108,7 +159,8 @@ kv_origin *kv_origin_get(kv_store *s, const char *name, size_t len)
     if (o)
         return o;
     void *arr = s->origins;
-    if (!rgrow(s->a, &arr, &s->origins_cap, s->norigins + 1, sizeof(kv_origin *)))
+    if (!oslots_grow(s) ||
+        !rgrow(s->a, &arr, &s->origins_cap, s->norigins + 1, sizeof(kv_origin *)))
         return NULL;
     s->origins = arr;
     o = rcalloc(s->a, 1, sizeof(*o));
@@ -121,8 +173,34 @@ kv_origin *kv_origin_get(kv_store *s, const char *name, size_t len)
     }
     o->name_len = len;
     o->hash = fnv(name, len, 2166136261u);
+    o->idx = (uint32_t)s->norigins;
     s->origins[s->norigins++] = o;
+    oslot_put(s->oslots, s->noslots, o);
     return o;
+}
+
+/* ---- the store sum ---- */
+
+/* What one origin adds to kv_store.sum: two stores hold the same versions of the same origins
+ * exactly when their sums agree (up to hash collisions), so a round between nodes in sync costs
+ * one small message. Origins holding nothing add nothing (every node has its own, empty). */
+static uint64_t sum_term(const kv_origin *o)
+{
+    if (o->max_version == 0)
+        return 0;
+    uint64_t x = ((uint64_t)o->hash << 32) ^ o->max_version ^ ((uint64_t)o->name_len << 56);
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static void set_max(kv_store *s, kv_origin *o, uint64_t v)
+{
+    s->sum -= sum_term(o);
+    o->max_version = v;
+    s->sum += sum_term(o);
 }
 
 /* ---- the shared index ---- */
@@ -239,7 +317,7 @@ void kv_origin_reset(kv_store *s, kv_origin *o, uint64_t gc_version)
 {
     while (o->head)
         entry_remove(s, o, o->head);
-    o->max_version = 0;
+    set_max(s, o, 0);
     if (gc_version > o->gc_version)
         o->gc_version = gc_version;
 }
@@ -247,12 +325,10 @@ void kv_origin_reset(kv_store *s, kv_origin *o, uint64_t gc_version)
 void kv_origin_drop(kv_store *s, kv_origin *o)
 {
     kv_origin_reset(s, o, 0);
-    for (size_t i = 0; i < s->norigins; i++) {
-        if (s->origins[i] == o) {
-            s->origins[i] = s->origins[--s->norigins];
-            break;
-        }
-    }
+    oslot_remove(s, oslot_find(s, o->name, o->name_len, o->hash));
+    kv_origin *last = s->origins[--s->norigins];
+    s->origins[o->idx] = last;
+    last->idx = o->idx;
     rfree(s->a, o->slots);
     rfree(s->a, o->name);
     rfree(s->a, o);
@@ -263,6 +339,7 @@ void kv_free(kv_store *s)
     while (s->norigins)
         kv_origin_drop(s, s->origins[0]);
     rfree(s->a, s->origins);
+    rfree(s->a, s->oslots);
     rfree(s->a, s->shared);
     memset(s, 0, sizeof(*s));
 }
@@ -345,7 +422,7 @@ static int store(kv_store *s, kv_origin *o, const kv_delta *d, uint64_t now)
     if (live(e))
         o->keys++;
     if (d->version > o->max_version)
-        o->max_version = d->version;
+        set_max(s, o, d->version);
     if (e->flags & KV_SHARED)
         shared_consider(s, e);
     if (s->watch) {
@@ -376,10 +453,10 @@ int kv_apply(kv_store *s, kv_origin *o, const kv_delta *d, uint64_t now)
     return rc == RUMOR_OK ? 1 : rc;
 }
 
-void kv_advance(kv_origin *o, uint64_t version)
+void kv_advance(kv_store *s, kv_origin *o, uint64_t version)
 {
     if (version > o->max_version)
-        o->max_version = version;
+        set_max(s, o, version);
 }
 
 void kv_learn_gc(kv_store *s, kv_origin *o, uint64_t gc_version)

@@ -54,6 +54,7 @@ struct kv_origin {
     char *name;
     size_t name_len;
     uint32_t hash;
+    uint32_t idx; /* in kv_store.origins */
     uint64_t max_version;
     uint64_t gc_version;
     uint32_t keys; /* live (non-tombstone) entries */
@@ -81,8 +82,11 @@ typedef struct kv_change {
 typedef void (*kv_watch_fn)(void *ud, const kv_change *c);
 
 typedef struct kv_store {
-    kv_origin **origins;
+    kv_origin **origins; /* for iteration */
     size_t norigins, origins_cap;
+    kv_origin **oslots; /* origins by name hash, open addressing, NULL = empty */
+    size_t noslots;
+    uint64_t sum;      /* wrapping sum over origins holding versions of mix(name, max_version) */
     kv_entry **shared; /* winners by key hash, open addressing, NULL = empty */
     size_t nshared, shared_slots;
     uint64_t total_bytes;
@@ -136,7 +140,7 @@ int kv_apply(kv_store *s, kv_origin *o, const kv_delta *d, uint64_t now);
  * even when its newest versions were tombstones that are gone (collected), so the replica does
  * not look behind forever.
  */
-void kv_advance(kv_origin *o, uint64_t version);
+void kv_advance(kv_store *s, kv_origin *o, uint64_t version);
 /* The origin says it collected tombstones up to `gc_version`: drop ours. */
 void kv_learn_gc(kv_store *s, kv_origin *o, uint64_t gc_version);
 /* Whether a replica at (`their_max`, `their_gc`) must be reset before taking deltas of `o`:

@@ -2,11 +2,12 @@
  * Replicated key-value state on the node: the write API, rumor-mongering of fresh writes, and
  * digest anti-entropy (scuttlebutt over datagrams).
  *
- * A round: every kv_sync_interval the node sends one random live member a KV_DIGEST request
- * with (origin, max_version, gc_version) for a rotating slice of the member table (it stays one
- * datagram whatever N is; the whole table is covered over successive rounds). With PULL the
- * peer answers with KV_DELTAs where the asker lags; with PUSH it answers a KV_DIGEST reply
- * listing where it lags, and the asker sends those deltas. Deltas go oldest version first and
+ * A round: every kv_sync_interval the node sends one random live member its store sum (an
+ * O(1)-maintained sum over origins of their max_version). A peer in sync does nothing. One that
+ * differs offers (origin, max_version, gc_version) for a rotating slice of its member table
+ * (one datagram whatever N is; the whole table over successive rounds); with PUSH the asker
+ * sends the KV_DELTAs the peer lacks, with PULL it lists where it lags itself and the peer
+ * sends those. Deltas go oldest version first and
  * as many as fit one datagram, so an exchange cut short leaves no gap; the rest follows in
  * later rounds. A fresh write also travels at once as a RUMOR delta through the application
  * broadcast class, and every node that applies it passes it on.
@@ -66,6 +67,7 @@ int kvnode_init(rumor_node *n)
     n->next_kv_sync = n->s.kv_sync_interval_ms
                           ? n->now + 1 + rng_below(&n->rng, n->s.kv_sync_interval_ms)
                           : NODE_NEVER;
+    n->next_kv_collect = n->next_kv_sync;
     return RUMOR_OK;
 }
 
@@ -109,6 +111,8 @@ static bool put_delta(buf_writer *w, kv_origin *o, uint64_t since, uint64_t thei
         bytes += sz;
         count++;
     }
+    /* Nothing fitted: still worth sending when it resets the replica or moves it past
+     * versions that were collected tombstones (no entries, but a newer origin_max). */
     if (count == 0 && !(reset || (!first && o->max_version > since)))
         return false;
     if (!e)
@@ -173,7 +177,7 @@ void kvnode_on_delta(rumor_node *n, const wire_msg *m, uint64_t now)
         }
     }
     if (m->u.kv_delta.flags & WIRE_KVX_COMPLETE)
-        kv_advance(o, m->u.kv_delta.origin_max);
+        kv_advance(&n->kv, o, m->u.kv_delta.origin_max);
     if ((m->u.kv_delta.flags & WIRE_KVX_RUMOR) && o->max_version > before && o != n->kv_self)
         rumor_delta(n, o, before);
 }
@@ -239,37 +243,22 @@ static void send_lags(rumor_node *n, const rumor_addr *to, buf_reader r, uint32_
         wire_put_kv_digest_entry(w, on, mine, my_gc);
         put++;
     }
+    wire_put_kv_digest_end(w, n->kv.sum);
     node_pkt_end(n, false);
 }
 
-void kvnode_on_digest(rumor_node *n, const wire_msg *m, uint64_t now)
+/*
+ * Our slice of the member table with what we hold of each (origin, max_version, gc_version),
+ * in one datagram: a rotating window, so successive offers cover the whole table whatever N is.
+ * Members holding nothing are listed too (max 0): that is how a peer learns we lack them.
+ */
+static void send_offer(rumor_node *n, const rumor_addr *to, uint8_t mode)
 {
-    (void)now;
-    if (!n->from)
-        return; /* digests are answered by datagram only */
-    uint8_t f = m->u.kv_digest.flags;
-    if (f & WIRE_KVD_REPLY) {
-        send_deltas(n, n->from, m->u.kv_digest.entries, m->u.kv_digest.count);
+    if (!node_pkt_begin(n, to))
         return;
-    }
-    if (f & WIRE_KVD_PULL)
-        send_deltas(n, n->from, m->u.kv_digest.entries, m->u.kv_digest.count);
-    if (f & WIRE_KVD_PUSH)
-        send_lags(n, n->from, m->u.kv_digest.entries, m->u.kv_digest.count);
-}
-
-static void sync_round(rumor_node *n, uint64_t now)
-{
-    member *peer;
-    if (gossip_pick(n, &peer, 1, NULL, false, now) != 1 || !node_pkt_begin(n, &peer->addr))
-        return;
-    uint8_t flags = n->s.kv_sync_mode == RUMOR_SYNC_PUSH   ? WIRE_KVD_PUSH
-                    : n->s.kv_sync_mode == RUMOR_SYNC_PULL ? WIRE_KVD_PULL
-                                                           : WIRE_KVD_PUSH | WIRE_KVD_PULL;
     members *t = &n->mem;
-    size_t budget = n->s.packet_bytes_max - 5u - n->label_len - 16u, bytes = 0;
+    size_t budget = n->s.packet_bytes_max - 5u - n->label_len - 24u, bytes = 0;
     uint32_t count = 0;
-    /* A rotating slice of the member table: one datagram per round whatever N is. */
     size_t start = n->kv_digest_pos % t->count;
     for (size_t k = 0; k < t->count; k++) {
         const member *m = t->order[(start + k) % t->count];
@@ -282,30 +271,112 @@ static void sync_round(rumor_node *n, uint64_t now)
         count++;
     }
     buf_writer *w = node_pkt(n);
-    wire_put_kv_digest_begin(w, flags, count, bytes);
+    wire_put_kv_digest_begin(w, (uint8_t)(WIRE_KVD_OFFER | mode), count, bytes);
     for (uint32_t k = 0; k < count; k++) {
         const member *m = t->order[(start + k) % t->count];
         kv_origin *o = kv_origin_find(&n->kv, member_name(m), m->name_len);
         wire_put_kv_digest_entry(w, wire_str_of(member_name(m), m->name_len),
                                  o ? o->max_version : 0, o ? o->gc_version : 0);
     }
+    wire_put_kv_digest_end(w, n->kv.sum);
     n->kv_digest_pos = start + count;
     node_pkt_end(n, false);
 }
 
-void kvnode_tick(rumor_node *n, uint64_t now)
+/*
+ * A round has up to three steps. The asker sends its store sum with its mode (SUM); a peer
+ * whose sum differs answers with its slice (OFFER); the asker then pushes what the peer lags
+ * on (PUSH) and/or lists where it lags itself (REPLY) for the peer to send (PULL). Nodes in
+ * sync exchange one small message per round.
+ */
+void kvnode_on_digest(rumor_node *n, const wire_msg *m, uint64_t now)
+{
+    (void)now;
+    if (!n->from)
+        return; /* digests are answered by datagram only */
+    uint8_t f = m->u.kv_digest.flags;
+    uint8_t mode = f & (WIRE_KVD_PULL | WIRE_KVD_PUSH);
+    if (f & WIRE_KVD_SUM) {
+        if (m->u.kv_digest.sum != n->kv.sum && members_live(&n->mem) > 1)
+            send_offer(n, n->from, mode);
+        return;
+    }
+    if (f & WIRE_KVD_REPLY) {
+        send_deltas(n, n->from, m->u.kv_digest.entries, m->u.kv_digest.count);
+        return;
+    }
+    if (!(f & WIRE_KVD_OFFER))
+        return;
+    if (f & WIRE_KVD_PUSH)
+        send_deltas(n, n->from, m->u.kv_digest.entries, m->u.kv_digest.count);
+    if (f & WIRE_KVD_PULL)
+        send_lags(n, n->from, m->u.kv_digest.entries, m->u.kv_digest.count);
+}
+
+static uint8_t round_mode(const rumor_node *n)
+{
+    return n->s.kv_sync_mode == RUMOR_SYNC_PUSH   ? WIRE_KVD_PUSH
+           : n->s.kv_sync_mode == RUMOR_SYNC_PULL ? WIRE_KVD_PULL
+                                                  : WIRE_KVD_PUSH | WIRE_KVD_PULL;
+}
+
+static void put_sum(rumor_node *n, buf_writer *w)
+{
+    wire_put_kv_digest_begin(w, (uint8_t)(WIRE_KVD_SUM | round_mode(n)), 0, 0);
+    wire_put_kv_digest_end(w, n->kv.sum);
+}
+
+bool kvnode_piggyback(rumor_node *n, buf_writer *w, uint64_t now)
 {
     if (n->leaving || !n->s.kv_sync_interval_ms || now < n->next_kv_sync)
+        return false;
+    put_sum(n, w);
+    n->next_kv_sync = now + n->s.kv_sync_interval_ms;
+    return true;
+}
+
+/*
+ * The round's first step normally rides on a probe ping (kvnode_piggyback): the ping goes to a
+ * random member each interval anyway, so anti-entropy between nodes in sync costs a few bytes
+ * and no packet. Only when no ping carried it for a whole probe interval past due (a lone node,
+ * a leave, a longer probe interval) does a round go out on its own.
+ */
+static uint64_t standalone_at(const rumor_node *n)
+{
+    return n->next_kv_sync + n->s.probe_interval_ms;
+}
+
+/* Our own tombstones wait for collection (entries that are not live keys). */
+static bool has_tombstones(const rumor_node *n)
+{
+    return n->kv_self->count > n->kv_self->keys;
+}
+
+void kvnode_tick(rumor_node *n, uint64_t now)
+{
+    if (n->leaving || !n->s.kv_sync_interval_ms)
         return;
-    kv_collect(&n->kv, n->kv_self, now);
-    if (members_live(&n->mem) > 1)
-        sync_round(n, now);
+    if (has_tombstones(n) && now >= n->next_kv_collect) {
+        kv_collect(&n->kv, n->kv_self, now);
+        n->next_kv_collect = now + n->s.kv_sync_interval_ms;
+    }
+    if (now < standalone_at(n))
+        return;
+    member *peer;
+    if (members_live(&n->mem) > 1 && gossip_pick(n, &peer, 1, NULL, false, now) == 1 &&
+        node_pkt_begin(n, &peer->addr)) {
+        put_sum(n, node_pkt(n));
+        node_pkt_end(n, true);
+    }
     n->next_kv_sync = now + n->s.kv_sync_interval_ms;
 }
 
 uint64_t kvnode_deadline(const rumor_node *n)
 {
-    return n->leaving ? NODE_NEVER : n->next_kv_sync;
+    if (n->leaving || !n->s.kv_sync_interval_ms)
+        return NODE_NEVER;
+    uint64_t a = standalone_at(n);
+    return has_tombstones(n) && n->next_kv_collect < a ? n->next_kv_collect : a;
 }
 
 /* ---- public API ---- */

@@ -169,6 +169,7 @@ struct rumor_node {
     kv_origin *kv_self;
     hlc clock; /* stamps of shared writes */
     uint64_t next_kv_sync;
+    uint64_t next_kv_collect;
     size_t kv_digest_pos; /* where the next digest slice starts in the member order */
 
     wire_msg *msgs;         /* decode scratch, WIRE_MSGS_MAX */
@@ -193,11 +194,12 @@ bool node_sop(rumor_node *n, uint8_t kind, uint64_t id, const rumor_addr *to, si
               size_t len);
 
 /* state.c: membership rules (memberlist's aliveNode/suspectNode/deadNode), suspicion, reaping */
-/* `quiet`: add a new member without gossiping it (rumor_node_restore). Members learned by a
- * sync are gossiped: when many nodes join at once that second wave is what reaches everyone. */
+/* Alive news. A new member is gossiped on, also when learned from a sync: when many nodes join
+ * at once that second wave is what reaches everyone. */
 void state_alive(rumor_node *n, uint32_t inc, wire_str name, const rumor_addr *addr, wire_str meta,
-                 bool quiet, uint64_t now);
-/* Adds a member known to be absent from the table (the caller looked it up). */
+                 uint64_t now);
+/* Adds a member known to be absent from the table (the caller looked it up); `quiet` skips
+ * gossiping it (rumor_node_restore). */
 void state_alive_new(rumor_node *n, wire_str name, uint32_t inc, const rumor_addr *addr,
                      wire_str meta, bool quiet, uint64_t now);
 void state_suspect(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser, uint64_t now);
@@ -243,6 +245,9 @@ uint64_t kvnode_deadline(const rumor_node *n);
 void kvnode_on_digest(rumor_node *n, const wire_msg *m, uint64_t now);
 void kvnode_on_delta(rumor_node *n, const wire_msg *m, uint64_t now);
 void kvnode_forget(rumor_node *n, const char *name, size_t len);
+/* Appends the round's first step (the store sum) to a packet being built when a round is due;
+ * returns whether it did. */
+bool kvnode_piggyback(rumor_node *n, buf_writer *w, uint64_t now);
 
 /* recv.c */
 int recv_decode(rumor_node *n, const uint8_t *data, size_t len, bool stream);

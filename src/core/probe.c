@@ -61,7 +61,7 @@ static member *stuck_suspect(rumor_node *n, uint64_t now)
     return NULL;
 }
 
-static void send_ping(rumor_node *n, const member *target, uint32_t seq)
+static void send_ping(rumor_node *n, const member *target, uint32_t seq, uint64_t now)
 {
     if (!node_pkt_begin(n, &target->addr))
         return;
@@ -71,6 +71,8 @@ static void send_ping(rumor_node *n, const member *target, uint32_t seq)
     /* Lifeguard's buddy system: tell a suspect directly so it can refute at once. */
     if (target->state == RUMOR_MEMBER_SUSPECT)
         wire_put_accuse(w, WIRE_SUSPECT, target->incarnation, tname, node_self_name(n));
+    /* Key-value anti-entropy starts on the ping: the target is a random member anyway. */
+    kvnode_piggyback(n, w, now);
     node_pkt_end(n, true);
 }
 
@@ -94,7 +96,7 @@ static void probe_start(rumor_node *n, uint64_t now)
     p->end_at = now + node_scale(n, n->s.probe_interval_ms);
     n->next_probe = p->end_at;
     n->st.probes++;
-    send_ping(n, m, p->seq);
+    send_ping(n, m, p->seq, now);
 }
 
 static void probe_indirect(rumor_node *n, uint64_t now)

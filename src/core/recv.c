@@ -86,8 +86,7 @@ void recv_apply(rumor_node *n, const rumor_addr *from, const wire_msg *m, uint64
         probe_on_nack(n, m->u.ack.seq);
         break;
     case WIRE_ALIVE:
-        state_alive(n, m->u.alive.inc, m->u.alive.name, &m->u.alive.addr, m->u.alive.meta, false,
-                    now);
+        state_alive(n, m->u.alive.inc, m->u.alive.name, &m->u.alive.addr, m->u.alive.meta, now);
         break;
     case WIRE_SUSPECT:
         state_suspect(n, m->u.accuse.inc, m->u.accuse.name, m->u.accuse.accuser, now);

@@ -59,28 +59,33 @@ int rumor_settings_default(rumor_settings *s, rumor_profile profile)
     return RUMOR_OK;
 }
 
+/* Index of `text` in `names`, or -1. */
+static int lookup(const char *text, const char *const *names, int n)
+{
+    for (int i = 0; text && i < n; i++)
+        if (strcmp(text, names[i]) == 0)
+            return i;
+    return -1;
+}
+
 int rumor_profile_parse(const char *text, rumor_profile *out)
 {
-    static const char *names[] = {"lan", "wan", "local"};
-    for (int i = 0; text && i < 3; i++) {
-        if (strcmp(text, names[i]) == 0) {
-            *out = (rumor_profile)i;
-            return RUMOR_OK;
-        }
-    }
-    return RUMOR_ERR_INVALID;
+    static const char *const names[] = {"lan", "wan", "local"};
+    int i = lookup(text, names, 3);
+    if (i < 0)
+        return RUMOR_ERR_INVALID;
+    *out = (rumor_profile)i;
+    return RUMOR_OK;
 }
 
 int rumor_sync_mode_parse(const char *text, rumor_sync_mode *out)
 {
-    static const char *names[] = {"push-pull", "push", "pull"};
-    for (int i = 0; text && i < 3; i++) {
-        if (strcmp(text, names[i]) == 0) {
-            *out = (rumor_sync_mode)i;
-            return RUMOR_OK;
-        }
-    }
-    return RUMOR_ERR_INVALID;
+    static const char *const names[] = {"push-pull", "push", "pull"};
+    int i = lookup(text, names, 3);
+    if (i < 0)
+        return RUMOR_ERR_INVALID;
+    *out = (rumor_sync_mode)i;
+    return RUMOR_OK;
 }
 
 const char *rumor_strerror(int err)
@@ -115,28 +120,28 @@ const char *rumor_strerror(int err)
 
 const char *rumor_member_state_name(rumor_member_state st)
 {
-    static const char *names[] = {"alive", "suspect", "failed", "left"};
+    static const char *const names[] = {"alive", "suspect", "failed", "left"};
     return (unsigned)st < 4 ? names[st] : "unknown";
 }
 
 const char *rumor_event_type_name(rumor_event_type t)
 {
-    static const char *names[] = {"",
-                                  "member-join",
-                                  "member-update",
-                                  "member-suspect",
-                                  "member-alive",
-                                  "member-failed",
-                                  "member-leave",
-                                  "member-reap",
-                                  "leave-done",
-                                  "kv-change"};
+    static const char *const names[] = {"",
+                                        "member-join",
+                                        "member-update",
+                                        "member-suspect",
+                                        "member-alive",
+                                        "member-failed",
+                                        "member-leave",
+                                        "member-reap",
+                                        "leave-done",
+                                        "kv-change"};
     return (unsigned)t < sizeof(names) / sizeof(names[0]) && t ? names[t] : "unknown";
 }
 
 const char *rumor_drop_reason_name(rumor_drop_reason r)
 {
-    static const char *names[RUMOR_DROP_REASON_COUNT] = {
+    static const char *const names[RUMOR_DROP_REASON_COUNT] = {
         "truncated",    "bad_magic", "bad_version", "bad_label", "malformed", "oversize",
         "unknown_type", "encrypted", "not_for_us",  "stale",     "queue_full"};
     return (unsigned)r < RUMOR_DROP_REASON_COUNT ? names[r] : "unknown";

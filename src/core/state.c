@@ -200,11 +200,11 @@ void state_alive_new(rumor_node *n, wire_str name, uint32_t inc, const rumor_add
 }
 
 void state_alive(rumor_node *n, uint32_t inc, wire_str name, const rumor_addr *addr, wire_str meta,
-                 bool quiet, uint64_t now)
+                 uint64_t now)
 {
     member *m = find(n, name);
     if (!m) {
-        state_alive_new(n, name, inc, addr, meta, quiet, now);
+        state_alive_new(n, name, inc, addr, meta, false, now);
         return;
     }
     if (m->is_self) {

@@ -192,7 +192,7 @@ static void merge_state(rumor_node *n, const wire_msg *m, uint64_t now)
     for (uint32_t i = 0; i < m->u.pushpull.count && wire_member_next(&r, &wm); i++) {
         switch (wm.state) {
         case RUMOR_MEMBER_ALIVE:
-            state_alive(n, wm.inc, wm.name, &wm.addr, wm.meta, false, now);
+            state_alive(n, wm.inc, wm.name, &wm.addr, wm.meta, now);
             break;
         case RUMOR_MEMBER_LEFT:
             state_left(n, wm.inc, wm.name, now);

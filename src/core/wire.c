@@ -111,7 +111,7 @@ static bool decode_kv_digest(buf_reader *p, wire_msg *m)
         if (!wire_kv_digest_next(p, &o, &a, &b))
             return false;
     buf_reader_init(&m->u.kv_digest.entries, p->p + start, p->off - start);
-    return true;
+    return buf_get_u64be(p, &m->u.kv_digest.sum);
 }
 
 static bool decode_kv_delta(buf_reader *p, wire_msg *m)
@@ -314,7 +314,7 @@ size_t wire_kv_digest_entry_size(wire_str origin, uint64_t max, uint64_t gc)
 
 void wire_put_kv_digest_begin(buf_writer *w, uint8_t flags, uint32_t count, size_t bytes)
 {
-    put_head(w, WIRE_KV_DIGEST, 1u + buf_varint_size(count) + bytes);
+    put_head(w, WIRE_KV_DIGEST, 1u + buf_varint_size(count) + bytes + 8u);
     buf_put_u8(w, flags);
     buf_put_varint(w, count);
 }
@@ -324,6 +324,11 @@ void wire_put_kv_digest_entry(buf_writer *w, wire_str origin, uint64_t max, uint
     put_lstr(w, origin);
     buf_put_varint(w, max);
     buf_put_varint(w, gc);
+}
+
+void wire_put_kv_digest_end(buf_writer *w, uint64_t sum)
+{
+    buf_put_u64be(w, sum);
 }
 
 size_t wire_kv_entry_size(const wire_kv_entry *e)

@@ -49,6 +49,8 @@ typedef enum wire_type {
 #define WIRE_KVD_PULL  0x01 /* request: send me the deltas I lack */
 #define WIRE_KVD_PUSH  0x02 /* request: tell me where you lag, I will send */
 #define WIRE_KVD_REPLY 0x04 /* reply: these are the origins where I lag */
+#define WIRE_KVD_SUM   0x08 /* request: no entries, compare store sums first */
+#define WIRE_KVD_OFFER 0x10 /* answer to a SUM that differed: my slice, for you to act on */
 /* KV_DELTA flags. */
 #define WIRE_KVX_RESET    0x01 /* drop your copy first if you are behind the collection horizon */
 #define WIRE_KVX_COMPLETE 0x02 /* every entry up to origin_max is in this delta */
@@ -107,6 +109,7 @@ typedef struct wire_msg {
             uint8_t flags;
             uint32_t count;
             buf_reader entries; /* `count` (origin, max_version, gc_version), validated */
+            uint64_t sum;       /* the sender's kv_store.sum */
         } kv_digest;
         struct {
             wire_str origin;
@@ -156,6 +159,7 @@ bool wire_kv_entry_next(buf_reader *r, wire_kv_entry *e);
 size_t wire_kv_digest_entry_size(wire_str origin, uint64_t max, uint64_t gc);
 void wire_put_kv_digest_begin(buf_writer *w, uint8_t flags, uint32_t count, size_t bytes);
 void wire_put_kv_digest_entry(buf_writer *w, wire_str origin, uint64_t max, uint64_t gc);
+void wire_put_kv_digest_end(buf_writer *w, uint64_t sum);
 size_t wire_kv_entry_size(const wire_kv_entry *e);
 size_t wire_kv_delta_head_size(wire_str origin, uint64_t since, uint64_t max, uint64_t gc,
                                uint32_t count);

@@ -48,7 +48,7 @@ static int sync_origin(kv_store *dst, kv_store *src, const char *name, size_t ba
         kv_learn_gc(dst, d, so->gc_version);
         const kv_entry *e = kv_after(so, d->max_version);
         if (!e) {
-            kv_advance(d, so->max_version); /* the batch was complete */
+            kv_advance(dst, d, so->max_version); /* the batch was complete */
             return rounds;
         }
         for (size_t i = 0; e && i < batch; i++, e = e->next) {

@@ -583,8 +583,9 @@ static void test_name_ok(void **ctx)
     assert_true(wire_name_ok(utf8, sizeof(utf8)));
 }
 
-/* KV_DIGEST: flags PULL|PUSH, one entry ("a", max 300, gc 2). */
-static const uint8_t g_kv_digest[] = {0x0a, 0x07, 0x03, 0x01, 0x01, 'a', 0xac, 0x02, 0x02};
+/* KV_DIGEST: flags PULL|PUSH|OFFER, one entry ("a", max 300, gc 2), sum 0x0102030405060708. */
+static const uint8_t g_kv_digest[] = {0x0a, 0x0f, 0x13, 0x01, 0x01, 'a',  0xac, 0x02, 0x02,
+                                      0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08};
 /* KV_DELTA: origin "a", flags COMPLETE|RUMOR, since 4, max 5, gc 0, one entry: key "k",
  * version 5, flags 0, stamp 0, value "v1". */
 static const uint8_t g_kv_delta[] = {0x0b, 0x0f, 0x01, 'a',  0x06, 0x04, 0x05, 0x00, 0x01,
@@ -596,13 +597,15 @@ static void test_golden_kv(void **ctx)
     enc e;
     wire_msg m;
     buf_writer *w = enc_begin(&e);
-    wire_put_kv_digest_begin(w, WIRE_KVD_PULL | WIRE_KVD_PUSH, 1,
+    wire_put_kv_digest_begin(w, WIRE_KVD_PULL | WIRE_KVD_PUSH | WIRE_KVD_OFFER, 1,
                              wire_kv_digest_entry_size(S("a"), 300, 2));
     wire_put_kv_digest_entry(w, S("a"), 300, 2);
+    wire_put_kv_digest_end(w, 0x0102030405060708ull);
     assert_bytes(&e, g_kv_digest, sizeof(g_kv_digest));
     decode_one(g_kv_digest, sizeof(g_kv_digest), &m);
     assert_int_equal(m.type, WIRE_KV_DIGEST);
     assert_int_equal(m.u.kv_digest.count, 1);
+    assert_true(m.u.kv_digest.sum == 0x0102030405060708ull);
     wire_str o;
     uint64_t max, gc;
     assert_true(wire_kv_digest_next(&m.u.kv_digest.entries, &o, &max, &gc));
