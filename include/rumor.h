@@ -59,6 +59,7 @@ extern "C" {
 #define RUMOR_PACKET_MAX       65000                 /* bytes of one datagram */
 #define RUMOR_STREAM_FRAME_MAX (64u * 1024u * 1024u) /* bytes of one stream frame */
 #define RUMOR_KEY_MAX          256                   /* bytes of a key */
+#define RUMOR_KV_VALUE_MAX     (1024u * 1024u)       /* bytes of one key-value value */
 
 /* Error codes. 0 is success. */
 enum {
@@ -193,12 +194,15 @@ typedef struct rumor_settings {
     /* Replicated key-value state. */
     uint32_t kv_sync_interval_ms; /* anti-entropy round period; 0 = off */
     rumor_sync_mode kv_sync_mode; /* default RUMOR_SYNC_PUSH_PULL */
-    uint32_t kv_value_bytes_max;  /* one value; it must fit a datagram with its key */
+    uint32_t kv_value_bytes_max;  /* one value, <= RUMOR_KV_VALUE_MAX and one stream frame;
+                                     values too big for a datagram travel over streams */
     uint32_t kv_keys_max;         /* keys per node */
     uint32_t kv_node_bytes_max;   /* key + value bytes per node */
     uint64_t kv_total_bytes_max;  /* key + value bytes over all replicas held */
     uint32_t kv_tombstone_ttl_ms; /* a delete is remembered this long before collection */
     int64_t wallclock_offset_ms;  /* now + this = Unix time in ms, for shared-key stamps */
+    uint32_t kv_rumor_transmits;  /* each node passes a fresh write on this many times through
+                                     the broadcast queue (0 = anti-entropy only); default 4 */
 
     const rumor_allocator *allocator; /* NULL = libc; the pointed struct is copied */
 } rumor_settings;

@@ -14,8 +14,8 @@
 #define NODE_ALIVE_OVERHEAD                                                                        \
     (5u + RUMOR_LABEL_MAX + 3u + 5u + 2u + RUMOR_NAME_MAX + 1u + RUMOR_ADDR_MAX + 3u)
 
-/* The largest header and single-entry KV_DELTA around a value: a fresh write must fit one
- * datagram so that it can be rumor-mongered. */
+/* The largest header and single-entry KV_DELTA around a value. A value must fit one stream frame
+ * with it; one that does not fit a datagram travels over streams only (kvnode.c). */
 #define NODE_KV_OVERHEAD                                                                           \
     (5u + RUMOR_LABEL_MAX + 4u + 2u + RUMOR_NAME_MAX + 1u + 3u * 10u + 5u + 2u + RUMOR_KEY_MAX +   \
      10u + 1u + 10u + 3u)
@@ -35,7 +35,9 @@ static bool settings_valid(const rumor_settings *s)
            s->stream_frame_bytes_max >= 4096 &&
            s->stream_frame_bytes_max <= RUMOR_STREAM_FRAME_MAX && s->stream_timeout_ms > 0 &&
            (unsigned)s->kv_sync_mode <= RUMOR_SYNC_PULL && s->kv_keys_max >= 1 &&
-           s->kv_value_bytes_max + NODE_KV_OVERHEAD <= s->packet_bytes_max;
+           s->kv_value_bytes_max <= RUMOR_KV_VALUE_MAX &&
+           s->kv_value_bytes_max + NODE_KV_OVERHEAD <= s->stream_frame_bytes_max &&
+           s->kv_rumor_transmits < BCAST_BUCKETS;
 }
 
 static int node_init(rumor_node *n, const rumor_settings *s, uint64_t now)
@@ -54,6 +56,7 @@ static int node_init(rumor_node *n, const rumor_settings *s, uint64_t now)
     buf_writer_init(&n->dout, &n->alloc, NODE_OUT_BYTES_MAX);
     buf_writer_init(&n->sout, &n->alloc, NODE_OUT_BYTES_MAX);
     n->msgs = rcalloc(&n->alloc, WIRE_MSGS_MAX, sizeof(wire_msg));
+    n->msgs_cap = WIRE_MSGS_MAX;
     n->self = members_add(&n->mem, n->name, n->name_len, &n->rng);
     if (!n->msgs || !n->self)
         return RUMOR_ERR_NOMEM;
@@ -109,6 +112,7 @@ void rumor_node_del(rumor_node *n)
         return;
     rumor_allocator a = n->alloc;
     kv_free(&n->kv);
+    buf_writer_free(&n->kv_scratch);
     for (size_t i = 0; i < n->nsusps; i++)
         rfree(&a, n->susps[i]);
     rfree(&a, n->susps);

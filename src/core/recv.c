@@ -26,6 +26,31 @@ static int reject(rumor_node *n, rumor_drop_reason r)
     return err_of(r);
 }
 
+/* A stream frame with more messages than a datagram can hold (a full state with one KV_DELTA per
+ * origin) grows the decode array; recv_shrink gives the growth back afterwards. */
+static bool grow_msgs(rumor_node *n)
+{
+    void *p = n->msgs;
+    size_t cap = n->msgs_cap;
+    if (!rgrow(&n->alloc, &p, &cap, n->msgs_cap * 2, sizeof(wire_msg)))
+        return false;
+    n->msgs = p;
+    n->msgs_cap = cap;
+    return true;
+}
+
+void recv_shrink(rumor_node *n)
+{
+    if (n->msgs_cap <= WIRE_MSGS_MAX)
+        return;
+    wire_msg *p = ralloc(&n->alloc, WIRE_MSGS_MAX * sizeof(wire_msg));
+    if (!p)
+        return; /* keep the larger array */
+    rfree(&n->alloc, n->msgs);
+    n->msgs = p;
+    n->msgs_cap = WIRE_MSGS_MAX;
+}
+
 /* Decodes a whole packet into n->msgs. Returns the message count or a negative error. */
 int recv_decode(rumor_node *n, const uint8_t *data, size_t len, bool is_stream)
 {
@@ -57,8 +82,10 @@ int recv_decode(rumor_node *n, const uint8_t *data, size_t len, bool is_stream)
         /* Full state only travels on streams; on a datagram it is a forgery or a bug. */
         if (m.type == WIRE_PUSHPULL && !is_stream)
             return reject(n, RUMOR_DROP_MALFORMED);
-        if (count == WIRE_MSGS_MAX)
+        if (count == (is_stream ? WIRE_STREAM_MSGS_MAX : WIRE_MSGS_MAX))
             return reject(n, RUMOR_DROP_OVERSIZE);
+        if (count == n->msgs_cap && !grow_msgs(n))
+            return reject(n, RUMOR_DROP_QUEUE_FULL);
         n->msgs[count++] = m;
     }
     for (size_t i = 0; i < unknown; i++)

@@ -9,6 +9,13 @@
  * The acceptor merges the request before it answers. When a healed partition reconnects, the
  * request tells the acceptor that it was declared failed; it refutes with a higher incarnation
  * and that record travels back in the answer, so a single exchange revives it on the other side.
+ *
+ * Key-value state rides on every full-state frame (joins, learning, healing): the sender's
+ * complete digest {origin -> max_version, gc_version}, preceded by KV_DELTAs for what the peer
+ * lacks whenever the frame answers one that carried the peer's digest, oldest version first per
+ * origin and as much as the frame budget allows. Whatever the frames of an exchange could not
+ * carry in the other direction follows on a KV push stream: one frame of KV_DELTAs that the
+ * acceptor applies before it closes (also how an entry too big for a datagram travels).
  */
 #include "core/node.h"
 
@@ -123,11 +130,105 @@ static void put_state(rumor_node *n, buf_writer *w, uint8_t flags)
     wire_put_pushpull_end(w, n->mem.digest);
 }
 
-static bool send_state(rumor_node *n, stream *s, uint8_t flags)
+/* Our key-value part of a full-state frame starting at `off`: deltas for what the peer lacks
+ * when its complete digest `peer_kv` is known, then our own complete digest, all within the
+ * frame budget (membership first: when even the digest does not fit, no key-value state). */
+static void put_kv(rumor_node *n, size_t off, const wire_msg *peer_kv)
+{
+    size_t used = n->sout.len - off - WIRE_FRAME_PREFIX, dsz = kvnode_digest_all_size(n);
+    size_t max = n->s.stream_frame_bytes_max;
+    if (used + dsz > max)
+        return;
+    if (peer_kv)
+        kvnode_put_deltas_for(n, &n->sout, peer_kv->u.kv_digest.entries, peer_kv->u.kv_digest.count,
+                              true, max - used - dsz);
+    kvnode_put_digest_all(n, &n->sout);
+}
+
+static bool send_state(rumor_node *n, stream *s, uint8_t flags, const wire_msg *peer_kv)
 {
     size_t off = frame_begin(n);
     put_state(n, &n->sout, flags);
+    if (!(flags & WIRE_PP_DIGEST))
+        put_kv(n, off, peer_kv);
     return frame_end(n, s, off);
+}
+
+/* Open KV push streams are capped so a node catching many peers up at once cannot exhaust its
+ * stream slots; the rest waits for later rounds. */
+#define SYNC_KV_PUSH_MAX 4
+
+int sync_kv_push(rumor_node *n, const rumor_addr *to, buf_reader r, uint32_t count, unsigned how,
+                 uint64_t now)
+{
+    if (n->leaving)
+        return RUMOR_ERR_STATE;
+    size_t pushing = 0;
+    for (size_t i = 0; i < n->nstreams; i++) {
+        if (n->streams[i]->kind != STREAM_KV_OUT)
+            continue;
+        if (rumor_addr_equal(&n->streams[i]->peer, to))
+            return 1; /* one in flight to this peer already */
+        pushing++;
+    }
+    if (pushing >= SYNC_KV_PUSH_MAX || n->nstreams >= n->s.streams_max)
+        return RUMOR_ERR_FULL;
+    size_t off = frame_begin(n);
+    size_t used = n->sout.len - off - WIRE_FRAME_PREFIX;
+    size_t dsz = (how & SYNC_KV_ASK) ? kvnode_digest_all_size(n) : 0;
+    if (used + dsz > n->s.stream_frame_bytes_max) {
+        n->sout.len = off;
+        return RUMOR_ERR_TOO_BIG;
+    }
+    size_t msgs = kvnode_put_deltas_for(n, &n->sout, r, count, (how & SYNC_KV_ALL) != 0,
+                                        n->s.stream_frame_bytes_max - used - dsz);
+    if (how & SYNC_KV_ASK) {
+        kvnode_put_digest_all(n, &n->sout);
+        msgs++;
+    }
+    stream *s = msgs && !n->sout.failed ? stream_new(n, STREAM_KV_OUT, to, now) : NULL;
+    if (!s) {
+        n->sout.len = off;
+        n->sout.failed = false;
+        return msgs ? RUMOR_ERR_NOMEM : 0;
+    }
+    if (!node_sop(n, RUMOR_STREAM_OPEN, s->id, to, 0, 0)) {
+        n->sout.len = off;
+        stream_release(n, s);
+        return RUMOR_ERR_NOMEM;
+    }
+    n->st.streams_out++;
+    if (!frame_end(n, s, off)) {
+        stream_finish(n, s);
+        return RUMOR_ERR_TOO_BIG;
+    }
+    return 1;
+}
+
+/* The complete key-value digest among a frame's messages [from, count), or NULL. */
+static const wire_msg *kv_all_in(const rumor_node *n, size_t from, size_t count)
+{
+    for (size_t i = from; i < count; i++)
+        if (n->msgs[i].type == WIRE_KV_DIGEST && (n->msgs[i].u.kv_digest.flags & WIRE_KVD_ALL))
+            return &n->msgs[i];
+    return NULL;
+}
+
+/* Applies the KV_DELTAs among a frame's messages [from, count). */
+static void apply_kv(rumor_node *n, size_t from, size_t count, uint64_t now)
+{
+    for (size_t i = from; i < count; i++)
+        if (n->msgs[i].type == WIRE_KV_DELTA)
+            recv_apply(n, NULL, &n->msgs[i], now);
+}
+
+/* Sends `peer_kv`'s sender, a member named `name`, what it lacks, on a KV push stream. */
+static void push_to_member(rumor_node *n, wire_str name, const wire_msg *peer_kv, uint64_t now)
+{
+    const member *m = members_find(&n->mem, (const char *)name.p, name.len);
+    if (peer_kv && m && !m->is_self)
+        sync_kv_push(n, &m->addr, peer_kv->u.kv_digest.entries, peer_kv->u.kv_digest.count,
+                     SYNC_KV_ALL, now);
 }
 
 int sync_pushpull(rumor_node *n, const rumor_addr *to, bool join, bool digest_only, uint64_t now)
@@ -143,7 +244,7 @@ int sync_pushpull(rumor_node *n, const rumor_addr *to, bool join, bool digest_on
     }
     n->st.streams_out++;
     uint8_t flags = join ? WIRE_PP_JOIN : s->digest_req ? WIRE_PP_DIGEST : 0;
-    if (!send_state(n, s, flags)) {
+    if (!send_state(n, s, flags, NULL)) {
         stream_finish(n, s);
         return RUMOR_ERR_TOO_BIG;
     }
@@ -207,33 +308,40 @@ static void merge_state(rumor_node *n, const wire_msg *m, uint64_t now)
     n->st.pushpulls++;
 }
 
-/* Membership news inside a stream frame. A stream's peer address is not where its datagrams
- * come from (an accepted connection has an ephemeral port), so nothing here may answer by
- * datagram: probes and acks on streams are handled by their own rules above. */
+/* Membership news and key-value deltas inside a stream frame. A stream's peer address is not
+ * where its datagrams come from (an accepted connection has an ephemeral port), so nothing here
+ * may answer by datagram: probes and acks on streams are handled by their own rules above. */
 static void apply_news(rumor_node *n, const wire_msg *m, uint64_t now)
 {
-    if (m->type >= WIRE_ALIVE && m->type <= WIRE_LEFT)
+    if ((m->type >= WIRE_ALIVE && m->type <= WIRE_LEFT) || m->type == WIRE_KV_DELTA)
         recv_apply(n, NULL, m, now);
 }
 
-/* A push-pull request reached us. Returns true while the stream stays open. */
-static bool on_pushpull_request(rumor_node *n, stream *s, const wire_msg *m, uint64_t now)
+/* A push-pull request reached us, message `i` of the frame. Returns true while the stream stays
+ * open. The frame's key-value deltas are applied after the membership merge (their origins may
+ * be new members) and before we answer (so our digest in the answer already holds them). */
+static bool on_pushpull_request(rumor_node *n, stream *s, size_t i, size_t count, uint64_t now)
 {
+    const wire_msg *m = &n->msgs[i];
+    const wire_msg *kv = kv_all_in(n, i + 1, count);
     if (s->await_state) { /* step 3 of a digest exchange: the opener's full state */
         merge_state(n, m, now);
+        apply_kv(n, i + 1, count, now);
+        push_to_member(n, m->u.pushpull.sender, kv, now);
         return false;
     }
     if (!(m->u.pushpull.flags & WIRE_PP_DIGEST)) {
         merge_state(n, m, now); /* merge first: see the comment at the top of this file */
-        send_state(n, s, WIRE_PP_REPLY);
+        apply_kv(n, i + 1, count, now);
+        send_state(n, s, WIRE_PP_REPLY, kv);
         return false;
     }
     if (m->u.pushpull.digest == n->mem.digest) {
         n->st.pushpulls++; /* in sync: nothing moves but two digests */
-        send_state(n, s, WIRE_PP_REPLY | WIRE_PP_DIGEST);
+        send_state(n, s, WIRE_PP_REPLY | WIRE_PP_DIGEST, NULL);
         return false;
     }
-    send_state(n, s, WIRE_PP_REPLY);
+    send_state(n, s, WIRE_PP_REPLY, NULL);
     s->await_state = true;
     return true;
 }
@@ -244,7 +352,7 @@ static bool on_inbound_frame(rumor_node *n, stream *s, size_t count, uint64_t no
     for (size_t i = 0; i < count; i++) {
         const wire_msg *m = &n->msgs[i];
         if (m->type == WIRE_PUSHPULL && !(m->u.pushpull.flags & WIRE_PP_REPLY))
-            return on_pushpull_request(n, s, m, now);
+            return on_pushpull_request(n, s, i, count, now);
         if (m->type == WIRE_PING) {
             wire_str t = m->u.ping.target;
             if (t.len && (t.len != n->name_len || memcmp(t.p, n->name, t.len) != 0)) {
@@ -258,12 +366,25 @@ static bool on_inbound_frame(rumor_node *n, stream *s, size_t count, uint64_t no
         }
         apply_news(n, m, now);
     }
+    /* A KV stream that asks: answer with what its opener lacks, then close. */
+    const wire_msg *kv = kv_all_in(n, 0, count);
+    if (kv) {
+        size_t off = frame_begin(n);
+        size_t used = n->sout.len - off - WIRE_FRAME_PREFIX;
+        if (kvnode_put_deltas_for(n, &n->sout, kv->u.kv_digest.entries, kv->u.kv_digest.count, true,
+                                  n->s.stream_frame_bytes_max - used))
+            frame_end(n, s, off);
+        else
+            n->sout.len = off;
+    }
     return false;
 }
 
 /* The answer on a stream we opened. The stream is done afterwards. */
 static void on_reply_frame(rumor_node *n, stream *s, size_t count, uint64_t now)
 {
+    const wire_msg *kv = NULL;
+    bool merged = false;
     for (size_t i = 0; i < count; i++) {
         const wire_msg *m = &n->msgs[i];
         if (s->kind == STREAM_PP_OUT && m->type == WIRE_PUSHPULL) {
@@ -273,18 +394,24 @@ static void on_reply_frame(rumor_node *n, stream *s, size_t count, uint64_t now)
                 continue;
             }
             merge_state(n, m, now);
+            merged = true;
             /* A joiner announces itself too, so its news starts from two places. */
             if (s->join)
                 state_broadcast_alive(n, n->self);
-            /* We only sent a digest: the peer needs our state too (step 3). */
-            if (s->digest_req)
-                send_state(n, s, 0);
         } else if (s->kind == STREAM_PING_OUT && m->type == WIRE_ACK) {
             probe_on_ack(n, m->u.ack.seq, now);
+        } else if (m->type == WIRE_KV_DIGEST && (m->u.kv_digest.flags & WIRE_KVD_ALL)) {
+            kv = m;
         } else {
             apply_news(n, m, now);
         }
     }
+    if (!merged)
+        return;
+    if (s->digest_req)
+        send_state(n, s, 0, kv); /* we only sent a digest: the peer needs our state (step 3) */
+    else if (kv)
+        sync_kv_push(n, &s->peer, kv->u.kv_digest.entries, kv->u.kv_digest.count, SYNC_KV_ALL, now);
 }
 
 /* Handles one complete frame: 1 while the stream stays open, 0 when it is done, or a negative
@@ -293,12 +420,17 @@ static int on_frame(rumor_node *n, stream *s, const uint8_t *p, size_t len, uint
 {
     n->st.packets_in++;
     int count = recv_decode(n, p, len, true);
-    if (count < 0)
+    if (count < 0) {
+        recv_shrink(n);
         return count;
+    }
+    int rc = 0;
     if (s->kind == STREAM_IN)
-        return on_inbound_frame(n, s, (size_t)count, now) ? 1 : 0;
-    on_reply_frame(n, s, (size_t)count, now);
-    return 0;
+        rc = on_inbound_frame(n, s, (size_t)count, now) ? 1 : 0;
+    else
+        on_reply_frame(n, s, (size_t)count, now);
+    recv_shrink(n);
+    return rc;
 }
 
 int rumor_node_stream_accept(rumor_node *n, const rumor_addr *from, uint64_t *id, uint64_t now)

@@ -100,7 +100,18 @@ static void test_settings_validation(void **ctx)
     s.meta_bytes_max = 0;
     s.kv_value_bytes_max = 0;
     assert_int_equal(try_new(&s), RUMOR_OK);
-    BAD(kv_value_bytes_max, 1400); /* a fresh write must fit one datagram */
+    /* A value too big for a datagram travels over streams: it must fit one frame. */
+    GOOD(kv_value_bytes_max, 1400);
+    GOOD(kv_value_bytes_max, RUMOR_KV_VALUE_MAX);
+    BAD(kv_value_bytes_max, RUMOR_KV_VALUE_MAX + 1);
+    s = valid_settings();
+    s.stream_frame_bytes_max = 4096;
+    s.kv_value_bytes_max = 4096;
+    assert_int_equal(try_new(&s), RUMOR_ERR_INVALID);
+    s.kv_value_bytes_max = 3000;
+    assert_int_equal(try_new(&s), RUMOR_OK);
+    BAD(kv_rumor_transmits, 64);
+    GOOD(kv_rumor_transmits, 0);
     BAD(kv_keys_max, 0);
     BAD(kv_sync_mode, (rumor_sync_mode)3);
     BAD(packet_bytes_max, RUMOR_PACKET_MAX + 1);
