@@ -190,9 +190,12 @@ kv_origin *kv_origin_get(kv_store *s, const char *name, size_t len)
  * one small message. Origins holding nothing add nothing (every node has its own, empty). */
 static uint64_t sum_term(const kv_origin *o)
 {
-    if (o->max_version == 0)
+    if (o->max_version == 0 && o->gc_version == 0)
         return 0;
-    uint64_t x = ((uint64_t)o->hash << 32) ^ o->max_version ^ ((uint64_t)o->name_len << 56);
+    /* The horizon counts too: a replica still holding tombstones its origin collected differs,
+     * and the round that follows tells it the horizon. */
+    uint64_t x = ((uint64_t)o->hash << 32) ^ o->max_version ^ ((uint64_t)o->name_len << 56) ^
+                 (o->gc_version * 0x9e3779b97f4a7c15ull);
     x ^= x >> 30;
     x *= 0xbf58476d1ce4e5b9ull;
     x ^= x >> 27;
@@ -200,14 +203,25 @@ static uint64_t sum_term(const kv_origin *o)
     return x ^ (x >> 31);
 }
 
-static void set_max(kv_store *s, kv_origin *o, uint64_t v)
+static void set_versions(kv_store *s, kv_origin *o, uint64_t max, uint64_t gc)
 {
     uint64_t *b = &s->bsum[kv_bucket(o)];
     s->sum -= sum_term(o);
     *b -= sum_term(o);
-    o->max_version = v;
+    o->max_version = max;
+    o->gc_version = gc;
     s->sum += sum_term(o);
     *b += sum_term(o);
+}
+
+static void set_max(kv_store *s, kv_origin *o, uint64_t v)
+{
+    set_versions(s, o, v, o->gc_version);
+}
+
+static void set_gc(kv_store *s, kv_origin *o, uint64_t gc)
+{
+    set_versions(s, o, o->max_version, gc);
 }
 
 /* ---- the shared index ---- */
@@ -326,7 +340,7 @@ void kv_origin_reset(kv_store *s, kv_origin *o, uint64_t gc_version)
         entry_remove(s, o, o->head);
     set_max(s, o, 0);
     if (gc_version > o->gc_version)
-        o->gc_version = gc_version;
+        set_gc(s, o, gc_version);
 }
 
 static void hot_unlink(kv_store *s, kv_origin *o)
@@ -518,7 +532,7 @@ void kv_learn_gc(kv_store *s, kv_origin *o, uint64_t gc_version)
 {
     if (gc_version <= o->gc_version)
         return;
-    o->gc_version = gc_version;
+    set_gc(s, o, gc_version);
     for (kv_entry *e = o->head; e && e->version <= gc_version;) {
         kv_entry *next = e->next;
         if (!live(e))
@@ -557,7 +571,7 @@ void kv_collect(kv_store *s, kv_origin *o, uint64_t now)
             if (now < e->dead_since + s->lim.tombstone_ttl_ms ||
                 ((e->flags & KV_SHARED) && hides_older_value(s, e)))
                 return;
-            o->gc_version = e->version;
+            set_gc(s, o, e->version);
             entry_remove(s, o, e);
         }
         e = next;

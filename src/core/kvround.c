@@ -78,6 +78,21 @@ static bool sum_with_buckets(const rumor_node *n, uint64_t now)
     return n->mem.count > KV_BUCKETS && n->kv.hot && n->kv.hot->changed_at + hot_ms(n) > now;
 }
 
+/*
+ * A digest entry tells the horizon its sender knows for `o`. Once we hold `o` past it, every
+ * tombstone at or below it is collected at the origin, so ours go too (kv_learn_gc). Below it
+ * we keep ours: the sender's deltas reset us instead (kv_needs_reset). The horizon is part of
+ * the store sum, so replicas that still hold collected tombstones differ, meet in a round and
+ * learn it here; it then counts as a change, offered first like a fresh write.
+ */
+static void learn_horizon(rumor_node *n, kv_origin *o, uint64_t gc, uint64_t now)
+{
+    if (o && gc > o->gc_version && o->max_version >= gc) {
+        kv_learn_gc(&n->kv, o, gc);
+        kv_touch(&n->kv, o, now);
+    }
+}
+
 /* Room left for digest entries in the datagram being built. */
 static size_t pkt_room(rumor_node *n)
 {
@@ -105,6 +120,7 @@ static void send_deltas(rumor_node *n, const rumor_addr *to, buf_reader r, uint3
         return;
     for (uint32_t i = 0; i < count && wire_kv_digest_next(&r, &on, &their_max, &their_gc); i++) {
         kv_origin *o = kv_origin_find(&n->kv, (const char *)on.p, on.len);
+        learn_horizon(n, o, their_gc, now);
         if (!o || (o->max_version <= their_max && !kv_needs_reset(o, their_max, their_gc)))
             continue;
         size_t used = node_pkt(n)->len - n->cur_start;
@@ -113,19 +129,21 @@ static void send_deltas(rumor_node *n, const rumor_addr *to, buf_reader r, uint3
             break;
         }
         /* Another origin's smaller entries may still fit where this one's did not. */
-        if (!kvnode_put_delta(node_pkt(n), o, their_max, their_gc, 0,
-                              n->s.packet_bytes_max - used, big_over, &cut))
+        if (!kvnode_put_delta(node_pkt(n), o, their_max, their_gc, 0, n->s.packet_bytes_max - used,
+                              big_over, &cut))
             cut = cut ? cut : KV_CUT;
     }
     bool empty = node_pkt(n)->len - n->cur_start <= 5u + n->label_len;
-    if (empty || (cut && sync_kv_push(n, to, list, count, 0, now) > 0))
+    bool streamed = cut && sync_kv_push(n, to, list, count, 0, now) > 0;
+    if (empty || streamed)
         n->dout.len = n->cur_start; /* nothing fitted, or a stream carries it all */
     else
         node_pkt_end(n, false);
 }
 
 /* The KV_DIGEST reply: where we lag behind the asker, for it to send. */
-static void send_lags(rumor_node *n, const rumor_addr *to, buf_reader r, uint32_t count)
+static void send_lags(rumor_node *n, const rumor_addr *to, buf_reader r, uint32_t count,
+                      uint64_t now)
 {
     if (!node_pkt_begin(n, to))
         return;
@@ -135,6 +153,7 @@ static void send_lags(rumor_node *n, const rumor_addr *to, buf_reader r, uint32_
     uint64_t their_max, gc;
     for (uint32_t i = 0; i < count && wire_kv_digest_next(&r, &on, &their_max, &gc); i++) {
         kv_origin *o = kv_origin_find(&n->kv, (const char *)on.p, on.len);
+        learn_horizon(n, o, gc, now);
         uint64_t mine = o ? o->max_version : 0, my_gc = o ? o->gc_version : 0;
         if (their_max <= mine || !members_find(&n->mem, (const char *)on.p, on.len))
             continue;
@@ -179,12 +198,12 @@ static void send_offer(rumor_node *n, const rumor_addr *to, uint8_t mode, const 
     buf_reader r = sum->u.kv_digest.entries;
     wire_str on;
     uint64_t their_max, their_gc;
-    for (uint32_t i = 0; i < sum->u.kv_digest.count &&
-                         wire_kv_digest_next(&r, &on, &their_max, &their_gc);
-         i++) {
+    for (uint32_t i = 0;
+         i < sum->u.kv_digest.count && wire_kv_digest_next(&r, &on, &their_max, &their_gc); i++) {
         if (!members_find(&n->mem, (const char *)on.p, on.len))
             continue;
         kv_origin *o = kv_origin_get(&n->kv, (const char *)on.p, on.len);
+        learn_horizon(n, o, their_gc, now);
         if (!o || o->mark == gen)
             continue;
         if (!digest_add(&b, on, o->max_version, o->gc_version))
@@ -197,7 +216,8 @@ static void send_offer(rumor_node *n, const rumor_addr *to, uint8_t mode, const 
         b.budget = b.w->len + (room - b.w->len) * 3 / 4;
         const uint8_t *p = sum->u.kv_digest.buckets;
         for (uint32_t k = 0; k < KV_BUCKETS; k++, p += 4) {
-            uint32_t theirs = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+            uint32_t theirs =
+                (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
             if (theirs == (uint32_t)n->kv.bsum[k])
                 continue;
             for (kv_origin *o = n->kv.bhead[k]; o; o = o->bnext) {
@@ -294,7 +314,7 @@ void kvnode_on_digest(rumor_node *n, const wire_msg *m, uint64_t now)
     if (f & WIRE_KVD_PUSH)
         send_deltas(n, n->from, m->u.kv_digest.entries, m->u.kv_digest.count, now);
     if (f & WIRE_KVD_PULL)
-        send_lags(n, n->from, m->u.kv_digest.entries, m->u.kv_digest.count);
+        send_lags(n, n->from, m->u.kv_digest.entries, m->u.kv_digest.count, now);
 }
 
 static uint8_t round_mode(const rumor_node *n)
@@ -357,7 +377,10 @@ void kvnode_tick(rumor_node *n, uint64_t now)
     if (now >= n->kv_retire_at)
         kvnode_retire(n, now);
     if (has_tombstones(n) && now >= n->next_kv_collect) {
+        uint64_t gc = n->kv_self->gc_version;
         kv_collect(&n->kv, n->kv_self, now);
+        if (n->kv_self->gc_version != gc)
+            kv_touch(&n->kv, n->kv_self, now); /* offered first, so replicas learn it soon */
         n->next_kv_collect = now + n->s.kv_sync_interval_ms;
     }
     if (now < standalone_at(n))
@@ -394,6 +417,7 @@ size_t kvnode_put_deltas_for(rumor_node *n, buf_writer *w, buf_reader r, uint32_
         kv_origin *o = kv_origin_find(&n->kv, (const char *)on.p, on.len);
         if (!o)
             continue;
+        learn_horizon(n, o, their_gc, n->now);
         o->mark = gen;
         if (o->max_version <= their_max && !kv_needs_reset(o, their_max, their_gc))
             continue;
