@@ -140,6 +140,61 @@ static void b_pushpull_digest(buf_writer *w)
     wire_put_pushpull_end(w, 0x0123456789abcdefull);
 }
 
+/* Key-value messages (docs/protocol.md 4.6), about the members the fuzzed node knows. */
+static void kv_digest(buf_writer *w, uint8_t flags, uint32_t nbuckets)
+{
+    const char *names[] = {"m1", "m2", "self"};
+    size_t bytes = 0;
+    for (int i = 0; i < 3; i++)
+        bytes += wire_kv_digest_entry_size(S(names[i]), (uint64_t)(3 - i), (uint64_t)(i == 0));
+    wire_put_kv_digest_begin_b(w, flags, 3, bytes, nbuckets);
+    for (int i = 0; i < 3; i++)
+        wire_put_kv_digest_entry(w, S(names[i]), (uint64_t)(3 - i), (uint64_t)(i == 0));
+    wire_put_kv_digest_end(w, 0x0102030405060708ull);
+    uint64_t sums[64];
+    for (uint32_t i = 0; i < 64; i++)
+        sums[i] = i * 0x9e3779b97f4a7c15ull;
+    wire_put_kv_digest_buckets(w, sums, nbuckets);
+}
+static void b_kv_sum(buf_writer *w)
+{
+    kv_digest(w, WIRE_KVD_SUM | WIRE_KVD_PUSH | WIRE_KVD_PULL, 64);
+}
+static void b_kv_offer(buf_writer *w)
+{
+    kv_digest(w, WIRE_KVD_OFFER | WIRE_KVD_PUSH | WIRE_KVD_PULL, 0);
+}
+static void b_kv_reply(buf_writer *w)
+{
+    kv_digest(w, WIRE_KVD_REPLY, 0);
+}
+static void b_kv_all(buf_writer *w)
+{
+    kv_digest(w, WIRE_KVD_ALL, 0);
+}
+static void b_kv_delta(buf_writer *w)
+{
+    uint8_t dep[16];
+    size_t dl = wire_kv_retired_put(dep, S("m2"), 1);
+    wire_kv_entry e[3] = {
+        {S("k1"), 1, 0x02, 100, S("a")},
+        {S("k2"), 2, 0x01, 0, S("")},
+        {S("k1"), 3, 0x07, 100, wire_str_of(dep, dl)},
+    };
+    size_t bytes = 0;
+    for (int i = 0; i < 3; i++)
+        bytes += wire_kv_entry_size(&e[i]);
+    wire_put_kv_delta_begin(w, S("m1"), WIRE_KVX_COMPLETE | WIRE_KVX_RUMOR, 0, 3, 0, 3, bytes);
+    for (int i = 0; i < 3; i++)
+        wire_put_kv_entry(w, &e[i]);
+}
+static void b_pushpull_kv(buf_writer *w)
+{
+    b_pushpull(w);
+    b_kv_delta(w);
+    b_kv_all(w);
+}
+
 static const struct {
     const char *name;
     body_fn fn;
@@ -160,6 +215,12 @@ static const struct {
     {"pushpull", b_pushpull},
     {"pushpull-left", b_pushpull_left},
     {"pushpull-digest", b_pushpull_digest},
+    {"kv-sum", b_kv_sum},
+    {"kv-offer", b_kv_offer},
+    {"kv-reply", b_kv_reply},
+    {"kv-all", b_kv_all},
+    {"kv-delta-retired", b_kv_delta},
+    {"pushpull-kv", b_pushpull_kv},
 };
 
 static size_t packet(uint8_t *out, size_t cap, const char *label, uint8_t flags, body_fn fn)
