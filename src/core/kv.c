@@ -208,6 +208,7 @@ static void set_versions(kv_store *s, kv_origin *o, uint64_t max, uint64_t gc)
     uint64_t *b = &s->bsum[kv_bucket(o)];
     s->sum -= sum_term(o);
     *b -= sum_term(o);
+    s->vtotal += max - o->max_version; /* wraps back when max is lower: exact either way */
     o->max_version = max;
     o->gc_version = gc;
     s->sum += sum_term(o);

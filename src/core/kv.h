@@ -123,6 +123,7 @@ typedef struct kv_store {
     size_t noslots;
     uint64_t sum; /* wrapping sum over origins holding versions of mix(name, max_version) */
     uint64_t bsum[KV_BUCKETS];    /* the same sum over each bucket of origins */
+    uint64_t vtotal;              /* sum of max_version over origins: how much is held */
     kv_origin *bhead[KV_BUCKETS]; /* origins by bucket */
     kv_entry **shared;            /* winners by key hash, open addressing, NULL = empty */
     size_t nshared, shared_slots;

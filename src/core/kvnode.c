@@ -231,14 +231,16 @@ void kvnode_on_delta(rumor_node *n, const wire_msg *m, uint64_t now)
 {
     wire_str on = m->u.kv_delta.origin;
     /* Only members' keyspaces are held: a reaped member's keys must not come back through a
-     * peer that has not reaped it yet. */
-    if (!members_find(&n->mem, (const char *)on.p, on.len)) {
-        node_drop(n, RUMOR_DROP_STALE);
-        return;
+     * peer that has not reaped it yet. An origin we hold is a member (reaping drops it). */
+    kv_origin *o = kv_origin_find(&n->kv, (const char *)on.p, on.len);
+    if (!o) {
+        if (!members_find(&n->mem, (const char *)on.p, on.len)) {
+            node_drop(n, RUMOR_DROP_STALE);
+            return;
+        }
+        if (!(o = kv_origin_get(&n->kv, (const char *)on.p, on.len)))
+            return;
     }
-    kv_origin *o = kv_origin_get(&n->kv, (const char *)on.p, on.len);
-    if (!o)
-        return;
     uint64_t gc = m->u.kv_delta.gc_version;
     if ((m->u.kv_delta.flags & WIRE_KVX_RESET) && o->max_version < gc && o->gc_version < gc)
         kv_origin_reset(&n->kv, o, gc);

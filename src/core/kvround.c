@@ -253,12 +253,31 @@ hot:
             break;
     }
     n->kv_digest_pos = start + k;
-    digest_flush(n, node_pkt(n), (uint8_t)(WIRE_KVD_OFFER | mode), &b);
+    buf_writer *w = node_pkt(n);
+    wire_put_kv_digest_begin_t(w, (uint8_t)(WIRE_KVD_OFFER | mode), b.count, b.w->len, 0,
+                               n->kv.vtotal);
+    buf_put_bytes(w, b.w->p, b.w->len);
+    wire_put_kv_digest_end(w, n->kv.sum);
+    wire_put_kv_digest_buckets(w, NULL, 0);
+    wire_put_kv_digest_total(w, n->kv.vtotal);
     node_pkt_end(n, false);
 }
 
 /* Lagging origins in an OFFER that make us pull everything at once (see wants_bulk). */
 #define KV_BULK_LAGS 16
+/* Versions a peer may hold beyond us (their version total less ours) before we ask for all we
+ * lack at once. Nodes in steady traffic differ by the writes still in flight, a few dozen at
+ * 100 writes per second; a write burst, a restart or a long absence puts thousands between
+ * them. */
+#define KV_BULK_VERSIONS 256
+
+/* Whether a digest's sender holds so many versions more than we do that a round of datagrams
+ * would take long to carry them. */
+static bool far_behind(const rumor_node *n, const wire_msg *m)
+{
+    return m->u.kv_digest.has_total && m->u.kv_digest.total > n->kv.vtotal &&
+           m->u.kv_digest.total - n->kv.vtotal >= KV_BULK_VERSIONS;
+}
 
 /*
  * An OFFER lists a slice of the member table. When we lag on many of the listed origins and
@@ -269,6 +288,8 @@ hot:
  */
 static bool wants_bulk(rumor_node *n, const wire_msg *m)
 {
+    if (far_behind(n, m))
+        return true;
     uint32_t count = m->u.kv_digest.count, lags = 0;
     if (count >= n->mem.count)
         return false; /* the slice covers everything: a REPLY says it all */
@@ -297,8 +318,16 @@ void kvnode_on_digest(rumor_node *n, const wire_msg *m, uint64_t now)
     if (f & WIRE_KVD_ALL)
         return; /* a complete digest belongs to a stream exchange */
     if (f & WIRE_KVD_SUM) {
-        if (m->u.kv_digest.sum != n->kv.sum && members_live(&n->mem) > 1)
-            send_offer(n, n->from, mode, m, now);
+        if (m->u.kv_digest.sum == n->kv.sum || members_live(&n->mem) <= 1)
+            return;
+        /* In a push round, a peer far ahead of us is to send us all we lack: we ask it with
+         * our complete digest over a stream rather than offer a slice per round. */
+        if ((mode & WIRE_KVD_PUSH) && far_behind(n, m)) {
+            buf_reader none = {0};
+            if (sync_kv_push(n, n->from, none, 0, SYNC_KV_ASK, now) > 0)
+                return;
+        }
+        send_offer(n, n->from, mode, m, now);
         return;
     }
     if (f & WIRE_KVD_REPLY) {
@@ -338,10 +367,12 @@ static void put_sum(rumor_node *n, buf_writer *w, uint64_t now)
             digest_add(&b, origin_name(o), o->max_version, o->gc_version);
     }
     uint32_t nb = sum_with_buckets(n, now) ? KV_BUCKETS : 0;
-    wire_put_kv_digest_begin_b(w, (uint8_t)(WIRE_KVD_SUM | mode), b.count, b.w->len, nb);
+    wire_put_kv_digest_begin_t(w, (uint8_t)(WIRE_KVD_SUM | mode), b.count, b.w->len, nb,
+                               n->kv.vtotal);
     buf_put_bytes(w, b.w->p, b.w->len);
     wire_put_kv_digest_end(w, n->kv.sum);
     wire_put_kv_digest_buckets(w, n->kv.bsum, nb);
+    wire_put_kv_digest_total(w, n->kv.vtotal);
 }
 
 bool kvnode_piggyback(rumor_node *n, buf_writer *w, uint64_t now)

@@ -144,7 +144,13 @@ static bool decode_kv_digest(buf_reader *p, wire_msg *m)
     if (buf_reader_left(p) == 0 || !buf_get_u8(p, &nb))
         return true;
     m->u.kv_digest.nbuckets = nb;
-    return buf_get_bytes(p, (size_t)nb * 4u, &m->u.kv_digest.buckets);
+    if (!buf_get_bytes(p, (size_t)nb * 4u, &m->u.kv_digest.buckets))
+        return false;
+    /* Optional after the buckets: the sender's version total. */
+    if (buf_reader_left(p) == 0)
+        return true;
+    m->u.kv_digest.has_total = true;
+    return buf_get_varint(p, &m->u.kv_digest.total);
 }
 
 static bool decode_kv_delta(buf_reader *p, wire_msg *m)
@@ -357,6 +363,21 @@ void wire_put_kv_digest_begin_b(buf_writer *w, uint8_t flags, uint32_t count, si
     put_head(w, WIRE_KV_DIGEST, 1u + buf_varint_size(count) + bytes + 8u + 1u + 4u * nbuckets);
     buf_put_u8(w, flags);
     buf_put_varint(w, count);
+}
+
+void wire_put_kv_digest_begin_t(buf_writer *w, uint8_t flags, uint32_t count, size_t bytes,
+                                uint32_t nbuckets, uint64_t total)
+{
+    put_head(w, WIRE_KV_DIGEST,
+             1u + buf_varint_size(count) + bytes + 8u + 1u + 4u * nbuckets +
+                 buf_varint_size(total));
+    buf_put_u8(w, flags);
+    buf_put_varint(w, count);
+}
+
+void wire_put_kv_digest_total(buf_writer *w, uint64_t total)
+{
+    buf_put_varint(w, total);
 }
 
 void wire_put_kv_digest_buckets(buf_writer *w, const uint64_t *sums, uint32_t nbuckets)

@@ -116,6 +116,8 @@ typedef struct wire_msg {
             uint64_t sum;           /* the sender's kv_store.sum */
             uint32_t nbuckets;      /* optional: per-bucket sums follow (0 when absent) */
             const uint8_t *buckets; /* `nbuckets` u32be, low bits of each bucket's sum */
+            bool has_total;
+            uint64_t total; /* optional: the sender's sum of max_version over origins */
         } kv_digest;
         struct {
             wire_str origin;
@@ -180,6 +182,10 @@ void wire_put_kv_digest_end(buf_writer *w, uint64_t sum);
 void wire_put_kv_digest_begin_b(buf_writer *w, uint8_t flags, uint32_t count, size_t bytes,
                                 uint32_t nbuckets);
 void wire_put_kv_digest_buckets(buf_writer *w, const uint64_t *sums, uint32_t nbuckets);
+/* The same with the sender's version total after the buckets: begin_t, end, buckets, total. */
+void wire_put_kv_digest_begin_t(buf_writer *w, uint8_t flags, uint32_t count, size_t bytes,
+                                uint32_t nbuckets, uint64_t total);
+void wire_put_kv_digest_total(buf_writer *w, uint64_t total);
 /* Bucket sums a KV_DIGEST may carry. */
 #define WIRE_KV_BUCKETS_MAX 255
 size_t wire_kv_entry_size(const wire_kv_entry *e);
