@@ -529,6 +529,12 @@ int rumor_sim_node_crash(rumor_sim *s, uint32_t i)
 
 int rumor_sim_node_restart(rumor_sim *s, uint32_t i, bool bump, uint32_t seed)
 {
+    int rc = rumor_sim_node_reboot(s, i, bump);
+    return rc != 0 ? rc : join_through(s, i, seed);
+}
+
+int rumor_sim_node_reboot(rumor_sim *s, uint32_t i, bool bump)
+{
     if (i >= s->n)
         return RUMOR_ERR_INVALID;
     sim_node *nd = &s->nodes[i];
@@ -538,7 +544,7 @@ int rumor_sim_node_restart(rumor_sim *s, uint32_t i, bool bump, uint32_t seed)
     if (rc != 0)
         return rc;
     sim_after_call(s, i);
-    return join_through(s, i, seed);
+    return 0;
 }
 
 int rumor_sim_node_pause(rumor_sim *s, uint32_t i, uint64_t ms)
