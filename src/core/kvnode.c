@@ -194,7 +194,7 @@ static void rumor_delta(rumor_node *n, kv_origin *o, uint64_t since)
      * carries the few entries stored here just before (rarely any in a steady trickle). */
     const kv_entry *e = kv_after(o, since);
     for (int back = 0; e && e->prev && back < RUMOR_LOOKBACK &&
-                       e->prev->dead_since + 4ull * n->s.gossip_interval_ms >= n->now;
+                       e->prev->dead_since + n->s.gossip_interval_ms >= n->now;
          back++)
         e = e->prev;
     if (e && e->version <= since)

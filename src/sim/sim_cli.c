@@ -35,6 +35,7 @@ typedef struct cli_opts {
     bool one_seed;
     bool warm;
     bool log, log_events;
+    sim_kv_opts kv;
 } cli_opts;
 
 static void usage(FILE *f)
@@ -47,6 +48,10 @@ static void usage(FILE *f)
           "                 [--partition] [--partition-at SECONDS] [--partition-for SECONDS]\n"
           "                 [--pause] [--pause-at SECONDS] [--pause-for SECONDS]\n"
           "                 [--log] [--log-events]   (trace to stderr)\n"
+          "                 [--kv-mode push-pull|push|pull] [--kv-rumor-transmits K]\n"
+          "                 [--kv-probe-writes N]   (single writes, each timed until all hold it)\n"
+          "                 [--kv-writes-per-s R] [--kv-keys K] [--kv-value-bytes B]\n"
+          "                 [--kv-start SECONDS] [--kv-drain SECONDS]   (a steady write load)\n"
           "Faults without an explicit time happen once every node sees every other alive\n"
           "(or at a third of the duration if that never happens). Prints one JSON object.\n",
           f);
@@ -103,6 +108,7 @@ static void defaults(cli_opts *c)
     c->partition_for_ms = 120000;
     c->pause_for_ms = 10000;
     c->join_spread_ms = -1;
+    sim_kv_opts_default(&c->kv);
 }
 
 /* Options that take no value. Returns true when `name` was one. */
@@ -147,6 +153,8 @@ static bool parse_ms_i(const char *v, int64_t *out)
 static int parse_valued(cli_opts *c, const char *name, const char *v)
 {
     uint64_t x;
+    if (!strncmp(name, "--kv-", 5))
+        return sim_kv_parse(&c->kv, name, v);
     if (!strcmp(name, "--nodes")) {
         if (!parse_u64(v, 1000000, &x) || x == 0)
             return 0;
@@ -322,19 +330,29 @@ static void inject_faults(rumor_sim *s, const cli_opts *c, cli_state *st)
     }
 }
 
-static int run_scenario(rumor_sim *s, const cli_opts *c, cli_state *st)
+static int run_scenario(rumor_sim *s, const cli_opts *c, cli_state *st, sim_kv_run *kv)
 {
     int rc = c->warm ? rumor_sim_warm_start(s) : schedule_joins(s, c);
     if (rc != 0)
         return rc;
-    while (rumor_sim_now(s) < c->duration_ms) {
-        uint64_t next = rumor_sim_now(s) + CLI_STEP_MS;
+    /* Key-value probes are timed to 10 ms (a hundredth of a LAN anti-entropy round). */
+    uint64_t step = kv ? 10u : CLI_STEP_MS;
+    while (rumor_sim_now(s) < c->duration_ms && !(kv && sim_kv_done(kv))) {
+        uint64_t next = rumor_sim_now(s) + step;
         rc = rumor_sim_run_until(s, next < c->duration_ms ? next : c->duration_ms);
         if (rc != 0)
             return rc;
         inject_faults(s, c, st);
+        if (kv)
+            sim_kv_step(kv, rumor_sim_now(s));
     }
     return 0;
+}
+
+static void kv_settings(rumor_settings *st, uint32_t node, void *ud)
+{
+    (void)node;
+    sim_kv_settings(st, ud);
 }
 
 static void json_string(FILE *f, const char *v)
@@ -396,13 +414,15 @@ static long peak_rss_kb(void)
 }
 
 static void print_result(FILE *out, rumor_sim *s, const rumor_sim_options *o, const cli_opts *c,
-                         const cli_state *st, double wall_s)
+                         const cli_state *st, const sim_kv_run *kv, double wall_s)
 {
     rumor_sim_metrics m;
     rumor_sim_metrics_get(s, &m);
     fprintf(out, "{\"nodes\":%u,\"seed\":%" PRIu64 ",", c->nodes, c->seed);
     print_options(out, o, c, st);
     rumor_sim_metrics_json(&m, out);
+    if (kv)
+        sim_kv_json(kv, out);
     fprintf(out, ",\"violation\":");
     if (rumor_sim_error(s))
         json_string(out, rumor_sim_error(s));
@@ -434,6 +454,10 @@ int rumor_sim_cli(int argc, char **argv, FILE *out, FILE *err)
         o.jitter_ms = (uint32_t)c.jitter_ms;
     o.log = c.log ? err : NULL;
     o.log_events = c.log_events;
+    if (sim_kv_active(&c.kv)) {
+        o.settings_fn = kv_settings;
+        o.settings_ud = &c.kv;
+    }
     rumor_sim *s;
     rc = rumor_sim_new(&s, &o);
     if (rc != 0) {
@@ -442,9 +466,16 @@ int rumor_sim_cli(int argc, char **argv, FILE *out, FILE *err)
     }
     cli_state st = {.crash_done_at = -1, .partition_done_at = -1, .pause_done_at = -1};
     st.fallback_ms = c.duration_ms / 3;
+    sim_kv_run *kv = NULL;
+    if (sim_kv_active(&c.kv) && !(kv = sim_kv_new(s, &c.kv, c.duration_ms))) {
+        fprintf(err, "rumor-sim: out of memory\n");
+        rumor_sim_del(s);
+        return 1;
+    }
     double t0 = wall_now();
-    rc = run_scenario(s, &c, &st);
-    print_result(out, s, &o, &c, &st, wall_now() - t0);
+    rc = run_scenario(s, &c, &st, kv);
+    print_result(out, s, &o, &c, &st, kv, wall_now() - t0);
+    sim_kv_del(kv);
     rumor_sim_del(s);
     return rc == 0 ? 0 : 1;
 }

@@ -156,8 +156,7 @@ static void test_partition_delete_outlives_horizon(void **state)
     uint64_t took = run_until_identical(s, 240000, 5, "a");
     for (uint32_t i = 0; i < n; i++) {
         h_check(s, !reads(s, i, 40, "b"), "node-%u reads node-40's deleted \"b\"", i);
-        h_check(s, reads(s, i, 6, "c") && reads(s, i, 41, "c"), "node-%u lacks a side's write",
-                i);
+        h_check(s, reads(s, i, 6, "c") && reads(s, i, 41, "c"), "node-%u lacks a side's write", i);
     }
     /* Membership heals too (reconnects to the failed), and stays healed: nothing above holds
      * once the key-value state has settled while members were still marked failed. */
@@ -208,8 +207,13 @@ static void restore_snapshot(rumor_sim *s, uint32_t i, const snapshot *sn)
     rumor_node *n = rumor_sim_node(s, i);
     for (size_t k = 0; k < sn->n; k++) {
         const snap_entry *se = &sn->e[k];
-        kv_delta d = {(const uint8_t *)se->key, strlen(se->key), (const uint8_t *)se->value,
-                      strlen(se->value), se->version, 0, 0};
+        kv_delta d = {(const uint8_t *)se->key,
+                      strlen(se->key),
+                      (const uint8_t *)se->value,
+                      strlen(se->value),
+                      se->version,
+                      0,
+                      0};
         assert_int_equal(kv_apply(&n->kv, n->kv_self, &d, rumor_sim_now(s)), 1);
     }
 }
@@ -397,8 +401,8 @@ static void test_shared_conflicts_at_scale(void **state)
      * writes win even from clocks that run behind. */
     for (uint32_t i = 0; i < n; i += 10) {
         snprintf(val, sizeof(val), "second-%u", i);
-        assert_int_equal(rumor_node_shared_put(rumor_sim_node(s, i), "cfg-0", 5, val,
-                                               strlen(val), rumor_sim_now(s)),
+        assert_int_equal(rumor_node_shared_put(rumor_sim_node(s, i), "cfg-0", 5, val, strlen(val),
+                                               rumor_sim_now(s)),
                          0);
         rumor_sim_poke(s, i);
     }

@@ -161,7 +161,7 @@ static void test_superseded_shared_entries_retire(void **ctx)
     tnet_run(t, tnet_now(t) + 3000);
     /* Three writers, one after the other: each write supersedes the one before. */
     for (int w = 1; w <= 3; w++) {
-        char v[8];
+        char v[16];
         snprintf(v, sizeof(v), "w%d", w);
         assert_int_equal(rumor_node_shared_put(tnet_node(t, w), "cfg", 3, v, 2, tnet_now(t)), 0);
         tnet_run(t, tnet_now(t) + 1000);
