@@ -141,8 +141,7 @@ sim_kv_run *sim_kv_new(rumor_sim *s, const sim_kv_opts *o, uint64_t duration_ms)
     r->sync_ms = st.kv_sync_interval_ms ? st.kv_sync_interval_ms : 1;
     r->next_probe_at = o->start_ms;
     r->next_write_at = o->start_ms;
-    r->load_end = duration_ms > o->start_ms + o->drain_ms ? duration_ms - o->drain_ms
-                                                          : o->start_ms;
+    r->load_end = duration_ms > o->start_ms + o->drain_ms ? duration_ms - o->drain_ms : o->start_ms;
     r->identical_after = UINT64_MAX;
     return r;
 }
@@ -329,8 +328,8 @@ static void json_probes(const sim_kv_run *r, FILE *f)
         return;
     }
     qsort(sorted, n, sizeof(sorted[0]), cmp_u64);
-    double median = n % 2 ? (double)sorted[n / 2]
-                          : ((double)sorted[n / 2 - 1] + (double)sorted[n / 2]) / 2.0;
+    double median =
+        n % 2 ? (double)sorted[n / 2] : ((double)sorted[n / 2 - 1] + (double)sorted[n / 2]) / 2.0;
     double mean = (double)sum / n;
     fprintf(f,
             ",\"probe_median_ms\":%.1f,\"probe_mean_ms\":%.1f,\"probe_max_ms\":%" PRIu64
