@@ -272,7 +272,9 @@ typedef struct rumor_event {
     rumor_member member;
     char accuser[RUMOR_NAME_MAX + 1];
     /* RUMOR_EVENT_KV_CHANGE: the key, its new version (0 never) and the version it replaced
-     * (0 when the key was absent); `deleted` when the change is a delete. */
+     * (0 when the key was absent); `deleted` when the change is a delete. A writer retiring its
+     * shared entry after a newer write of another node superseded it raises no event: no value
+     * anyone reads changes (rumor_node_shared_get already returns the newer write). */
     const uint8_t *key;
     size_t key_len;
     uint64_t version;
