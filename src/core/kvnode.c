@@ -299,8 +299,12 @@ static void retire_one(rumor_node *n, const kv_entry *e, const kv_entry *w, uint
     kv_delta d = {key, key_len, dep, dep_len, 0, e->stamp, KV_SHARED | KV_TOMBSTONE | KV_RETIRED};
     kv_origin *self = n->kv_self;
     uint64_t before = self->max_version;
-    if (kv_write(&n->kv, self, &d, now) != RUMOR_OK)
-        return; /* over a byte limit: the entry stays, a later pass tries again */
+    if (kv_write(&n->kv, self, &d, now) != RUMOR_OK) {
+        /* Over a byte limit (the dependency may be longer than the value): try again later. */
+        if (now + retire_delay(n) < n->kv_retire_at)
+            n->kv_retire_at = now + retire_delay(n);
+        return;
+    }
     kv_touch(&n->kv, self, now);
     rumor_delta(n, self, before);
 }
