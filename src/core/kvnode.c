@@ -197,8 +197,8 @@ static void rumor_delta(rumor_node *n, kv_origin *o, uint64_t since)
                        e->prev->dead_since + n->s.gossip_interval_ms >= n->now;
          back++)
         e = e->prev;
-    if (e && e->version <= since)
-        since = e->version - 1;
+    if (e && e->version <= since && e->version - 1 >= o->gc_version)
+        since = e->version - 1; /* never below the horizon: that would take a RESET */
     buf_writer *w = &n->kv_scratch;
     buf_writer_reset(w);
     if (!kvnode_put_delta(w, o, since, o->gc_version, WIRE_KVX_RUMOR, dgram_budget(n), 0, NULL) ||
@@ -244,9 +244,16 @@ void kvnode_on_delta(rumor_node *n, const wire_msg *m, uint64_t now)
     uint64_t gc = m->u.kv_delta.gc_version;
     if ((m->u.kv_delta.flags & WIRE_KVX_RESET) && o->max_version < gc && o->gc_version < gc)
         kv_origin_reset(&n->kv, o, gc);
-    kv_learn_gc(&n->kv, o, gc);
+    /* A horizon is learned only once we hold the origin past it. A replica still below it may
+     * hold keys whose deletes were collected: adopting the horizon would make it look reset
+     * (kv_needs_reset) and it would keep them for good. It waits for a RESET delta instead. */
+    else if (o->max_version >= gc)
+        kv_learn_gc(&n->kv, o, gc);
     uint64_t before = o->max_version;
-    if (m->u.kv_delta.since > before) {
+    /* Below the horizon without a RESET: the deltas may skip collected deletes we never saw,
+     * so we must not take them; it is a gap like any other, and the answer resets us. */
+    bool behind = o->max_version < gc && o->gc_version < gc;
+    if (m->u.kv_delta.since > before || behind) {
         node_drop(n, RUMOR_DROP_STALE); /* a gap: nothing here can be applied */
         /* A rumor carries only the newest write, so one lost rumor would leave a gap that every
          * later rumor of the origin runs into until anti-entropy comes by. Ask its sender for

@@ -279,6 +279,47 @@ static void test_retirement_waits_for_what_superseded_it(void **ctx)
     tnet_free(t);
 }
 
+/* A replica below an origin's collection horizon takes nothing but a RESET: deltas from a
+ * sender that does not know it lags (a rumor, say) may skip deletes that were collected. */
+static void test_behind_horizon_waits_for_reset(void **ctx)
+{
+    (void)ctx;
+    tnet *t = tnet_new(1, RUMOR_PROFILE_LOCAL, 56);
+    tnet_settings(t, 0)->kv_sync_interval_ms = 0;
+    tnet_start(t, 0);
+    rumor_node *r = tnet_node(t, 0);
+    rumor_member m = {.name = "y", .addr = tnet_addr(11), .incarnation = 1};
+    assert_int_equal(rumor_node_restore(r, &m, tnet_now(t)), 0);
+    rumor_addr from = tnet_addr(11);
+    /* y wrote k1 (version 1); we hold that. y then deleted k1 (2), collected it (horizon 2)
+     * and wrote k3 (3). */
+    delta(t, "y", (wire_kv_entry){wire_str_of("k1", 2), 1, 0, 0, wire_str_of("v", 1)}, &from);
+    rumor_kv_value v;
+    assert_int_equal(rumor_node_kv_get(r, "y", "k1", 2, &v), 0);
+    wire_kv_entry k3 = {wire_str_of("k3", 2), 3, 0, 0, wire_str_of("w", 1)};
+    for (int reset = 0; reset < 2; reset++) {
+        pkt p;
+        buf_writer *w = pkt_begin(&p);
+        uint8_t flags = (uint8_t)(WIRE_KVX_COMPLETE | (reset ? WIRE_KVX_RESET : WIRE_KVX_RUMOR));
+        wire_put_kv_delta_begin(w, wire_str_of("y", 1), flags, reset ? 0 : 1, 3, 2, 1,
+                                wire_kv_entry_size(&k3));
+        wire_put_kv_entry(w, &k3);
+        assert_int_equal(tnet_inject(t, 0, &from, p.b, w->len), 0);
+        const kv_origin *y = kv_origin_find(&r->kv, "y", 1);
+        if (!reset) {
+            /* Taken, it would leave k1 alive at version 3: refused. */
+            assert_int_equal(y->max_version, 1);
+            assert_int_equal(rumor_node_kv_get(r, "y", "k1", 2, &v), 0);
+        } else {
+            assert_int_equal(y->max_version, 3);
+            assert_int_equal(y->gc_version, 2);
+            assert_int_equal(rumor_node_kv_get(r, "y", "k1", 2, &v), RUMOR_ERR_NOT_FOUND);
+            assert_int_equal(rumor_node_kv_get(r, "y", "k3", 2, &v), 0);
+        }
+    }
+    tnet_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +328,7 @@ int main(void)
         cmocka_unit_test(test_join_carries_kv_state),
         cmocka_unit_test(test_superseded_shared_entries_retire),
         cmocka_unit_test(test_retirement_waits_for_what_superseded_it),
+        cmocka_unit_test(test_behind_horizon_waits_for_reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
