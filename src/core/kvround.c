@@ -367,6 +367,11 @@ static void put_sum(rumor_node *n, buf_writer *w, uint64_t now)
             digest_add(&b, origin_name(o), o->max_version, o->gc_version);
     }
     uint32_t nb = sum_with_buckets(n, now) ? KV_BUCKETS : 0;
+    if (nb == 0 && n->kv.vtotal == 0) {
+        /* A node holding no key-value state at all (the common idle case): the bare sum. */
+        digest_flush(n, w, (uint8_t)(WIRE_KVD_SUM | mode), &b);
+        return;
+    }
     wire_put_kv_digest_begin_t(w, (uint8_t)(WIRE_KVD_SUM | mode), b.count, b.w->len, nb,
                                n->kv.vtotal);
     buf_put_bytes(w, b.w->p, b.w->len);
