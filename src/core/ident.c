@@ -6,8 +6,8 @@
 
 #include "core/node.h"
 
-/* Longest statement: the kv-entry one, with a 256-byte key and a 128-byte origin name. */
-#define STMT_MAX 512
+/* The longest statement is the kv-entry one: 20 + 130 + 258 + 8 + 1 + 8 + 32 = 457 bytes. */
+#define STMT_MAX IDENT_STMT_MAX
 
 /* ---- statements: what each signature covers ---- */
 
@@ -27,8 +27,8 @@ static void put_hash(buf_writer *w, const uint8_t *p, size_t len)
     buf_put_bytes(w, h, sizeof(h));
 }
 
-static size_t stmt_alive(uint8_t *buf, wire_str name, uint32_t inc, const rumor_addr *addr,
-                         wire_str meta)
+size_t ident_stmt_alive(uint8_t *buf, wire_str name, uint32_t inc, const rumor_addr *addr,
+                        wire_str meta)
 {
     buf_writer w;
     stmt_begin(&w, buf, "rumor-id/1 alive");
@@ -40,7 +40,7 @@ static size_t stmt_alive(uint8_t *buf, wire_str name, uint32_t inc, const rumor_
     return w.len;
 }
 
-static size_t stmt_left(uint8_t *buf, wire_str name, uint32_t inc)
+size_t ident_stmt_left(uint8_t *buf, wire_str name, uint32_t inc)
 {
     buf_writer w;
     stmt_begin(&w, buf, "rumor-id/1 left");
@@ -49,7 +49,7 @@ static size_t stmt_left(uint8_t *buf, wire_str name, uint32_t inc)
     return w.len;
 }
 
-static size_t stmt_accuse(uint8_t *buf, uint8_t type, uint32_t inc, wire_str name, wire_str accuser)
+size_t ident_stmt_accuse(uint8_t *buf, uint8_t type, uint32_t inc, wire_str name, wire_str accuser)
 {
     buf_writer w;
     stmt_begin(&w, buf, "rumor-id/1 accuse");
@@ -60,7 +60,7 @@ static size_t stmt_accuse(uint8_t *buf, uint8_t type, uint32_t inc, wire_str nam
     return w.len;
 }
 
-static size_t stmt_cert(uint8_t *buf, wire_str name, const uint8_t *pk, uint64_t expires)
+size_t ident_stmt_cert(uint8_t *buf, wire_str name, const uint8_t *pk, uint64_t expires)
 {
     buf_writer w;
     stmt_begin(&w, buf, "rumor-id/1 cert");
@@ -70,7 +70,7 @@ static size_t stmt_cert(uint8_t *buf, wire_str name, const uint8_t *pk, uint64_t
     return w.len;
 }
 
-static size_t stmt_kv_head(uint8_t *buf, wire_str origin, uint64_t max, uint64_t gc)
+size_t ident_stmt_kv_head(uint8_t *buf, wire_str origin, uint64_t max, uint64_t gc)
 {
     buf_writer w;
     stmt_begin(&w, buf, "rumor-id/1 kv-head");
@@ -80,7 +80,7 @@ static size_t stmt_kv_head(uint8_t *buf, wire_str origin, uint64_t max, uint64_t
     return w.len;
 }
 
-static size_t stmt_kv_entry(uint8_t *buf, wire_str origin, const wire_kv_entry *e)
+size_t ident_stmt_kv_entry(uint8_t *buf, wire_str origin, const wire_kv_entry *e)
 {
     buf_writer w;
     stmt_begin(&w, buf, "rumor-id/1 kv-entry");
@@ -245,7 +245,7 @@ static bool cert_ok(rumor_node *n, wire_str name, const wire_ident *id)
     if (id->cert_expires_ms && (int64_t)id->cert_expires_ms <= wall_ms(n))
         return ident_refuse(n, RUMOR_IDENT_CERT_EXPIRED);
     uint8_t stmt[STMT_MAX];
-    size_t len = stmt_cert(stmt, name, id->pk, id->cert_expires_ms);
+    size_t len = ident_stmt_cert(stmt, name, id->pk, id->cert_expires_ms);
     if (!verify(n, n->ident->ca_pk, stmt, len, id->cert))
         return ident_refuse(n, RUMOR_IDENT_BAD_CERT);
     return true;
@@ -275,7 +275,7 @@ bool ident_alive_ok(rumor_node *n, const member *m, uint32_t inc, wire_str name,
     if (st->ca && !cert_ok(n, name, id))
         return false;
     uint8_t stmt[STMT_MAX];
-    size_t len = stmt_alive(stmt, name, inc, addr, meta);
+    size_t len = ident_stmt_alive(stmt, name, inc, addr, meta);
     if (!verify(n, id->pk, stmt, len, id->sig))
         return ident_refuse(n, RUMOR_IDENT_BAD_ALIVE);
     return true;
@@ -309,7 +309,7 @@ bool ident_left_ok(rumor_node *n, const member *m, uint32_t inc, const wire_iden
     if (!pk)
         return ident_refuse(n, RUMOR_IDENT_UNKNOWN_KEY);
     uint8_t stmt[STMT_MAX];
-    size_t len = stmt_left(stmt, wire_str_of(member_name(m), m->name_len), inc);
+    size_t len = ident_stmt_left(stmt, wire_str_of(member_name(m), m->name_len), inc);
     if (!verify(n, pk, stmt, len, id->sig))
         return ident_refuse(n, RUMOR_IDENT_BAD_LEFT);
     return true;
@@ -343,7 +343,7 @@ ident_verdict ident_accuse_check(rumor_node *n, uint8_t type, uint32_t inc, wire
         return IDENT_UNKNOWN_KEY;
     }
     uint8_t stmt[STMT_MAX];
-    size_t len = stmt_accuse(stmt, type, inc, name, accuser);
+    size_t len = ident_stmt_accuse(stmt, type, inc, name, accuser);
     if (!verify(n, pk, stmt, len, id->sig)) {
         ident_refuse(n, RUMOR_IDENT_BAD_ACCUSATION);
         return IDENT_REFUSED;
@@ -354,7 +354,7 @@ ident_verdict ident_accuse_check(rumor_node *n, uint8_t type, uint32_t inc, wire
 void ident_accuse_sign(rumor_node *n, uint8_t type, uint32_t inc, wire_str name, uint8_t *sig)
 {
     uint8_t stmt[STMT_MAX];
-    size_t len = stmt_accuse(stmt, type, inc, name, node_self_name(n));
+    size_t len = ident_stmt_accuse(stmt, type, inc, name, node_self_name(n));
     sign(n, stmt, len, sig);
 }
 
@@ -369,9 +369,9 @@ static ident_rec *self_claim(rumor_node *n)
     if ((r->flags & IDENT_SIG) && r->inc == self->incarnation && !!(r->flags & IDENT_LEFT) == left)
         return r;
     uint8_t stmt[STMT_MAX];
-    size_t len = left ? stmt_left(stmt, node_self_name(n), self->incarnation)
-                      : stmt_alive(stmt, node_self_name(n), self->incarnation, &self->addr,
-                                   wire_str_of(self->meta, self->meta_len));
+    size_t len = left ? ident_stmt_left(stmt, node_self_name(n), self->incarnation)
+                      : ident_stmt_alive(stmt, node_self_name(n), self->incarnation, &self->addr,
+                                         wire_str_of(self->meta, self->meta_len));
     sign(n, stmt, len, r->sig);
     memcpy(r->pk, n->ident->pk, WIRE_KEY_BYTES);
     r->flags = IDENT_KEY | IDENT_SIG | (left ? IDENT_LEFT : 0);
@@ -413,7 +413,7 @@ const ident_head *ident_kv_head(const kv_origin *o)
 void ident_kv_sign_entry(rumor_node *n, const wire_kv_entry *e, uint8_t *sig)
 {
     uint8_t stmt[STMT_MAX];
-    size_t len = stmt_kv_entry(stmt, node_self_name(n), e);
+    size_t len = ident_stmt_kv_entry(stmt, node_self_name(n), e);
     sign(n, stmt, len, sig);
 }
 
@@ -430,7 +430,7 @@ void ident_kv_sign_head(rumor_node *n)
     h->max = o->max_version;
     h->gc = o->gc_version;
     uint8_t stmt[STMT_MAX];
-    size_t len = stmt_kv_head(stmt, node_self_name(n), h->max, h->gc);
+    size_t len = ident_stmt_kv_head(stmt, node_self_name(n), h->max, h->gc);
     sign(n, stmt, len, h->sig);
 }
 
@@ -451,7 +451,7 @@ bool ident_kv_head_ok(rumor_node *n, kv_origin *o, const uint8_t *pk, uint64_t m
     if (h && h->max == max && h->gc == gc)
         return true;
     uint8_t stmt[STMT_MAX];
-    size_t len = stmt_kv_head(stmt, wire_str_of(o->name, o->name_len), max, gc);
+    size_t len = ident_stmt_kv_head(stmt, wire_str_of(o->name, o->name_len), max, gc);
     if (!verify(n, pk, stmt, len, sig))
         return ident_refuse(n, RUMOR_IDENT_BAD_KV);
     /* An owner's heads only grow in both fields; keep the newest. */
@@ -469,7 +469,7 @@ bool ident_kv_entry_ok(rumor_node *n, const uint8_t *pk, wire_str origin, const 
                        const uint8_t *sig)
 {
     uint8_t stmt[STMT_MAX];
-    size_t len = stmt_kv_entry(stmt, origin, e);
+    size_t len = ident_stmt_kv_entry(stmt, origin, e);
     if (!verify(n, pk, stmt, len, sig))
         return ident_refuse(n, RUMOR_IDENT_BAD_KV);
     return true;
@@ -499,7 +499,7 @@ int rumor_identity_cert_sign(const uint8_t *ca_seed, const char *name, const uin
         return RUMOR_ERR_NOMEM;
     uint8_t sk[crypto_sign_SECRETKEYBYTES], pk[crypto_sign_PUBLICKEYBYTES], stmt[STMT_MAX];
     crypto_sign_seed_keypair(pk, sk, ca_seed);
-    size_t len = stmt_cert(stmt, wire_str_of(name, nl), public_key, expires_ms);
+    size_t len = ident_stmt_cert(stmt, wire_str_of(name, nl), public_key, expires_ms);
     crypto_sign_detached(cert, NULL, stmt, len, sk);
     sodium_memzero(sk, sizeof(sk));
     return RUMOR_OK;
@@ -514,7 +514,7 @@ int rumor_identity_cert_verify(const uint8_t *ca_key, const char *name, const ui
     if (sodium_init() < 0)
         return RUMOR_ERR_NOMEM;
     uint8_t stmt[STMT_MAX];
-    size_t len = stmt_cert(stmt, wire_str_of(name, nl), public_key, expires_ms);
+    size_t len = ident_stmt_cert(stmt, wire_str_of(name, nl), public_key, expires_ms);
     return crypto_sign_verify_detached(cert, stmt, len, ca_key) == 0 ? RUMOR_OK : RUMOR_ERR_AUTH;
 }
 

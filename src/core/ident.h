@@ -76,6 +76,20 @@ typedef struct ident_state {
 
 struct rumor_node;
 
+/*
+ * The statements signatures cover (docs/protocol.md section 12.3): a context string with its NUL,
+ * then the claim's fields. Each writes at most IDENT_STMT_MAX bytes to `buf` and returns the
+ * length. Exposed for tests and golden vectors.
+ */
+#define IDENT_STMT_MAX 512
+size_t ident_stmt_alive(uint8_t *buf, wire_str name, uint32_t inc, const rumor_addr *addr,
+                        wire_str meta);
+size_t ident_stmt_left(uint8_t *buf, wire_str name, uint32_t inc);
+size_t ident_stmt_accuse(uint8_t *buf, uint8_t type, uint32_t inc, wire_str name, wire_str accuser);
+size_t ident_stmt_cert(uint8_t *buf, wire_str name, const uint8_t *pk, uint64_t expires_ms);
+size_t ident_stmt_kv_head(uint8_t *buf, wire_str origin, uint64_t max, uint64_t gc);
+size_t ident_stmt_kv_entry(uint8_t *buf, wire_str origin, const wire_kv_entry *e);
+
 /* Sets up n->ident from the settings (NULL when identities are off) and wipes the seed copy in
  * n->s. Errors: RUMOR_ERR_NOMEM. */
 int ident_init(struct rumor_node *n);
