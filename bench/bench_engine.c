@@ -3,15 +3,25 @@
  * members. The node receives a realistic mix of compound datagrams — pings that it answers
  * (with piggybacked gossip), acks, and membership news: alive refreshes with rising
  * incarnations, suspicions that members refute, duplicates that are discarded — and its outputs
- * are drained as a host would. Not a test: prints one JSON line. Usage: bench_engine [members]
- * [seconds].
+ * are drained as a host would. Not a test: prints one JSON line.
+ *
+ * Usage: bench_engine [members] [seconds] [--identity] [--news N]
+ *   --identity  every member and the node have Ed25519 identities (docs/protocol.md section
+ *               12): news is signed by its owner or accuser (outside the timed region) and
+ *               verified by the node; the line also gives the cost of one sign and one verify.
+ *   --news N    N of the 12 gossip messages per packet are news (alive or suspicion), the rest
+ *               duplicates; default 6 (3 alive, 3 suspicions). Steady gossip is mostly
+ *               duplicates: each change reaches a node many times (retransmit limit x fanout).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "core/buf.h"
+#include "core/ident.h"
 #include "core/wire.h"
 #include "rumor.h"
 
@@ -44,14 +54,53 @@ static void drain(rumor_node *n)
 }
 
 typedef struct pkt {
-    uint8_t b[1400];
+    uint8_t b[2048]; /* 12 signed messages take more than a 1400-byte datagram */
     size_t len;
     uint32_t msgs;
     rumor_addr from;
 } pkt;
 
-/* Builds packet k of the mix: a ping or ack followed by up to 12 gossip messages. */
-static void build(pkt *p, uint32_t k, uint32_t members, uint32_t *inc)
+/* Identities of the members (bench mode --identity): keys by member index, and each member's
+ * signature of its current alive record, reused by the duplicates. */
+typedef struct ids {
+    bool on;
+    uint8_t (*pk)[32];
+    uint8_t (*sk)[64];
+    uint8_t (*alive_sig)[64];
+} ids;
+
+static wire_str ROLE = {(const uint8_t *)"role=web", 8};
+
+static void sign_alive(const ids *id, uint32_t who, wire_str nm, uint32_t inc, const rumor_addr *a)
+{
+    uint8_t stmt[IDENT_STMT_MAX];
+    size_t len = ident_stmt_alive(stmt, nm, inc, a, ROLE);
+    crypto_sign_detached(id->alive_sig[who], NULL, stmt, len, id->sk[who]);
+}
+
+static void put_alive(buf_writer *w, const ids *id, uint32_t who, wire_str nm, uint32_t inc,
+                      const rumor_addr *a)
+{
+    wire_ident wi = {.present = id->on,
+                     .pk = id->on ? id->pk[who] : NULL,
+                     .sig = id->on ? id->alive_sig[who] : NULL};
+    wire_put_alive_ident(w, inc, nm, a, ROLE, &wi);
+}
+
+static void put_suspect(buf_writer *w, const ids *id, uint32_t from, uint32_t inc, wire_str nm,
+                        wire_str sender)
+{
+    uint8_t sig[64], stmt[IDENT_STMT_MAX];
+    if (id->on) {
+        size_t len = ident_stmt_accuse(stmt, WIRE_SUSPECT, inc, nm, sender);
+        crypto_sign_detached(sig, NULL, stmt, len, id->sk[from]);
+    }
+    wire_put_accuse_ident(w, WIRE_SUSPECT, inc, nm, sender, id->on ? sig : NULL);
+}
+
+/* Builds packet k of the mix: a ping or ack followed by 12 gossip messages, `news` of them
+ * news (alternately a newer alive and a suspicion), the rest duplicates. */
+static void build(pkt *p, uint32_t k, uint32_t members, uint32_t *inc, const ids *id, uint32_t news)
 {
     buf_writer w;
     buf_writer_init_fixed(&w, p->b, sizeof(p->b));
@@ -70,35 +119,88 @@ static void build(pkt *p, uint32_t k, uint32_t members, uint32_t *inc)
         snprintf(name, sizeof(name), "node-%u", who);
         wire_str nm = wire_str_of(name, strlen(name));
         rumor_addr a = addr_of(who);
-        switch ((k + j) % 4) {
-        case 0: /* news: a newer incarnation */
-            wire_put_alive(&w, ++inc[who], nm, &a, wire_str_of("role=web", 8));
-            break;
-        case 1: /* a suspicion at the current incarnation */
-            wire_put_accuse(&w, WIRE_SUSPECT, inc[who], nm, wire_str_of(sender, strlen(sender)));
-            break;
-        default: /* duplicates of what is known: the common case in gossip */
-            wire_put_alive(&w, inc[who], nm, &a, wire_str_of("role=web", 8));
-            break;
+        /* With the default 6 news of 12 this is the original mix: (k + j) % 4 == 0 alive,
+         * == 1 suspicion, else duplicate. */
+        uint32_t slot = (k + j) % 12, kind = slot % 2 == 0 ? 0 : 1;
+        bool is_news = news == 6 ? (k + j) % 4 < 2 : slot < news;
+        if (news == 6)
+            kind = (k + j) % 4;
+        if (is_news && kind == 0) { /* news: a newer incarnation */
+            ++inc[who];
+            if (id->on)
+                sign_alive(id, who, nm, inc[who], &a);
+            put_alive(&w, id, who, nm, inc[who], &a);
+        } else if (is_news) { /* a suspicion at the current incarnation */
+            put_suspect(&w, id, from, inc[who], nm, wire_str_of(sender, strlen(sender)));
+        } else { /* duplicates of what is known: the common case in gossip */
+            put_alive(&w, id, who, nm, inc[who], &a);
         }
         p->msgs++;
     }
+    if (w.failed)
+        abort();
     p->len = w.len;
+}
+
+/* CPU microseconds of one Ed25519 signature and one verification of an alive statement. */
+static void crypto_costs(double *sign_us, double *verify_us)
+{
+    uint8_t pk[32], sk[64], sig[64], stmt[IDENT_STMT_MAX];
+    crypto_sign_keypair(pk, sk);
+    rumor_addr a = addr_of(7);
+    size_t len = ident_stmt_alive(stmt, wire_str_of("node-7", 6), 3, &a, ROLE);
+    enum { N = 2000 };
+    double t0 = cpu_now();
+    for (int i = 0; i < N; i++)
+        crypto_sign_detached(sig, NULL, stmt, len, sk);
+    double t1 = cpu_now();
+    int bad = 0;
+    for (int i = 0; i < N; i++)
+        bad += crypto_sign_verify_detached(sig, stmt, len, pk) != 0;
+    double t2 = cpu_now();
+    if (bad)
+        abort();
+    *sign_us = (t1 - t0) / N * 1e6;
+    *verify_us = (t2 - t1) / N * 1e6;
 }
 
 int main(int argc, char **argv)
 {
-    uint32_t members = argc > 1 ? (uint32_t)atoi(argv[1]) : 1000;
-    double seconds = argc > 2 ? atof(argv[2]) : 3.0;
-    if (members < 2 || seconds <= 0) {
-        fprintf(stderr, "usage: bench_engine [members>=2] [seconds>0]\n");
+    uint32_t members = 1000, news = 6;
+    double seconds = 3.0;
+    ids id = {0};
+    int pos = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--identity"))
+            id.on = true;
+        else if (!strcmp(argv[i], "--news") && i + 1 < argc)
+            news = (uint32_t)atoi(argv[++i]);
+        else if (pos++ == 0)
+            members = (uint32_t)atoi(argv[i]);
+        else
+            seconds = atof(argv[i]);
+    }
+    if (members < 2 || seconds <= 0 || news > 12) {
+        fprintf(stderr,
+                "usage: bench_engine [members>=2] [seconds>0] [--identity] [--news 0..12]\n");
         return 2;
     }
+    if (sodium_init() < 0)
+        return 1;
     rumor_settings s;
     rumor_settings_default(&s, RUMOR_PROFILE_LAN);
     s.name = "self";
     s.addr = addr_of(0);
     s.seed = 42;
+    if (id.on) {
+        s.identity = true;
+        memset(s.identity_seed, 0xee, sizeof(s.identity_seed));
+        id.pk = calloc(members, sizeof(*id.pk));
+        id.sk = calloc(members, sizeof(*id.sk));
+        id.alive_sig = calloc(members, sizeof(*id.alive_sig));
+        for (uint32_t i = 0; i < members; i++)
+            crypto_sign_keypair(id.pk[i], id.sk[i]);
+    }
     rumor_node *n;
     uint64_t now = 1000;
     if (rumor_node_new(&n, &s, now) != 0)
@@ -106,17 +208,22 @@ int main(int argc, char **argv)
     uint32_t *inc = calloc(members, sizeof(*inc));
     /* Teach the node its members. */
     for (uint32_t i = 1; i < members; i++) {
-        uint8_t b[256];
+        uint8_t b[512];
         buf_writer w;
         buf_writer_init_fixed(&w, b, sizeof(b));
         wire_put_header(&w, NULL, 0, 0);
         char name[32];
         snprintf(name, sizeof(name), "node-%u", i);
         rumor_addr a = addr_of(i);
-        wire_put_alive(&w, 0, wire_str_of(name, strlen(name)), &a, wire_str_of("role=web", 8));
+        wire_str nm = wire_str_of(name, strlen(name));
+        if (id.on)
+            sign_alive(&id, i, nm, 0, &a);
+        put_alive(&w, &id, i, nm, 0, &a);
         rumor_node_receive(n, &a, b, w.len, now);
         drain(n);
     }
+    rumor_stats st0;
+    rumor_node_stats(n, &st0);
     enum { NPKT = 4096 };
     pkt *pk = calloc(NPKT, sizeof(*pk));
     uint64_t msgs = 0, pkts = 0;
@@ -126,7 +233,7 @@ int main(int argc, char **argv)
         /* Rebuild a batch (outside the timed region) so incarnations keep rising. */
         double pause = cpu_now();
         for (uint32_t k = 0; k < NPKT; k++)
-            build(&pk[k], round * NPKT + k, members, inc);
+            build(&pk[k], round * NPKT + k, members, inc, &id, news);
         start += cpu_now() - pause;
         for (uint32_t k = 0; k < NPKT; k++) {
             now += k % 8 == 0;
@@ -142,14 +249,29 @@ int main(int argc, char **argv)
     }
     rumor_stats st;
     rumor_node_stats(n, &st);
-    printf("{\"members\": %u, \"cpu_s\": %.3f, \"packets\": %llu, \"messages\": %llu, "
-           "\"messages_per_cpu_s\": %.0f, \"packets_per_cpu_s\": %.0f, \"alive\": %u, "
-           "\"dropped_malformed\": %llu}\n",
-           members, elapsed, (unsigned long long)pkts, (unsigned long long)msgs,
-           (double)msgs / elapsed, (double)pkts / elapsed, st.members[RUMOR_MEMBER_ALIVE],
-           (unsigned long long)st.dropped[RUMOR_DROP_MALFORMED]);
+    uint64_t refused = 0;
+    for (int r = 0; r < RUMOR_IDENT_REFUSAL_COUNT; r++)
+        refused += st.ident_refused[r];
+    double sign_us = 0, verify_us = 0;
+    if (id.on)
+        crypto_costs(&sign_us, &verify_us);
+    printf("{\"members\": %u, \"identity\": %s, \"news_per_packet\": %u, \"cpu_s\": %.3f, "
+           "\"packets\": %llu, \"messages\": %llu, \"messages_per_cpu_s\": %.0f, "
+           "\"packets_per_cpu_s\": %.0f, \"alive\": %u, \"dropped_malformed\": %llu, "
+           "\"verified\": %llu, \"cached\": %llu, \"signed\": %llu, \"refused\": %llu, "
+           "\"sign_us\": %.1f, \"verify_us\": %.1f}\n",
+           members, id.on ? "true" : "false", news, elapsed, (unsigned long long)pkts,
+           (unsigned long long)msgs, (double)msgs / elapsed, (double)pkts / elapsed,
+           st.members[RUMOR_MEMBER_ALIVE], (unsigned long long)st.dropped[RUMOR_DROP_MALFORMED],
+           (unsigned long long)(st.ident_verified - st0.ident_verified),
+           (unsigned long long)(st.ident_cached - st0.ident_cached),
+           (unsigned long long)(st.ident_signed - st0.ident_signed), (unsigned long long)refused,
+           sign_us, verify_us);
     rumor_node_del(n);
     free(inc);
     free(pk);
+    free(id.pk);
+    free(id.sk);
+    free(id.alive_sig);
     return 0;
 }

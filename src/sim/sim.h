@@ -228,6 +228,9 @@ typedef struct rumor_sim_metrics {
     /* Engine counters (rumor_stats) summed over the nodes running now. */
     uint64_t probes, probe_failures, indirect_probes, stream_probes, suspicions, refutes;
     uint64_t pushpulls, engine_messages_out, engine_dropped;
+    /* Per-node identities (zero when off): signatures made, verified, answered by the cache,
+     * claims refused. */
+    uint64_t ident_signed, ident_verified, ident_cached, ident_refused;
     uint64_t events; /* engine events drained */
     uint64_t trace_hash;
     uint64_t virtual_ms;
