@@ -341,6 +341,15 @@ typedef enum rumor_ident_refusal {
 /* "unsigned", "bad_alive", ... */
 RUMOR_API const char *rumor_ident_refusal_name(rumor_ident_refusal r);
 
+/* A claim the identity checks refused, for a host's logs. */
+typedef struct rumor_ident_refused_info {
+    rumor_ident_refusal reason;
+    char name[RUMOR_NAME_MAX + 1]; /* the member the claim was about */
+    char by[RUMOR_NAME_MAX + 1];   /* the accuser or origin it claimed to be signed by, or "" */
+    rumor_addr from;               /* sender of the datagram it came in (len 0: a stream) */
+    uint64_t at_ms;
+} rumor_ident_refused_info;
+
 typedef struct rumor_stats {
     uint64_t probes;         /* direct probes started */
     uint64_t probe_failures; /* probes that ended without any ack */
@@ -567,6 +576,12 @@ RUMOR_API uint32_t rumor_node_health(const rumor_node *n);
 
 /* True after rumor_node_leave(). */
 RUMOR_API bool rumor_node_is_leaving(const rumor_node *n);
+
+/* The latest claim refused by the identity checks for `reason` (counted in
+ * rumor_stats.ident_refused). Errors: RUMOR_ERR_NOT_FOUND (none yet, or identities off),
+ * RUMOR_ERR_INVALID. */
+RUMOR_API int rumor_node_ident_last_refused(const rumor_node *n, rumor_ident_refusal reason,
+                                            rumor_ident_refused_info *out);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Per-node identity (docs/protocol.md section 12)                                             */

@@ -8,6 +8,7 @@
 
 /* The longest statement is the kv-entry one: 20 + 130 + 258 + 8 + 1 + 8 + 32 = 457 bytes. */
 #define STMT_MAX IDENT_STMT_MAX
+#define NONE     wire_str_of(NULL, 0)
 
 /* ---- statements: what each signature covers ---- */
 
@@ -124,11 +125,41 @@ static bool verify(rumor_node *n, const uint8_t *pk, const uint8_t *stmt, size_t
     return ok;
 }
 
-bool ident_refuse(rumor_node *n, rumor_ident_refusal why)
+static void copy_name(char *dst, wire_str s)
+{
+    size_t len = s.len <= RUMOR_NAME_MAX ? s.len : RUMOR_NAME_MAX;
+    if (len)
+        memcpy(dst, s.p, len);
+    dst[len] = '\0';
+}
+
+bool ident_refuse(rumor_node *n, rumor_ident_refusal why, wire_str name, wire_str by)
 {
     n->st.ident_refused[why]++;
     node_drop(n, RUMOR_DROP_IDENTITY);
+    ident_state *id = n->ident;
+    if (id) { /* for the host's logs: who was refused, and where it came from */
+        rumor_ident_refused_info *l = &id->last[why];
+        l->reason = why;
+        copy_name(l->name, name);
+        copy_name(l->by, by);
+        memset(&l->from, 0, sizeof(l->from));
+        if (n->from)
+            l->from = *n->from;
+        l->at_ms = n->now;
+    }
     return false;
+}
+
+int rumor_node_ident_last_refused(const rumor_node *n, rumor_ident_refusal reason,
+                                  rumor_ident_refused_info *out)
+{
+    if (!n || !out || (unsigned)reason >= RUMOR_IDENT_REFUSAL_COUNT)
+        return RUMOR_ERR_INVALID;
+    if (!n->ident || !n->st.ident_refused[reason])
+        return RUMOR_ERR_NOT_FOUND;
+    *out = n->ident->last[reason];
+    return RUMOR_OK;
 }
 
 /* ---- setup ---- */
@@ -241,13 +272,13 @@ static int64_t wall_ms(const rumor_node *n)
 static bool cert_ok(rumor_node *n, wire_str name, const wire_ident *id)
 {
     if (!id->has_cert)
-        return ident_refuse(n, RUMOR_IDENT_NO_CERT);
+        return ident_refuse(n, RUMOR_IDENT_NO_CERT, name, NONE);
     if (id->cert_expires_ms && (int64_t)id->cert_expires_ms <= wall_ms(n))
-        return ident_refuse(n, RUMOR_IDENT_CERT_EXPIRED);
+        return ident_refuse(n, RUMOR_IDENT_CERT_EXPIRED, name, NONE);
     uint8_t stmt[STMT_MAX];
     size_t len = ident_stmt_cert(stmt, name, id->pk, id->cert_expires_ms);
     if (!verify(n, n->ident->ca_pk, stmt, len, id->cert))
-        return ident_refuse(n, RUMOR_IDENT_BAD_CERT);
+        return ident_refuse(n, RUMOR_IDENT_BAD_CERT, name, NONE);
     return true;
 }
 
@@ -258,26 +289,26 @@ bool ident_alive_ok(rumor_node *n, const member *m, uint32_t inc, wire_str name,
     if (!st || !id)
         return true;
     if (!id->present)
-        return ident_refuse(n, RUMOR_IDENT_UNSIGNED);
+        return ident_refuse(n, RUMOR_IDENT_UNSIGNED, name, NONE);
     const ident_rec *r = m ? rec_peek(n, m) : NULL;
     if (m && m->is_self) {
         /* Only our own key speaks for our name: anything else is an impostor, whatever its
          * certificate says, and must not make us refute. */
         if (memcmp(id->pk, st->pk, WIRE_KEY_BYTES) != 0)
-            return ident_refuse(n, RUMOR_IDENT_KEY_MISMATCH);
+            return ident_refuse(n, RUMOR_IDENT_KEY_MISMATCH, name, NONE);
     } else if (r && (r->flags & IDENT_KEY) && memcmp(id->pk, r->pk, WIRE_KEY_BYTES) != 0 &&
                !st->ca) {
         /* Trust on first use: the name stays bound to its first key while it is known. With
          * an authority the certificate below is the binding, so a certified new key (the
          * authority re-keyed the node) replaces the old one. */
-        return ident_refuse(n, RUMOR_IDENT_KEY_MISMATCH);
+        return ident_refuse(n, RUMOR_IDENT_KEY_MISMATCH, name, NONE);
     }
     if (st->ca && !cert_ok(n, name, id))
         return false;
     uint8_t stmt[STMT_MAX];
     size_t len = ident_stmt_alive(stmt, name, inc, addr, meta);
     if (!verify(n, id->pk, stmt, len, id->sig))
-        return ident_refuse(n, RUMOR_IDENT_BAD_ALIVE);
+        return ident_refuse(n, RUMOR_IDENT_BAD_ALIVE, name, NONE);
     return true;
 }
 
@@ -303,15 +334,16 @@ bool ident_left_ok(rumor_node *n, const member *m, uint32_t inc, const wire_iden
 {
     if (!n->ident || !id)
         return true;
+    wire_str name = wire_str_of(member_name(m), m->name_len);
     if (!id->present)
-        return ident_refuse(n, RUMOR_IDENT_UNSIGNED);
+        return ident_refuse(n, RUMOR_IDENT_UNSIGNED, name, NONE);
     const uint8_t *pk = ident_pk(n, m);
     if (!pk)
-        return ident_refuse(n, RUMOR_IDENT_UNKNOWN_KEY);
+        return ident_refuse(n, RUMOR_IDENT_UNKNOWN_KEY, name, name);
     uint8_t stmt[STMT_MAX];
-    size_t len = ident_stmt_left(stmt, wire_str_of(member_name(m), m->name_len), inc);
+    size_t len = ident_stmt_left(stmt, name, inc);
     if (!verify(n, pk, stmt, len, id->sig))
-        return ident_refuse(n, RUMOR_IDENT_BAD_LEFT);
+        return ident_refuse(n, RUMOR_IDENT_BAD_LEFT, name, NONE);
     return true;
 }
 
@@ -333,19 +365,19 @@ ident_verdict ident_accuse_check(rumor_node *n, uint8_t type, uint32_t inc, wire
     if (!n->ident || !id)
         return IDENT_OK;
     if (!id->present) {
-        ident_refuse(n, RUMOR_IDENT_UNSIGNED);
+        ident_refuse(n, RUMOR_IDENT_UNSIGNED, name, accuser);
         return IDENT_REFUSED;
     }
     const member *a = members_find(&n->mem, (const char *)accuser.p, accuser.len);
     const uint8_t *pk = a ? ident_pk(n, a) : NULL;
     if (!pk) {
-        ident_refuse(n, RUMOR_IDENT_UNKNOWN_KEY);
+        ident_refuse(n, RUMOR_IDENT_UNKNOWN_KEY, name, accuser);
         return IDENT_UNKNOWN_KEY;
     }
     uint8_t stmt[STMT_MAX];
     size_t len = ident_stmt_accuse(stmt, type, inc, name, accuser);
     if (!verify(n, pk, stmt, len, id->sig)) {
-        ident_refuse(n, RUMOR_IDENT_BAD_ACCUSATION);
+        ident_refuse(n, RUMOR_IDENT_BAD_ACCUSATION, name, accuser);
         return IDENT_REFUSED;
     }
     return IDENT_OK;
@@ -439,7 +471,7 @@ const uint8_t *ident_kv_origin_key(rumor_node *n, wire_str origin)
     const member *m = members_find(&n->mem, (const char *)origin.p, origin.len);
     const uint8_t *pk = m ? ident_pk(n, m) : NULL;
     if (!pk)
-        ident_refuse(n, RUMOR_IDENT_UNKNOWN_KEY);
+        ident_refuse(n, RUMOR_IDENT_UNKNOWN_KEY, origin, origin);
     return pk;
 }
 
@@ -451,9 +483,10 @@ bool ident_kv_head_ok(rumor_node *n, kv_origin *o, const uint8_t *pk, uint64_t m
     if (h && h->max == max && h->gc == gc)
         return true;
     uint8_t stmt[STMT_MAX];
-    size_t len = ident_stmt_kv_head(stmt, wire_str_of(o->name, o->name_len), max, gc);
+    wire_str origin = wire_str_of(o->name, o->name_len);
+    size_t len = ident_stmt_kv_head(stmt, origin, max, gc);
     if (!verify(n, pk, stmt, len, sig))
-        return ident_refuse(n, RUMOR_IDENT_BAD_KV);
+        return ident_refuse(n, RUMOR_IDENT_BAD_KV, origin, NONE);
     /* An owner's heads only grow in both fields; keep the newest. */
     if (h && (max < h->max || (max == h->max && gc < h->gc)))
         return true;
@@ -471,7 +504,7 @@ bool ident_kv_entry_ok(rumor_node *n, const uint8_t *pk, wire_str origin, const 
     uint8_t stmt[STMT_MAX];
     size_t len = ident_stmt_kv_entry(stmt, origin, e);
     if (!verify(n, pk, stmt, len, sig))
-        return ident_refuse(n, RUMOR_IDENT_BAD_KV);
+        return ident_refuse(n, RUMOR_IDENT_BAD_KV, origin, NONE);
     return true;
 }
 

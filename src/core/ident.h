@@ -71,6 +71,7 @@ typedef struct ident_state {
     uint64_t cert_expires_ms;
     ident_rec *recs; /* by member id - 1 */
     size_t nrecs;
+    rumor_ident_refused_info last[RUMOR_IDENT_REFUSAL_COUNT]; /* latest refusals, for logs */
     ident_cache_slot cache[IDENT_CACHE_SLOTS];
 } ident_state;
 
@@ -96,8 +97,9 @@ int ident_init(struct rumor_node *n);
 void ident_free(struct rumor_node *n);
 /* A member leaves the table: forget its key (the pin lasts as long as the member is known). */
 void ident_forget(struct rumor_node *n, const struct member *m);
-/* Counts a refused claim (RUMOR_DROP_IDENTITY too). Returns false, for `return ident_refuse()`. */
-bool ident_refuse(struct rumor_node *n, rumor_ident_refusal why);
+/* Counts a refused claim about `name` (signed `by`, when that is another member) and remembers
+ * it for rumor_node_ident_last_refused(). Returns false, for `return ident_refuse()`. */
+bool ident_refuse(struct rumor_node *n, rumor_ident_refusal why, wire_str name, wire_str by);
 /* The member's key, or NULL. */
 const uint8_t *ident_pk(const struct rumor_node *n, const struct member *m);
 /* Identities are on and we hold no verified claim of `m` (restored from a snapshot). */

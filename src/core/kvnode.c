@@ -178,7 +178,7 @@ void kvnode_on_delta(rumor_node *n, const wire_msg *m, uint64_t now)
     const uint8_t *pk = NULL, *sigs = NULL;
     if (n->ident) {
         if (!(sigs = wire_kv_delta_sigs(m))) {
-            ident_refuse(n, RUMOR_IDENT_UNSIGNED);
+            ident_refuse(n, RUMOR_IDENT_UNSIGNED, on, wire_str_of(NULL, 0));
             return;
         }
         if (!(pk = ident_kv_origin_key(n, on)) ||

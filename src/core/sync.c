@@ -264,6 +264,8 @@ static void merge_state(rumor_node *n, const wire_msg *m, uint64_t now)
     if (n->ident)
         merge_sender_first(n, m, now);
     for (uint32_t i = 0; i < m->u.pushpull.count && next_record(&r, &ir, has_ids, &wm, &id); i++) {
+        if (n->ident && wm.state == RUMOR_MEMBER_ALIVE && same_str(wm.name, sender))
+            continue; /* merged first, above */
         switch (wm.state) {
         case RUMOR_MEMBER_ALIVE:
             state_alive(n, wm.inc, wm.name, &wm.addr, wm.meta, &id, now);

@@ -387,6 +387,10 @@ int rumor_runtime_start(rumor_runtime *rt)
         return RUMOR_ERR_STATE;
     uv_update_time(rt->loop);
     int rc = rumor_node_new(&rt->node, &rt->opt.settings, rt_now(rt));
+    /* The engine keeps its own copy of an identity key: do not leave one here too. */
+    volatile uint8_t *seed = rt->opt.settings.identity_seed;
+    for (size_t i = 0; i < sizeof rt->opt.settings.identity_seed; i++)
+        seed[i] = 0;
     if (rc != 0) {
         rt_log(rt, RUMOR_LOG_ERROR, "engine refused the settings: %s", rumor_strerror(rc));
         return rc;

@@ -306,6 +306,13 @@ static void test_forged_alive_and_tofu(void **ctx)
     alive(r, "x", 10, "evil=1", &evil, NULL);
     assert_true(meta_is(r, "x", ""));
     assert_int_equal(stats(r).ident_refused[RUMOR_IDENT_KEY_MISMATCH], 1);
+    rumor_ident_refused_info info;
+    assert_int_equal(rumor_node_ident_last_refused(r, RUMOR_IDENT_KEY_MISMATCH, &info), 0);
+    assert_string_equal(info.name, "x");
+    rumor_addr relay = addr_of(200);
+    assert_true(rumor_addr_equal(&info.from, &relay));
+    assert_int_equal(rumor_node_ident_last_refused(r, RUMOR_IDENT_BAD_CERT, &info),
+                     RUMOR_ERR_NOT_FOUND);
     /* ... or claims x's key without x's signature. */
     pkt p;
     put_alive(pkt_begin(&p), "x", 10, "evil=1", &evil, x.pk, NULL);
