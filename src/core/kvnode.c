@@ -101,6 +101,8 @@ static wire_kv_entry entry_rec(const kv_entry *e)
 static bool put_delta(rumor_node *n, buf_writer *w, kv_origin *o, uint64_t since, uint64_t their_gc,
                       uint8_t flags, size_t budget)
 {
+    if (n->ident && o == n->kv_self)
+        ident_kv_sign_head(n); /* our head always speaks for what we hold (a no-op mostly) */
     const ident_head *h = n->ident ? ident_kv_head(o) : NULL;
     if (n->ident && !h)
         return false; /* nothing we could prove */

@@ -614,6 +614,50 @@ static void test_verified_once(void **ctx)
     rumor_node_del(r);
 }
 
+/* An owner restarts empty with the same key: it takes its own signed entries back from the
+ * cluster, re-signs its head, and its next write continues the sequence everywhere. */
+static void test_restarted_owner_keeps_signing(void **ctx)
+{
+    (void)ctx;
+    tnet *t = tnet_new(4, RUMOR_PROFILE_LOCAL, 73);
+    for (int i = 0; i < 4; i++) {
+        rumor_settings *s = tnet_settings(t, i);
+        s->identity = true;
+        key k = key_of((uint8_t)(30 + i));
+        memcpy(s->identity_seed, k.seed, 32);
+        tnet_start(t, i);
+    }
+    for (int i = 1; i < 4; i++)
+        tnet_join(t, i, 0);
+    tnet_run(t, tnet_now(t) + 3000);
+    rumor_node *n1 = tnet_node(t, 1);
+    assert_int_equal(rumor_node_kv_put(n1, "a", 1, "1", 1, tnet_now(t)), 0);
+    assert_int_equal(rumor_node_kv_put(n1, "b", 1, "2", 1, tnet_now(t)), 0);
+    assert_int_equal(rumor_node_kv_delete(n1, "a", 1, tnet_now(t)), 0);
+    tnet_run(t, tnet_now(t) + 2000);
+    tnet_crash(t, 1);
+    tnet_settings(t, 1)->incarnation = 5;
+    tnet_start(t, 1);
+    tnet_join(t, 1, 0);
+    tnet_run(t, tnet_now(t) + 5000);
+    n1 = tnet_node(t, 1);
+    rumor_kv_value v;
+    assert_int_equal(rumor_node_kv_get(n1, NULL, "b", 1, &v), 0);
+    assert_int_equal(rumor_node_kv_put(n1, "c", 1, "3", 1, tnet_now(t)), 0);
+    assert_int_equal(rumor_node_kv_get(n1, NULL, "c", 1, &v), 0);
+    assert_int_equal(v.version, 4);
+    tnet_run(t, tnet_now(t) + 3000);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(rumor_node_kv_get(tnet_node(t, i), "n1", "c", 1, &v), 0);
+        assert_int_equal(rumor_node_kv_get(tnet_node(t, i), "n1", "a", 1, &v), RUMOR_ERR_NOT_FOUND);
+        rumor_stats st = stats(tnet_node(t, i));
+        for (int r = 0; r < RUMOR_IDENT_REFUSAL_COUNT; r++)
+            assert_int_equal(st.ident_refused[r], 0);
+        assert_int_equal(st.dropped[RUMOR_DROP_MALFORMED], 0);
+    }
+    tnet_free(t);
+}
+
 /* ---- restore ---- */
 
 static void test_restore_pins(void **ctx)
@@ -673,6 +717,7 @@ int main(void)
         cmocka_unit_test(test_accusations),
         cmocka_unit_test(test_kv_signed),
         cmocka_unit_test(test_verified_once),
+        cmocka_unit_test(test_restarted_owner_keeps_signing),
         cmocka_unit_test(test_restore_pins),
         cmocka_unit_test(test_public_helpers),
     };
