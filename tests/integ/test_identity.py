@@ -6,6 +6,7 @@ authority, are refused and the others say so in their logs and metrics; key file
 permissions and certificates that are not the node's are refused at start with a clear error."""
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 
@@ -103,6 +104,15 @@ def main(wd):
     ident = info["config"]["identity"]
     check(ident["enabled"] and ident["certified"] and ident["binding"] == "authority", ident)
     log("certified agents formed a cluster and show each other's keys")
+
+    def saved_keys():
+        db = sqlite3.connect(os.path.join(agents[0].data_dir, "rumor.db"), timeout=5)
+        try:
+            return dict(db.execute("SELECT name, public_key FROM member_keys").fetchall())
+        finally:
+            db.close()
+    wait_for("node00 to remember its members' keys in its data dir",
+             lambda: saved_keys() == {n: keys[n]["public_key"] for n in names[1:]}, 10)
 
     outsider.extra = ["--ca-key", ca_pub, "--retry-join", seed]
     outsider.start()
