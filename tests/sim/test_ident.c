@@ -240,7 +240,7 @@ static void test_hostile_relay(void **state)
     h_check(s, h_run_until_converged(s, 60000) != UINT64_MAX, "no convergence");
     h.active = true;
     /* The victim changes its metadata and writes keys while the relay tampers. */
-    char meta[32], key[16], val[16];
+    char meta[48], key[24], val[24];
     for (int round = 0; round < 6; round++) {
         snprintf(meta, sizeof(meta), "role=victim,v=%d", round);
         set_meta(s, h.victim, meta);

@@ -162,7 +162,7 @@ static bool meta_is(rumor_node *n, const char *name, const char *meta)
 {
     rumor_member m;
     return rumor_node_member_find(n, name, &m) == 0 && m.meta_len == strlen(meta) &&
-           memcmp(m.meta, meta, m.meta_len) == 0;
+           (m.meta_len == 0 || memcmp(m.meta, meta, m.meta_len) == 0);
 }
 
 static void drain(rumor_node *n)
@@ -204,7 +204,7 @@ static void test_cluster_with_identities(void **ctx)
         rumor_node *n = tnet_node(t, i);
         assert_int_equal(rumor_node_member_count(n), 5);
         for (int j = 0; j < 5; j++) {
-            char name[8];
+            char name[16];
             snprintf(name, sizeof(name), "n%d", j);
             rumor_member m;
             assert_int_equal(rumor_node_member_find(n, name, &m), 0);
