@@ -1,7 +1,7 @@
 /*
  * Fuzz target for the wire decoder (docs/protocol.md): the header, every message of a packet,
- * every member record of a push-pull state and every filter of a query. Besides "never crash, never read out of bounds", it
- * checks two properties the engine relies on:
+ * every member record of a push-pull state and every filter of a query. Besides "never crash, never
+ * read out of bounds", it checks two properties the engine relies on:
  *
  *   - a push-pull state accepted by wire_msg_decode() yields exactly `count` records through
  *     wire_member_next() (recv/sync apply it without re-checking);
@@ -131,8 +131,8 @@ static void reencode(const wire_msg *m, buf_writer *w)
         buf_writer rw;
         buf_writer_init_fixed(&rw, rest, sizeof(rest));
         wire_put_query_rest(&rw, nodes, q.nnodes, keys, values, q.ntags, q.name, q.payload);
-        check(!rw.failed && rw.len == wire_query_rest_size(nodes, q.nnodes, keys, values,
-                                                           q.ntags, q.name, q.payload));
+        check(!rw.failed && rw.len == wire_query_rest_size(nodes, q.nnodes, keys, values, q.ntags,
+                                                           q.name, q.payload));
         rumor_addr a;
         wire_addr_of(m->u.query.addr, &a);
         wire_put_query(w, m->u.query.ltime, m->u.query.id, m->u.query.origin, &a, m->u.query.flags,

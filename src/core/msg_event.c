@@ -32,9 +32,9 @@ bool msg_settings_valid(const rumor_settings *s)
            s->query_bytes_max >= 16 && s->query_bytes_max + MSG_QUERY_OVERHEAD <= pkt &&
            (uint64_t)s->query_response_bytes_max + MSG_RESP_OVERHEAD <= pkt &&
            s->event_buffer >= 1 && s->event_buffer <= MSG_BUFFER_MAX && s->query_buffer >= 1 &&
-           s->query_buffer <= MSG_BUFFER_MAX && s->query_timeout_mult >= 1 &&
-           s->queries_max >= 1 && s->queries_max <= MSG_QUERIES_MAX &&
-           s->queries_inbound_max >= 1 && s->queries_inbound_max <= MSG_QUERIES_MAX;
+           s->query_buffer <= MSG_BUFFER_MAX && s->query_timeout_mult >= 1 && s->queries_max >= 1 &&
+           s->queries_max <= MSG_QUERIES_MAX && s->queries_inbound_max >= 1 &&
+           s->queries_inbound_max <= MSG_QUERIES_MAX;
 }
 
 int msg_init(rumor_node *n)
@@ -224,8 +224,7 @@ void msg_on_user_event(rumor_node *n, const wire_msg *m, uint64_t now)
     deliver_event(n, lt, origin, name, payload);
 }
 
-int rumor_node_event(rumor_node *n, const char *name, const void *payload, size_t len,
-                     uint64_t now)
+int rumor_node_event(rumor_node *n, const char *name, const void *payload, size_t len, uint64_t now)
 {
     size_t name_len = name ? strlen(name) : 0;
     if (name_len == 0 || name_len > RUMOR_EVENT_NAME_MAX || (len && !payload))

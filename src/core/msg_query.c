@@ -112,8 +112,8 @@ static int filter_build(rumor_node *n, const rumor_query_params *p, wire_str nam
     size_t nn = p ? p->nnodes : 0, nt = p ? p->ntags : 0, max = n->s.query_bytes_max;
     if ((nn && !p->nodes) || (nt && !p->tags))
         return RUMOR_ERR_INVALID;
-    size_t size = 10u + buf_varint_size(name.len) + name.len + buf_varint_size(payload.len) +
-                  payload.len;
+    size_t size =
+        10u + buf_varint_size(name.len) + name.len + buf_varint_size(payload.len) + payload.len;
     for (size_t i = 0; i < nn; i++) {
         const char *s = p->nodes[i];
         size_t len = s ? strlen(s) : 0;
@@ -416,8 +416,8 @@ static msg_admit admit_query(rumor_node *n, uint64_t ltime, wire_str origin, uin
 
 void msg_on_query(rumor_node *n, const wire_msg *m, uint64_t now)
 {
-    qask a = {m->u.query.ltime, m->u.query.id, m->u.query.flags, m->u.query.timeout_ms,
-              m->u.query.origin, {0, {0}}};
+    qask a = {m->u.query.ltime,      m->u.query.id,     m->u.query.flags,
+              m->u.query.timeout_ms, m->u.query.origin, {0, {0}}};
     wire_addr_of(m->u.query.addr, &a.addr);
     n->st.queries_received++;
     msg_witness(&n->msg.query_clock, a.ltime);
@@ -472,8 +472,8 @@ static bool put_query(rumor_node *n, buf_writer *w, const qout *q, uint32_t time
     wire_put_query_rest(&r, f->nodes, f->nnodes, f->keys, f->values, f->ntags, name, payload);
     if (r.failed || r.len != rest_len)
         return false;
-    wire_put_query(w, q->ltime, q->wire_id, node_self_name(n), &n->s.addr,
-                   q->ack ? WIRE_Q_ACK : 0, timeout, wire_str_of(rest, rest_len));
+    wire_put_query(w, q->ltime, q->wire_id, node_self_name(n), &n->s.addr, q->ack ? WIRE_Q_ACK : 0,
+                   timeout, wire_str_of(rest, rest_len));
     return !w->failed;
 }
 
@@ -539,8 +539,8 @@ int rumor_node_query(rumor_node *n, const char *name, const void *payload, size_
     *id = q->id;
     /* Serf asks itself too: this node answers its own query when it passes the filters. */
     if (peer_find(q, node_self_name(n))) {
-        qask a = {q->ltime, q->wire_id, q->ack ? WIRE_Q_ACK : 0, timeout, node_self_name(n),
-                  n->s.addr};
+        qask a = {q->ltime, q->wire_id,        q->ack ? WIRE_Q_ACK : 0,
+                  timeout,  node_self_name(n), n->s.addr};
         serve(n, &a, nm, pl, true, now);
     }
     filter_free(n, &f);

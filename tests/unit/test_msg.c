@@ -133,8 +133,8 @@ static int event(tnet *t, int i, const char *name, const char *payload)
     return rc;
 }
 
-static int query(tnet *t, int i, const char *name, const char *payload,
-                 const rumor_query_params *p, uint64_t *id)
+static int query(tnet *t, int i, const char *name, const char *payload, const rumor_query_params *p,
+                 uint64_t *id)
 {
     int rc = rumor_node_query(tnet_node(t, i), name, payload, payload ? strlen(payload) : 0, p, id,
                               tnet_now(t));
@@ -462,8 +462,8 @@ static void test_query_filters_by_name_and_tag(void **ctx)
     tnet_settings(t, 4)->query_tag_match = NULL; /* node 4 cannot match tags */
     for (int i = 0; i < 6; i++)
         tnet_start(t, i);
-    static const char *metas[] = {"role=web", "role=web", "role=db;zone=a", "role=web",
-                                  "role=db;zone=a", "role=db;zone=b"};
+    static const char *metas[] = {"role=web", "role=web",       "role=db;zone=a",
+                                  "role=web", "role=db;zone=a", "role=db;zone=b"};
     for (int i = 0; i < 6; i++)
         assert_int_equal(rumor_node_set_meta(tnet_node(t, i), (const uint8_t *)metas[i],
                                              strlen(metas[i]), tnet_now(t)),
@@ -594,8 +594,7 @@ static void test_responses_once_and_in_time(void **ctx)
     char big[1100];
     memset(big, 'b', sizeof(big));
     uint64_t now = tnet_now(t);
-    assert_int_equal(rumor_node_query_respond(n1, q1->query_id, big, 1025, now),
-                     RUMOR_ERR_TOO_BIG);
+    assert_int_equal(rumor_node_query_respond(n1, q1->query_id, big, 1025, now), RUMOR_ERR_TOO_BIG);
     assert_int_equal(rumor_node_query_respond(n1, q1->query_id, NULL, 2, now), RUMOR_ERR_INVALID);
     assert_int_equal(rumor_node_query_respond(n1, 999, "a", 1, now), RUMOR_ERR_NOT_FOUND);
     assert_int_equal(rumor_node_query_respond(n1, 0, "a", 1, now), RUMOR_ERR_NOT_FOUND);
@@ -617,13 +616,13 @@ static void test_responses_once_and_in_time(void **ctx)
     assert_int_equal(count(&r, 0, RUMOR_EVENT_QUERY_RESPONSE, NULL), 1);
     /* Past the deadline n2 may not answer any more. */
     tnet_run(t, q2->deadline);
-    assert_int_equal(rumor_node_query_respond(tnet_node(t, 2), q2->query_id, "late", 4,
-                                              tnet_now(t)),
-                     RUMOR_ERR_EXPIRED);
+    assert_int_equal(
+        rumor_node_query_respond(tnet_node(t, 2), q2->query_id, "late", 4, tnet_now(t)),
+        RUMOR_ERR_EXPIRED);
     tnet_run(t, tnet_now(t) + 2000); /* the record is purged; the error stays the same */
-    assert_int_equal(rumor_node_query_respond(tnet_node(t, 2), q2->query_id, "late", 4,
-                                              tnet_now(t)),
-                     RUMOR_ERR_EXPIRED);
+    assert_int_equal(
+        rumor_node_query_respond(tnet_node(t, 2), q2->query_id, "late", 4, tnet_now(t)),
+        RUMOR_ERR_EXPIRED);
     assert_int_equal(count(&r, 0, RUMOR_EVENT_QUERY_RESPONSE, NULL), 1);
     const rec_ev *done = find(&r, 0, RUMOR_EVENT_QUERY_DONE, NULL);
     assert_int_equal(done->q.responses, 1);
