@@ -21,8 +21,9 @@
 #include "rumor.h"
 
 /* Distinct messages remembered for one Lamport time. Each node's clock moves past every time
- * it uses, so several messages share a time only when their origins sent them concurrently. */
-#define MSG_SLOT_MAX 64
+ * it uses, so several messages share a time only when their origins sent them concurrently
+ * (a fleet that starts up and announces itself at once). */
+#define MSG_SLOT_MAX 1024
 
 typedef struct msg_seen {
     uint32_t len;
@@ -40,16 +41,17 @@ typedef struct msg_slot {
 typedef struct msg_window {
     msg_slot *slots;
     uint32_t size;
+    size_t bytes, bytes_max; /* identity bytes held, and their cap */
 } msg_window;
 
 typedef enum msg_admit {
     MSG_NEW = 0,   /* first time: recorded */
     MSG_DUP = 1,   /* already seen */
     MSG_STALE = 2, /* older than the window */
-    MSG_FULL = 3,  /* MSG_SLOT_MAX at this time, or out of memory: not recorded */
+    MSG_FULL = 3,  /* MSG_SLOT_MAX at this time, bytes_max, or out of memory: not recorded */
 } msg_admit;
 
-bool msg_window_init(msg_window *w, const rumor_allocator *a, uint32_t size);
+bool msg_window_init(msg_window *w, const rumor_allocator *a, uint32_t size, size_t bytes_max);
 void msg_window_free(msg_window *w, const rumor_allocator *a);
 /* Records the message whose identity is the concatenation of `parts` at `ltime`, unless it was
  * seen or is stale against `clock` (which has witnessed `ltime` already). */

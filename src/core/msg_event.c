@@ -21,8 +21,10 @@
 #define MSG_RESP_OVERHEAD (5u + RUMOR_LABEL_MAX + 4u + 9u + 5u + 2u + RUMOR_NAME_MAX + 1u + 3u)
 /* Windows larger than this many Lamport times, and more queries held than this, would only
  * cost memory. */
-#define MSG_BUFFER_MAX  (1u << 20)
-#define MSG_QUERIES_MAX (1u << 16)
+#define MSG_BUFFER_MAX       (1u << 20)
+#define MSG_QUERIES_MAX      (1u << 16)
+#define MSG_EVENTS_PER_TIME  16u
+#define MSG_QUERIES_PER_TIME 64u
 
 bool msg_settings_valid(const rumor_settings *s)
 {
@@ -42,9 +44,15 @@ int msg_init(rumor_node *n)
     msg_state *g = &n->msg;
     g->next_out_id = 1;
     g->next_in_id = 1;
+    /* What the windows may hold: on average 16 events of the largest size, or 64 queries, per
+     * Lamport time (a hostile flood of distinct messages stops there, counted as queue_full). */
+    size_t event_id = 2u + RUMOR_NAME_MAX + n->s.event_bytes_max, query_id = 5u + RUMOR_NAME_MAX;
     g->out = rcalloc(&n->alloc, n->s.queries_max, sizeof(qout *));
-    if (!g->out || !msg_window_init(&g->events, &n->alloc, n->s.event_buffer) ||
-        !msg_window_init(&g->queries, &n->alloc, n->s.query_buffer))
+    if (!g->out ||
+        !msg_window_init(&g->events, &n->alloc, n->s.event_buffer,
+                         (size_t)n->s.event_buffer * MSG_EVENTS_PER_TIME * event_id) ||
+        !msg_window_init(&g->queries, &n->alloc, n->s.query_buffer,
+                         (size_t)n->s.query_buffer * MSG_QUERIES_PER_TIME * query_id))
         return RUMOR_ERR_NOMEM;
     return RUMOR_OK;
 }
@@ -201,6 +209,12 @@ void msg_on_user_event(rumor_node *n, const wire_msg *m, uint64_t now)
     wire_str origin = m->u.user_event.origin, name = m->u.user_event.name;
     wire_str payload = m->u.user_event.payload;
     n->st.user_events_received++;
+    /* The window keeps what it remembers whole (push-pull sends it again), so a node takes no
+     * event larger than it would send itself: a cluster shares one limit. */
+    if (name.len + payload.len > n->s.event_bytes_max) {
+        node_drop(n, RUMOR_DROP_OVERSIZE);
+        return;
+    }
     msg_witness(&n->msg.event_clock, lt);
     switch (admit_event(n, lt, origin, name, payload)) {
     case MSG_NEW:

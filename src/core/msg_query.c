@@ -324,6 +324,10 @@ void msg_on_query_resp(rumor_node *n, const wire_msg *m, uint64_t now)
 {
     (void)now;
     bool ack = (m->u.query_resp.flags & WIRE_Q_ACK) != 0;
+    if (m->u.query_resp.payload.len > n->s.query_response_bytes_max) {
+        node_drop(n, RUMOR_DROP_OVERSIZE);
+        return;
+    }
     qout *q = out_find(n, m->u.query_resp.ltime, m->u.query_resp.id);
     /* No such query (a forgery, or one we forgot), past its deadline, or an ack nobody asked
      * for. */
@@ -420,6 +424,11 @@ void msg_on_query(rumor_node *n, const wire_msg *m, uint64_t now)
               m->u.query.timeout_ms, m->u.query.origin, {0, {0}}};
     wire_addr_of(m->u.query.addr, &a.addr);
     n->st.queries_received++;
+    /* Queries are relayed as they came: none larger than this node would ask itself. */
+    if (m->u.query.rest.len > n->s.query_bytes_max) {
+        node_drop(n, RUMOR_DROP_OVERSIZE);
+        return;
+    }
     msg_witness(&n->msg.query_clock, a.ltime);
     switch (admit_query(n, a.ltime, a.origin, a.wire_id)) {
     case MSG_NEW:

@@ -9,17 +9,21 @@
 
 #include <string.h>
 
-bool msg_window_init(msg_window *w, const rumor_allocator *a, uint32_t size)
+bool msg_window_init(msg_window *w, const rumor_allocator *a, uint32_t size, size_t bytes_max)
 {
     w->size = size;
+    w->bytes = 0;
+    w->bytes_max = bytes_max;
     w->slots = rcalloc(a, size, sizeof(msg_slot));
     return w->slots != NULL;
 }
 
-static void slot_clear(msg_slot *s, const rumor_allocator *a)
+static void slot_clear(msg_window *w, msg_slot *s, const rumor_allocator *a)
 {
-    for (size_t i = 0; i < s->n; i++)
+    for (size_t i = 0; i < s->n; i++) {
+        w->bytes -= s->items[i].len;
         rfree(a, s->items[i].id);
+    }
     s->n = 0;
 }
 
@@ -28,7 +32,7 @@ void msg_window_free(msg_window *w, const rumor_allocator *a)
     if (!w->slots)
         return;
     for (uint32_t i = 0; i < w->size; i++) {
-        slot_clear(&w->slots[i], a);
+        slot_clear(w, &w->slots[i], a);
         rfree(a, w->slots[i].items);
     }
     rfree(a, w->slots);
@@ -97,12 +101,12 @@ msg_admit msg_window_admit(msg_window *w, const rumor_allocator *a, uint64_t clo
         return MSG_STALE;
     msg_slot *s = &w->slots[ltime % w->size];
     if (s->n && s->ltime != ltime)
-        slot_clear(s, a);
+        slot_clear(w, s, a);
     s->ltime = ltime;
     for (size_t i = 0; i < s->n; i++)
         if (same(&s->items[i], parts, nparts, len))
             return MSG_DUP;
-    if (s->n >= MSG_SLOT_MAX || len > UINT32_MAX)
+    if (s->n >= MSG_SLOT_MAX || len > UINT32_MAX || w->bytes + len > w->bytes_max)
         return MSG_FULL;
     void *items = s->items;
     if (!rgrow(a, &items, &s->cap, s->n + 1, sizeof(msg_seen)))
@@ -121,6 +125,7 @@ msg_admit msg_window_admit(msg_window *w, const rumor_allocator *a, uint64_t clo
     s->items[s->n].len = (uint32_t)len;
     s->items[s->n].hash = mix(fnv(fnv(0xcbf29ce484222325ull, lt, 8), copy, len));
     s->n++;
+    w->bytes += len;
     return MSG_NEW;
 }
 
@@ -129,6 +134,7 @@ void msg_window_unadmit(msg_window *w, const rumor_allocator *a, uint64_t ltime)
     msg_slot *s = &w->slots[ltime % w->size];
     if (s->n && s->ltime == ltime) {
         s->n--;
+        w->bytes -= s->items[s->n].len;
         rfree(a, s->items[s->n].id);
     }
 }

@@ -18,9 +18,9 @@
 #define CRASHED 3u
 
 typedef struct seen {
-    uint32_t user[NODES][EVENTS];  /* RUMOR_EVENT_USER per node and event */
+    uint32_t user[NODES][EVENTS]; /* RUMOR_EVENT_USER per node and event */
     uint64_t user_at[NODES][EVENTS];
-    uint32_t query[NODES];         /* RUMOR_EVENT_QUERY per node */
+    uint32_t query[NODES];                 /* RUMOR_EVENT_QUERY per node */
     uint8_t acked[NODES], answered[NODES]; /* at the asker, per responder */
     uint32_t acks, responses, done;
     uint64_t query_id;
@@ -172,8 +172,8 @@ static void test_events_and_query(void **state)
     /* The final counts are the acks and responses reported, and only the silent are missing. */
     rumor_query_result f = w.result;
     h_check(s, f.done && f.matched == NODES && f.acks == w.acks && f.responses == w.responses,
-            "done: matched %u acks %u/%u responses %u/%u", f.matched, f.acks, w.acks,
-            f.responses, w.responses);
+            "done: matched %u acks %u/%u responses %u/%u", f.matched, f.acks, w.acks, f.responses,
+            w.responses);
     h_check(s, f.no_response == NODES - w.responses && f.no_ack == NODES - w.acks,
             "done: %u without response, %u without ack", f.no_response, f.no_ack);
     /* Loss takes 5 % of the answers at most twice over; the crashed never answer. */
@@ -197,8 +197,8 @@ static void test_events_and_query(void **state)
     printf("[ sim      ] %u nodes, 5%% loss: %u events everywhere once, slowest %.2f s; query: "
            "%u matched, %u acks, %u responses, %u silent (%u crashed); %.0f virtual s, %" PRIu64
            " datagrams\n",
-           NODES, EVENTS, (double)slowest / 1000.0, f.matched, f.acks, f.responses,
-           f.no_response, CRASHED, (double)m.virtual_ms / 1000.0, m.datagrams);
+           NODES, EVENTS, (double)slowest / 1000.0, f.matched, f.acks, f.responses, f.no_response,
+           CRASHED, (double)m.virtual_ms / 1000.0, m.datagrams);
     rumor_sim_del(s);
 }
 

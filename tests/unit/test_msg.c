@@ -914,6 +914,49 @@ static void test_hostile_messages(void **ctx)
     tnet_free(t);
 }
 
+static void test_window_bounds(void **ctx)
+{
+    (void)ctx;
+    static rec r;
+    tnet *t = tnet_new(2, RUMOR_PROFILE_LOCAL, 76);
+    tnet_settings(t, 0)->event_buffer = 4;
+    tnet_settings(t, 0)->event_bytes_max = 16;
+    tnet_start(t, 0);
+    tnet_start(t, 1);
+    memset(&r, 0, sizeof(r));
+    tnet_set_event_hook(t, hook, &r);
+    /* Larger than this node's own limit: not taken (a cluster shares one limit). */
+    pkt p;
+    wire_put_user_event(pkt_begin(&p), 1, S("n1"), S("e"), S("0123456789abcdef"));
+    assert_int_equal(pkt_send(t, 0, 1, &p), RUMOR_OK);
+    assert_int_equal(stats(t, 0).dropped[RUMOR_DROP_OVERSIZE], 1);
+    assert_int_equal(count(&r, 0, RUMOR_EVENT_USER, NULL), 0);
+    /* A flood of distinct events at one Lamport time stops at the window's byte cap:
+     * 4 times x 16 events x (2 + 128 + 16) bytes; each of these is 19 bytes. */
+    size_t cap = 4u * 16u * (2u + 128u + 16u), each = 1u + 2u + 1u + 1u + 14u;
+    for (int i = 0; i < 600; i++) {
+        char payload[16];
+        snprintf(payload, sizeof(payload), "flood-%08d", i);
+        wire_put_user_event(pkt_begin(&p), 1, S("n1"), S("e"), S(payload));
+        assert_int_equal(pkt_send(t, 0, 1, &p), RUMOR_OK);
+    }
+    size_t taken = count(&r, 0, RUMOR_EVENT_USER, "e");
+    assert_int_equal(taken, cap / each);
+    assert_int_equal(stats(t, 0).dropped[RUMOR_DROP_QUEUE_FULL], 600 - taken);
+    wire_put_user_event(pkt_begin(&p), 2, S("n1"), S("full"), S("0123456789"));
+    assert_int_equal(pkt_send(t, 0, 1, &p), RUMOR_OK);
+    assert_int_equal(count(&r, 0, RUMOR_EVENT_USER, "full"), 0);
+    /* The window moves on: an event four Lamport times later takes the flood's slot, and new
+     * events are taken again. */
+    wire_put_user_event(pkt_begin(&p), 5, S("n1"), S("reuse"), S(""));
+    assert_int_equal(pkt_send(t, 0, 1, &p), RUMOR_OK);
+    wire_put_user_event(pkt_begin(&p), 6, S("n1"), S("later"), S("0123456789"));
+    assert_int_equal(pkt_send(t, 0, 1, &p), RUMOR_OK);
+    assert_int_equal(count(&r, 0, RUMOR_EVENT_USER, "later"), 1);
+    assert_int_equal(count(&r, 0, RUMOR_EVENT_USER, "reuse"), 1);
+    tnet_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -932,6 +975,7 @@ int main(void)
         cmocka_unit_test(test_inbound_cap),
         cmocka_unit_test(test_lone_node_answers_itself),
         cmocka_unit_test(test_hostile_messages),
+        cmocka_unit_test(test_window_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
