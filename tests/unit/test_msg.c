@@ -409,7 +409,7 @@ static void test_query_everyone_acks_and_responses(void **ctx)
     assert_int_equal(count(&r, 0, RUMOR_EVENT_QUERY_ACK, NULL), 6);
     assert_int_equal(count(&r, 0, RUMOR_EVENT_QUERY_RESPONSE, NULL), 6);
     for (int i = 0; i < 6; i++) {
-        char from[8], want[16];
+        char from[16], want[16];
         snprintf(from, sizeof(from), "n%d", i);
         snprintf(want, sizeof(want), "ans-%d", i);
         bool seen = false;
@@ -935,8 +935,8 @@ static void test_window_bounds(void **ctx)
      * 4 times x 16 events x (2 + 128 + 16) bytes; each of these is 19 bytes. */
     size_t cap = 4u * 16u * (2u + 128u + 16u), each = 1u + 2u + 1u + 1u + 14u;
     for (int i = 0; i < 600; i++) {
-        char payload[16];
-        snprintf(payload, sizeof(payload), "flood-%08d", i);
+        char payload[32];
+        snprintf(payload, sizeof(payload), "flood-%08d", i % 100000000);
         wire_put_user_event(pkt_begin(&p), 1, S("n1"), S("e"), S(payload));
         assert_int_equal(pkt_send(t, 0, 1, &p), RUMOR_OK);
     }
