@@ -140,6 +140,35 @@ static void b_pushpull_digest(buf_writer *w)
     wire_put_pushpull_end(w, 0x0123456789abcdefull);
 }
 
+static void b_user_event(buf_writer *w)
+{
+    wire_put_user_event(w, 5, S("m1"), S("deploy"), S("v1.2"));
+}
+static void b_query(buf_writer *w)
+{
+    wire_str nodes[] = {S("self"), S("m2")}, keys[] = {S("role")}, values[] = {S("db")};
+    uint8_t rest[256];
+    buf_writer r;
+    buf_writer_init_fixed(&r, rest, sizeof(rest));
+    wire_put_query_rest(&r, nodes, 2, keys, values, 1, S("uptime"), S("?"));
+    rumor_addr a = addr4(11);
+    wire_put_query(w, 3, 77, S("m1"), &a, WIRE_Q_ACK, 2000, wire_str_of(r.p, r.len));
+}
+static void b_query_resp(buf_writer *w)
+{
+    wire_put_query_resp(w, 3, 77, S("m2"), 0, S("up 3 days"));
+}
+static void b_query_ack(buf_writer *w)
+{
+    wire_put_query_resp(w, 3, 77, S("m2"), WIRE_Q_ACK, S(""));
+}
+static void b_clocks_events(buf_writer *w)
+{
+    wire_put_clocks(w, 0, 40, 3, 0x55);
+    b_pushpull_digest(w);
+    wire_put_user_event(w, 39, S("m3"), S("missed"), S(""));
+}
+
 static const struct {
     const char *name;
     body_fn fn;
@@ -160,6 +189,11 @@ static const struct {
     {"pushpull", b_pushpull},
     {"pushpull-left", b_pushpull_left},
     {"pushpull-digest", b_pushpull_digest},
+    {"user-event", b_user_event},
+    {"query", b_query},
+    {"query-resp", b_query_resp},
+    {"query-ack", b_query_ack},
+    {"clocks-events", b_clocks_events},
 };
 
 static size_t packet(uint8_t *out, size_t cap, const char *label, uint8_t flags, body_fn fn)

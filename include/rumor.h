@@ -59,6 +59,9 @@ extern "C" {
 #define RUMOR_PACKET_MAX       65000                 /* bytes of one datagram */
 #define RUMOR_STREAM_FRAME_MAX (64u * 1024u * 1024u) /* bytes of one stream frame */
 #define RUMOR_KEY_MAX          256                   /* bytes of a key */
+#define RUMOR_EVENT_NAME_MAX   128                   /* bytes of a user event or query name */
+#define RUMOR_TAG_KEY_MAX      128                   /* bytes of a query tag filter's key */
+#define RUMOR_TAG_VALUE_MAX    512                   /* bytes of a query tag filter's value */
 
 /* Error codes. 0 is success. */
 enum {
@@ -73,6 +76,7 @@ enum {
     RUMOR_ERR_VERSION = -8,   /* unknown protocol or settings version */
     RUMOR_ERR_LABEL = -9,     /* packet belongs to another cluster label */
     RUMOR_ERR_AUTH = -10,     /* authentication failed */
+    RUMOR_ERR_EXPIRED = -11,  /* the deadline of what the call refers to has passed */
 };
 
 /* Returns a static, human-readable name for an error code. */
@@ -200,6 +204,29 @@ typedef struct rumor_settings {
     uint32_t kv_tombstone_ttl_ms; /* a delete is remembered this long before collection */
     int64_t wallclock_offset_ms;  /* now + this = Unix time in ms, for shared-key stamps */
 
+    /* User events and queries (Serf's). Both are ordered by their own Lamport clock and
+     * remembered for a window of that clock to drop duplicates; anything older is stale. */
+    uint32_t event_bytes_max; /* name + payload of one user event (default 512) */
+    uint32_t event_buffer;    /* Lamport times of user events remembered (64) */
+    uint32_t query_bytes_max; /* name + payload + filters of one query, as encoded (1024) */
+    uint32_t query_response_bytes_max; /* payload of one query response (1024) */
+    uint32_t query_buffer;             /* Lamport times of queries remembered (64) */
+    uint32_t query_timeout_mult;       /* default timeout = gossip interval * mult *
+                                          ceil(log10(N+1)) (16, as Serf) */
+    uint32_t queries_max;              /* queries this node asked, running or finished, held */
+    uint32_t queries_inbound_max;      /* queries this node may still answer, held */
+    /*
+     * Matches a query's tag filter against a member's metadata (the engine treats metadata as
+     * opaque bytes): true when `meta` holds tag `key` with a value `value` matches. `key` and
+     * `value` are NUL-terminated. The host decides the encoding and what "matches" means (the
+     * rumor agent: metadata is a JSON object of tags, `value` an anchored regular expression).
+     * NULL: a tag filter matches no member. Called from rumor_node_receive() and
+     * rumor_node_query(); it must not call back into the node.
+     */
+    bool (*query_tag_match)(void *ud, const uint8_t *meta, size_t meta_len, const char *key,
+                            const char *value);
+    void *query_tag_match_ud;
+
     const rumor_allocator *allocator; /* NULL = libc; the pointed struct is copied */
 } rumor_settings;
 
@@ -243,24 +270,48 @@ typedef struct rumor_member {
 } rumor_member;
 
 typedef enum rumor_event_type {
-    RUMOR_EVENT_MEMBER_JOIN = 1,    /* a member became known alive (also back from failed/left) */
-    RUMOR_EVENT_MEMBER_UPDATE = 2,  /* an alive member changed its metadata or address */
-    RUMOR_EVENT_MEMBER_SUSPECT = 3, /* a member is suspected */
-    RUMOR_EVENT_MEMBER_ALIVE = 4,   /* a suspected member refuted and is alive again */
-    RUMOR_EVENT_MEMBER_FAILED = 5,  /* a member was declared failed */
-    RUMOR_EVENT_MEMBER_LEFT = 6,    /* a member left gracefully */
-    RUMOR_EVENT_MEMBER_REAPED = 7,  /* a failed or left member was forgotten */
-    RUMOR_EVENT_LEAVE_DONE = 8,     /* this node's leave has been propagated (or timed out) */
-    RUMOR_EVENT_KV_CHANGE = 9,      /* a key of `member.name`'s keyspace changed (kv fields) */
+    RUMOR_EVENT_MEMBER_JOIN = 1,     /* a member became known alive (also back from failed/left) */
+    RUMOR_EVENT_MEMBER_UPDATE = 2,   /* an alive member changed its metadata or address */
+    RUMOR_EVENT_MEMBER_SUSPECT = 3,  /* a member is suspected */
+    RUMOR_EVENT_MEMBER_ALIVE = 4,    /* a suspected member refuted and is alive again */
+    RUMOR_EVENT_MEMBER_FAILED = 5,   /* a member was declared failed */
+    RUMOR_EVENT_MEMBER_LEFT = 6,     /* a member left gracefully */
+    RUMOR_EVENT_MEMBER_REAPED = 7,   /* a failed or left member was forgotten */
+    RUMOR_EVENT_LEAVE_DONE = 8,      /* this node's leave has been propagated (or timed out) */
+    RUMOR_EVENT_KV_CHANGE = 9,       /* a key of `member.name`'s keyspace changed (kv fields) */
+    RUMOR_EVENT_USER = 10,           /* a user event from `member.name` (msg fields) */
+    RUMOR_EVENT_QUERY = 11,          /* a query from `member.name` to answer (msg fields) */
+    RUMOR_EVENT_QUERY_ACK = 12,      /* `member.name` acknowledged our query `query_id` */
+    RUMOR_EVENT_QUERY_RESPONSE = 13, /* `member.name` answered our query `query_id` */
+    RUMOR_EVENT_QUERY_DONE = 14,     /* our query `query_id` reached its deadline (`query`) */
 } rumor_event_type;
 
 /* "member-join", "member-update", ... */
 RUMOR_API const char *rumor_event_type_name(rumor_event_type t);
 
+/* What the asker of a query knows of it. "Matched" members are the live (alive or suspect)
+ * members of the asker's table, itself included, that passed the query's filters when it was
+ * sent: the ones expected to answer. */
+typedef struct rumor_query_result {
+    uint64_t deadline_ms; /* `now` scale of the asker */
+    bool done;            /* the deadline passed; no more acks or responses are taken */
+    bool request_ack;     /* the query asked for acks */
+    uint32_t matched;     /* members expected to answer */
+    uint32_t acks;        /* distinct members that acknowledged (any member, matched or not) */
+    uint32_t responses;   /* distinct members that responded (any member) */
+    uint32_t no_ack;      /* matched members without an ack (0 when acks were not requested) */
+    uint32_t no_response; /* matched members without a response */
+} rumor_query_result;
+
 /*
  * An event drained from the node. `member` is a copy taken when the event happened; its
  * pointers stay valid until the next rumor_node_poll_event() call. `accuser` names who
  * suspected or declared the member failed (empty otherwise).
+ *
+ * For user events and queries `member.name` is the node the event comes from (the origin of a
+ * user event or query, the member that acked or responded); the other member fields come from
+ * this node's table and are zero when the name is not in it (for QUERY, `member.addr` is the
+ * asker's address from the query itself).
  */
 typedef struct rumor_event {
     rumor_event_type type;
@@ -275,6 +326,17 @@ typedef struct rumor_event {
     uint64_t old_version;
     bool deleted;
     bool shared; /* the key is in the shared keyspace (member.name wrote it) */
+    /* RUMOR_EVENT_USER and RUMOR_EVENT_QUERY: the name (NUL-terminated) and payload;
+     * RUMOR_EVENT_QUERY_RESPONSE: the payload. Valid until the next poll. */
+    const char *msg_name;
+    size_t msg_name_len;
+    const uint8_t *payload;
+    size_t payload_len;
+    uint64_t ltime;           /* USER and QUERY: the Lamport time the origin gave it */
+    uint64_t query_id;        /* QUERY: the handle for rumor_node_query_respond(); QUERY_ACK,
+                                 QUERY_RESPONSE, QUERY_DONE: the id rumor_node_query() returned */
+    uint64_t deadline_ms;     /* QUERY: respond before this (this node's `now` scale) */
+    rumor_query_result query; /* QUERY_DONE: the final counts */
 } rumor_event;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -321,6 +383,21 @@ typedef struct rumor_stats {
     uint32_t broadcast_queue; /* broadcasts waiting, all classes */
     uint32_t awareness;       /* local health score, 0 = healthy */
     uint32_t incarnation;     /* our own */
+    /* User events and queries. */
+    uint64_t user_events_sent;      /* rumor_node_event() calls that succeeded */
+    uint64_t user_events_received;  /* USER_EVENT messages received, duplicates included */
+    uint64_t user_events_delivered; /* RUMOR_EVENT_USER events emitted (each event once) */
+    uint64_t user_events_stale;     /* older than the event buffer's window: dropped */
+    uint64_t queries_asked;         /* rumor_node_query() calls that succeeded */
+    uint64_t queries_received;      /* QUERY messages received, duplicates included */
+    uint64_t queries_served;        /* RUMOR_EVENT_QUERY events emitted (matched the filter) */
+    uint64_t queries_stale;         /* older than the query buffer's window: dropped */
+    uint64_t query_acks_sent;       /* acks this node sent for queries it matched */
+    uint64_t query_responses_sent;  /* rumor_node_query_respond() calls that succeeded */
+    uint64_t query_acks_in;         /* distinct acks taken for our queries */
+    uint64_t query_responses_in;    /* distinct responses taken for our queries */
+    uint64_t event_ltime;           /* the user event Lamport clock */
+    uint64_t query_ltime;           /* the query Lamport clock */
 } rumor_stats;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -498,7 +575,93 @@ RUMOR_API uint64_t rumor_node_kv_digest(const rumor_node *n);
 RUMOR_API size_t rumor_node_kv_count(const rumor_node *n);
 
 /* ------------------------------------------------------------------------------------------ */
-/* Queries                                                                                     */
+/* User events and queries                                                                     */
+
+/*
+ * User events (Serf's): a named payload for every node. The event takes the node's event clock
+ * (a Lamport clock that every received event advances past its own time), spreads by gossip
+ * through the broadcast queue (application class, retransmit_mult * ceil(log10(N+1)) sends per
+ * node, pushed at once) and is relayed by each node the first time it arrives. Every node,
+ * this one included, delivers it once as RUMOR_EVENT_USER: duplicates are recognized by
+ * (Lamport time, origin, name, payload) over the last `event_buffer` Lamport times, and older
+ * events are dropped as stale (stats.user_events_stale). Delivery is epidemic, as in Serf: with
+ * high probability, not guaranteed, under heavy loss.
+ *
+ * `name` is NUL-terminated, 1..RUMOR_EVENT_NAME_MAX bytes. Errors: RUMOR_ERR_INVALID (name
+ * empty or too long, payload NULL with a length), RUMOR_ERR_TOO_BIG (name + payload over
+ * event_bytes_max), RUMOR_ERR_STATE (after leave), RUMOR_ERR_NOMEM. Nothing changes on error.
+ */
+RUMOR_API int rumor_node_event(rumor_node *n, const char *name, const void *payload, size_t len,
+                               uint64_t now);
+
+/* A query's tag filter: the member's metadata must hold `key` with a value matching `value`,
+ * as settings.query_tag_match decides. Both NUL-terminated. */
+typedef struct rumor_query_tag {
+    const char *key;   /* 1..RUMOR_TAG_KEY_MAX bytes */
+    const char *value; /* 0..RUMOR_TAG_VALUE_MAX bytes */
+} rumor_query_tag;
+
+/* How to ask a query. A zeroed struct (or NULL) asks every node, with the default timeout and
+ * no acks. The engine copies what it needs; nothing is kept after the call. */
+typedef struct rumor_query_params {
+    const char *const *nodes; /* only members with one of these names (none: any name) */
+    size_t nnodes;
+    const rumor_query_tag *tags; /* and only members matching every one of these */
+    size_t ntags;
+    uint32_t timeout_ms; /* 0: gossip_interval * query_timeout_mult * ceil(log10(N+1)) */
+    bool request_ack;    /* matching members acknowledge at once (RUMOR_EVENT_QUERY_ACK) */
+} rumor_query_params;
+
+/*
+ * Asks a query (Serf's): the request takes the node's query clock and spreads like a user event
+ * to every node. Each node that passes the filters (this one too) acknowledges it when asked to
+ * (a datagram straight to this node's address, carried in the query) and delivers it as
+ * RUMOR_EVENT_QUERY; its host may answer once with rumor_node_query_respond() before the
+ * deadline. This node emits RUMOR_EVENT_QUERY_ACK and RUMOR_EVENT_QUERY_RESPONSE per distinct
+ * member (duplicates and anything after the deadline are dropped) and RUMOR_EVENT_QUERY_DONE at
+ * the deadline, which rumor_node_deadline() includes. `*id` names the query here.
+ *
+ * Up to queries_max queries are held, running or finished: a new one replaces the oldest
+ * finished one; when all are running it is refused. Errors: RUMOR_ERR_INVALID (name empty or
+ * too long, a filter name, key or value invalid, payload NULL with a length, `id` NULL),
+ * RUMOR_ERR_TOO_BIG (name + payload + filters over query_bytes_max), RUMOR_ERR_FULL
+ * (queries_max running), RUMOR_ERR_STATE (after leave), RUMOR_ERR_NOMEM. Nothing changes on
+ * error.
+ */
+RUMOR_API int rumor_node_query(rumor_node *n, const char *name, const void *payload, size_t len,
+                               const rumor_query_params *p, uint64_t *id, uint64_t now);
+
+/*
+ * Answers query `query_id` (from a RUMOR_EVENT_QUERY) with `payload`, sent straight to the
+ * asker. Errors: RUMOR_ERR_NOT_FOUND (no such query here), RUMOR_ERR_EXPIRED (its deadline
+ * passed, or it was dropped to make room), RUMOR_ERR_STATE (already answered),
+ * RUMOR_ERR_TOO_BIG (over query_response_bytes_max), RUMOR_ERR_INVALID (payload NULL with a
+ * length), RUMOR_ERR_NOMEM. Nothing changes on error.
+ */
+RUMOR_API int rumor_node_query_respond(rumor_node *n, uint64_t query_id, const void *payload,
+                                       size_t len, uint64_t now);
+
+/* What this node knows of its query `id` (running, or finished and still held). Errors:
+ * RUMOR_ERR_NOT_FOUND. */
+RUMOR_API int rumor_node_query_result(const rumor_node *n, uint64_t id, rumor_query_result *out);
+
+/*
+ * Names of the matched members of query `id` that sent no response (`acks` false) or no ack
+ * (`acks` true): up to `cap` pointers are stored in `names` (valid until the next call that
+ * changes the node) and the total in `*count`. Errors: RUMOR_ERR_NOT_FOUND.
+ */
+RUMOR_API int rumor_node_query_missing(const rumor_node *n, uint64_t id, bool acks,
+                                       const char **names, size_t cap, size_t *count);
+
+/* Forgets query `id`: a running one ends without RUMOR_EVENT_QUERY_DONE; later acks and
+ * responses are dropped. Errors: RUMOR_ERR_NOT_FOUND. */
+RUMOR_API int rumor_node_query_forget(rumor_node *n, uint64_t id);
+
+/* The timeout a query asked now would get by default (query_timeout_mult). */
+RUMOR_API uint32_t rumor_node_query_timeout_default(const rumor_node *n);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Inspecting the node                                                                         */
 
 /* Number of members in the table, self included, in any state. */
 RUMOR_API size_t rumor_node_member_count(const rumor_node *n);

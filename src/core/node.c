@@ -35,7 +35,7 @@ static bool settings_valid(const rumor_settings *s)
            s->stream_frame_bytes_max >= 4096 &&
            s->stream_frame_bytes_max <= RUMOR_STREAM_FRAME_MAX && s->stream_timeout_ms > 0 &&
            (unsigned)s->kv_sync_mode <= RUMOR_SYNC_PULL && s->kv_keys_max >= 1 &&
-           s->kv_value_bytes_max + NODE_KV_OVERHEAD <= s->packet_bytes_max;
+           s->kv_value_bytes_max + NODE_KV_OVERHEAD <= s->packet_bytes_max && msg_settings_valid(s);
 }
 
 static int node_init(rumor_node *n, const rumor_settings *s, uint64_t now)
@@ -76,7 +76,8 @@ static int node_init(rumor_node *n, const rumor_settings *s, uint64_t now)
     n->next_reap = NODE_NEVER;
     n->next_stream_id = 1;
     n->st.incarnation = s->incarnation;
-    return kvnode_init(n);
+    int rc = msg_init(n);
+    return rc == RUMOR_OK ? kvnode_init(n) : rc;
 }
 
 int rumor_node_new(rumor_node **out, const rumor_settings *s, uint64_t now)
@@ -109,6 +110,7 @@ void rumor_node_del(rumor_node *n)
         return;
     rumor_allocator a = n->alloc;
     kv_free(&n->kv);
+    msg_free(n);
     for (size_t i = 0; i < n->nsusps; i++)
         rfree(&a, n->susps[i]);
     rfree(&a, n->susps);
@@ -122,10 +124,12 @@ void rumor_node_del(rumor_node *n)
     for (size_t i = n->ev_head; i < n->ev_len; i++) {
         rfree(&a, n->evq[i].meta);
         rfree(&a, n->evq[i].key);
+        rfree(&a, n->evq[i].blob);
     }
     rfree(&a, n->evq);
     rfree(&a, n->ev_last.meta);
     rfree(&a, n->ev_last.key);
+    rfree(&a, n->ev_last.blob);
     rfree(&a, n->relays);
     rfree(&a, n->msgs);
     a.free(a.ud, n);
@@ -247,6 +251,11 @@ void node_event(rumor_node *n, uint8_t type, const member *m, const char *accuse
     e->key_len = 0;
     e->version = e->old_version = 0;
     e->deleted = e->shared = false;
+    e->blob = NULL;
+    e->msg_name_len = 0;
+    e->payload_len = 0;
+    e->ltime = e->query_id = e->deadline = 0;
+    memset(&e->qres, 0, sizeof(e->qres));
     e->accuser[0] = '\0';
     if (m) {
         memcpy(e->name, member_name(m), m->name_len);
@@ -332,6 +341,8 @@ void rumor_node_stats(const rumor_node *n, rumor_stats *out)
     out->awareness = n->awareness;
     out->incarnation = n->self->incarnation;
     out->dropped[RUMOR_DROP_QUEUE_FULL] += n->bq.dropped;
+    out->event_ltime = n->msg.event_clock;
+    out->query_ltime = n->msg.query_clock;
 }
 
 uint32_t rumor_node_health(const rumor_node *n)
@@ -451,6 +462,7 @@ void rumor_node_tick(rumor_node *n, uint64_t now)
     gossip_tick(n, now);
     sync_tick(n, now);
     kvnode_tick(n, now);
+    msg_tick(n, now);
     if (now >= n->next_reap)
         state_reap(n, now);
     leave_tick(n, now);
@@ -474,6 +486,7 @@ uint64_t rumor_node_deadline(const rumor_node *n)
     d = min64(d, state_suspicion_deadline(n));
     d = min64(d, sync_deadline(n));
     d = min64(d, kvnode_deadline(n));
+    d = min64(d, msg_deadline(n));
     return d < n->now ? n->now : d;
 }
 
@@ -515,6 +528,8 @@ bool rumor_node_poll_event(rumor_node *n, rumor_event *out)
     n->ev_last.meta = NULL;
     rfree(&n->alloc, n->ev_last.key);
     n->ev_last.key = NULL;
+    rfree(&n->alloc, n->ev_last.blob);
+    n->ev_last.blob = NULL;
     if (n->ev_head == n->ev_len) {
         /* A join merge can queue one event per member at once; do not keep that peak. */
         if (n->ev_cap > NODE_QUEUE_KEEP) {
@@ -533,6 +548,15 @@ bool rumor_node_poll_event(rumor_node *n, rumor_event *out)
     memcpy(e->accuser, q->accuser, acc_len + 1);
     e->meta = q->meta;
     e->key = q->key;
+    e->blob = q->blob;
+    out->msg_name = q->blob ? (const char *)q->blob : "";
+    out->msg_name_len = q->msg_name_len;
+    out->payload = q->blob && q->payload_len ? q->blob + q->msg_name_len + 1 : NULL;
+    out->payload_len = q->payload_len;
+    out->ltime = q->ltime;
+    out->query_id = q->query_id;
+    out->deadline_ms = q->deadline;
+    out->query = q->qres;
     out->key = q->key;
     out->key_len = q->key_len;
     out->version = q->version;

@@ -11,6 +11,7 @@
 #include "core/hlc.h"
 #include "core/kv.h"
 #include "core/members.h"
+#include "core/msg.h"
 #include "core/rng.h"
 #include "core/wire.h"
 #include "rumor.h"
@@ -93,6 +94,12 @@ typedef struct ev_rec {
     uint16_t key_len;
     uint8_t *key; /* KV_CHANGE */
     uint64_t version, old_version;
+    /* User events and queries (msg_*.c): `blob` holds the name, a NUL, then the payload. */
+    uint8_t *blob;
+    uint16_t msg_name_len;
+    uint32_t payload_len;
+    uint64_t ltime, query_id, deadline;
+    rumor_query_result qres;
     char name[RUMOR_NAME_MAX + 1];
     char accuser[RUMOR_NAME_MAX + 1];
 } ev_rec;
@@ -172,6 +179,8 @@ struct rumor_node {
     uint64_t next_kv_collect;
     size_t kv_digest_pos; /* where the next digest slice starts in the member order */
 
+    msg_state msg; /* user events and queries (msg_*.c) */
+
     wire_msg *msgs;         /* decode scratch, WIRE_MSGS_MAX */
     const rumor_addr *from; /* sender of the packet being applied, NULL otherwise */
     rumor_stats st;
@@ -248,6 +257,29 @@ void kvnode_forget(rumor_node *n, const char *name, size_t len);
 /* Appends the round's first step (the store sum) to a packet being built when a round is due;
  * returns whether it did. */
 bool kvnode_piggyback(rumor_node *n, buf_writer *w, uint64_t now);
+
+/* msg_event.c, msg_query.c: user events and queries */
+bool msg_settings_valid(const rumor_settings *s);
+int msg_init(rumor_node *n);
+void msg_free(rumor_node *n);
+void msg_tick(rumor_node *n, uint64_t now);
+uint64_t msg_deadline(const rumor_node *n);
+void msg_on_user_event(rumor_node *n, const wire_msg *m, uint64_t now);
+void msg_on_query(rumor_node *n, const wire_msg *m, uint64_t now);
+void msg_on_query_resp(rumor_node *n, const wire_msg *m, uint64_t now);
+void msg_on_clocks(rumor_node *n, const wire_msg *m);
+/* Push-pull frames carry both Lamport clocks and a sum over the recent user events (CLOCKS,
+ * before the PUSHPULL); `join` asks the peer for no past events. An answer (`reply`) also
+ * carries the recent events when the request's sum differed, in at most `room` bytes, after the
+ * PUSHPULL: anti-entropy for events that gossip missed, as Serf's push-pull does. */
+void msg_put_clocks(rumor_node *n, buf_writer *w, bool join);
+void msg_put_events(rumor_node *n, buf_writer *w, bool reply, size_t room);
+/* An event record for a user event or query: `from` names where it comes from; `name` and
+ * `payload` are copied. NULL when the event queue is full or memory ran out. */
+ev_rec *msg_event(rumor_node *n, uint8_t type, wire_str from, wire_str name, wire_str payload);
+/* Spreads an encoded message: the application broadcast class, and a datagram at once to
+ * gossip_nodes random live members. */
+bool msg_spread(rumor_node *n, const buf_writer *w, uint64_t now);
 
 /* recv.c */
 int recv_decode(rumor_node *n, const uint8_t *data, size_t len, bool stream);

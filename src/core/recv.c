@@ -54,8 +54,9 @@ int recv_decode(rumor_node *n, const uint8_t *data, size_t len, bool is_stream)
             unknown++;
             continue;
         }
-        /* Full state only travels on streams; on a datagram it is a forgery or a bug. */
-        if (m.type == WIRE_PUSHPULL && !is_stream)
+        /* Full state (and the clocks sent with it) only travels on streams; on a datagram it
+         * is a forgery or a bug. */
+        if ((m.type == WIRE_PUSHPULL || m.type == WIRE_CLOCKS) && !is_stream)
             return reject(n, RUMOR_DROP_MALFORMED);
         if (count == WIRE_MSGS_MAX)
             return reject(n, RUMOR_DROP_OVERSIZE);
@@ -102,6 +103,18 @@ void recv_apply(rumor_node *n, const rumor_addr *from, const wire_msg *m, uint64
         break;
     case WIRE_KV_DELTA:
         kvnode_on_delta(n, m, now);
+        break;
+    case WIRE_USER_EVENT:
+        msg_on_user_event(n, m, now);
+        break;
+    case WIRE_QUERY:
+        msg_on_query(n, m, now);
+        break;
+    case WIRE_QUERY_RESP:
+        msg_on_query_resp(n, m, now);
+        break;
+    case WIRE_CLOCKS:
+        msg_on_clocks(n, m);
         break;
     default:
         break; /* PUSHPULL is handled by the stream code */

@@ -126,7 +126,13 @@ static void put_state(rumor_node *n, buf_writer *w, uint8_t flags)
 static bool send_state(rumor_node *n, stream *s, uint8_t flags)
 {
     size_t off = frame_begin(n);
+    /* The Lamport clocks of user events and queries go first: a request frame is read only up
+     * to its PUSHPULL. Recent events an answer carries go last. */
+    msg_put_clocks(n, &n->sout, (flags & WIRE_PP_JOIN) != 0);
     put_state(n, &n->sout, flags);
+    size_t used = n->sout.len - off - WIRE_FRAME_PREFIX;
+    msg_put_events(n, &n->sout, (flags & WIRE_PP_REPLY) != 0,
+                   used < n->s.stream_frame_bytes_max ? n->s.stream_frame_bytes_max - used : 0);
     return frame_end(n, s, off);
 }
 
@@ -212,7 +218,8 @@ static void merge_state(rumor_node *n, const wire_msg *m, uint64_t now)
  * datagram: probes and acks on streams are handled by their own rules above. */
 static void apply_news(rumor_node *n, const wire_msg *m, uint64_t now)
 {
-    if (m->type >= WIRE_ALIVE && m->type <= WIRE_LEFT)
+    if ((m->type >= WIRE_ALIVE && m->type <= WIRE_LEFT) || m->type == WIRE_CLOCKS ||
+        m->type == WIRE_USER_EVENT)
         recv_apply(n, NULL, m, now);
 }
 

@@ -209,8 +209,19 @@ void sim_after_call(rumor_sim *s, uint32_t i)
     while (rumor_node_poll_stream(nd->eng, &op))
         vnet_stream_op(s, i, &op);
     rumor_event ev;
-    while (rumor_node_poll_event(nd->eng, &ev))
+    bool hooked = false;
+    while (rumor_node_poll_event(nd->eng, &ev)) {
         sim_check_event(s, i, &ev);
+        if (s->o.event_fn) {
+            s->o.event_fn(s, i, &ev, s->o.event_ud);
+            hooked = true;
+        }
+    }
+    /* What the hook made the engine send (a query response) leaves now. */
+    while (hooked && rumor_node_poll_datagram(nd->eng, &d))
+        vnet_send(s, i, &d);
+    while (hooked && rumor_node_poll_stream(nd->eng, &op))
+        vnet_stream_op(s, i, &op);
     sim_check_self(s, i);
     if (nd->leave_done && s->o.stop_after_leave) {
         node_shutdown(s, i, RUMOR_SIM_GONE);

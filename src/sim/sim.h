@@ -40,6 +40,10 @@ typedef struct rumor_sim_options {
     void *settings_ud;
     FILE *log;       /* when set: one line per fault and node life-cycle change */
     bool log_events; /* also one line per engine event (needs `log`) */
+    /* When set: called with every engine event after the simulator's own checks. It may call
+     * the engine of `node` (answer a query, say): the simulator sends what that produces. */
+    void (*event_fn)(rumor_sim *s, uint32_t node, const rumor_event *ev, void *ud);
+    void *event_ud;
 } rumor_sim_options;
 
 /* Fills `o` with defaults for `profile`: its link latency, no loss, 1 s connect timeout. */

@@ -37,6 +37,8 @@ struct tnet {
     uint64_t now;
     uint64_t rng;
     double loss;
+    tnet_event_fn hook;
+    void *hook_ud;
 };
 
 static uint64_t rnd(tnet *t)
@@ -212,13 +214,31 @@ static void drain(tnet *t, int i)
         }
     }
     rumor_event ev;
+    bool hooked = false;
     while (rumor_node_poll_event(nd, &ev)) {
         int who = -1;
         if (ev.member.addr.len == 4)
             who = idx_of(&ev.member.addr);
         if (who >= 0 && who < TNET_MAX && ev.type < 9)
             t->events[i][who][ev.type]++;
+        if (t->hook) {
+            t->hook(t, i, &ev, t->hook_ud);
+            hooked = true;
+        }
     }
+    if (hooked)
+        drain(t, i); /* what the hook made the node send */
+}
+
+void tnet_poll(tnet *t, int i)
+{
+    drain(t, i);
+}
+
+void tnet_set_event_hook(tnet *t, tnet_event_fn fn, void *ud)
+{
+    t->hook = fn;
+    t->hook_ud = ud;
 }
 
 static void deliver(tnet *t, delivery *d)

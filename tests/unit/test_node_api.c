@@ -99,7 +99,23 @@ static void test_settings_validation(void **ctx)
     s.packet_bytes_max = 1024; /* a key and a single-entry delta's envelope still must fit */
     s.meta_bytes_max = 0;
     s.kv_value_bytes_max = 0;
+    assert_int_equal(try_new(&s), RUMOR_ERR_INVALID); /* the default query cap does not fit */
+    s.query_bytes_max = 512;
+    s.query_response_bytes_max = 512;
     assert_int_equal(try_new(&s), RUMOR_OK);
+    /* A user event, a query and a response must each fit one datagram. */
+    BAD(event_bytes_max, 0);
+    BAD(event_bytes_max, 1300);
+    GOOD(event_bytes_max, 1000);
+    BAD(query_bytes_max, 1200);
+    BAD(query_response_bytes_max, 1200);
+    GOOD(query_response_bytes_max, 0);
+    BAD(event_buffer, 0);
+    BAD(query_buffer, 0);
+    BAD(query_timeout_mult, 0);
+    BAD(queries_max, 0);
+    BAD(queries_max, 1u << 20);
+    BAD(queries_inbound_max, 0);
     BAD(kv_value_bytes_max, 1400); /* a fresh write must fit one datagram */
     BAD(kv_keys_max, 0);
     BAD(kv_sync_mode, (rumor_sync_mode)3);
@@ -336,14 +352,15 @@ static void test_names(void **ctx)
                                 RUMOR_ERR_FULL,
                                 RUMOR_ERR_VERSION,
                                 RUMOR_ERR_LABEL,
-                                RUMOR_ERR_AUTH};
+                                RUMOR_ERR_AUTH,
+                                RUMOR_ERR_EXPIRED};
     for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
         assert_string_not_equal(rumor_strerror(codes[i]), "unknown error");
         for (size_t j = 0; j < i; j++)
             assert_string_not_equal(rumor_strerror(codes[i]), rumor_strerror(codes[j]));
     }
     assert_string_equal(rumor_strerror(RUMOR_OK), "ok");
-    assert_string_equal(rumor_strerror(-11), "unknown error");
+    assert_string_equal(rumor_strerror(-12), "unknown error");
     assert_string_equal(rumor_strerror(1), "unknown error");
 
     assert_string_equal(rumor_member_state_name(RUMOR_MEMBER_ALIVE), "alive");
@@ -362,7 +379,12 @@ static void test_names(void **ctx)
     assert_string_equal(rumor_event_type_name(RUMOR_EVENT_LEAVE_DONE), "leave-done");
     assert_string_equal(rumor_event_type_name((rumor_event_type)0), "unknown");
     assert_string_equal(rumor_event_type_name(RUMOR_EVENT_KV_CHANGE), "kv-change");
-    assert_string_equal(rumor_event_type_name((rumor_event_type)10), "unknown");
+    assert_string_equal(rumor_event_type_name(RUMOR_EVENT_USER), "user");
+    assert_string_equal(rumor_event_type_name(RUMOR_EVENT_QUERY), "query");
+    assert_string_equal(rumor_event_type_name(RUMOR_EVENT_QUERY_ACK), "query-ack");
+    assert_string_equal(rumor_event_type_name(RUMOR_EVENT_QUERY_RESPONSE), "query-response");
+    assert_string_equal(rumor_event_type_name(RUMOR_EVENT_QUERY_DONE), "query-done");
+    assert_string_equal(rumor_event_type_name((rumor_event_type)15), "unknown");
 
     static const char *drops[RUMOR_DROP_REASON_COUNT] = {
         "truncated",    "bad_magic", "bad_version", "bad_label", "malformed", "oversize",
