@@ -491,6 +491,8 @@ static const route routes[] = {
 void api_handle(agent *a, const api_request *req, api_response *resp)
 {
     const route *path_match = NULL;
+    if (kvapi_handle(a, req, resp))
+        return;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (strcmp(routes[i].path, req->path) != 0)
             continue;
@@ -510,6 +512,7 @@ void api_handle(agent *a, const api_request *req, api_response *resp)
     else
         api_error(resp, 404,
                   "no such endpoint: %s (see GET /v1/members, /v1/self, /v1/info, "
-                  "/v1/health, /v1/events, /metrics)",
+                  "/v1/health, /v1/events, /v1/kv, /v1/state, /v1/nodes/NAME/state, "
+                  "/metrics)",
                   req->path);
 }

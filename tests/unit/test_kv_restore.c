@@ -84,20 +84,15 @@ static void restore(rumor_node *n, const saved *s, uint64_t now)
 {
     for (size_t i = 0; i < s->n; i++) {
         const saved_entry *x = &s->e[i];
-        rumor_kv_entry e = {NULL,
-                            (const uint8_t *)x->key,
-                            x->key_len,
-                            (const uint8_t *)x->value,
-                            x->value_len,
-                            x->version,
-                            x->stamp,
-                            x->deleted_at,
-                            x->shared,
-                            x->deleted};
+        rumor_kv_entry e = {NULL,         (const uint8_t *)x->key,
+                            x->key_len,   (const uint8_t *)x->value,
+                            x->value_len, x->version,
+                            x->stamp,     x->deleted_at,
+                            x->shared,    x->deleted};
         assert_int_equal(rumor_node_kv_restore(n, &e, now), 0);
     }
-    assert_int_equal(
-        rumor_node_kv_restore_version(n, s->max_version, s->gc_version, s->clock, now), 0);
+    assert_int_equal(rumor_node_kv_restore_version(n, s->max_version, s->gc_version, s->clock, now),
+                     0);
 }
 
 /* ---- walks ---- */
@@ -127,14 +122,14 @@ static void test_foreach_filters_and_order(void **ctx)
 {
     (void)ctx;
     rumor_node *n = solo("solo", 0);
-    assert_int_equal(sput(n, "app/a", "1", 1), 0);                               /* v1 */
-    assert_int_equal(sput(n, "app/b", "2", 2), 0);                               /* v2 */
-    assert_int_equal(sput(n, "other", "3", 3), 0);                               /* v3 */
-    assert_int_equal(sput(n, "app/a", "4", 4), 0);                               /* v4 */
-    assert_int_equal(rumor_node_kv_delete(n, "app/b", 5, 5), 0);                 /* v5 */
-    assert_int_equal(rumor_node_shared_put(n, "app/s", 5, "x", 1, 6), 0);       /* v6 */
-    assert_int_equal(rumor_node_shared_put(n, "zz", 2, "y", 1, 7), 0);           /* v7 */
-    assert_int_equal(rumor_node_shared_delete(n, "zz", 2, 8), 0);                /* v8 */
+    assert_int_equal(sput(n, "app/a", "1", 1), 0);                        /* v1 */
+    assert_int_equal(sput(n, "app/b", "2", 2), 0);                        /* v2 */
+    assert_int_equal(sput(n, "other", "3", 3), 0);                        /* v3 */
+    assert_int_equal(sput(n, "app/a", "4", 4), 0);                        /* v4 */
+    assert_int_equal(rumor_node_kv_delete(n, "app/b", 5, 5), 0);          /* v5 */
+    assert_int_equal(rumor_node_shared_put(n, "app/s", 5, "x", 1, 6), 0); /* v6 */
+    assert_int_equal(rumor_node_shared_put(n, "zz", 2, "y", 1, 7), 0);    /* v7 */
+    assert_int_equal(rumor_node_shared_delete(n, "zz", 2, 8), 0);         /* v8 */
 
     /* Default: live own keys, ascending version (a rewritten key at its newest version). */
     seen s = {0};
@@ -290,8 +285,8 @@ static void test_restore_solo(void **ctx)
     assert_int_equal(v.version, 8);
 
     /* Misuse changes nothing. */
-    rumor_kv_entry late = {NULL, (const uint8_t *)"x", 1, (const uint8_t *)"v", 1, 3, 0, 0,
-                           false, false};
+    rumor_kv_entry late = {NULL, (const uint8_t *)"x", 1, (const uint8_t *)"v", 1, 3, 0, 0, false,
+                           false};
     assert_int_equal(rumor_node_kv_restore(n, &late, 130), RUMOR_ERR_STATE); /* not above 8 */
     late.version = 20;
     late.origin = "someone-else";
@@ -331,10 +326,10 @@ static void test_restore_respects_limits_and_collection(void **ctx)
     s.kv_keys_max = 1;
     s.kv_tombstone_ttl_ms = 1000;
     assert_int_equal(rumor_node_new(&n, &s, 5000), 0);
-    rumor_kv_entry b = {NULL, (const uint8_t *)"b", 1, (const uint8_t *)"2", 1, 2, 0, 0,
-                        false, false};
-    rumor_kv_entry c = {NULL, (const uint8_t *)"c", 1, (const uint8_t *)"3", 1, 4, 0, 0,
-                        false, false};
+    rumor_kv_entry b = {NULL, (const uint8_t *)"b", 1, (const uint8_t *)"2", 1, 2, 0, 0, false,
+                        false};
+    rumor_kv_entry c = {NULL, (const uint8_t *)"c", 1, (const uint8_t *)"3", 1, 4, 0, 0, false,
+                        false};
     assert_int_equal(rumor_node_kv_restore(n, &b, 5000), 0);
     assert_int_equal(rumor_node_kv_restore(n, &c, 5000), RUMOR_ERR_TOO_BIG);
     rumor_kv_value v;
@@ -425,8 +420,7 @@ static void test_restart_restored_in_cluster(void **ctx)
         assert_int_equal(rumor_node_shared_get(tnet_node(t, i), "leader", 6, &v), 0);
         assert_string_equal(v.writer, "n1");
         assert_int_equal(v.version, 4);
-        assert_true(rumor_node_kv_digest(tnet_node(t, i)) ==
-                    rumor_node_kv_digest(tnet_node(t, 0)));
+        assert_true(rumor_node_kv_digest(tnet_node(t, i)) == rumor_node_kv_digest(tnet_node(t, 0)));
     }
     assert_true(rumor_node_kv_digest(tnet_node(t, 0)) != digest);
     /* The next write continues the sequence and reaches everyone. */
