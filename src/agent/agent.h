@@ -151,8 +151,16 @@ bool kvapi_handle(agent *a, const api_request *req, api_response *resp);
 int kvapi_check_key(const char *key, size_t len, bool prefix, char *why, size_t cap);
 
 /* ---- metrics (metrics.c) ---- */
+/* Key-value gauges and counters, copied on the loop thread. */
+typedef struct agent_kv_snapshot {
+    rumor_kv_stats st;
+    rumor_kv_origin_info self;
+    agent_kv counters;
+    unsigned watchers;
+} agent_kv_snapshot;
+
 char *metrics_render(agent *a, const rumor_stats *st, const rumor_runtime_counters *rc,
-                     const agent_handler_counters *hc, uint64_t members_total);
+                     const agent_handler_counters *hc, const agent_kv_snapshot *kv);
 
 /* ---- event handlers (handler.c) ---- */
 int handlers_new(agent *a, agent_handlers **out, char *err, size_t cap);

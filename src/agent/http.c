@@ -7,16 +7,19 @@
 
 #include "log.h"
 
+#include <errno.h>
 #include <microhttpd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define HTTP_BODY_MAX        (64u * 1024u)
 #define HTTP_CONNECTIONS_MAX 64u
 #define HTTP_IDLE_TIMEOUT_S  30u
 #define SSE_KEEPALIVE_MS     10000u
+#define SSE_SLICE_MS         500u
 
 struct agent_http {
     struct MHD_Daemon *d;
@@ -33,18 +36,37 @@ typedef struct sse_reader {
     agent_hub *hub;
     uint64_t seq;
     bool kv; /* a /v1/kv/watch reader, counted in a->kv_watchers */
+    int fd;  /* the client's socket, to notice it closing; -1 unknown */
     char prefix[RUMOR_KEY_MAX + 1];
     hub_filter filter;
     size_t len, off, cap;
     char *pending;
 } sse_reader;
 
+/* An SSE client sends nothing after its request, so a readable socket that reads as end of
+ * file means it went away. */
+static bool client_gone(const sse_reader *r)
+{
+    char c;
+    if (r->fd < 0)
+        return false;
+    ssize_t n = recv(r->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
     sse_reader *r = cls;
     if (r->off == r->len) {
-        long n = hub_read(r->hub, &r->seq, r->pending, r->cap, SSE_KEEPALIVE_MS, &r->filter);
+        /* Wait in slices: between them, a client that closed ends the stream at once instead
+         * of holding a connection slot until a keepalive write fails. */
+        long n = 0;
+        for (unsigned waited = 0; n == 0 && waited < SSE_KEEPALIVE_MS; waited += SSE_SLICE_MS) {
+            n = hub_read(r->hub, &r->seq, r->pending, r->cap, SSE_SLICE_MS, &r->filter);
+            if (n == 0 && client_gone(r))
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
         if (n < 0)
             return MHD_CONTENT_READER_END_OF_STREAM;
         if (n == 0) /* a comment line keeps proxies and the idle timeout from cutting us off */
@@ -79,6 +101,9 @@ static enum MHD_Result serve_stream(agent *a, struct MHD_Connection *conn, agent
     r->a = a;
     r->hub = hub;
     r->kv = kv;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    r->fd = ci ? ci->connect_fd : -1;
     r->cap =
         kv ? (RUMOR_PACKET_MAX / 3 + 1) * 4 + 6 * RUMOR_KEY_MAX + 2 * RUMOR_NAME_MAX + 1024 : 16384;
     r->pending = malloc(r->cap);

@@ -137,8 +137,8 @@ static void restore_row(const store_kv_row *r, void *ud)
         int64_t t = (int64_t)r->deleted_at_ms - c->a->kv.wall_offset_ms;
         at = t < 0 ? 0 : (uint64_t)t > c->now ? c->now : (uint64_t)t;
     }
-    rumor_kv_entry e = {NULL,         r->key,   r->key_len, r->value,  r->value_len,
-                        r->version,   r->stamp, at,         r->shared, r->deleted};
+    rumor_kv_entry e = {NULL,       r->key,   r->key_len, r->value,  r->value_len,
+                        r->version, r->stamp, at,         r->shared, r->deleted};
     int rc = rumor_node_kv_restore(c->n, &e, c->now);
     if (r->version > c->max_row)
         c->max_row = r->version;
@@ -158,8 +158,9 @@ void agent_kv_restore(agent *a)
     uint64_t max = 0, gc = 0, clock = 0;
     restore_ctx c = {.a = a, .n = rumor_runtime_node(a->rt), .now = uv_now(a->loop)};
     if (store_kv_load(a->store, restore_row, &c, &max, &gc, &clock) != 0) {
-        agent_log(RUMOR_LOG_ERROR, "data dir: cannot read the saved keys of %s; starting "
-                                   "without them (peers hold copies)",
+        agent_log(RUMOR_LOG_ERROR,
+                  "data dir: cannot read the saved keys of %s; starting "
+                  "without them (peers hold copies)",
                   store_path(a->store));
         a->kv.db_reset = true;
         return;
@@ -170,15 +171,13 @@ void agent_kv_restore(agent *a)
         gc = max;
     int rc = rumor_node_kv_restore_version(c.n, max, gc, clock, c.now);
     if (rc != 0)
-        agent_log(RUMOR_LOG_WARN, "data dir: version counter not restored: %s",
-                  rumor_strerror(rc));
+        agent_log(RUMOR_LOG_WARN, "data dir: version counter not restored: %s", rumor_strerror(rc));
     a->kv.db_max = max;
     a->kv.db_gc = gc;
     a->kv.db_clock = clock;
     if (c.restored || max)
-        agent_log(RUMOR_LOG_INFO,
-                  "restored %zu key-value entr%s (version %llu%s) from %s%s", c.restored,
-                  c.restored == 1 ? "y" : "ies", (unsigned long long)max,
+        agent_log(RUMOR_LOG_INFO, "restored %zu key-value entr%s (version %llu%s) from %s%s",
+                  c.restored, c.restored == 1 ? "y" : "ies", (unsigned long long)max,
                   gc ? ", deletes collected up to there" : "", store_path(a->store),
                   c.skipped ? "; some were skipped, see above" : "");
     rumor_runtime_pump(a->rt);
@@ -200,8 +199,8 @@ static void publish(agent *a, const rumor_event *ev)
 {
     json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:b,s:b,s:I}", "type", "kv-change", "origin",
                           ev->member.name, "version", (json_int_t)ev->version, "old_version",
-                          (json_int_t)ev->old_version, "deleted", ev->deleted, "shared",
-                          ev->shared, "at_ms", (json_int_t)wall_of(a, ev->at_ms));
+                          (json_int_t)ev->old_version, "deleted", ev->deleted, "shared", ev->shared,
+                          "at_ms", (json_int_t)wall_of(a, ev->at_ms));
     if (!o)
         return;
     set_key(o, ev->key, ev->key_len);

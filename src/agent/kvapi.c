@@ -270,8 +270,7 @@ static void answer_raw(api_response *resp, const kv_call *c, kv_row *r)
         add_header(resp, "X-Rumor-Stamp", num);
     }
     if (strlen(r->writer) < sizeof resp->headers[0][1])
-        add_header(resp, c->space == SPACE_SHARED ? "X-Rumor-Writer" : "X-Rumor-Node",
-                   r->writer);
+        add_header(resp, c->space == SPACE_SHARED ? "X-Rumor-Writer" : "X-Rumor-Node", r->writer);
 }
 
 static bool engine_error(api_response *resp, const kv_call *c, int rc)
@@ -313,8 +312,8 @@ static void answer_list(api_response *resp, kv_call *c)
     json_t *keys = json_array();
     for (size_t i = 0; keys && i < c->nrows; i++)
         json_array_append_new(keys, row_json(c, &c->rows[i], true));
-    json_t *o = json_pack("{s:o,s:I}", "keys", keys ? keys : json_array(), "count",
-                          (json_int_t)c->nrows);
+    json_t *o =
+        json_pack("{s:o,s:I}", "keys", keys ? keys : json_array(), "count", (json_int_t)c->nrows);
     if (o && c->space == SPACE_NODE) {
         json_object_set_new(o, "node", json_string(c->node ? c->node : c->a->node));
         json_object_set_new(o, "max_version", json_integer((json_int_t)c->info.max_version));
@@ -405,8 +404,9 @@ static bool check_request(agent *a, const api_request *req, const kv_route *r, k
             return false;
         }
         if (r->space == SPACE_SHARED && strcmp(r->key, "watch") == 0) {
-            api_error(resp, 405, "/v1/kv/watch is the change stream (GET); the shared key "
-                                 "\"watch\" is reserved");
+            api_error(resp, 405,
+                      "/v1/kv/watch is the change stream (GET); the shared key "
+                      "\"watch\" is reserved");
             return false;
         }
         c->key = r->key;
@@ -463,10 +463,10 @@ bool kvapi_handle(agent *a, const api_request *req, api_response *resp)
     if (done || !check_method(req, &r, resp) || !want_raw(req, resp, &raw))
         return true;
     kv_call c = {.a = a, .space = r.space, .node = r.node[0] ? r.node : NULL};
-    c.op = !r.key                              ? OP_LIST
-           : strcmp(req->method, "GET") == 0   ? OP_GET
-           : strcmp(req->method, "PUT") == 0   ? OP_PUT
-                                               : OP_DELETE;
+    c.op = !r.key                            ? OP_LIST
+           : strcmp(req->method, "GET") == 0 ? OP_GET
+           : strcmp(req->method, "PUT") == 0 ? OP_PUT
+                                             : OP_DELETE;
     if (!check_request(a, req, &r, &c, resp))
         return true;
     if (rumor_runtime_call(a->rt, on_loop, &c) != 0) {
