@@ -556,8 +556,9 @@ RUMOR_API int rumor_node_shared_foreach(const rumor_node *n, const rumor_kv_filt
 
 /*
  * Reads one entry of `origin`'s keyspace (NULL: this node's), deletes included: its own key
- * `key`, or with `shared` its write to shared key `key`. The pointers in `out` stay valid until
- * the next call that changes the node. Errors: RUMOR_ERR_INVALID (bad key), RUMOR_ERR_NOT_FOUND.
+ * `key` (O(1)), or with `shared` its write to shared key `key` (a scan from its newest entry).
+ * The pointers in `out` stay valid until the next call that changes the node. Errors:
+ * RUMOR_ERR_INVALID (bad key), RUMOR_ERR_NOT_FOUND.
  */
 RUMOR_API int rumor_node_kv_lookup(const rumor_node *n, const char *origin, const void *key,
                                    size_t key_len, bool shared, rumor_kv_entry *out);

@@ -111,8 +111,7 @@ static void add_query(char *path, size_t cap, const char *key, const char *v)
 {
     char *esc = CC.easy_escape(NULL, v, (int)strlen(v));
     size_t len = strlen(path);
-    snprintf(path + len, cap - len, "%s%s=%s", strchr(path, '?') ? "&" : "?", key,
-             esc ? esc : "");
+    snprintf(path + len, cap - len, "%s%s=%s", strchr(path, '?') ? "&" : "?", key, esc ? esc : "");
     CC.free(esc);
 }
 

@@ -7,6 +7,7 @@ import http.client
 import json
 import queue
 import socket
+import sqlite3
 import sys
 import threading
 import time
@@ -118,6 +119,29 @@ def bad_requests(agents):
         check(kv_of(b, "big") is None and kv_of(b, "a") is None, f"{b.name} holds a refused key")
 
 
+def saved_rows(a):
+    db = sqlite3.connect(f"file:{a.data_dir}/rumor.db?mode=ro", uri=True, timeout=5)
+    try:
+        rows = db.execute("SELECT key, deleted, version FROM kv_own WHERE shared = 0").fetchall()
+        gc = db.execute("SELECT value FROM meta WHERE key = 'kv_gc_version'").fetchone()
+    finally:
+        db.close()
+    return {k.decode() if isinstance(k, bytes) else k: (d, v) for k, d, v in rows}, \
+        int(gc[0]) if gc else 0
+
+
+def tombstones(a):
+    """A delete stays in the data dir until the engine collects it (ttl 1 s here), then goes."""
+    cli_ok(a, "state", "put", "temp", "x")
+    cli_ok(a, "state", "del", "temp")
+    rows, _ = saved_rows(a)
+    check(rows.get("temp", (0,))[0] == 1, f"the delete of temp is not saved: {rows}")
+    ver = rows["temp"][1]
+    wait_for("the collected delete to leave the data dir",
+             lambda: "temp" not in saved_rows(a)[0] and saved_rows(a)[1] >= ver, 10)
+    check(kv_of(a, "temp", "/v1/state") is None, "temp came back after collection")
+
+
 def durability(agents, others):
     victim = agents[9]
     cli_ok(victim, "kv", "put", "gone", "soon")
@@ -132,9 +156,10 @@ def durability(agents, others):
     victim.kill()
     log(f"kill -9 {victim.name} right after acknowledged writes (durable v{dver}, "
         f"counter v{cver}, delete of gone)")
-    # Alone first (no rejoin): what it holds now comes from its data dir, not from peers.
-    victim.start(extra=["--no-rejoin"])
-    check(len(victim.members()) == 1, f"{victim.name} rejoined despite --no-rejoin")
+    # Alone first, on another port and without rejoining, so no peer can reach it: what it
+    # holds now comes from its data dir alone.
+    victim.start(extra=["--no-rejoin", "--bind", f"127.0.0.1:{victim.port + 100}"])
+    check(len(victim.members()) == 1, f"{victim.name} heard from peers: {victim.members()}")
     got = kv_of(victim, "durable")
     check(got == (b"v1", dver), f"after restart {victim.name} holds durable={got}, want v{dver}")
     check(kv_of(victim, "counter", "/v1/state") == (b"7", cver), "counter lost or reverted")
@@ -165,6 +190,8 @@ def main(wd):
             extra += ["--kv-sync-mode", "pull"]
         if a.index == 15:
             extra += ["--kv-keys-max", "4"]
+        if a.index == 13:
+            extra += ["--kv-tombstone-ttl", "1000"]
         a.start(extra=extra, wait=False)
     for a in agents:
         wait_for(f"{a.name} to serve", lambda a=a: a.get("/v1/health"), 15)
@@ -226,6 +253,7 @@ def main(wd):
     check(lim.get("/v1/state")["count"] == 4, "a refused write changed the keyspace")
     check(lim.metric("rumor_kv_writes_refused_total") == 1, "refusal not counted")
 
+    tombstones(agents[13])
     bad_requests(agents)
     others = [a for a in agents if a is not agents[9]]
     durability(agents, others)
