@@ -308,7 +308,8 @@ static bool engine_error(api_response *resp, const kv_call *c, int rc)
 
 static void answer_list(api_response *resp, kv_call *c)
 {
-    qsort(c->rows, c->nrows, sizeof *c->rows, by_key);
+    if (c->nrows > 1)
+        qsort(c->rows, c->nrows, sizeof *c->rows, by_key);
     json_t *keys = json_array();
     for (size_t i = 0; keys && i < c->nrows; i++)
         json_array_append_new(keys, row_json(c, &c->rows[i], true));
