@@ -513,6 +513,9 @@ typedef struct rumor_kv_entry {
     uint64_t deleted_at; /* deletes: `now` when this node made or learned it; otherwise 0 */
     bool shared;         /* a write to the shared keyspace (not necessarily the winning one) */
     bool deleted;        /* a delete */
+    uint32_t flags;      /* the entry's flags as KV_DELTA carries them (docs/protocol.md), of
+                            which `shared` and `deleted` are two; a host that saves entries saves
+                            them and gives them back to restore (0 there: from the booleans) */
 } rumor_kv_entry;
 
 /* Which entries a walk visits (rumor_kv_filter.flags); 0 means RUMOR_KV_OWN. */
@@ -605,8 +608,9 @@ RUMOR_API void rumor_node_kv_stats(const rumor_node *n, rumor_kv_stats *out);
  * this node holds of itself, `e->deleted_at` a `now` of this run (the host converts a saved wall
  * time; later than `now` is taken as `now`), and the tombstone's delete is collected
  * kv_tombstone_ttl_ms after it. No event, nothing sent. Errors: RUMOR_ERR_INVALID (bad key,
- * another origin, a delete with a value), RUMOR_ERR_STATE (version not above the node's own, or
- * after leave), RUMOR_ERR_TOO_BIG (a limit of these settings; nothing changes), RUMOR_ERR_NOMEM.
+ * another origin, flags that disagree with `shared`/`deleted` or that the node does not know, a
+ * delete with a value), RUMOR_ERR_STATE (version not above the node's own, or after leave),
+ * RUMOR_ERR_TOO_BIG (a limit of these settings; nothing changes), RUMOR_ERR_NOMEM.
  */
 RUMOR_API int rumor_node_kv_restore(rumor_node *n, const rumor_kv_entry *e, uint64_t now);
 
@@ -618,10 +622,6 @@ RUMOR_API int rumor_node_kv_restore(rumor_node *n, const rumor_kv_entry *e, uint
  */
 RUMOR_API int rumor_node_kv_restore_version(rumor_node *n, uint64_t max_version,
                                             uint64_t gc_version, uint64_t clock, uint64_t now);
-
-/* The largest kv_value_bytes_max that a packet_bytes_max of `packet_bytes_max` allows: a fresh
- * write must fit one datagram with the largest key, name and label. 0 when none fits. */
-RUMOR_API uint32_t rumor_kv_value_bytes_fit(uint32_t packet_bytes_max);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Queries                                                                                     */

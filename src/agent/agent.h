@@ -116,6 +116,8 @@ json_t *agent_b64_json(const void *p, size_t len);
 
 /* ---- HTTP (http.c, api.c) ---- */
 int http_start(agent *a, const char *addr, char *err, size_t cap);
+/* The largest request body read: 64 KiB, or a whole value when kv_value_bytes_max is larger. */
+size_t http_body_max(const agent *a);
 void http_stop(agent *a);
 
 typedef struct api_request {

@@ -513,7 +513,7 @@ void api_handle(agent *a, const api_request *req, api_response *resp)
         if (strcmp(routes[i].method, req->method) != 0)
             continue;
         if (req->body_too_large) {
-            api_error(resp, 413, "request body larger than 64 KiB");
+            api_error(resp, 413, "request body larger than %zu bytes", http_body_max(a));
             return;
         }
         routes[i].fn(a, req, resp);

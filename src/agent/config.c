@@ -370,27 +370,49 @@ static int set_kv_tombstone_ttl(agent_config *cfg, const char *v, const char *wh
                          err, cap);
 }
 
-/* Checks that the settings fit together once all flags and files are read. */
+/* Whether the engine takes these settings (with a stand-in identity). */
+static bool engine_accepts(const rumor_settings *s)
+{
+    rumor_settings t = *s;
+    rumor_node *n = NULL;
+    uint8_t ip[4] = {127, 0, 0, 1};
+    t.name = "settings-check";
+    (void)rumor_addr_from_ip(&t.addr, 4, ip, RUMOR_RUNTIME_DEFAULT_PORT);
+    int rc = rumor_node_new(&n, &t, 0);
+    rumor_node_del(n);
+    return rc == RUMOR_OK;
+}
+
+/*
+ * Checks, once every flag and file is in, the one limit that depends on others: the largest
+ * value must fit the engine's message budget (a datagram or a stream frame). The engine is the
+ * judge, so the bound is found by asking it rather than by repeating its formula here.
+ */
 static int check_engine(const agent_config *cfg, char *err, size_t cap)
 {
     rumor_settings s;
     rumor_settings_default(&s, cfg->profile);
     agent_config_apply_engine(cfg, &s);
-    uint32_t fit = rumor_kv_value_bytes_fit(s.packet_bytes_max);
-    if (s.kv_value_bytes_max > fit) {
-        snprintf(err, cap,
-                 "kv_value_bytes_max %u (--kv-value-max): with packet_bytes_max %u a value can "
-                 "be at most %u bytes "
-                 "(a write must fit one datagram with its key); lower it or raise "
-                 "--engine packet_bytes_max",
-                 s.kv_value_bytes_max, s.packet_bytes_max, fit);
+    if (engine_accepts(&s))
+        return 0;
+    uint32_t want = s.kv_value_bytes_max, lo = 0, hi = want;
+    s.kv_value_bytes_max = 0;
+    if (!engine_accepts(&s)) {
+        snprintf(err, cap, "the engine refuses this combination of --engine values");
         return -1;
     }
-    if (s.kv_keys_max < 1) {
-        snprintf(err, cap, "kv_keys_max must be at least 1");
-        return -1;
+    while (lo + 1 < hi) { /* lo is accepted, hi refused */
+        s.kv_value_bytes_max = lo + (hi - lo) / 2;
+        if (engine_accepts(&s))
+            lo = s.kv_value_bytes_max;
+        else
+            hi = s.kv_value_bytes_max;
     }
-    return 0;
+    snprintf(err, cap,
+             "kv_value_bytes_max %u (--kv-value-max) is more than these settings allow: at most "
+             "%u with packet_bytes_max %u and stream_frame_bytes_max %u",
+             want, lo, s.packet_bytes_max, s.stream_frame_bytes_max);
+    return -1;
 }
 
 /* ---- the option table ---- */

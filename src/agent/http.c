@@ -104,8 +104,9 @@ static enum MHD_Result serve_stream(agent *a, struct MHD_Connection *conn, agent
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     r->fd = ci ? ci->connect_fd : -1;
-    r->cap =
-        kv ? (RUMOR_PACKET_MAX / 3 + 1) * 4 + 6 * RUMOR_KEY_MAX + 2 * RUMOR_NAME_MAX + 1024 : 16384;
+    r->cap = kv ? ((size_t)a->engine.kv_value_bytes_max / 3 + 1) * 4 + 6 * RUMOR_KEY_MAX +
+                      2 * RUMOR_NAME_MAX + 1024
+                : 16384;
     r->pending = malloc(r->cap);
     if (!r->pending) {
         free(r);
@@ -132,9 +133,16 @@ static enum MHD_Result serve_stream(agent *a, struct MHD_Connection *conn, agent
     return ret;
 }
 
-static void body_append(req_ctx *ctx, const char *data, size_t len)
+size_t http_body_max(const agent *a)
 {
-    if (ctx->too_large || ctx->len + len > HTTP_BODY_MAX) {
+    /* JSON bodies are small; a key-value PUT carries a whole value. */
+    return a->engine.kv_value_bytes_max > HTTP_BODY_MAX ? a->engine.kv_value_bytes_max
+                                                        : HTTP_BODY_MAX;
+}
+
+static void body_append(req_ctx *ctx, const char *data, size_t len, size_t max)
+{
+    if (ctx->too_large || ctx->len + len > max) {
         ctx->too_large = true;
         return;
     }
@@ -231,7 +239,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         return ctx ? MHD_YES : MHD_NO;
     }
     if (*upload_size > 0) {
-        body_append(ctx, upload_data, *upload_size);
+        body_append(ctx, upload_data, *upload_size, http_body_max(cls));
         *upload_size = 0;
         return MHD_YES;
     }

@@ -61,7 +61,8 @@ static int save_row(const rumor_kv_entry *e, void *ud)
                       .value_len = e->value_len,
                       .version = e->version,
                       .stamp = e->stamp,
-                      .deleted_at_ms = e->deleted ? wall_of(c->a, e->deleted_at) : 0};
+                      .deleted_at_ms = e->deleted ? wall_of(c->a, e->deleted_at) : 0,
+                      .flags = e->flags};
     store_kv_put(c->t, &r);
     c->rows++;
     return 0;
@@ -137,8 +138,16 @@ static void restore_row(const store_kv_row *r, void *ud)
         int64_t t = (int64_t)r->deleted_at_ms - c->a->kv.wall_offset_ms;
         at = t < 0 ? 0 : (uint64_t)t > c->now ? c->now : (uint64_t)t;
     }
-    rumor_kv_entry e = {NULL,       r->key,   r->key_len, r->value,  r->value_len,
-                        r->version, r->stamp, at,         r->shared, r->deleted};
+    rumor_kv_entry e = {.key = r->key,
+                        .key_len = r->key_len,
+                        .value = r->value,
+                        .value_len = r->value_len,
+                        .version = r->version,
+                        .stamp = r->stamp,
+                        .deleted_at = at,
+                        .shared = r->shared,
+                        .deleted = r->deleted,
+                        .flags = r->flags};
     int rc = rumor_node_kv_restore(c->n, &e, c->now);
     if (r->version > c->max_row)
         c->max_row = r->version;

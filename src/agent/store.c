@@ -28,7 +28,8 @@ static const char *const schema =
     " updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')));"
     "CREATE TABLE IF NOT EXISTS kv_own(shared INTEGER NOT NULL, key BLOB NOT NULL,"
     " value BLOB NOT NULL, version INTEGER NOT NULL, stamp INTEGER NOT NULL,"
-    " deleted INTEGER NOT NULL, deleted_at_ms INTEGER NOT NULL, PRIMARY KEY(shared, key));"
+    " deleted INTEGER NOT NULL, deleted_at_ms INTEGER NOT NULL, flags INTEGER NOT NULL,"
+    " PRIMARY KEY(shared, key));"
     "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');";
 
 static int mkdir_p(const char *dir)
@@ -288,7 +289,7 @@ int store_kv_begin(agent_store *st, store_kv_txn **out, bool reset)
         goto fail;
     if (sqlite3_prepare_v2(st->db,
                            "INSERT OR REPLACE INTO kv_own(shared, key, value, version, stamp, "
-                           "deleted, deleted_at_ms) VALUES(?, ?, ?, ?, ?, ?, ?)",
+                           "deleted, deleted_at_ms, flags) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
                            -1, &t->upsert, NULL) != SQLITE_OK)
         goto fail;
     *out = t;
@@ -315,6 +316,7 @@ void store_kv_put(store_kv_txn *t, const store_kv_row *r)
     sqlite3_bind_int64(q, 5, (sqlite3_int64)r->stamp);
     sqlite3_bind_int(q, 6, r->deleted ? 1 : 0);
     sqlite3_bind_int64(q, 7, (sqlite3_int64)r->deleted_at_ms);
+    sqlite3_bind_int64(q, 8, (sqlite3_int64)r->flags);
     if (sqlite3_step(q) != SQLITE_DONE)
         t->failed = true;
 }
@@ -369,8 +371,8 @@ int store_kv_load(agent_store *st, void (*fn)(const store_kv_row *r, void *ud), 
         meta_u64(st, "kv_gc_version", gc_version) != 0 || meta_u64(st, "kv_clock", clock) != 0)
         return -1;
     if (sqlite3_prepare_v2(st->db,
-                           "SELECT shared, key, value, version, stamp, deleted, deleted_at_ms "
-                           "FROM kv_own ORDER BY version",
+                           "SELECT shared, key, value, version, stamp, deleted, deleted_at_ms, "
+                           "flags FROM kv_own ORDER BY version",
                            -1, &q, NULL) != SQLITE_OK)
         return -1;
     int step;
@@ -383,7 +385,8 @@ int store_kv_load(agent_store *st, void (*fn)(const store_kv_row *r, void *ud), 
                           .version = (uint64_t)sqlite3_column_int64(q, 3),
                           .stamp = (uint64_t)sqlite3_column_int64(q, 4),
                           .deleted = sqlite3_column_int(q, 5) != 0,
-                          .deleted_at_ms = (uint64_t)sqlite3_column_int64(q, 6)};
+                          .deleted_at_ms = (uint64_t)sqlite3_column_int64(q, 6),
+                          .flags = (uint32_t)sqlite3_column_int64(q, 7)};
         fn(&r, ud);
     }
     sqlite3_finalize(q);

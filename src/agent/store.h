@@ -44,6 +44,7 @@ typedef struct store_kv_row {
     size_t value_len;
     uint64_t version, stamp;
     uint64_t deleted_at_ms; /* Unix time of the delete */
+    uint32_t flags;         /* the engine's flags of the entry (rumor_kv_entry.flags) */
 } store_kv_row;
 
 typedef struct store_kv_txn store_kv_txn;

@@ -531,7 +531,8 @@ static rumor_kv_entry entry_view(const kv_entry *e)
                         e->stamp,
                         (e->flags & KV_TOMBSTONE) ? e->dead_since : 0,
                         (e->flags & KV_SHARED) != 0,
-                        (e->flags & KV_TOMBSTONE) != 0};
+                        (e->flags & KV_TOMBSTONE) != 0,
+                        e->flags};
     return v;
 }
 
@@ -649,13 +650,18 @@ void rumor_node_kv_stats(const rumor_node *n, rumor_kv_stats *out)
 
 int rumor_node_kv_restore(rumor_node *n, const rumor_kv_entry *e, uint64_t now)
 {
-    if (!e || !e->key || e->key_len == 0 || e->key_len > RUMOR_KEY_MAX ||
-        (e->value_len && (!e->value || e->deleted)) || e->version == 0 ||
-        (e->origin && strcmp(e->origin, n->name) != 0))
+    uint8_t flags = (uint8_t)((e && e->flags) ? e->flags
+                              : e ? (e->shared ? KV_SHARED : 0) | (e->deleted ? KV_TOMBSTONE : 0)
+                                  : 0);
+    /* The flags must agree with the booleans; anything else about them (and the value of a
+     * delete) is judged by the store's own check, as for a delta from the wire. */
+    if (!e || !e->key || e->key_len == 0 || e->key_len > RUMOR_KEY_MAX || e->flags > 0xff ||
+        (e->value_len && !e->value) || e->version == 0 ||
+        (e->origin && strcmp(e->origin, n->name) != 0) || ((flags & KV_SHARED) != 0) != e->shared ||
+        ((flags & KV_TOMBSTONE) != 0) != e->deleted)
         return RUMOR_ERR_INVALID;
     if (n->leaving || e->version <= n->kv_self->max_version)
         return RUMOR_ERR_STATE;
-    uint8_t flags = (uint8_t)((e->shared ? KV_SHARED : 0) | (e->deleted ? KV_TOMBSTONE : 0));
     kv_delta d = {e->key, e->key_len, e->value, e->value_len, e->version, e->stamp, flags};
     n->now = now;
     /* A restore is not news: no change event, and nothing is rumor-mongered (peers that lack
@@ -687,9 +693,4 @@ int rumor_node_kv_restore_version(rumor_node *n, uint64_t max_version, uint64_t 
     kv_learn_gc(&n->kv, n->kv_self, gc_version);
     hlc_observe(&n->clock, clock);
     return RUMOR_OK;
-}
-
-uint32_t rumor_kv_value_bytes_fit(uint32_t packet_bytes_max)
-{
-    return packet_bytes_max > NODE_KV_OVERHEAD ? packet_bytes_max - NODE_KV_OVERHEAD : 0;
 }

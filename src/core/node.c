@@ -14,6 +14,12 @@
 #define NODE_ALIVE_OVERHEAD                                                                        \
     (5u + RUMOR_LABEL_MAX + 3u + 5u + 2u + RUMOR_NAME_MAX + 1u + RUMOR_ADDR_MAX + 3u)
 
+/* The largest header and single-entry KV_DELTA around a value: a fresh write must fit one
+ * datagram so that it can be rumor-mongered. */
+#define NODE_KV_OVERHEAD                                                                           \
+    (5u + RUMOR_LABEL_MAX + 4u + 2u + RUMOR_NAME_MAX + 1u + 3u * 10u + 5u + 2u + RUMOR_KEY_MAX +   \
+     10u + 1u + 10u + 3u)
+
 static bool settings_valid(const rumor_settings *s)
 {
     size_t nl = s->name ? strlen(s->name) : 0;

@@ -24,12 +24,6 @@
 #define NODE_ARENA_KEEP     (64u * 1024u)
 #define NODE_CONFIRMERS_MAX 16
 
-/* The largest header and single-entry KV_DELTA around a value: a fresh write must fit one
- * datagram so that it can be rumor-mongered. */
-#define NODE_KV_OVERHEAD                                                                           \
-    (5u + RUMOR_LABEL_MAX + 4u + 2u + RUMOR_NAME_MAX + 1u + 3u * 10u + 5u + 2u + RUMOR_KEY_MAX +   \
-     10u + 1u + 10u + 3u)
-
 /* Lifeguard §IV-B: a suspicion's timeout shrinks from max toward min as independent members
  * confirm it. */
 typedef struct suspicion {

@@ -40,6 +40,7 @@ typedef struct saved_entry {
     size_t value_len;
     uint64_t version, stamp, deleted_at;
     bool shared, deleted;
+    uint32_t flags;
 } saved_entry;
 
 typedef struct saved {
@@ -63,6 +64,9 @@ static int save_one(const rumor_kv_entry *e, void *ud)
     x->deleted_at = e->deleted_at;
     x->shared = e->shared;
     x->deleted = e->deleted;
+    x->flags = e->flags;
+    assert_int_equal((e->flags & 0x2) != 0, e->shared);
+    assert_int_equal((e->flags & 0x1) != 0, e->deleted);
     return 0;
 }
 
@@ -84,11 +88,16 @@ static void restore(rumor_node *n, const saved *s, uint64_t now)
 {
     for (size_t i = 0; i < s->n; i++) {
         const saved_entry *x = &s->e[i];
-        rumor_kv_entry e = {NULL,         (const uint8_t *)x->key,
-                            x->key_len,   (const uint8_t *)x->value,
-                            x->value_len, x->version,
-                            x->stamp,     x->deleted_at,
-                            x->shared,    x->deleted};
+        rumor_kv_entry e = {.key = (const uint8_t *)x->key,
+                            .key_len = x->key_len,
+                            .value = (const uint8_t *)x->value,
+                            .value_len = x->value_len,
+                            .version = x->version,
+                            .stamp = x->stamp,
+                            .deleted_at = x->deleted_at,
+                            .shared = x->shared,
+                            .deleted = x->deleted,
+                            .flags = x->flags};
         assert_int_equal(rumor_node_kv_restore(n, &e, now), 0);
     }
     assert_int_equal(rumor_node_kv_restore_version(n, s->max_version, s->gc_version, s->clock, now),
@@ -285,8 +294,8 @@ static void test_restore_solo(void **ctx)
     assert_int_equal(v.version, 8);
 
     /* Misuse changes nothing. */
-    rumor_kv_entry late = {NULL, (const uint8_t *)"x", 1, (const uint8_t *)"v", 1, 3, 0, 0, false,
-                           false};
+    rumor_kv_entry late = {
+        NULL, (const uint8_t *)"x", 1, (const uint8_t *)"v", 1, 3, 0, 0, false, false, 0};
     assert_int_equal(rumor_node_kv_restore(n, &late, 130), RUMOR_ERR_STATE); /* not above 8 */
     late.version = 20;
     late.origin = "someone-else";
@@ -295,6 +304,11 @@ static void test_restore_solo(void **ctx)
     late.deleted = true; /* a delete with a value */
     assert_int_equal(rumor_node_kv_restore(n, &late, 130), RUMOR_ERR_INVALID);
     late.deleted = false;
+    late.flags = 0x80; /* a flag this node does not know */
+    assert_int_equal(rumor_node_kv_restore(n, &late, 130), RUMOR_ERR_INVALID);
+    late.flags = 0x2; /* says shared, the boolean says not */
+    assert_int_equal(rumor_node_kv_restore(n, &late, 130), RUMOR_ERR_INVALID);
+    late.flags = 0;
     late.key_len = 0;
     assert_int_equal(rumor_node_kv_restore(n, &late, 130), RUMOR_ERR_INVALID);
     assert_int_equal(rumor_node_kv_restore_version(n, 5, 6, 0, 130), RUMOR_ERR_INVALID);
@@ -326,16 +340,16 @@ static void test_restore_respects_limits_and_collection(void **ctx)
     s.kv_keys_max = 1;
     s.kv_tombstone_ttl_ms = 1000;
     assert_int_equal(rumor_node_new(&n, &s, 5000), 0);
-    rumor_kv_entry b = {NULL, (const uint8_t *)"b", 1, (const uint8_t *)"2", 1, 2, 0, 0, false,
-                        false};
-    rumor_kv_entry c = {NULL, (const uint8_t *)"c", 1, (const uint8_t *)"3", 1, 4, 0, 0, false,
-                        false};
+    rumor_kv_entry b = {
+        NULL, (const uint8_t *)"b", 1, (const uint8_t *)"2", 1, 2, 0, 0, false, false, 0};
+    rumor_kv_entry c = {
+        NULL, (const uint8_t *)"c", 1, (const uint8_t *)"3", 1, 4, 0, 0, false, false, 0};
     assert_int_equal(rumor_node_kv_restore(n, &b, 5000), 0);
     assert_int_equal(rumor_node_kv_restore(n, &c, 5000), RUMOR_ERR_TOO_BIG);
     rumor_kv_value v;
     assert_int_equal(rumor_node_kv_get(n, NULL, "c", 1, &v), RUMOR_ERR_NOT_FOUND);
     /* The delete of a (v3), made at 30, is long past its 1 s ttl: the node collects it. */
-    rumor_kv_entry a = {NULL, (const uint8_t *)"a", 1, NULL, 0, 3, 0, 30, false, true};
+    rumor_kv_entry a = {NULL, (const uint8_t *)"a", 1, NULL, 0, 3, 0, 30, false, true, 0};
     assert_int_equal(rumor_node_kv_restore(n, &a, 5000), 0);
     assert_int_equal(rumor_node_kv_restore_version(n, 3, 0, 0, 5000), 0);
     rumor_kv_entry e;
