@@ -143,6 +143,14 @@ static void on_event(rumor_runtime *rt, const rumor_event *ev, void *ud)
     }
 }
 
+/* Whatever changed this node's own key-value entries (an API write, an entry adopted from a
+ * peer, one the engine wrote itself), it is saved before any datagram can carry it. */
+static void on_before_send(rumor_runtime *rt, void *ud)
+{
+    (void)rt;
+    agent_kv_before_send(ud);
+}
+
 static void on_log(rumor_runtime *rt, rumor_log_level level, const char *msg, void *ud)
 {
     (void)rt;
@@ -205,7 +213,6 @@ static void agent_shutdown(agent *a)
     close_handle((uv_handle_t *)&a->sig_hup);
     close_handle((uv_handle_t *)&a->persist_timer);
     close_handle((uv_handle_t *)&a->leave_timer);
-    close_handle((uv_handle_t *)&a->kv_timer);
     rumor_runtime_close(a->rt, NULL, NULL);
 }
 
@@ -337,8 +344,11 @@ static int make_runtime(agent *a, uint32_t incarnation, char *err, size_t cap)
         return -1;
     o.bind = a->cfg.bind;
     o.tcp_only = a->cfg.tcp_only;
-    o.cb = (rumor_runtime_callbacks){
-        .event = on_event, .incarnation = on_incarnation, .log = on_log, .ud = a};
+    o.cb = (rumor_runtime_callbacks){.event = on_event,
+                                     .incarnation = on_incarnation,
+                                     .log = on_log,
+                                     .ud = a,
+                                     .before_send = on_before_send};
     char why[256];
     if (rumor_runtime_new(&a->rt, a->loop, &o, why, sizeof why) != 0) {
         snprintf(err, cap, "cannot use --bind %s: %s", a->cfg.bind, why);
@@ -430,7 +440,6 @@ static int agent_setup(agent *a, char *err, size_t cap)
         return -1;
     uv_timer_init(a->loop, &a->persist_timer);
     uv_timer_init(a->loop, &a->leave_timer);
-    uv_timer_init(a->loop, &a->kv_timer);
     a->persist_timer.data = a->leave_timer.data = a;
     start_signals(a);
     a->incarnation = incarnation;
@@ -438,7 +447,6 @@ static int agent_setup(agent *a, char *err, size_t cap)
         return -1;
     /* Before the API takes writes and before any peer is heard: versions carry on. */
     agent_kv_restore(a);
-    agent_kv_start(a);
     if (strcmp(a->cfg.http, "off") != 0 && http_start(a, a->cfg.http, err, cap) != 0)
         return -1;
     agent_log(RUMOR_LOG_INFO, "agent %s started: gossip %s (bind %s), http %s, incarnation %u%s%s",

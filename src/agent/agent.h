@@ -33,6 +33,7 @@ typedef struct agent_kv {
     uint64_t refused;                 /* writes the engine refused (limits) */
     uint64_t changes;                 /* key-value change events, local and replicated */
     uint64_t saves, save_errors;      /* data dir transactions */
+    uint64_t retry_at, log_at;        /* after a failed save: when to retry, to log again */
 } agent_kv;
 
 typedef struct agent {
@@ -47,7 +48,7 @@ typedef struct agent {
     agent_hub *kvhub; /* key-value changes, for GET /v1/kv/watch */
     agent_handlers *handlers;
     uv_signal_t sig_int, sig_term, sig_hup;
-    uv_timer_t persist_timer, leave_timer, kv_timer;
+    uv_timer_t persist_timer, leave_timer;
     rumor_settings engine; /* the settings in force, for the API's limits; fixed after start */
     json_t *tags;          /* this node's tags; loop thread only */
     char node[RUMOR_NAME_MAX + 1];
@@ -107,10 +108,11 @@ void agent_kv_restore(agent *a);
 /* Saves what the engine holds of this node beyond what the data dir has, in one committed
  * transaction. Returns 0 (also without a data dir) or -1 with the reason in `err`. */
 int agent_kv_save(agent *a, char *err, size_t cap);
-/* A RUMOR_EVENT_KV_CHANGE: saves it when it is this node's, publishes it to watchers. */
+/* The runtime is about to send what the engine queued: saves this node's entries first (an
+ * API write, one adopted from a peer or written by the engine itself, a collected delete). */
+void agent_kv_before_send(agent *a);
+/* A RUMOR_EVENT_KV_CHANGE: counts it and publishes it to watchers. */
 void agent_kv_event(agent *a, const rumor_event *ev);
-/* Starts the timer that saves collected deletes; stops with the loop. */
-void agent_kv_start(agent *a);
 /* Base64 (RFC 4648, padded) of `len` bytes as a new JSON string, or NULL. */
 json_t *agent_b64_json(const void *p, size_t len);
 

@@ -4,10 +4,11 @@
  *
  * Durability: a write through the API runs on the loop thread, and agent_kv_save() commits it
  * (synchronous=FULL) before the call returns; only then does the runtime send the write's
- * datagrams and the HTTP thread answer 200. So a write that was acknowledged or seen by any
- * peer is in the database, and a node restarted from it (even after kill -9) never reuses a
- * version or brings back a deleted key. Entries of this node learned from peers (owner adoption
- * after a restart from an older copy) are saved when their change event arrives.
+ * datagrams and the HTTP thread answer 200. Any other change to this node's entries (adopted
+ * from a peer after a restart from an older copy, written by the engine itself, a delete it
+ * collected) is saved by the runtime's before_send hook, again before anything is sent. So a
+ * version that was acknowledged or seen by any peer is in the database, and a node restarted
+ * from it (even after kill -9) never reuses a version or brings back a deleted key.
  *
  * The engine walks its own keyspace in version order, so a save writes only the entries above
  * the highest version the database holds (a key rewritten since is written once, at its newest
@@ -22,7 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KV_SAVE_PERIOD_MS 2000u
+#define KV_RETRY_MS     1000u
+#define KV_LOG_EVERY_MS 10000u
 
 json_t *agent_b64_json(const void *p, size_t len)
 {
@@ -104,20 +106,18 @@ fail:
     return -1;
 }
 
-static void save_cb(uv_timer_t *t)
+void agent_kv_before_send(agent *a)
 {
-    agent *a = t->data;
     char err[256];
-    /* Catches what no event announces: deletes the engine collected after their ttl. */
-    if (!a->stopping && agent_kv_save(a, err, sizeof err) != 0)
+    uint64_t now = a->loop ? uv_now(a->loop) : 0;
+    /* After a failure, retry once a second rather than on every packet. */
+    if (a->stopping || now < a->kv.retry_at || agent_kv_save(a, err, sizeof err) == 0)
+        return;
+    a->kv.retry_at = now + KV_RETRY_MS;
+    if (now >= a->kv.log_at) {
         agent_log(RUMOR_LOG_ERROR, "%s", err);
-}
-
-void agent_kv_start(agent *a)
-{
-    a->kv_timer.data = a;
-    if (a->store)
-        uv_timer_start(&a->kv_timer, save_cb, KV_SAVE_PERIOD_MS, KV_SAVE_PERIOD_MS);
+        a->kv.log_at = now + KV_LOG_EVERY_MS;
+    }
 }
 
 /* ---- restoring ---- */
@@ -229,16 +229,11 @@ static void publish(agent *a, const rumor_event *ev)
 
 void agent_kv_event(agent *a, const rumor_event *ev)
 {
-    char err[256];
     a->kv.changes++;
     agent_log(RUMOR_LOG_DEBUG, "event kv-change: %s %s key (%zu bytes) version %llu -> %llu%s",
               ev->member.name, ev->shared ? "shared" : "own", ev->key_len,
               (unsigned long long)ev->old_version, (unsigned long long)ev->version,
               ev->deleted ? " (deleted)" : "");
-    /* Our own keyspace changed without an API write: adopted from peers. Writes through the
-     * API were saved already, which makes this a no-op for them. */
-    if (ev->member.is_self && agent_kv_save(a, err, sizeof err) != 0)
-        agent_log(RUMOR_LOG_ERROR, "%s", err);
     if (atomic_load(&a->kv_watchers) > 0)
         publish(a, ev);
 }

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Replicated key-value state on 16 real agents: `rumor kv put` on one is readable on all, deletes
-propagate, per-node state, a watch stream, refused requests that change nothing, and kill -9
-right after an acknowledged write followed by a restart from the data dir."""
+propagate, per-node state, a watch stream, refused requests that change nothing, kill -9 right
+after an acknowledged write followed by a restart from the data dir, and a restart from an older
+copy of the data dir that adopts the cluster's newer versions."""
 import base64
 import http.client
 import json
+import os
 import queue
+import shutil
 import socket
 import sqlite3
 import sys
@@ -142,6 +145,58 @@ def tombstones(a):
     check(kv_of(a, "temp", "/v1/state") is None, "temp came back after collection")
 
 
+def backup_db(a, path):
+    src = sqlite3.connect(f"file:{a.data_dir}/rumor.db?mode=ro", uri=True, timeout=5)
+    dst = sqlite3.connect(path)
+    src.backup(dst)
+    dst.close()
+    src.close()
+
+
+def restore_db(a, path):
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(f"{a.data_dir}/rumor.db{suffix}"):
+            os.remove(f"{a.data_dir}/rumor.db{suffix}")
+    shutil.copy(path, f"{a.data_dir}/rumor.db")
+
+
+def older_copy(wd, agents):
+    """Restarted from an older copy of its data dir, a node adopts the cluster's newer versions
+    of its own keyspace, saves them, and goes on from there."""
+    a = agents[11]
+    others = [b for b in agents if b is not a]
+    cli_ok(a, "state", "put", "x", "1")
+    backup_db(a, f"{wd}/old.db")
+    cli_ok(a, "state", "put", "y", "2")
+    cli_ok(a, "state", "del", "x")
+    _, yver = kv_of(a, "y", "/v1/state")
+    everywhere(others, "the newer writes everywhere",
+               lambda b: kv_of(b, f"{a.name}/state/y", "/v1/nodes") == (b"2", yver) and
+               kv_of(b, f"{a.name}/state/x", "/v1/nodes") is None)
+    a.kill()
+    restore_db(a, f"{wd}/old.db")
+    a.start()
+    wait_for(f"{a.name} to adopt its newer versions",
+             lambda: kv_of(a, "y", "/v1/state") == (b"2", yver) and
+             kv_of(a, "x", "/v1/state") is None, 15)
+    wait_for("the adopted versions in its data dir",
+             lambda: saved_rows(a)[0].get("y", (0, 0))[1] == yver and
+             saved_rows(a)[0].get("x", (0,))[0] == 1, 10)
+    a.kill()
+    a.start(extra=["--no-rejoin", "--bind", f"127.0.0.1:{a.port + 100}"])
+    check(len(a.members()) == 1, f"{a.name} heard from peers: {a.members()}")
+    check(kv_of(a, "y", "/v1/state") == (b"2", yver) and kv_of(a, "x", "/v1/state") is None,
+          "the adopted versions did not survive a restart")
+    cli_ok(a, "join", agents[0].addr)
+    cli_ok(a, "state", "put", "z", "3")
+    _, zver = kv_of(a, "z", "/v1/state")
+    check(zver == yver + 2, f"after adopting v{yver + 1}, the next write took v{zver}")
+    everywhere(others, "the next write everywhere",
+               lambda b: kv_of(b, f"{a.name}/state/z", "/v1/nodes") == (b"3", zver))
+    log(f"{a.name} restarted from an older copy adopted versions up to {yver + 1}, saved them, "
+        f"and went on at {zver}")
+
+
 def durability(agents, others):
     victim = agents[9]
     cli_ok(victim, "kv", "put", "gone", "soon")
@@ -257,6 +312,7 @@ def main(wd):
     bad_requests(agents)
     others = [a for a in agents if a is not agents[9]]
     durability(agents, others)
+    older_copy(wd, agents)
 
     m = agents[3]
     for name in ("rumor_kv_keys", "rumor_kv_bytes", "rumor_kv_writes_total",
