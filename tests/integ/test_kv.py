@@ -11,11 +11,12 @@ import queue
 import shutil
 import socket
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
 
-from rumor_integ import Agent, check, log, run, wait_for
+from rumor_integ import BIN, Agent, check, log, run, wait_for
 
 N = 16
 
@@ -116,6 +117,13 @@ def bad_requests(agents):
     check(r.returncode == 2 and "expected KEY" in r.stderr, f"CLI usage: {r}")
     r = a.cli("state", "put", "k", "v", "--node", "x")
     check(r.returncode == 2, f"CLI --node with put: {r}")
+    r = a.cli("kv", "list", "--format", "yaml")
+    check(r.returncode == 2 and "--format" in r.stderr, f"CLI bad format: {r}")
+    r = a.cli("kv", "watch", "--prefix", "\x01")
+    check(r.returncode == 1 and "control character" in r.stderr, f"CLI bad watch prefix: {r}")
+    r = subprocess.run([BIN, "kv", "get", "k", "--http", "127.0.0.1:1"], capture_output=True,
+                       text=True, timeout=30)
+    check(r.returncode == 3, f"CLI with no agent: {r}")
     time.sleep(0.5)
     check(snapshot(a) == before, f"a refused request changed something: {before} -> {snapshot(a)}")
     for b in agents:
