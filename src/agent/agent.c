@@ -446,7 +446,8 @@ static int agent_setup(agent *a, char *err, size_t cap)
     if (make_runtime(a, incarnation, err, cap) != 0)
         return -1;
     /* Before the API takes writes and before any peer is heard: versions carry on. */
-    agent_kv_restore(a);
+    if (agent_kv_restore(a, err, cap) != 0)
+        return -1;
     if (strcmp(a->cfg.http, "off") != 0 && http_start(a, a->cfg.http, err, cap) != 0)
         return -1;
     agent_log(RUMOR_LOG_INFO, "agent %s started: gossip %s (bind %s), http %s, incarnation %u%s%s",

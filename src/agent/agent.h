@@ -27,7 +27,6 @@ typedef struct agent_handler_counters {
 /* The key-value side of the agent (kv.c); loop thread only. */
 typedef struct agent_kv {
     uint64_t db_max, db_gc, db_clock; /* what the data dir holds of this node's entries */
-    bool db_reset;                    /* rewrite every saved entry at the next save */
     int64_t wall_offset_ms;           /* Unix time in ms minus uv_now() */
     uint64_t writes[2][2];            /* writes accepted through the API by [shared][delete] */
     uint64_t refused;                 /* writes the engine refused (limits) */
@@ -103,8 +102,9 @@ long hub_read(agent_hub *h, uint64_t *seq, char *out, size_t cap, unsigned wait_
 uint64_t hub_seq(agent_hub *h);
 
 /* ---- key-value state (kv.c, loop thread) ---- */
-/* Brings this node's saved entries back into the engine; before the API and any join. */
-void agent_kv_restore(agent *a);
+/* Brings this node's saved entries back into the engine; before the API and any join.
+ * Returns 0, or -1 with the reason in `err` when the data dir cannot be read. */
+int agent_kv_restore(agent *a, char *err, size_t cap);
 /* Saves what the engine holds of this node beyond what the data dir has, in one committed
  * transaction. Returns 0 (also without a data dir) or -1 with the reason in `err`. */
 int agent_kv_save(agent *a, char *err, size_t cap);

@@ -81,7 +81,7 @@ int agent_kv_save(agent *a, char *err, size_t cap)
         return 0;
     /* The engine holds less of itself than the database: it was reset (it adopted the
      * cluster's copy from scratch). Rewrite everything rather than keep stale rows. */
-    bool reset = a->kv.db_reset || info.max_version < a->kv.db_max;
+    bool reset = info.max_version < a->kv.db_max;
     if (!reset && info.max_version == a->kv.db_max && info.gc_version == a->kv.db_gc)
         return 0;
     rumor_node_kv_stats(n, &st);
@@ -96,13 +96,12 @@ int agent_kv_save(agent *a, char *err, size_t cap)
     a->kv.db_max = info.max_version;
     a->kv.db_gc = info.gc_version;
     a->kv.db_clock = st.clock;
-    a->kv.db_reset = false;
     a->kv.saves++;
     return 0;
 fail:
     a->kv.save_errors++;
-    snprintf(err, cap, "cannot save to the data dir's database %s (see the agent's log)",
-             store_path(a->store));
+    snprintf(err, cap, "cannot save this node's key-value entries to %s: %s", store_path(a->store),
+             store_errmsg(a->store));
     return -1;
 }
 
@@ -160,19 +159,19 @@ static void restore_row(const store_kv_row *r, void *ud)
               r->shared ? "shared" : "own", (unsigned long long)r->version, rumor_strerror(rc));
 }
 
-void agent_kv_restore(agent *a)
+int agent_kv_restore(agent *a, char *err, size_t cap)
 {
     if (!a->store)
-        return;
+        return 0;
     uint64_t max = 0, gc = 0, clock = 0;
     restore_ctx c = {.a = a, .n = rumor_runtime_node(a->rt), .now = uv_now(a->loop)};
+    /* Starting without them would reuse versions the cluster holds: refuse, and say why. */
     if (store_kv_load(a->store, restore_row, &c, &max, &gc, &clock) != 0) {
-        agent_log(RUMOR_LOG_ERROR,
-                  "data dir: cannot read the saved keys of %s; starting "
-                  "without them (peers hold copies)",
-                  store_path(a->store));
-        a->kv.db_reset = true;
-        return;
+        snprintf(err, cap,
+                 "cannot read the saved key-value entries in %s (%s); repair or move the data "
+                 "dir",
+                 store_path(a->store), store_errmsg(a->store));
+        return -1;
     }
     if (c.max_row > max)
         max = c.max_row;
@@ -190,6 +189,7 @@ void agent_kv_restore(agent *a)
                   gc ? ", deletes collected up to there" : "", store_path(a->store),
                   c.skipped ? "; some were skipped, see above" : "");
     rumor_runtime_pump(a->rt);
+    return 0;
 }
 
 /* ---- change events ---- */

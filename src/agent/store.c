@@ -17,7 +17,8 @@ struct agent_store {
     sqlite3 *db;
     int lock_fd;
     char path[PATH_MAX];
-    bool kv_gc_done; /* kv_gc_applied is what the last commit dropped */
+    char kv_err[256]; /* why the last key-value transaction failed */
+    bool kv_gc_done;  /* kv_gc_applied is what the last commit dropped */
     uint64_t kv_gc_applied;
 };
 
@@ -132,6 +133,11 @@ void store_close(agent_store *st)
 const char *store_path(const agent_store *st)
 {
     return st->path;
+}
+
+const char *store_errmsg(const agent_store *st)
+{
+    return st->kv_err[0] ? st->kv_err : sqlite3_errmsg(st->db);
 }
 
 int store_get(agent_store *st, const char *key, char *buf, size_t cap)
@@ -295,7 +301,7 @@ int store_kv_begin(agent_store *st, store_kv_txn **out, bool reset)
     *out = t;
     return 0;
 fail:
-    agent_log(RUMOR_LOG_ERROR, "database %s: saving keys: %s", st->path, sqlite3_errmsg(st->db));
+    snprintf(st->kv_err, sizeof st->kv_err, "%s", sqlite3_errmsg(st->db));
     (void)exec_sql(st, "ROLLBACK;", err, sizeof err);
     free(t);
     return -1;
@@ -317,8 +323,10 @@ void store_kv_put(store_kv_txn *t, const store_kv_row *r)
     sqlite3_bind_int(q, 6, r->deleted ? 1 : 0);
     sqlite3_bind_int64(q, 7, (sqlite3_int64)r->deleted_at_ms);
     sqlite3_bind_int64(q, 8, (sqlite3_int64)r->flags);
-    if (sqlite3_step(q) != SQLITE_DONE)
+    if (sqlite3_step(q) != SQLITE_DONE) {
+        snprintf(t->st->kv_err, sizeof t->st->kv_err, "%s", sqlite3_errmsg(t->st->db));
         t->failed = true;
+    }
 }
 
 int store_kv_commit(store_kv_txn *t, uint64_t max_version, uint64_t gc_version, uint64_t clock)
@@ -350,9 +358,10 @@ int store_kv_commit(store_kv_txn *t, uint64_t max_version, uint64_t gc_version, 
         st->kv_gc_applied = gc_version;
     }
 done:
-    if (rc != 0)
-        agent_log(RUMOR_LOG_ERROR, "database %s: saving keys: %s", st->path,
-                  sqlite3_errmsg(st->db));
+    if (rc != 0 && !t->failed) /* a failed put recorded its own reason */
+        snprintf(st->kv_err, sizeof st->kv_err, "%s", sqlite3_errmsg(st->db));
+    if (rc == 0)
+        st->kv_err[0] = '\0';
     sqlite3_finalize(gc);
     sqlite3_finalize(meta);
     sqlite3_finalize(t->upsert);
@@ -370,6 +379,7 @@ int store_kv_load(agent_store *st, void (*fn)(const store_kv_row *r, void *ud), 
     if (meta_u64(st, "kv_max_version", max_version) != 0 ||
         meta_u64(st, "kv_gc_version", gc_version) != 0 || meta_u64(st, "kv_clock", clock) != 0)
         return -1;
+    st->kv_err[0] = '\0';
     if (sqlite3_prepare_v2(st->db,
                            "SELECT shared, key, value, version, stamp, deleted, deleted_at_ms, "
                            "flags FROM kv_own ORDER BY version",

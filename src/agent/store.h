@@ -29,6 +29,8 @@ int store_load_addrs(agent_store *st, strv *out, size_t max);
 int store_load_members(agent_store *st, void (*fn)(const rumor_member *m, void *ud), void *ud);
 
 const char *store_path(const agent_store *st);
+/* Why the last key-value call failed (SQLite's message). */
+const char *store_errmsg(const agent_store *st);
 
 /*
  * This node's key-value entries (own keys and shared-keyspace writes, deletes included until
