@@ -322,6 +322,16 @@ def main(wd):
     durability(agents, others)
     older_copy(wd, agents)
 
+    # A data dir whose saved entries cannot be read is refused, not silently started empty.
+    bad = agents[10]
+    bad.kill()
+    db = sqlite3.connect(f"{bad.data_dir}/rumor.db")
+    db.executescript("DROP TABLE kv_own; CREATE TABLE kv_own(x);")
+    db.close()
+    r = subprocess.run(bad.args(), capture_output=True, text=True, timeout=30)
+    check(r.returncode == 1 and "cannot read the saved key-value entries" in r.stderr,
+          f"an unreadable kv_own table: exit {r.returncode}, {r.stderr[-300:]}")
+
     m = agents[3]
     for name in ("rumor_kv_keys", "rumor_kv_bytes", "rumor_kv_writes_total",
                  "rumor_kv_saves_total", "rumor_kv_changes_total", "rumor_kv_shared_keys"):
