@@ -574,6 +574,132 @@ RUMOR_API uint64_t rumor_node_kv_digest(const rumor_node *n);
 /* Live keys over all replicas this node holds. */
 RUMOR_API size_t rumor_node_kv_count(const rumor_node *n);
 
+/*
+ * One entry of a keyspace, as rumor_node_kv_foreach(), rumor_node_shared_foreach() and
+ * rumor_node_kv_lookup() show it and rumor_node_kv_restore() takes it. A delete is an entry too
+ * (a tombstone, `deleted`, no value) until its owner collects it.
+ */
+typedef struct rumor_kv_entry {
+    const char *origin; /* the node that wrote it, NUL-terminated (restore: NULL or this node) */
+    const uint8_t *key;
+    size_t key_len;
+    const uint8_t *value; /* NULL or empty for a delete */
+    size_t value_len;
+    uint64_t version;    /* the origin's version of this write; every write takes the next */
+    uint64_t stamp;      /* shared writes: the hybrid-logical-clock stamp; otherwise 0 */
+    uint64_t deleted_at; /* deletes: `now` when this node made or learned it; otherwise 0 */
+    bool shared;         /* a write to the shared keyspace (not necessarily the winning one) */
+    bool deleted;        /* a delete */
+    uint32_t flags;      /* the entry's flags as KV_DELTA carries them (docs/protocol.md), of
+                            which `shared` and `deleted` are two; a host that saves entries saves
+                            them and gives them back to restore (0 there: from the booleans) */
+} rumor_kv_entry;
+
+/* Which entries a walk visits (rumor_kv_filter.flags); 0 means RUMOR_KV_OWN. */
+#define RUMOR_KV_OWN     0x1u /* the origin's own keys */
+#define RUMOR_KV_SHARED  0x2u /* the origin's writes to the shared keyspace */
+#define RUMOR_KV_DELETED 0x4u /* deletes that are still remembered, besides live keys */
+
+typedef struct rumor_kv_filter {
+    const void *prefix; /* only keys that start with these bytes; NULL or len 0 = every key */
+    size_t prefix_len;
+    uint64_t since_version; /* only entries with a version above this (origin walks) */
+    unsigned flags;         /* RUMOR_KV_* */
+} rumor_kv_filter;
+
+/*
+ * Called once per entry. `e` and everything it points to are valid only during the call, and the
+ * callback must not change the node (no put, delete, receive, tick, poll). Return 0 to go on;
+ * any other value stops the walk, which returns it (use a positive value to tell it from the
+ * walk's own errors).
+ */
+typedef int (*rumor_kv_visit_fn)(const rumor_kv_entry *e, void *ud);
+
+/*
+ * Walks the keyspace of `origin` (NULL: this node's) in ascending version order, so a host that
+ * remembers the highest version it copied can resume with `since_version` and see every change
+ * after it (a key rewritten since appears once, at its newest version). `f` NULL visits live own
+ * keys. Returns 0, the callback's stopping value, RUMOR_ERR_NOT_FOUND (this node holds nothing
+ * of `origin`: unknown, or a member that never wrote) or RUMOR_ERR_INVALID (prefix longer than
+ * RUMOR_KEY_MAX). Changes nothing.
+ */
+RUMOR_API int rumor_node_kv_foreach(const rumor_node *n, const char *origin,
+                                    const rumor_kv_filter *f, rumor_kv_visit_fn fn, void *ud);
+
+/*
+ * Walks the shared keyspace: the winning write of each key (`origin` names the writer), in no
+ * particular order. `f->since_version` is ignored; RUMOR_KV_DELETED also visits keys whose
+ * winning write is a delete. Returns as rumor_node_kv_foreach. Changes nothing.
+ */
+RUMOR_API int rumor_node_shared_foreach(const rumor_node *n, const rumor_kv_filter *f,
+                                        rumor_kv_visit_fn fn, void *ud);
+
+/*
+ * Reads one entry of `origin`'s keyspace (NULL: this node's), deletes included: its own key
+ * `key` (O(1)), or with `shared` its write to shared key `key` (a scan from its newest entry).
+ * The pointers in `out` stay valid until the next call that changes the node. Errors:
+ * RUMOR_ERR_INVALID (bad key), RUMOR_ERR_NOT_FOUND.
+ */
+RUMOR_API int rumor_node_kv_lookup(const rumor_node *n, const char *origin, const void *key,
+                                   size_t key_len, bool shared, rumor_kv_entry *out);
+
+typedef struct rumor_kv_origin_info {
+    uint64_t max_version; /* every write of the origin up to this version is reflected here */
+    uint64_t gc_version;  /* the origin collected its deletes up to this version */
+    uint32_t keys;        /* live entries, own keys and shared writes */
+    uint32_t entries;     /* entries held, deletes included */
+    uint64_t bytes;       /* key + value bytes held, deletes included */
+} rumor_kv_origin_info;
+
+/* What this node holds of `origin` (NULL: itself). Errors: RUMOR_ERR_NOT_FOUND. */
+RUMOR_API int rumor_node_kv_origin_info(const rumor_node *n, const char *origin,
+                                        rumor_kv_origin_info *out);
+
+typedef struct rumor_kv_stats {
+    uint32_t origins;     /* keyspaces held, this node's included */
+    uint64_t keys;        /* live entries over all replicas */
+    uint64_t entries;     /* entries over all replicas, deletes included */
+    uint64_t bytes;       /* key + value bytes over all replicas (kv_total_bytes_max counts it) */
+    uint64_t shared_keys; /* shared keys whose winning write is not a delete */
+    uint64_t clock;       /* this node's hybrid logical clock: the last stamp made or seen */
+} rumor_kv_stats;
+
+/* Gauges of the replicated state; O(number of keyspaces + shared keys). */
+RUMOR_API void rumor_node_kv_stats(const rumor_node *n, rumor_kv_stats *out);
+
+/*
+ * Restart from durable storage. A host that saved this node's entries (rumor_node_kv_foreach of
+ * NULL with RUMOR_KV_OWN | RUMOR_KV_SHARED | RUMOR_KV_DELETED), its version counter and clock
+ * (rumor_node_kv_origin_info, rumor_node_kv_stats) feeds them back after rumor_node_new() and
+ * before rumor_node_join(): entries one by one in ascending version order, then
+ * rumor_node_kv_restore_version(). Versions then never go backwards across the restart, deletes
+ * stay deleted, and shared writes keep their stamps.
+ *
+ * This agrees with owner adoption: a node also takes newer entries of its own keyspace from
+ * peers (a restart with no or an older copy). Peers never hold a version the host had not saved
+ * when the host saves before it lets the write's datagrams out (the agent does), so the restored
+ * state is never behind theirs; if it is (an older backup), the node adopts the rest as it would
+ * from nothing.
+ *
+ * Restores one entry: `e->origin` is NULL or this node's name, `e->version` above every version
+ * this node holds of itself, `e->deleted_at` a `now` of this run (the host converts a saved wall
+ * time; later than `now` is taken as `now`), and the tombstone's delete is collected
+ * kv_tombstone_ttl_ms after it. No event, nothing sent. Errors: RUMOR_ERR_INVALID (bad key,
+ * another origin, flags that disagree with `shared`/`deleted` or that the node does not know, a
+ * delete with a value), RUMOR_ERR_STATE (version not above the node's own, or after leave),
+ * RUMOR_ERR_TOO_BIG (a limit of these settings; nothing changes), RUMOR_ERR_NOMEM.
+ */
+RUMOR_API int rumor_node_kv_restore(rumor_node *n, const rumor_kv_entry *e, uint64_t now);
+
+/*
+ * Ends a restore: raises this node's version counter to `max_version` (never lowers it), records
+ * that deletes up to `gc_version` were collected (dropping any restored tombstone at or below it)
+ * and moves the hybrid logical clock past `clock`, so new writes follow every restored one.
+ * Errors: RUMOR_ERR_INVALID (gc_version above max_version), RUMOR_ERR_STATE (after leave).
+ */
+RUMOR_API int rumor_node_kv_restore_version(rumor_node *n, uint64_t max_version,
+                                            uint64_t gc_version, uint64_t clock, uint64_t now);
+
 /* ------------------------------------------------------------------------------------------ */
 /* User events and queries                                                                     */
 

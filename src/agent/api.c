@@ -211,11 +211,19 @@ static json_t *stats_json(const rumor_stats *st)
 static json_t *config_json(agent *a)
 {
     const agent_config *c = &a->cfg;
+    const rumor_settings *e = &a->engine;
     static const char *const profiles[] = {"lan", "wan", "local"};
-    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:i,s:s}", "bind", c->bind, "advertise",
+    static const char *const modes[] = {"push-pull", "push", "pull"};
+    json_t *kv = json_pack(
+        "{s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "sync_mode", modes[(unsigned)e->kv_sync_mode % 3],
+        "sync_interval_ms", (json_int_t)e->kv_sync_interval_ms, "value_bytes_max",
+        (json_int_t)e->kv_value_bytes_max, "keys_max", (json_int_t)e->kv_keys_max, "node_bytes_max",
+        (json_int_t)e->kv_node_bytes_max, "total_bytes_max", (json_int_t)e->kv_total_bytes_max,
+        "tombstone_ttl_ms", (json_int_t)e->kv_tombstone_ttl_ms);
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:i,s:s,s:o}", "bind", c->bind, "advertise",
                      a->advertise, "http", c->http, "profile", profiles[c->profile % 3], "data_dir",
                      c->data_dir, "tcp_only", c->tcp_only, "event_handlers", (int)c->handlers.n,
-                     "log_level", agent_log_level_name(c->log_level));
+                     "log_level", agent_log_level_name(c->log_level), "kv", kv);
 }
 
 typedef struct snapshot {
@@ -223,6 +231,7 @@ typedef struct snapshot {
     rumor_stats st;
     rumor_runtime_counters rc;
     agent_handler_counters hc;
+    agent_kv_snapshot kv;
     bool leaving;
 } snapshot;
 
@@ -230,6 +239,10 @@ static void take_snapshot(rumor_runtime *rt, void *arg)
 {
     snapshot *s = arg;
     rumor_node_stats(rumor_runtime_node(rt), &s->st);
+    rumor_node_kv_stats(rumor_runtime_node(rt), &s->kv.st);
+    (void)rumor_node_kv_origin_info(rumor_runtime_node(rt), NULL, &s->kv.self);
+    s->kv.counters = s->a->kv;
+    s->kv.watchers = atomic_load(&s->a->kv_watchers);
     s->rc = *rumor_runtime_counters_get(rt);
     s->hc = s->a->handler_counters;
     s->leaving = s->a->leaving;
@@ -284,7 +297,7 @@ static void get_metrics(agent *a, const api_request *req, api_response *resp)
         api_error(resp, 503, "the agent is shutting down");
         return;
     }
-    resp->body = metrics_render(a, &sn.st, &sn.rc, &sn.hc, 0);
+    resp->body = metrics_render(a, &sn.st, &sn.rc, &sn.hc, &sn.kv);
     resp->status = resp->body ? 200 : 500;
     resp->content_type = "text/plain; version=0.0.4";
 }
@@ -491,6 +504,8 @@ static const route routes[] = {
 void api_handle(agent *a, const api_request *req, api_response *resp)
 {
     const route *path_match = NULL;
+    if (kvapi_handle(a, req, resp))
+        return;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (strcmp(routes[i].path, req->path) != 0)
             continue;
@@ -498,7 +513,7 @@ void api_handle(agent *a, const api_request *req, api_response *resp)
         if (strcmp(routes[i].method, req->method) != 0)
             continue;
         if (req->body_too_large) {
-            api_error(resp, 413, "request body larger than 64 KiB");
+            api_error(resp, 413, "request body larger than %zu bytes", http_body_max(a));
             return;
         }
         routes[i].fn(a, req, resp);
@@ -510,6 +525,7 @@ void api_handle(agent *a, const api_request *req, api_response *resp)
     else
         api_error(resp, 404,
                   "no such endpoint: %s (see GET /v1/members, /v1/self, /v1/info, "
-                  "/v1/health, /v1/events, /metrics)",
+                  "/v1/health, /v1/events, /v1/kv, /v1/state, /v1/nodes/NAME/state, "
+                  "/metrics)",
                   req->path);
 }

@@ -40,6 +40,8 @@ typedef struct agent_config {
     bool tcp_only;
     bool rejoin; /* join through the members the data dir remembers (default on) */
     uint32_t handler_timeout_ms;
+    rumor_sync_mode kv_sync_mode; /* with kv_sync_mode_set */
+    bool kv_sync_mode_set;
     engine_override engine[AGENT_ENGINE_KEYS_MAX];
     size_t nengine;
 } agent_config;

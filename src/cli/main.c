@@ -21,6 +21,8 @@ static void usage(FILE *out)
             "  monitor   stream membership events\n"
             "  info      show the agent, its counters and configuration\n"
             "  tags      set or delete the agent's tags\n"
+            "  kv        read, write, list and watch the shared key-value keyspace\n"
+            "  state     read and write per-node key-value state\n"
             "  version   print the version\n\n"
             "Client commands find the agent at --http ADDR:PORT, else $%s, else "
             "127.0.0.1:7947.\nExit codes: 0 ok, 1 the agent reported an error, 2 bad usage, "
@@ -34,8 +36,8 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"members", cli_members}, {"join", cli_join}, {"leave", cli_leave},
-    {"monitor", cli_monitor}, {"info", cli_info}, {"tags", cli_tags},
+    {"members", cli_members}, {"join", cli_join}, {"leave", cli_leave}, {"monitor", cli_monitor},
+    {"info", cli_info},       {"tags", cli_tags}, {"kv", cli_kv},       {"state", cli_state},
 };
 
 int main(int argc, char **argv)

@@ -512,3 +512,185 @@ size_t rumor_node_kv_count(const rumor_node *n)
         c += n->kv.origins[i]->keys;
     return c;
 }
+
+/* ---- walks, lookups and restore (hosts that persist or list the state) ---- */
+
+static const kv_origin *origin_of(const rumor_node *n, const char *origin)
+{
+    return origin ? kv_origin_find(&n->kv, origin, strlen(origin)) : n->kv_self;
+}
+
+static rumor_kv_entry entry_view(const kv_entry *e)
+{
+    rumor_kv_entry v = {e->origin->name,
+                        kv_key(e),
+                        e->key_len,
+                        e->value_len ? kv_value(e) : NULL,
+                        e->value_len,
+                        e->version,
+                        e->stamp,
+                        (e->flags & KV_TOMBSTONE) ? e->dead_since : 0,
+                        (e->flags & KV_SHARED) != 0,
+                        (e->flags & KV_TOMBSTONE) != 0,
+                        e->flags};
+    return v;
+}
+
+/* Whether `f` admits `e`; a NULL filter admits live own keys. */
+static bool filter_admits(const rumor_kv_filter *f, const kv_entry *e)
+{
+    unsigned flags = f && f->flags ? f->flags : RUMOR_KV_OWN;
+    if ((e->flags & KV_SHARED) ? !(flags & RUMOR_KV_SHARED) : !(flags & RUMOR_KV_OWN))
+        return false;
+    if ((e->flags & KV_TOMBSTONE) && !(flags & RUMOR_KV_DELETED))
+        return false;
+    return !f || f->prefix_len == 0 ||
+           (e->key_len >= f->prefix_len && memcmp(kv_key(e), f->prefix, f->prefix_len) == 0);
+}
+
+static bool filter_valid(const rumor_kv_filter *f)
+{
+    return !f || (f->prefix_len <= RUMOR_KEY_MAX && (f->prefix || f->prefix_len == 0));
+}
+
+int rumor_node_kv_foreach(const rumor_node *n, const char *origin, const rumor_kv_filter *f,
+                          rumor_kv_visit_fn fn, void *ud)
+{
+    if (!filter_valid(f) || !fn)
+        return RUMOR_ERR_INVALID;
+    const kv_origin *o = origin_of(n, origin);
+    if (!o)
+        return RUMOR_ERR_NOT_FOUND;
+    /* Entries are kept in ascending version, so `since` starts part-way through the list. */
+    for (const kv_entry *e = kv_after(o, f ? f->since_version : 0); e; e = e->next) {
+        if (!filter_admits(f, e))
+            continue;
+        rumor_kv_entry v = entry_view(e);
+        int rc = fn(&v, ud);
+        if (rc != 0)
+            return rc;
+    }
+    return RUMOR_OK;
+}
+
+int rumor_node_shared_foreach(const rumor_node *n, const rumor_kv_filter *f, rumor_kv_visit_fn fn,
+                              void *ud)
+{
+    if (!filter_valid(f) || !fn)
+        return RUMOR_ERR_INVALID;
+    rumor_kv_filter g = {f ? f->prefix : NULL, f ? f->prefix_len : 0, 0,
+                         RUMOR_KV_SHARED | (f ? (f->flags & RUMOR_KV_DELETED) : 0)};
+    for (size_t i = 0; i < n->kv.shared_slots; i++) {
+        const kv_entry *e = n->kv.shared[i];
+        if (!e || !filter_admits(&g, e))
+            continue;
+        rumor_kv_entry v = entry_view(e);
+        int rc = fn(&v, ud);
+        if (rc != 0)
+            return rc;
+    }
+    return RUMOR_OK;
+}
+
+int rumor_node_kv_lookup(const rumor_node *n, const char *origin, const void *key, size_t key_len,
+                         bool shared, rumor_kv_entry *out)
+{
+    if (!key || key_len == 0 || key_len > RUMOR_KEY_MAX)
+        return RUMOR_ERR_INVALID;
+    const kv_origin *o = origin_of(n, origin);
+    if (!o)
+        return RUMOR_ERR_NOT_FOUND;
+    const kv_entry *e = NULL;
+    if (shared) {
+        /* The per-origin table is private to kv.c: scan from the newest write, where a host
+         * looking up a fresh change finds it at once. */
+        for (const kv_entry *c = o->tail; c && !e; c = c->prev)
+            if ((c->flags & KV_SHARED) && c->key_len == key_len &&
+                memcmp(kv_key(c), key, key_len) == 0)
+                e = c;
+    } else {
+        e = kv_get(o, key, key_len);
+    }
+    if (!e)
+        return RUMOR_ERR_NOT_FOUND;
+    if (out)
+        *out = entry_view(e);
+    return RUMOR_OK;
+}
+
+int rumor_node_kv_origin_info(const rumor_node *n, const char *origin, rumor_kv_origin_info *out)
+{
+    const kv_origin *o = origin_of(n, origin);
+    if (!o)
+        return RUMOR_ERR_NOT_FOUND;
+    out->max_version = o->max_version;
+    out->gc_version = o->gc_version;
+    out->keys = o->keys;
+    out->entries = (uint32_t)o->count;
+    out->bytes = o->bytes;
+    return RUMOR_OK;
+}
+
+void rumor_node_kv_stats(const rumor_node *n, rumor_kv_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->origins = (uint32_t)n->kv.norigins;
+    for (size_t i = 0; i < n->kv.norigins; i++) {
+        out->keys += n->kv.origins[i]->keys;
+        out->entries += n->kv.origins[i]->count;
+    }
+    out->bytes = n->kv.total_bytes;
+    for (size_t i = 0; i < n->kv.shared_slots; i++) {
+        const kv_entry *e = n->kv.shared[i];
+        if (e && !(e->flags & KV_TOMBSTONE))
+            out->shared_keys++;
+    }
+    out->clock = n->clock.last;
+}
+
+int rumor_node_kv_restore(rumor_node *n, const rumor_kv_entry *e, uint64_t now)
+{
+    uint8_t flags = (uint8_t)((e && e->flags) ? e->flags
+                              : e ? (e->shared ? KV_SHARED : 0) | (e->deleted ? KV_TOMBSTONE : 0)
+                                  : 0);
+    /* The flags must agree with the booleans; anything else about them (and the value of a
+     * delete) is judged by the store's own check, as for a delta from the wire. */
+    if (!e || !e->key || e->key_len == 0 || e->key_len > RUMOR_KEY_MAX || e->flags > 0xff ||
+        (e->value_len && !e->value) || e->version == 0 ||
+        (e->origin && strcmp(e->origin, n->name) != 0) || ((flags & KV_SHARED) != 0) != e->shared ||
+        ((flags & KV_TOMBSTONE) != 0) != e->deleted)
+        return RUMOR_ERR_INVALID;
+    if (n->leaving || e->version <= n->kv_self->max_version)
+        return RUMOR_ERR_STATE;
+    kv_delta d = {e->key, e->key_len, e->value, e->value_len, e->version, e->stamp, flags};
+    n->now = now;
+    /* A restore is not news: no change event, and nothing is rumor-mongered (peers that lack
+     * these versions get them from anti-entropy, the others hold them already). */
+    kv_watch_fn watch = n->kv.watch;
+    n->kv.watch = NULL;
+    int rc = kv_apply(&n->kv, n->kv_self, &d, now);
+    n->kv.watch = watch;
+    if (rc < 0)
+        return rc;
+    /* Applied above every version held, so the entry is the newest: the list's tail. The
+     * tombstone ages from when the delete was made, not from the restart. */
+    if (e->deleted && n->kv_self->tail && n->kv_self->tail->version == e->version)
+        n->kv_self->tail->dead_since = e->deleted_at < now ? e->deleted_at : now;
+    if (e->shared)
+        hlc_observe(&n->clock, e->stamp);
+    return RUMOR_OK;
+}
+
+int rumor_node_kv_restore_version(rumor_node *n, uint64_t max_version, uint64_t gc_version,
+                                  uint64_t clock, uint64_t now)
+{
+    if (gc_version > max_version)
+        return RUMOR_ERR_INVALID;
+    if (n->leaving)
+        return RUMOR_ERR_STATE;
+    n->now = now;
+    kv_advance(&n->kv, n->kv_self, max_version);
+    kv_learn_gc(&n->kv, n->kv_self, gc_version);
+    hlc_observe(&n->clock, clock);
+    return RUMOR_OK;
+}

@@ -51,6 +51,11 @@ typedef struct rumor_runtime_callbacks {
     /* A log line from the runtime. */
     void (*log)(rumor_runtime *rt, rumor_log_level level, const char *msg, void *ud);
     void *ud;
+    /* Called before the runtime sends what the engine queued (datagrams, stream operations),
+     * after anything that may have changed the node: a host that persists the node's own
+     * key-value entries saves them here, so no peer ever holds a version the host has not
+     * written down (rumor_node_kv_restore). Keep it cheap when nothing changed. */
+    void (*before_send)(rumor_runtime *rt, void *ud);
 } rumor_runtime_callbacks;
 
 typedef struct rumor_runtime_options {

@@ -341,6 +341,8 @@ static size_t drain_once(rumor_runtime *rt)
 {
     size_t work = 0;
     check_incarnation(rt);
+    if (rt->opt.cb.before_send)
+        rt->opt.cb.before_send(rt, rt->opt.cb.ud);
     rumor_datagram d;
     while (rumor_node_poll_datagram(rt->node, &d)) {
         send_datagram(rt, &d);
