@@ -89,8 +89,8 @@ static void seal_into(peer *p, buf_writer *w, size_t start, const seal_inner *in
     check(w->failed || seal_close(&p->st, w, start, env));
 }
 
-static int send_dgram(rumor_node *n, peer *p, bool harness_inner, const uint8_t *plain,
-                      size_t len, uint64_t now)
+static int send_dgram(rumor_node *n, peer *p, bool harness_inner, const uint8_t *plain, size_t len,
+                      uint64_t now)
 {
     buf_writer w;
     buf_writer_init_fixed(&w, out, sizeof(out));

@@ -125,8 +125,8 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         body_fn f;
-    } bodies[] = {{"ping", b_ping},       {"ping-req", b_ping_req}, {"ack", b_ack},
-                  {"alive", b_alive},     {"accuse", b_accuse},     {"unknown", b_unknown},
+    } bodies[] = {{"ping", b_ping},         {"ping-req", b_ping_req},  {"ack", b_ack},
+                  {"alive", b_alive},       {"accuse", b_accuse},      {"unknown", b_unknown},
                   {"pushpull", b_pushpull}, {"pp-digest", b_pp_digest}};
     uint8_t buf[4096], b[2048];
     buf_writer w;

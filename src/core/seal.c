@@ -178,9 +178,9 @@ bool seal_close(seal_state *s, buf_writer *w, size_t start, size_t env)
     put_be64(nonce + SEAL_PREFIX_BYTES, ++s->counter);
     uint8_t *m = p + env + SEAL_ENV_BYTES;
     size_t mlen = w->len - (env + SEAL_ENV_BYTES);
-    crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
-        m, p + w->len, NULL, m, mlen, p + start, env + SEAL_ENV_BYTES - start, NULL, nonce,
-        s->keys[0].key);
+    crypto_aead_xchacha20poly1305_ietf_encrypt_detached(m, p + w->len, NULL, m, mlen, p + start,
+                                                        env + SEAL_ENV_BYTES - start, NULL, nonce,
+                                                        s->keys[0].key);
     w->len += SEAL_TAG_BYTES;
     return true;
 }
@@ -212,8 +212,8 @@ static bool get_inner(buf_reader *r, seal_inner *in)
     return buf_get_varint_max(r, buf_reader_left(r), &ext) && buf_get_bytes(r, (size_t)ext, &p);
 }
 
-int seal_open(seal_state *s, const uint8_t *p, size_t len, size_t hdr, uint8_t *out,
-              seal_inner *in, const uint8_t **body, size_t *body_len)
+int seal_open(seal_state *s, const uint8_t *p, size_t len, size_t hdr, uint8_t *out, seal_inner *in,
+              const uint8_t **body, size_t *body_len)
 {
     if (len < hdr + SEAL_ENV_BYTES + SEAL_TAG_BYTES)
         return DROP(RUMOR_DROP_TRUNCATED);
@@ -227,9 +227,9 @@ int seal_open(seal_state *s, const uint8_t *p, size_t len, size_t hdr, uint8_t *
     const uint8_t *nonce = kid + SEAL_KEY_ID_BYTES;
     const uint8_t *c = p + hdr + SEAL_ENV_BYTES;
     size_t clen = len - hdr - SEAL_ENV_BYTES - SEAL_TAG_BYTES;
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(out, NULL, c, clen, p + len - SEAL_TAG_BYTES,
-                                                            p, hdr + SEAL_ENV_BYTES, nonce,
-                                                            k->key) != 0)
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+            out, NULL, c, clen, p + len - SEAL_TAG_BYTES, p, hdr + SEAL_ENV_BYTES, nonce, k->key) !=
+        0)
         return DROP(RUMOR_DROP_AUTH_FAILED);
     buf_reader r;
     buf_reader_init(&r, out, clen);

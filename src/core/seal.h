@@ -85,11 +85,11 @@ typedef struct seal_inner {
     uint8_t kind;
     uint64_t epoch;
     uint64_t sender;
-    uint64_t dest;                       /* datagrams */
-    uint8_t opener[SEAL_TOKEN_BYTES];    /* stream frames */
-    uint8_t acceptor[SEAL_TOKEN_BYTES];  /* stream frames; zero in the opener's hello */
-    uint32_t seq;                        /* stream frames: number in its direction, from 0 */
-    uint64_t counter;                    /* from the nonce */
+    uint64_t dest;                      /* datagrams */
+    uint8_t opener[SEAL_TOKEN_BYTES];   /* stream frames */
+    uint8_t acceptor[SEAL_TOKEN_BYTES]; /* stream frames; zero in the opener's hello */
+    uint32_t seq;                       /* stream frames: number in its direction, from 0 */
+    uint64_t counter;                   /* from the nonce */
 } seal_inner;
 
 /* Copies the keyring and nonce material from the settings. Returns RUMOR_ERR_INVALID for a bad
@@ -131,8 +131,8 @@ bool seal_close(seal_state *s, buf_writer *w, size_t start, size_t env);
  * `*body`/`*body_len`. Returns 0 or -(rumor_drop_reason + 1): truncated, unknown_key,
  * auth_failed, malformed (inner header).
  */
-int seal_open(seal_state *s, const uint8_t *p, size_t len, size_t hdr, uint8_t *out,
-              seal_inner *in, const uint8_t **body, size_t *body_len);
+int seal_open(seal_state *s, const uint8_t *p, size_t len, size_t hdr, uint8_t *out, seal_inner *in,
+              const uint8_t **body, size_t *body_len);
 
 /* Scratch of at least `len` bytes for a datagram's plaintext, or NULL. */
 uint8_t *seal_scratch(seal_state *s, const rumor_allocator *a, size_t len);

@@ -241,8 +241,7 @@ static void test_replay_window(void **state)
 
 /* ---- keyring API ---- */
 
-static rumor_node *sealed_node(const char *name, const uint8_t (*keys)[RUMOR_KEY_BYTES],
-                               size_t n)
+static rumor_node *sealed_node(const char *name, const uint8_t (*keys)[RUMOR_KEY_BYTES], size_t n)
 {
     rumor_settings s;
     rumor_settings_default(&s, RUMOR_PROFILE_LAN);
@@ -441,12 +440,11 @@ static void test_sealed_cluster_hides_everything(void **state)
         tnet_tap(t, tap, c);
         start_all(t, 3);
         static const char meta[] = "role=confidential-marker";
-        assert_int_equal(rumor_node_set_meta(tnet_node(t, 1), (const uint8_t *)meta,
-                                             strlen(meta), tnet_now(t)),
-                         RUMOR_OK);
-        assert_int_equal(rumor_node_kv_put(tnet_node(t, 2), "k", 1, "value-marker", 12,
-                                           tnet_now(t)),
-                         RUMOR_OK);
+        assert_int_equal(
+            rumor_node_set_meta(tnet_node(t, 1), (const uint8_t *)meta, strlen(meta), tnet_now(t)),
+            RUMOR_OK);
+        assert_int_equal(
+            rumor_node_kv_put(tnet_node(t, 2), "k", 1, "value-marker", 12, tnet_now(t)), RUMOR_OK);
         tnet_run(t, 20000);
         assert_true(all_see_all(t, 3));
         rumor_kv_value v;
