@@ -46,6 +46,7 @@ typedef struct agent {
     agent_http_counters http_counters;
     agent_handler_counters handler_counters;
     uint64_t events_total;
+    atomic_uint keyring_size; /* keys held; 0 = encryption off (for /metrics) */
 } agent;
 
 /* `rumor agent ARGS`: runs until signalled or left; returns the process exit code. */
@@ -99,6 +100,23 @@ void api_error(api_response *resp, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Query argument `key` of the request, or NULL. Repeated keys: the n-th one. */
 const char *api_query(const api_request *req, const char *key, unsigned n);
+
+/* The same as the routes' own helpers, for routes in other files. */
+void api_reply(api_response *resp, unsigned status, json_t *o);
+/* The request body as a JSON object, or NULL with a 400 already in `resp`. */
+json_t *api_body(const api_request *req, api_response *resp);
+
+/* ---- the keyring (keys.c) ---- */
+/* Loop thread, before the runtime starts: the keys from --encrypt and --keyring (the file is
+ * created or updated as needed), this life's seal epoch and fresh seal entropy, into `s`.
+ * The caller wipes s->seal_secret and `keys` once the runtime holds them. */
+int keys_setup(agent *a, rumor_settings *s, uint8_t keys[RUMOR_KEYRING_MAX][RUMOR_KEY_BYTES],
+               char *err, size_t cap);
+/* GET /v1/keys, POST /v1/keys, PUT /v1/keys/primary, DELETE /v1/keys. */
+void api_keys_list(agent *a, const api_request *req, api_response *resp);
+void api_keys_install(agent *a, const api_request *req, api_response *resp);
+void api_keys_use(agent *a, const api_request *req, api_response *resp);
+void api_keys_remove(agent *a, const api_request *req, api_response *resp);
 
 /* ---- metrics (metrics.c) ---- */
 char *metrics_render(agent *a, const rumor_stats *st, const rumor_runtime_counters *rc,

@@ -212,10 +212,11 @@ static json_t *config_json(agent *a)
 {
     const agent_config *c = &a->cfg;
     static const char *const profiles[] = {"lan", "wan", "local"};
-    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:i,s:s}", "bind", c->bind, "advertise",
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:i,s:s,s:b}", "bind", c->bind, "advertise",
                      a->advertise, "http", c->http, "profile", profiles[c->profile % 3], "data_dir",
                      c->data_dir, "tcp_only", c->tcp_only, "event_handlers", (int)c->handlers.n,
-                     "log_level", agent_log_level_name(c->log_level));
+                     "log_level", agent_log_level_name(c->log_level), "encrypt",
+                     atomic_load(&a->keyring_size) > 0);
 }
 
 typedef struct snapshot {
@@ -310,6 +311,16 @@ static json_t *parse_body(const api_request *req, api_response *resp)
         return NULL;
     }
     return o;
+}
+
+void api_reply(api_response *resp, unsigned status, json_t *o)
+{
+    api_json(resp, status, o);
+}
+
+json_t *api_body(const api_request *req, api_response *resp)
+{
+    return parse_body(req, resp);
 }
 
 /* Resolves every entry of "addrs" (blocking getaddrinfo, fine on an HTTP thread). */
@@ -482,21 +493,28 @@ typedef struct route {
 } route;
 
 static const route routes[] = {
-    {"GET", "/v1/members", get_members}, {"GET", "/v1/self", get_self},
-    {"GET", "/v1/info", get_info},       {"GET", "/v1/health", get_health},
-    {"GET", "/metrics", get_metrics},    {"POST", "/v1/join", post_join},
-    {"POST", "/v1/leave", post_leave},   {"PUT", "/v1/tags", put_tags},
+    {"GET", "/v1/members", get_members},     {"GET", "/v1/self", get_self},
+    {"GET", "/v1/info", get_info},           {"GET", "/v1/health", get_health},
+    {"GET", "/metrics", get_metrics},        {"POST", "/v1/join", post_join},
+    {"POST", "/v1/leave", post_leave},       {"PUT", "/v1/tags", put_tags},
+    {"GET", "/v1/keys", api_keys_list},      {"POST", "/v1/keys", api_keys_install},
+    {"DELETE", "/v1/keys", api_keys_remove}, {"PUT", "/v1/keys/primary", api_keys_use},
 };
 
 void api_handle(agent *a, const api_request *req, api_response *resp)
 {
     const route *path_match = NULL;
+    char allowed[64] = "";
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (strcmp(routes[i].path, req->path) != 0)
             continue;
         path_match = &routes[i];
-        if (strcmp(routes[i].method, req->method) != 0)
+        if (strcmp(routes[i].method, req->method) != 0) {
+            size_t used = strlen(allowed);
+            snprintf(allowed + used, sizeof allowed - used, "%s%s", used ? ", " : "",
+                     routes[i].method);
             continue;
+        }
         if (req->body_too_large) {
             api_error(resp, 413, "request body larger than 64 KiB");
             return;
@@ -505,11 +523,10 @@ void api_handle(agent *a, const api_request *req, api_response *resp)
         return;
     }
     if (path_match)
-        api_error(resp, 405, "%s does not accept %s (use %s)", req->path, req->method,
-                  path_match->method);
+        api_error(resp, 405, "%s does not accept %s (use %s)", req->path, req->method, allowed);
     else
         api_error(resp, 404,
                   "no such endpoint: %s (see GET /v1/members, /v1/self, /v1/info, "
-                  "/v1/health, /v1/events, /metrics)",
+                  "/v1/health, /v1/events, /v1/keys, /metrics)",
                   req->path);
 }

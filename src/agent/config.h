@@ -42,6 +42,11 @@ typedef struct agent_config {
     uint32_t handler_timeout_ms;
     engine_override engine[AGENT_ENGINE_KEYS_MAX];
     size_t nengine;
+    /* Encryption (keys.c): --encrypt KEY, --keyring FILE, and the migration switches. */
+    uint8_t encrypt_key[RUMOR_KEY_BYTES];
+    bool encrypt_set;
+    char keyring[PATH_MAX];
+    bool encrypt_accept_plaintext, encrypt_send_plaintext;
 } agent_config;
 
 /*

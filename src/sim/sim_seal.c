@@ -19,8 +19,7 @@ void rumor_sim_key(const rumor_sim *s, uint32_t index, uint8_t out[RUMOR_KEY_BYT
         in[b] = (uint8_t)(s->o.seed >> (56 - 8 * b));
     for (int b = 0; b < 8; b++)
         in[8 + b] = (uint8_t)((uint64_t)index >> (56 - 8 * b));
-    crypto_generichash(out, RUMOR_KEY_BYTES, in, sizeof(in), (const uint8_t *)"rumor-sim key",
-                       13);
+    crypto_generichash(out, RUMOR_KEY_BYTES, in, sizeof(in), (const uint8_t *)"rumor-sim key", 13);
 }
 
 void sim_seal_settings(rumor_sim *s, uint32_t i, rumor_settings *st,
@@ -117,8 +116,8 @@ void sim_seal_deliver_replay(rumor_sim *s, const sim_entry *e)
         /* The recipient restarted since and lost its windows (the documented limit). */
         s->replays_after_restart++;
     } else if (s->o.encrypt) {
-        sim_violation(s, "replayed datagram from node-%u accepted by node-%u (%s)", p->src,
-                      e->node, e->node == p->orig_dst ? "its recipient" : "another node");
+        sim_violation(s, "replayed datagram from node-%u accepted by node-%u (%s)", p->src, e->node,
+                      e->node == p->orig_dst ? "its recipient" : "another node");
     }
     sim_after_call(s, e->node);
 }

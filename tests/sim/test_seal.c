@@ -63,8 +63,8 @@ static void test_rotation_under_replay(void **state)
     /* The simulator fails the run (an invariant) on any replay accepted within the recipient's
      * life; count the outcome here as well. */
     h_check(s, m.replays_rejected + m.replays_accepted_after_restart == m.replays_injected,
-            "%" PRIu64 " of %" PRIu64 " replays accepted",
-            m.replays_injected - m.replays_rejected, m.replays_injected);
+            "%" PRIu64 " of %" PRIu64 " replays accepted", m.replays_injected - m.replays_rejected,
+            m.replays_injected);
     /* No packet of the cluster itself failed to open during the rotation: every replayed,
      * misdirected or unknown-key drop is one of the attacker's (replays sealed under the old
      * key and injected after its removal name a key nobody holds any more). */
