@@ -98,15 +98,17 @@ int keys_setup(agent *a, rumor_settings *s, uint8_t keys[RUMOR_KEYRING_MAX][RUMO
     }
     if (kr.n == 0) {
         if (a->cfg.encrypt_accept_plaintext || a->cfg.encrypt_send_plaintext) {
-            snprintf(err, cap, "--encrypt-accept-plaintext and --encrypt-send-plaintext need "
-                               "--encrypt or --keyring");
+            snprintf(err, cap,
+                     "--encrypt-accept-plaintext and --encrypt-send-plaintext need "
+                     "--encrypt or --keyring");
             return -1;
         }
         return 0;
     }
     if (a->cfg.encrypt_send_plaintext && !a->cfg.encrypt_accept_plaintext) {
-        snprintf(err, cap, "--encrypt-send-plaintext needs --encrypt-accept-plaintext (a node "
-                           "that sends plaintext must accept it from its peers)");
+        snprintf(err, cap,
+                 "--encrypt-send-plaintext needs --encrypt-accept-plaintext (a node "
+                 "that sends plaintext must accept it from its peers)");
         keyring_wipe(&kr);
         return -1;
     }
@@ -173,10 +175,10 @@ static json_t *keys_json(agent *a, rumor_node *n)
             memcpy(primary, b64, sizeof b64);
     }
     sodium_memzero(b64, sizeof b64);
-    json_t *o = json_pack(
-        "{s:s,s:b,s:s?,s:o,s:i,s:i,s:o,s:s?}", "scope", "local", "enabled", kr.n > 0, "primary",
-        kr.n ? primary : NULL, "keys", keys, "members", 1, "responses", 1, "errors", json_object(),
-        "keyring_file", a->cfg.keyring[0] ? a->cfg.keyring : NULL);
+    json_t *o = json_pack("{s:s,s:b,s:s?,s:o,s:i,s:i,s:o,s:s?}", "scope", "local", "enabled",
+                          kr.n > 0, "primary", kr.n ? primary : NULL, "keys", keys, "members", 1,
+                          "responses", 1, "errors", json_object(), "keyring_file",
+                          a->cfg.keyring[0] ? a->cfg.keyring : NULL);
     sodium_memzero(primary, sizeof primary);
     keyring_wipe(&kr);
     return o;
@@ -195,8 +197,8 @@ static void do_keys(rumor_runtime *rt, void *arg)
     rumor_node *n = rumor_runtime_node(rt);
     agent_keyring before;
     ring_of(n, &before);
-    k->rc = k->op == KEYS_INSTALL ? rumor_node_keyring_install(n, k->key)
-            : k->op == KEYS_USE   ? rumor_node_keyring_use(n, k->key)
+    k->rc = k->op == KEYS_INSTALL  ? rumor_node_keyring_install(n, k->key)
+            : k->op == KEYS_USE    ? rumor_node_keyring_use(n, k->key)
             : k->op == KEYS_REMOVE ? rumor_node_keyring_remove(n, k->key)
                                    : RUMOR_OK;
     if (k->rc == RUMOR_OK && k->op != KEYS_LIST && a->cfg.keyring[0]) {
@@ -228,11 +230,13 @@ static void keys_answer(keys_call *k, api_response *resp)
         break;
     case RUMOR_ERR_STATE:
         if (k->op == KEYS_REMOVE && json_is_true(json_object_get(k->result, "enabled")))
-            api_error(resp, 409, "cannot remove the primary key; make another key primary "
-                                 "first (PUT /v1/keys/primary)");
+            api_error(resp, 409,
+                      "cannot remove the primary key; make another key primary "
+                      "first (PUT /v1/keys/primary)");
         else
-            api_error(resp, 409, "encryption is not enabled on this agent (start it with "
-                                 "--encrypt KEY or --keyring FILE)");
+            api_error(resp, 409,
+                      "encryption is not enabled on this agent (start it with "
+                      "--encrypt KEY or --keyring FILE)");
         break;
     case RUMOR_ERR_NOT_FOUND:
         api_error(resp, 404, "that key is not installed%s",
@@ -243,8 +247,9 @@ static void keys_answer(keys_call *k, api_response *resp)
                   RUMOR_KEYRING_MAX);
         break;
     case RUMOR_ERR_INVALID:
-        api_error(resp, 409, "this key's id collides with another installed key; generate "
-                             "another key");
+        api_error(resp, 409,
+                  "this key's id collides with another installed key; generate "
+                  "another key");
         break;
     default:
         api_error(resp, 500, "keyring: %s", rumor_strerror(k->rc));
@@ -265,8 +270,7 @@ static void keys_run(agent *a, keys_op op, const api_request *req, api_response 
             sodium_memzero((char *)(uintptr_t)json_string_value(key), json_string_length(key));
         json_decref(body);
         if (bad) {
-            api_error(resp, 400,
-                      "expected {\"key\": \"BASE64\"} with a base64-encoded %d-byte key",
+            api_error(resp, 400, "expected {\"key\": \"BASE64\"} with a base64-encoded %d-byte key",
                       RUMOR_KEY_BYTES);
             return;
         }
