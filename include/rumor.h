@@ -400,8 +400,10 @@ RUMOR_API int rumor_node_set_meta(rumor_node *n, const uint8_t *meta, size_t len
 
 /*
  * Feeds one received datagram. Malformed or foreign input returns a negative code, is counted
- * in stats.dropped and changes nothing. The return value is informational; the host need not
- * act on it.
+ * in stats.dropped and changes nothing: RUMOR_ERR_AUTH for a sealed packet that does not open,
+ * names another recipient or is a replay, and for a packet of the wrong mode (sealed at a node
+ * without keys, plaintext at a node that requires sealing). The return value is informational;
+ * the host need not act on it (the agent logs RUMOR_ERR_AUTH with the sender's address).
  */
 RUMOR_API int rumor_node_receive(rumor_node *n, const rumor_addr *from, const uint8_t *data,
                                  size_t len, uint64_t now);
