@@ -107,6 +107,24 @@ done:
     return rc;
 }
 
+static void sync_dir(const char *path)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        slash[1] = '\0';
+    else if (slash)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof dir, ".");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
 int keyring_save(const agent_keyring *kr, const char *path, char *err, size_t cap)
 {
     char tmp[PATH_MAX];
@@ -145,6 +163,7 @@ int keyring_save(const agent_keyring *kr, const char *path, char *err, size_t ca
         (void)unlink(tmp);
         goto done;
     }
+    sync_dir(path); /* the rename itself survives a crash only once the directory is synced */
     rc = 0;
 done:
     sodium_memzero(text, sizeof text);

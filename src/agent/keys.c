@@ -116,6 +116,9 @@ int keys_setup(agent *a, rumor_settings *s, uint8_t keys[RUMOR_KEYRING_MAX][RUMO
     s->keys = (const uint8_t(*)[RUMOR_KEY_BYTES])keys;
     s->nkeys = kr.n;
     keyring_wipe(&kr);
+    /* From here on the engine's keyring (and the file) is the truth: no copy of the flag's key
+     * stays in the configuration. */
+    sodium_memzero(a->cfg.encrypt_key, sizeof a->cfg.encrypt_key);
     /* The engine never reads OS randomness itself: fresh entropy for its nonces per life. */
     randombytes_buf(s->seal_secret, sizeof s->seal_secret);
     s->seal_accept_plaintext = a->cfg.encrypt_accept_plaintext;
