@@ -4,16 +4,27 @@
  * (with piggybacked gossip), acks, and membership news: alive refreshes with rising
  * incarnations, suspicions that members refute, duplicates that are discarded — and its outputs
  * are drained as a host would. Not a test: prints one JSON line. Usage: bench_engine [members]
- * [seconds].
+ * [seconds] [--encrypt | --both].
+ *
+ * --encrypt: the node holds a key and every datagram reaches it sealed by its sender (each
+ * sender with its own nonces and counter, as a cluster would send them), so the timed region
+ * includes opening every input, its replay check, and sealing every reply. --both runs plain
+ * and sealed one after the other in one process and reports the ratio of their rates.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "core/buf.h"
+#include "core/seal.h"
 #include "core/wire.h"
 #include "rumor.h"
+
+static const uint8_t KEY[1][RUMOR_KEY_BYTES] = {{7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+                                                 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7}};
 
 static double cpu_now(void)
 {
@@ -44,20 +55,54 @@ static void drain(rumor_node *n)
 }
 
 typedef struct pkt {
-    uint8_t b[1400];
+    uint8_t b[1400 + SEAL_DGRAM_OVERHEAD];
     size_t len;
     uint32_t msgs;
     rumor_addr from;
 } pkt;
 
+/* The senders' sealing states, one per member, made on first use (seal: NULL = plaintext). */
+typedef struct senders {
+    seal_state *st;
+    bool *ready;
+    uint32_t members;
+} senders;
+
+static seal_state *sender_of(senders *ss, uint32_t i)
+{
+    if (!ss)
+        return NULL;
+    if (!ss->ready[i]) {
+        rumor_settings s;
+        char name[32];
+        rumor_settings_default(&s, RUMOR_PROFILE_LAN);
+        snprintf(name, sizeof(name), "node-%u", i);
+        s.name = name;
+        s.keys = KEY;
+        s.nkeys = 1;
+        memset(s.seal_secret, (int)(i % 251) + 1, sizeof(s.seal_secret));
+        s.seal_epoch = 1000 + i;
+        if (seal_init(&ss->st[i], &s, 0, 16) != 0)
+            abort();
+        ss->ready[i] = true;
+    }
+    return &ss->st[i];
+}
+
 /* Builds packet k of the mix: a ping or ack followed by up to 12 gossip messages. */
-static void build(pkt *p, uint32_t k, uint32_t members, uint32_t *inc)
+static void build(pkt *p, uint32_t k, uint32_t members, uint32_t *inc, senders *ss)
 {
     buf_writer w;
     buf_writer_init_fixed(&w, p->b, sizeof(p->b));
-    wire_put_header(&w, NULL, 0, 0);
     char name[32], sender[32];
     uint32_t from = 1 + k % (members - 1);
+    seal_state *st = sender_of(ss, from);
+    size_t env = 0;
+    wire_put_header(&w, NULL, 0, st ? WIRE_FLAG_SEALED : 0);
+    if (st) {
+        seal_inner in = {.kind = SEAL_KIND_DGRAM, .dest = seal_id("self", 4)};
+        env = seal_put_inner(st, &w, &in);
+    }
     snprintf(sender, sizeof(sender), "node-%u", from);
     p->from = addr_of(from);
     p->msgs = 1;
@@ -83,40 +128,60 @@ static void build(pkt *p, uint32_t k, uint32_t members, uint32_t *inc)
         }
         p->msgs++;
     }
+    if (st && !seal_close(st, &w, 0, env))
+        abort();
     p->len = w.len;
 }
 
-int main(int argc, char **argv)
+typedef struct result {
+    double cpu_s, msgs_per_s, pkts_per_s, out_bytes_per_pkt;
+    uint64_t pkts, msgs, alive, malformed, refused;
+} result;
+
+static void run(uint32_t members, double seconds, bool encrypt, result *r)
 {
-    uint32_t members = argc > 1 ? (uint32_t)atoi(argv[1]) : 1000;
-    double seconds = argc > 2 ? atof(argv[2]) : 3.0;
-    if (members < 2 || seconds <= 0) {
-        fprintf(stderr, "usage: bench_engine [members>=2] [seconds>0]\n");
-        return 2;
-    }
     rumor_settings s;
     rumor_settings_default(&s, RUMOR_PROFILE_LAN);
     s.name = "self";
     s.addr = addr_of(0);
     s.seed = 42;
+    if (encrypt) {
+        s.keys = KEY;
+        s.nkeys = 1;
+        memset(s.seal_secret, 0x5a, sizeof(s.seal_secret));
+        s.seal_epoch = 1;
+    }
     rumor_node *n;
     uint64_t now = 1000;
     if (rumor_node_new(&n, &s, now) != 0)
-        return 1;
+        abort();
     uint32_t *inc = calloc(members, sizeof(*inc));
+    senders ss = {calloc(members, sizeof(seal_state)), calloc(members, sizeof(bool)), members};
+    senders *sp = encrypt ? &ss : NULL;
     /* Teach the node its members. */
     for (uint32_t i = 1; i < members; i++) {
         uint8_t b[256];
         buf_writer w;
         buf_writer_init_fixed(&w, b, sizeof(b));
-        wire_put_header(&w, NULL, 0, 0);
+        seal_state *st = sender_of(sp, i);
+        size_t env = 0;
+        wire_put_header(&w, NULL, 0, st ? WIRE_FLAG_SEALED : 0);
+        if (st) {
+            seal_inner in = {.kind = SEAL_KIND_DGRAM, .dest = seal_id("self", 4)};
+            env = seal_put_inner(st, &w, &in);
+        }
         char name[32];
         snprintf(name, sizeof(name), "node-%u", i);
         rumor_addr a = addr_of(i);
         wire_put_alive(&w, 0, wire_str_of(name, strlen(name)), &a, wire_str_of("role=web", 8));
-        rumor_node_receive(n, &a, b, w.len, now);
+        if (st)
+            seal_close(st, &w, 0, env);
+        if (rumor_node_receive(n, &a, b, w.len, now) != 0)
+            abort();
         drain(n);
     }
+    rumor_stats before;
+    rumor_node_stats(n, &before);
     enum { NPKT = 4096 };
     pkt *pk = calloc(NPKT, sizeof(*pk));
     uint64_t msgs = 0, pkts = 0;
@@ -126,7 +191,7 @@ int main(int argc, char **argv)
         /* Rebuild a batch (outside the timed region) so incarnations keep rising. */
         double pause = cpu_now();
         for (uint32_t k = 0; k < NPKT; k++)
-            build(&pk[k], round * NPKT + k, members, inc);
+            build(&pk[k], round * NPKT + k, members, inc, sp);
         start += cpu_now() - pause;
         for (uint32_t k = 0; k < NPKT; k++) {
             now += k % 8 == 0;
@@ -142,14 +207,76 @@ int main(int argc, char **argv)
     }
     rumor_stats st;
     rumor_node_stats(n, &st);
-    printf("{\"members\": %u, \"cpu_s\": %.3f, \"packets\": %llu, \"messages\": %llu, "
-           "\"messages_per_cpu_s\": %.0f, \"packets_per_cpu_s\": %.0f, \"alive\": %u, "
-           "\"dropped_malformed\": %llu}\n",
-           members, elapsed, (unsigned long long)pkts, (unsigned long long)msgs,
-           (double)msgs / elapsed, (double)pkts / elapsed, st.members[RUMOR_MEMBER_ALIVE],
-           (unsigned long long)st.dropped[RUMOR_DROP_MALFORMED]);
+    r->cpu_s = elapsed;
+    r->pkts = pkts;
+    r->msgs = msgs;
+    r->msgs_per_s = (double)msgs / elapsed;
+    r->pkts_per_s = (double)pkts / elapsed;
+    uint64_t out = st.packets_out - before.packets_out;
+    r->out_bytes_per_pkt = out ? (double)(st.bytes_out - before.bytes_out) / (double)out : 0;
+    r->alive = st.members[RUMOR_MEMBER_ALIVE];
+    r->malformed = st.dropped[RUMOR_DROP_MALFORMED];
+    r->refused = st.dropped[RUMOR_DROP_AUTH_FAILED] + st.dropped[RUMOR_DROP_UNKNOWN_KEY] +
+                 st.dropped[RUMOR_DROP_REPLAYED] + st.dropped[RUMOR_DROP_NOT_FOR_US];
     rumor_node_del(n);
+    for (uint32_t i = 0; i < members; i++)
+        if (ss.ready[i])
+            seal_free(&ss.st[i], &rumor_alloc_libc);
+    free(ss.st);
+    free(ss.ready);
     free(inc);
     free(pk);
+}
+
+static void print(const char *label, uint32_t members, const result *r)
+{
+    printf("\"%s\": {\"members\": %u, \"cpu_s\": %.3f, \"packets\": %llu, \"messages\": %llu, "
+           "\"messages_per_cpu_s\": %.0f, \"packets_per_cpu_s\": %.0f, "
+           "\"out_bytes_per_packet\": %.1f, \"alive\": %llu, \"dropped_malformed\": %llu, "
+           "\"refused\": %llu}",
+           label, members, r->cpu_s, (unsigned long long)r->pkts, (unsigned long long)r->msgs,
+           r->msgs_per_s, r->pkts_per_s, r->out_bytes_per_pkt, (unsigned long long)r->alive,
+           (unsigned long long)r->malformed, (unsigned long long)r->refused);
+}
+
+int main(int argc, char **argv)
+{
+    uint32_t members = 1000;
+    double seconds = 3.0;
+    bool encrypt = false, both = false;
+    int pos = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--encrypt") == 0)
+            encrypt = true;
+        else if (strcmp(argv[i], "--both") == 0)
+            both = true;
+        else if (pos++ == 0)
+            members = (uint32_t)atoi(argv[i]);
+        else
+            seconds = atof(argv[i]);
+    }
+    if (members < 2 || seconds <= 0) {
+        fprintf(stderr, "usage: bench_engine [members>=2] [seconds>0] [--encrypt | --both]\n");
+        return 2;
+    }
+    if (sodium_init() < 0)
+        return 1;
+    result plain, sealed;
+    printf("{");
+    if (!encrypt || both) {
+        run(members, seconds, false, &plain);
+        print("plain", members, &plain);
+    }
+    if (encrypt || both) {
+        run(members, seconds, true, &sealed);
+        printf("%s", both ? ", " : "");
+        print("sealed", members, &sealed);
+    }
+    if (both)
+        printf(", \"sealed_over_plain\": %.3f, \"seal_bytes_per_datagram\": %u, "
+               "\"seal_bytes_per_frame\": %u",
+               sealed.msgs_per_s / plain.msgs_per_s, (unsigned)SEAL_DGRAM_OVERHEAD,
+               (unsigned)SEAL_FRAME_OVERHEAD);
+    printf("}\n");
     return 0;
 }

@@ -3,8 +3,8 @@
  * packet per message type, compound packets, labelled and push-pull frames, plus a few
  * deterministic mutations (truncations and bit flips). Not part of the build; run by hand:
  *
- *     cc -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc fuzz/gen_corpus.c src/core/[a-z]*.c -lm
- * \ -o /tmp/gen_corpus && /tmp/gen_corpus fuzz/corpus
+ *     cc -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc fuzz/gen_corpus.c src/core/[a-z]*.c
+ * -lsodium -lm \ -o /tmp/gen_corpus && /tmp/gen_corpus fuzz/corpus
  *
  * Names are stable, so rerunning it overwrites the seeds without touching inputs found later.
  */

@@ -52,16 +52,19 @@ extern "C" {
 #define RUMOR_PROTOCOL_VERSION 1
 
 /* Hard bounds. Settings may lower, never raise, them. */
-#define RUMOR_NAME_MAX         128                   /* bytes of a node name, no NUL inside */
-#define RUMOR_ADDR_MAX         24                    /* bytes of an opaque host address */
-#define RUMOR_LABEL_MAX        64                    /* bytes of a cluster label */
-#define RUMOR_META_MAX         4096                  /* bytes of node metadata (tags) */
-#define RUMOR_PACKET_MAX       65000                 /* bytes of one datagram */
-#define RUMOR_STREAM_FRAME_MAX (64u * 1024u * 1024u) /* bytes of one stream frame */
-#define RUMOR_KEY_MAX          256                   /* bytes of a key */
-#define RUMOR_EVENT_NAME_MAX   128                   /* bytes of a user event or query name */
-#define RUMOR_TAG_KEY_MAX      128                   /* bytes of a query tag filter's key */
-#define RUMOR_TAG_VALUE_MAX    512                   /* bytes of a query tag filter's value */
+#define RUMOR_NAME_MAX          128                   /* bytes of a node name, no NUL inside */
+#define RUMOR_ADDR_MAX          24                    /* bytes of an opaque host address */
+#define RUMOR_LABEL_MAX         64                    /* bytes of a cluster label */
+#define RUMOR_META_MAX          4096                  /* bytes of node metadata (tags) */
+#define RUMOR_PACKET_MAX        65000                 /* bytes of one datagram */
+#define RUMOR_STREAM_FRAME_MAX  (64u * 1024u * 1024u) /* bytes of one stream frame */
+#define RUMOR_KEY_MAX           256                   /* bytes of a key */
+#define RUMOR_KEY_BYTES         32                    /* bytes of an encryption key */
+#define RUMOR_KEYRING_MAX       16                    /* encryption keys held at once */
+#define RUMOR_SEAL_SECRET_BYTES 32                    /* host entropy for sealing nonces */
+#define RUMOR_EVENT_NAME_MAX    128                   /* bytes of a user event or query name */
+#define RUMOR_TAG_KEY_MAX       128                   /* bytes of a query tag filter's key */
+#define RUMOR_TAG_VALUE_MAX     512                   /* bytes of a query tag filter's value */
 
 /* Error codes. 0 is success. */
 enum {
@@ -228,6 +231,28 @@ typedef struct rumor_settings {
     void *query_tag_match_ud;
 
     const rumor_allocator *allocator; /* NULL = libc; the pointed struct is copied */
+
+    /*
+     * Encryption (docs/protocol.md section 3.1). With a keyring, every datagram and stream frame
+     * is sealed with XChaCha20-Poly1305 under the primary key, and only packets that open under
+     * one of the keys, are addressed to this node and are not replays are accepted. Without
+     * keys (nkeys 0) the node speaks plaintext and drops sealed packets. The engine copies the
+     * keys and wipes its copies when it drops them; the caller wipes its own.
+     */
+    const uint8_t (*keys)[RUMOR_KEY_BYTES]; /* the keyring; keys[0] is the primary */
+    size_t nkeys;                           /* 0..RUMOR_KEYRING_MAX */
+    /* Entropy from the host (randombytes_buf in the agent), from which nonces and stream tokens
+     * are derived; the engine itself never reads OS randomness. Required with keys (all zero is
+     * refused). Fresh entropy per life keeps nonces unique even if an epoch repeats. */
+    uint8_t seal_secret[RUMOR_SEAL_SECRET_BYTES];
+    /* This life's epoch: every life of a node name must use a larger one than the last (the
+     * agent takes max(Unix ms, stored epoch + 1)). Receivers reject packets from an older life
+     * of a sender. 0 = now + wallclock_offset_ms at rumor_node_new. */
+    uint64_t seal_epoch;
+    /* Migration to or from encryption (memberlist's GossipVerifyIncoming / Outgoing set to
+     * false): also accept unsealed packets, and send unsealed ones. Both false by default. */
+    bool seal_accept_plaintext;
+    bool seal_send_plaintext;
 } rumor_settings;
 
 /*
@@ -355,6 +380,10 @@ typedef enum rumor_drop_reason {
     RUMOR_DROP_NOT_FOR_US,    /* addressed to another node name */
     RUMOR_DROP_STALE,         /* older than what is known (counted, harmless) */
     RUMOR_DROP_QUEUE_FULL,    /* an outbound queue or table was at its cap */
+    RUMOR_DROP_AUTH_FAILED,   /* sealed, and did not open under the key its id names */
+    RUMOR_DROP_UNKNOWN_KEY,   /* sealed under a key that is not in the keyring */
+    RUMOR_DROP_REPLAYED,      /* a sealed packet or frame seen before, or from an older life */
+    RUMOR_DROP_PLAINTEXT,     /* not sealed, and this node requires sealing */
     RUMOR_DROP_REASON_COUNT
 } rumor_drop_reason;
 
@@ -448,8 +477,10 @@ RUMOR_API int rumor_node_set_meta(rumor_node *n, const uint8_t *meta, size_t len
 
 /*
  * Feeds one received datagram. Malformed or foreign input returns a negative code, is counted
- * in stats.dropped and changes nothing. The return value is informational; the host need not
- * act on it.
+ * in stats.dropped and changes nothing: RUMOR_ERR_AUTH for a sealed packet that does not open,
+ * names another recipient or is a replay, and for a packet of the wrong mode (sealed at a node
+ * without keys, plaintext at a node that requires sealing). The return value is informational;
+ * the host need not act on it (the agent logs RUMOR_ERR_AUTH with the sender's address).
  */
 RUMOR_API int rumor_node_receive(rumor_node *n, const rumor_addr *from, const uint8_t *data,
                                  size_t len, uint64_t now);
@@ -788,6 +819,36 @@ RUMOR_API uint32_t rumor_node_query_timeout_default(const rumor_node *n);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Inspecting the node                                                                         */
+/* The encryption keyring                                                                      */
+
+/*
+ * A node started with keys (rumor_settings.keys) seals with its primary key and opens with any
+ * key of its keyring. Rotation without losing contact, on every member in turn: install the new
+ * key, make it primary, remove the old one. A node started without keys has no keyring: these
+ * calls return RUMOR_ERR_STATE there. Keys are compared in constant time and wiped when dropped.
+ */
+
+/* Adds a key that opens (a key already held is a no-op). Errors: RUMOR_ERR_STATE (no keyring),
+ * RUMOR_ERR_FULL (RUMOR_KEYRING_MAX keys), RUMOR_ERR_INVALID (its 4-byte key id collides with a
+ * different key held; pick another key). */
+RUMOR_API int rumor_node_keyring_install(rumor_node *n, const uint8_t key[RUMOR_KEY_BYTES]);
+
+/* Makes an installed key the primary: it seals from now on. Errors: RUMOR_ERR_STATE (no
+ * keyring), RUMOR_ERR_NOT_FOUND (not installed). */
+RUMOR_API int rumor_node_keyring_use(rumor_node *n, const uint8_t key[RUMOR_KEY_BYTES]);
+
+/* Drops a key and wipes it. Errors: RUMOR_ERR_STATE (no keyring, or it is the primary: make
+ * another key primary first), RUMOR_ERR_NOT_FOUND. */
+RUMOR_API int rumor_node_keyring_remove(rumor_node *n, const uint8_t key[RUMOR_KEY_BYTES]);
+
+/* Number of keys held (0 without a keyring). */
+RUMOR_API size_t rumor_node_keyring_count(const rumor_node *n);
+
+/* Copies key `i` into `out`; key 0 is the primary. Errors: RUMOR_ERR_NOT_FOUND. */
+RUMOR_API int rumor_node_keyring_key(const rumor_node *n, size_t i, uint8_t out[RUMOR_KEY_BYTES]);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Queries                                                                                     */
 
 /* Number of members in the table, self included, in any state. */
 RUMOR_API size_t rumor_node_member_count(const rumor_node *n);

@@ -349,20 +349,27 @@ static int make_runtime(agent *a, uint32_t incarnation, char *err, size_t cap)
                                      .log = on_log,
                                      .ud = a,
                                      .before_send = on_before_send};
+    uint8_t keys[RUMOR_KEYRING_MAX][RUMOR_KEY_BYTES];
     char why[256];
-    if (rumor_runtime_new(&a->rt, a->loop, &o, why, sizeof why) != 0) {
+    int rc = keys_setup(a, &o.settings, keys, err, cap);
+    if (rc == 0 && rumor_runtime_new(&a->rt, a->loop, &o, why, sizeof why) != 0) {
         snprintf(err, cap, "cannot use --bind %s: %s", a->cfg.bind, why);
-        return -1;
+        rc = -1;
     }
+    /* The runtime holds its own copies now (and wipes them once the engine has them). */
+    sodium_memzero(keys, sizeof keys);
+    sodium_memzero(o.settings.seal_secret, sizeof o.settings.seal_secret);
+    if (rc != 0)
+        return -1;
     rumor_addr_format(rumor_runtime_advertise(a->rt), a->advertise, sizeof a->advertise);
     if (rumor_runtime_start(a->rt) != 0) {
         snprintf(err, cap, "the engine refused its settings (check --engine values)");
         return -1;
     }
     char *meta = tags_encode(a->tags);
-    int rc = meta ? rumor_node_set_meta(rumor_runtime_node(a->rt), (const uint8_t *)meta,
-                                        strlen(meta), uv_now(a->loop))
-                  : RUMOR_ERR_NOMEM;
+    rc = meta ? rumor_node_set_meta(rumor_runtime_node(a->rt), (const uint8_t *)meta, strlen(meta),
+                                    uv_now(a->loop))
+              : RUMOR_ERR_NOMEM;
     free(meta);
     if (rc != 0) {
         snprintf(err, cap, "tags: %s (at most %u bytes as JSON)", rumor_strerror(rc),

@@ -60,7 +60,8 @@ typedef struct agent {
     agent_handler_counters handler_counters;
     uint64_t events_total;
     agent_kv kv;
-    atomic_uint kv_watchers; /* open GET /v1/kv/watch streams */
+    atomic_uint kv_watchers;  /* open GET /v1/kv/watch streams */
+    atomic_uint keyring_size; /* keys held; 0 = encryption off (for /metrics) */
 } agent;
 
 /* `rumor agent ARGS`: runs until signalled or left; returns the process exit code. */
@@ -153,6 +154,22 @@ const char *api_query(const api_request *req, const char *key, unsigned n);
 bool kvapi_handle(agent *a, const api_request *req, api_response *resp);
 /* Checks a key or a key prefix from a URL (`prefix` allows empty): 0, or -1 with why. */
 int kvapi_check_key(const char *key, size_t len, bool prefix, char *why, size_t cap);
+/* The same as the routes' own helpers, for routes in other files. */
+void api_reply(api_response *resp, unsigned status, json_t *o);
+/* The request body as a JSON object, or NULL with a 400 already in `resp`. */
+json_t *api_body(const api_request *req, api_response *resp);
+
+/* ---- the keyring (keys.c) ---- */
+/* Loop thread, before the runtime starts: the keys from --encrypt and --keyring (the file is
+ * created or updated as needed), this life's seal epoch and fresh seal entropy, into `s`.
+ * The caller wipes s->seal_secret and `keys` once the runtime holds them. */
+int keys_setup(agent *a, rumor_settings *s, uint8_t keys[RUMOR_KEYRING_MAX][RUMOR_KEY_BYTES],
+               char *err, size_t cap);
+/* GET /v1/keys, POST /v1/keys, PUT /v1/keys/primary, DELETE /v1/keys. */
+void api_keys_list(agent *a, const api_request *req, api_response *resp);
+void api_keys_install(agent *a, const api_request *req, api_response *resp);
+void api_keys_use(agent *a, const api_request *req, api_response *resp);
+void api_keys_remove(agent *a, const api_request *req, api_response *resp);
 
 /* ---- metrics (metrics.c) ---- */
 /* Key-value gauges and counters, copied on the loop thread. */

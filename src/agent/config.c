@@ -5,8 +5,10 @@
  */
 #include "config.h"
 
+#include "keyring.h"
 #include "log.h"
 
+#include <sodium.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -415,6 +417,47 @@ static int check_engine(const agent_config *cfg, char *err, size_t cap)
     return -1;
 }
 
+static int set_encrypt(agent_config *cfg, const char *v, const char *where, char *err, size_t cap)
+{
+    if (keyring_decode(v, cfg->encrypt_key) != 0) {
+        snprintf(err, cap,
+                 "%s: expected a base64-encoded %d-byte key (make one with: rumor keygen)", where,
+                 RUMOR_KEY_BYTES);
+        return -1;
+    }
+    cfg->encrypt_set = true;
+    return 0;
+}
+
+static int set_keyring(agent_config *cfg, const char *v, const char *where, char *err, size_t cap)
+{
+    if (!*v) {
+        snprintf(err, cap, "%s: must not be empty", where);
+        return -1;
+    }
+    return copy_str(cfg->keyring, sizeof cfg->keyring, v, where, err, cap);
+}
+
+static int set_accept_plain(agent_config *cfg, const char *v, const char *where, char *err,
+                            size_t cap)
+{
+    (void)where;
+    (void)err;
+    (void)cap;
+    cfg->encrypt_accept_plaintext = strcmp(v, "false") != 0;
+    return 0;
+}
+
+static int set_send_plain(agent_config *cfg, const char *v, const char *where, char *err,
+                          size_t cap)
+{
+    (void)where;
+    (void)err;
+    (void)cap;
+    cfg->encrypt_send_plaintext = strcmp(v, "false") != 0;
+    return 0;
+}
+
 /* ---- the option table ---- */
 
 typedef enum { OPT_VALUE, OPT_NUMBER, OPT_BOOL, OPT_LIST, OPT_MAP } opt_kind;
@@ -471,6 +514,14 @@ static const option options[] = {
      "keys per node, its shared-keyspace writes included (default 1024)"},
     {"kv-tombstone-ttl", "kv_tombstone_ttl_ms", OPT_NUMBER, set_kv_tombstone_ttl, "MS",
      "remember a delete this long before collecting it (default 86400000)"},
+    {"encrypt", "encrypt", OPT_VALUE, set_encrypt, "KEY",
+     "encrypt gossip with this base64 32-byte key (make one: rumor keygen)"},
+    {"keyring", "keyring", OPT_VALUE, set_keyring, "FILE",
+     "keyring file, a JSON list of base64 keys, primary first; kept up to date, mode 0600"},
+    {"encrypt-accept-plaintext", "encrypt_accept_plaintext", OPT_BOOL, set_accept_plain, "",
+     "while migrating to encryption: also accept unencrypted packets"},
+    {"encrypt-send-plaintext", "encrypt_send_plaintext", OPT_BOOL, set_send_plain, "",
+     "while migrating: send unencrypted (needs --encrypt-accept-plaintext)"},
 };
 #define OPTIONS_N (sizeof options / sizeof options[0])
 
@@ -597,6 +648,9 @@ static int load_file(agent_config *cfg, const char *path, char *err, size_t cap)
     if (!json_is_object(root)) {
         snprintf(err, cap, "config file %s: the top level must be a JSON object", path);
         rc = -1;
+    } else if (json_object_get(root, "encrypt") &&
+               keyring_check_mode(path, "config file", err, cap) != 0) {
+        rc = -1; /* it holds a key: the same rule as a keyring file */
     }
     const char *key;
     json_t *v;
@@ -622,6 +676,9 @@ static int load_file(agent_config *cfg, const char *path, char *err, size_t cap)
             rc = load_field(cfg, &options[i], v, where, err, cap);
         }
     }
+    json_t *secret = json_object_get(root, "encrypt");
+    if (json_is_string(secret))
+        sodium_memzero((char *)(uintptr_t)json_string_value(secret), json_string_length(secret));
     json_decref(root);
     return rc;
 }
@@ -722,4 +779,5 @@ void agent_config_free(agent_config *cfg)
     strv_free(&cfg->config_files);
     json_decref(cfg->tags);
     cfg->tags = NULL;
+    sodium_memzero(cfg->encrypt_key, sizeof cfg->encrypt_key);
 }

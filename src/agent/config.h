@@ -44,6 +44,11 @@ typedef struct agent_config {
     bool kv_sync_mode_set;
     engine_override engine[AGENT_ENGINE_KEYS_MAX];
     size_t nengine;
+    /* Encryption (keys.c): --encrypt KEY, --keyring FILE, and the migration switches. */
+    uint8_t encrypt_key[RUMOR_KEY_BYTES];
+    bool encrypt_set;
+    char keyring[PATH_MAX];
+    bool encrypt_accept_plaintext, encrypt_send_plaintext;
 } agent_config;
 
 /*

@@ -123,6 +123,10 @@ static void runtime_metrics(sbuf *b, const rumor_runtime_counters *rc)
     counter(b, "rumor_joins_total", "Join attempts.", rc->joins);
     counter(b, "rumor_resolve_errors_total", "Join host names that did not resolve.",
             rc->resolve_errors);
+    counter(b, "rumor_auth_refused_total",
+            "Packets and stream frames refused as unauthenticated, replayed, misdirected or "
+            "plaintext (reasons in rumor_packets_dropped_total).",
+            rc->auth_refused);
 }
 
 static void kv_metrics(sbuf *b, const agent_kv_snapshot *kv)
@@ -166,6 +170,8 @@ char *metrics_render(agent *a, const rumor_stats *st, const rumor_runtime_counte
     engine_metrics(&b, st);
     runtime_metrics(&b, rc);
     kv_metrics(&b, kv);
+    gauge(&b, "rumor_keyring_keys", "Encryption keys held (0: encryption off).",
+          atomic_load(&a->keyring_size));
     sb_printf(&b,
               "# HELP rumor_http_requests_total HTTP requests answered, by class.\n"
               "# TYPE rumor_http_requests_total counter\n"

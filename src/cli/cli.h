@@ -46,6 +46,9 @@ int cli_info(cli_ctx *c, int argc, char **argv);
 int cli_tags(cli_ctx *c, int argc, char **argv);
 int cli_kv(cli_ctx *c, int argc, char **argv);
 int cli_state(cli_ctx *c, int argc, char **argv);
+int cli_keys(cli_ctx *c, int argc, char **argv);
+/* `rumor keygen` needs no agent. */
+int cli_keygen(int argc, char **argv);
 
 /* Takes "--http ADDR"/"--http=ADDR" and "--help" out of argv; returns 1 for help, -1 on a
  * missing value, 0 otherwise. */

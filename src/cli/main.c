@@ -23,6 +23,8 @@ static void usage(FILE *out)
             "  tags      set or delete the agent's tags\n"
             "  kv        read, write, list and watch the shared key-value keyspace\n"
             "  state     read and write per-node key-value state\n"
+            "  keys      list, install, use or remove encryption keys\n"
+            "  keygen    print a new encryption key\n"
             "  version   print the version\n\n"
             "Client commands find the agent at --http ADDR:PORT, else $%s, else "
             "127.0.0.1:7947.\nExit codes: 0 ok, 1 the agent reported an error, 2 bad usage, "
@@ -36,8 +38,9 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"members", cli_members}, {"join", cli_join}, {"leave", cli_leave}, {"monitor", cli_monitor},
-    {"info", cli_info},       {"tags", cli_tags}, {"kv", cli_kv},       {"state", cli_state},
+    {"members", cli_members}, {"join", cli_join},   {"leave", cli_leave},
+    {"monitor", cli_monitor}, {"info", cli_info},   {"tags", cli_tags},
+    {"kv", cli_kv},           {"state", cli_state}, {"keys", cli_keys},
 };
 
 int main(int argc, char **argv)
@@ -49,6 +52,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "agent") == 0)
         return agent_main(argc - 2, argv + 2);
+    if (strcmp(argv[1], "keygen") == 0)
+        return cli_keygen(argc - 2, argv + 2);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("rumor %d.%d.%d (protocol %d)\n", RUMOR_VERSION_MAJOR, RUMOR_VERSION_MINOR,
                RUMOR_VERSION_PATCH, RUMOR_PROTOCOL_VERSION);

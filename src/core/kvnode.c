@@ -133,7 +133,7 @@ static void rumor_delta(rumor_node *n, kv_origin *o, uint64_t since)
 {
     uint8_t tmp[RUMOR_PACKET_MAX];
     buf_writer w;
-    size_t budget = n->s.packet_bytes_max - 5u - n->label_len;
+    size_t budget = n->pkt_max - n->pkt_head;
     buf_writer_init_fixed(&w, tmp, budget < sizeof(tmp) ? budget : sizeof(tmp));
     if (!put_delta(&w, o, since, o->gc_version, WIRE_KVX_RUMOR, w.cap) || w.failed)
         return;
@@ -194,17 +194,16 @@ static void send_deltas(rumor_node *n, const rumor_addr *to, buf_reader r, uint3
         kv_origin *o = kv_origin_find(&n->kv, (const char *)on.p, on.len);
         if (!o || (o->max_version <= their_max && !kv_needs_reset(o, their_max, their_gc)))
             continue;
-        if (!open && !(open = node_pkt_begin(n, to)))
+        if (!open && !(open = node_pkt_begin(n, to, n->from_id)))
             return;
         buf_writer *w = node_pkt(n);
         size_t used = w->len - n->cur_start;
-        if (used >= n->s.packet_bytes_max ||
-            !put_delta(w, o, their_max, their_gc, 0, n->s.packet_bytes_max - used))
+        if (used >= n->pkt_max || !put_delta(w, o, their_max, their_gc, 0, n->pkt_max - used))
             break;
     }
     if (open) {
-        if (node_pkt(n)->len - n->cur_start <= 5u + n->label_len) {
-            n->dout.len = n->cur_start; /* nothing fitted */
+        if (node_pkt_empty(n)) {
+            node_pkt_abort(n); /* nothing fitted */
             return;
         }
         node_pkt_end(n, false);
@@ -215,7 +214,7 @@ static void send_deltas(rumor_node *n, const rumor_addr *to, buf_reader r, uint3
 static void send_lags(rumor_node *n, const rumor_addr *to, buf_reader r, uint32_t count)
 {
     uint32_t nlag = 0;
-    size_t bytes = 0, budget = n->s.packet_bytes_max - 5u - n->label_len - 16u;
+    size_t bytes = 0, budget = n->pkt_max - n->pkt_head - 16u;
     wire_str on;
     uint64_t their_max, gc;
     buf_reader scan = r;
@@ -230,7 +229,7 @@ static void send_lags(rumor_node *n, const rumor_addr *to, buf_reader r, uint32_
         bytes += sz;
         nlag++;
     }
-    if (nlag == 0 || !node_pkt_begin(n, to))
+    if (nlag == 0 || !node_pkt_begin(n, to, n->from_id))
         return;
     buf_writer *w = node_pkt(n);
     wire_put_kv_digest_begin(w, WIRE_KVD_REPLY, nlag, bytes);
@@ -254,10 +253,10 @@ static void send_lags(rumor_node *n, const rumor_addr *to, buf_reader r, uint32_
  */
 static void send_offer(rumor_node *n, const rumor_addr *to, uint8_t mode)
 {
-    if (!node_pkt_begin(n, to))
+    if (!node_pkt_begin(n, to, n->from_id))
         return;
     members *t = &n->mem;
-    size_t budget = n->s.packet_bytes_max - 5u - n->label_len - 24u, bytes = 0;
+    size_t budget = n->pkt_max - n->pkt_head - 24u, bytes = 0;
     uint32_t count = 0;
     size_t start = n->kv_digest_pos % t->count;
     for (size_t k = 0; k < t->count; k++) {
@@ -364,7 +363,7 @@ void kvnode_tick(rumor_node *n, uint64_t now)
         return;
     member *peer;
     if (members_live(&n->mem) > 1 && gossip_pick(n, &peer, 1, NULL, false, now) == 1 &&
-        node_pkt_begin(n, &peer->addr)) {
+        node_pkt_begin(n, &peer->addr, node_dest(n, peer))) {
         put_sum(n, node_pkt(n));
         node_pkt_end(n, true);
     }

@@ -360,7 +360,7 @@ static qin *in_by_id(rumor_node *n, uint64_t id)
 
 static bool send_resp(rumor_node *n, const qin *in, uint8_t flags, wire_str payload)
 {
-    if (!node_pkt_begin(n, &in->to))
+    if (!node_pkt_begin(n, &in->to, in->to_id))
         return false;
     wire_put_query_resp(node_pkt(n), in->ltime, in->wire_id, node_self_name(n), flags, payload);
     node_pkt_end(n, true);
@@ -390,7 +390,10 @@ static void serve(rumor_node *n, const qask *a, wire_str name, wire_str payload,
     }
     g->in = arr;
     qin *in = &g->in[g->nin++];
-    *in = (qin){g->next_in_id++, a->ltime, a->wire_id, now + a->timeout_ms, a->addr, false, local};
+    *in = (qin){g->next_in_id++, a->ltime,
+                a->wire_id,      now + a->timeout_ms,
+                a->addr,         node_dest_name(n, a->origin),
+                false,           local};
     if (a->flags & WIRE_Q_ACK) {
         qout *q = local ? out_find(n, a->ltime, a->wire_id) : NULL;
         if (q)

@@ -3,6 +3,7 @@
 #include "core/node.h"
 
 #include <math.h>
+#include <sodium.h>
 #include <string.h>
 
 /* Outbound bytes held before new packets are refused (the host is not draining). */
@@ -24,18 +25,21 @@ static bool settings_valid(const rumor_settings *s)
 {
     size_t nl = s->name ? strlen(s->name) : 0;
     size_t ll = s->cluster_label ? strlen(s->cluster_label) : 0;
+    /* A sealed datagram carries the envelope too: an ALIVE and a fresh write must still fit. */
+    size_t seal = s->nkeys ? SEAL_DGRAM_OVERHEAD : 0;
     return nl >= 1 && nl <= RUMOR_NAME_MAX && s->addr.len >= 1 && s->addr.len <= RUMOR_ADDR_MAX &&
            ll <= RUMOR_LABEL_MAX && s->probe_interval_ms > 0 && s->probe_timeout_ms > 0 &&
            s->probe_timeout_ms <= s->probe_interval_ms && s->gossip_interval_ms > 0 &&
            s->suspicion_mult >= 1 && s->suspicion_max_mult >= 1 && s->awareness_max >= 1 &&
            s->retransmit_mult >= 1 && s->packet_bytes_max >= 512 &&
            s->packet_bytes_max <= RUMOR_PACKET_MAX && s->meta_bytes_max <= RUMOR_META_MAX &&
-           s->meta_bytes_max + NODE_ALIVE_OVERHEAD <= s->packet_bytes_max && s->members_max >= 1 &&
-           s->streams_max >= 1 && s->broadcast_queue_max >= 1 &&
+           s->meta_bytes_max + NODE_ALIVE_OVERHEAD + seal <= s->packet_bytes_max &&
+           s->members_max >= 1 && s->streams_max >= 1 && s->broadcast_queue_max >= 1 &&
            s->stream_frame_bytes_max >= 4096 &&
            s->stream_frame_bytes_max <= RUMOR_STREAM_FRAME_MAX && s->stream_timeout_ms > 0 &&
            (unsigned)s->kv_sync_mode <= RUMOR_SYNC_PULL && s->kv_keys_max >= 1 &&
-           s->kv_value_bytes_max + NODE_KV_OVERHEAD <= s->packet_bytes_max && msg_settings_valid(s);
+           s->kv_value_bytes_max + NODE_KV_OVERHEAD + seal <= s->packet_bytes_max &&
+           msg_settings_valid(s);
 }
 
 static int node_init(rumor_node *n, const rumor_settings *s, uint64_t now)
@@ -48,6 +52,18 @@ static int node_init(rumor_node *n, const rumor_settings *s, uint64_t now)
     memcpy(n->label, s->cluster_label ? s->cluster_label : "", n->label_len);
     n->s.cluster_label = NULL;
     n->s.allocator = &n->alloc;
+    /* Keys and secret live in n->seal only; the settings copy keeps neither. */
+    n->s.keys = NULL;
+    sodium_memzero(n->s.seal_secret, sizeof(n->s.seal_secret));
+    int rc = seal_init(&n->seal, s, now, s->members_max);
+    if (rc != RUMOR_OK)
+        return rc;
+    n->pkt_head = 5u + n->label_len;
+    n->pkt_max = s->packet_bytes_max;
+    if (seal_sending(&n->seal)) {
+        n->pkt_head += SEAL_ENV_BYTES + SEAL_INNER_DGRAM;
+        n->pkt_max -= SEAL_TAG_BYTES;
+    }
     rng_seed(&n->rng, s->seed);
     members_init(&n->mem, &n->alloc);
     bcast_init(&n->bq, &n->alloc, s->broadcast_queue_max);
@@ -75,8 +91,12 @@ static int node_init(rumor_node *n, const rumor_settings *s, uint64_t now)
                             : NODE_NEVER;
     n->next_reap = NODE_NEVER;
     n->next_stream_id = 1;
+    /* Sealed, start probe numbers anywhere: an ACK captured in an earlier life of this node and
+     * replayed after a restart must not answer a new probe (docs/protocol.md section 3.1.4). */
+    if (seal_enabled(&n->seal))
+        n->seq = (uint32_t)rng_next(&n->rng);
     n->st.incarnation = s->incarnation;
-    int rc = msg_init(n);
+    rc = msg_init(n);
     return rc == RUMOR_OK ? kvnode_init(n) : rc;
 }
 
@@ -132,6 +152,7 @@ void rumor_node_del(rumor_node *n)
     rfree(&a, n->ev_last.blob);
     rfree(&a, n->relays);
     rfree(&a, n->msgs);
+    seal_free(&n->seal, &a);
     a.free(a.ud, n);
 }
 
@@ -166,7 +187,17 @@ buf_writer *node_pkt(rumor_node *n)
     return &n->dout;
 }
 
-bool node_pkt_begin(rumor_node *n, const rumor_addr *to)
+uint64_t node_dest(const rumor_node *n, const member *m)
+{
+    return seal_sending(&n->seal) ? seal_id(member_name(m), m->name_len) : 0;
+}
+
+uint64_t node_dest_name(const rumor_node *n, wire_str name)
+{
+    return seal_sending(&n->seal) ? seal_id(name.p, name.len) : 0;
+}
+
+bool node_pkt_begin(rumor_node *n, const rumor_addr *to, uint64_t dest)
 {
     /* Every datagram already drained may be overwritten: reset the arena when it is empty. */
     if (n->dq_head == n->dq_len) {
@@ -185,16 +216,37 @@ bool node_pkt_begin(rumor_node *n, const rumor_addr *to)
     n->dq = dq;
     n->cur_start = n->dout.len;
     n->cur_to = *to;
-    wire_put_header(&n->dout, n->label, n->label_len, 0);
+    bool seal = seal_sending(&n->seal);
+    wire_put_header(&n->dout, n->label, n->label_len, seal ? WIRE_FLAG_SEALED : 0);
+    if (seal) {
+        seal_inner in = {.kind = SEAL_KIND_DGRAM, .dest = dest};
+        n->cur_env = seal_put_inner(&n->seal, &n->dout, &in);
+    }
     return true;
+}
+
+void node_pkt_abort(rumor_node *n)
+{
+    n->dout.len = n->cur_start;
+}
+
+bool node_pkt_empty(const rumor_node *n)
+{
+    return n->dout.len - n->cur_start <= n->pkt_head;
 }
 
 void node_pkt_end(rumor_node *n, bool piggyback)
 {
     size_t used = n->dout.len - n->cur_start;
-    if (piggyback && used < n->s.packet_bytes_max)
+    if (piggyback && used < n->pkt_max)
         n->st.messages_out +=
-            bcast_fill(&n->bq, &n->dout, n->s.packet_bytes_max - used, node_retransmit_limit(n));
+            bcast_fill(&n->bq, &n->dout, n->pkt_max - used, node_retransmit_limit(n));
+    if (seal_sending(&n->seal) && !seal_close(&n->seal, &n->dout, n->cur_start, n->cur_env)) {
+        node_pkt_abort(n);
+        n->dout.failed = false;
+        node_drop(n, RUMOR_DROP_QUEUE_FULL);
+        return;
+    }
     out_dgram *d = &n->dq[n->dq_len++];
     d->to = n->cur_to;
     d->off = n->cur_start;
@@ -439,7 +491,7 @@ int rumor_node_receive(rumor_node *n, const rumor_addr *from, const uint8_t *dat
     n->now = now;
     n->st.packets_in++;
     n->st.bytes_in += len;
-    return recv_packet(n, from, data, len, false, now);
+    return recv_packet(n, from, data, len, now);
 }
 
 static void leave_tick(rumor_node *n, uint64_t now)

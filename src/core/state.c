@@ -243,7 +243,8 @@ void state_alive(rumor_node *n, uint32_t inc, wire_str name, const rumor_addr *a
  */
 static void tell_alive(rumor_node *n, const member *m)
 {
-    if (!n->from || n->leaving || m->state != RUMOR_MEMBER_ALIVE || !node_pkt_begin(n, n->from))
+    if (!n->from || n->leaving || m->state != RUMOR_MEMBER_ALIVE ||
+        !node_pkt_begin(n, n->from, n->from_id))
         return;
     wire_put_alive(node_pkt(n), m->incarnation, name_of(m), &m->addr,
                    wire_str_of(m->meta, m->meta_len));
@@ -324,7 +325,7 @@ static void left_self(rumor_node *n, uint32_t inc, uint64_t now)
     uint32_t k = n->s.gossip_nodes * 2 < 16 ? n->s.gossip_nodes * 2 : 16;
     size_t nt = gossip_pick(n, targets, k, NULL, false, now);
     for (size_t i = 0; i < nt; i++) {
-        if (!node_pkt_begin(n, &targets[i]->addr))
+        if (!node_pkt_begin(n, &targets[i]->addr, node_dest(n, targets[i])))
             break;
         wire_put_accuse(node_pkt(n), WIRE_LEFT, inc, node_self_name(n), wire_str_of(NULL, 0));
         node_pkt_end(n, true);

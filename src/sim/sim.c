@@ -42,7 +42,7 @@ int rumor_sim_new(rumor_sim **out, const rumor_sim_options *o)
 {
     *out = NULL;
     if (o->nodes == 0 || o->nodes > (1u << 24) || !(o->loss >= 0.0 && o->loss <= 1.0) ||
-        !(o->dup >= 0.0 && o->dup <= 1.0))
+        !(o->dup >= 0.0 && o->dup <= 1.0) || !(o->replay >= 0.0 && o->replay <= 1.0))
         return RUMOR_ERR_INVALID;
     rumor_sim *s = calloc(1, sizeof(*s));
     if (!s)
@@ -60,6 +60,7 @@ int rumor_sim_new(rumor_sim **out, const rumor_sim_options *o)
     for (uint32_t i = 0; i < s->n; i++) {
         s->nodes[i].wake_at = SIM_NEVER;
         s->nodes[i].crash_rec = SIM_NONE;
+        s->nodes[i].keys = 1; /* key 0, primary */
     }
     *out = s;
     return 0;
@@ -383,12 +384,16 @@ static int node_boot(rumor_sim *s, uint32_t i, bool set_inc, uint32_t inc)
     st.name = name;
     rumor_sim_addr(&st.addr, i);
     st.seed = sim_rng_next(s->rng);
+    uint8_t keys[RUMOR_KEYRING_MAX][RUMOR_KEY_BYTES];
+    if (s->o.encrypt)
+        sim_seal_settings(s, i, &st, keys);
     if (set_inc)
         st.incarnation = inc;
     if (s->o.settings_fn)
         s->o.settings_fn(&st, i, s->o.settings_ud);
     rumor_node *eng;
     rc = rumor_node_new(&eng, &st, s->now);
+    memset(keys, 0, sizeof(keys));
     if (rc != 0)
         return rc;
     if (nd->life == 0)
@@ -599,6 +604,8 @@ rumor_node *rumor_sim_node(const rumor_sim *s, uint32_t i)
 int rumor_sim_schedule(rumor_sim *s, uint64_t at, const rumor_sim_fault *f)
 {
     uint32_t limit = f->kind == RUMOR_SIM_FAULT_SPLIT ? s->n + 1 : s->n;
+    if (f->kind >= RUMOR_SIM_FAULT_KEY_INSTALL && f->seed >= 32)
+        return RUMOR_ERR_INVALID;
     if (at < s->now || (f->kind != RUMOR_SIM_FAULT_HEAL && f->node >= limit))
         return RUMOR_ERR_INVALID;
     rumor_sim_fault *copy = malloc(sizeof(*copy));
@@ -646,6 +653,11 @@ static void apply_fault(rumor_sim *s, const rumor_sim_fault *f)
         break;
     case RUMOR_SIM_FAULT_HEAL:
         rumor_sim_heal(s);
+        break;
+    case RUMOR_SIM_FAULT_KEY_INSTALL:
+    case RUMOR_SIM_FAULT_KEY_USE:
+    case RUMOR_SIM_FAULT_KEY_REMOVE:
+        (void)rumor_sim_node_keyring(s, f->node, f->kind, f->seed);
         break;
     }
 }
