@@ -364,6 +364,14 @@ RUMOR_API int rumor_node_leave(rumor_node *n, uint64_t now);
 RUMOR_API int rumor_node_restore(rumor_node *n, const rumor_member *m, uint64_t now);
 
 /*
+ * Makes room for `count` members in all, self included (capped at members_max), before many
+ * rumor_node_restore() calls: the member table's arrays are then sized once and exactly instead
+ * of growing by doubling. Only memory changes; a table may still grow past it. Errors:
+ * RUMOR_ERR_NOMEM (the table is as before, or only partly enlarged).
+ */
+RUMOR_API int rumor_node_reserve(rumor_node *n, size_t count);
+
+/*
  * Sets this node's metadata (tags) and broadcasts it with a new incarnation. Errors:
  * RUMOR_ERR_TOO_BIG (over meta_bytes_max; nothing changes), RUMOR_ERR_STATE (after leave).
  */

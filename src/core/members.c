@@ -55,28 +55,34 @@ static void member_release(members *t, member *m)
     t->free_id = id;
 }
 
+/* Adds one slab. Its records are handed out in id order (`fresh`) before the free list is
+ * needed, so a slab is not written until its records are used: no zeroing pass, no link pass. */
+static bool slab_add(members *t)
+{
+    if (t->nslabs >= (UINT32_MAX - 1) / MEMBER_SLAB)
+        return false;
+    void *arr = t->slabs;
+    if (!rgrow(t->a, &arr, &t->slabs_cap, t->nslabs + 1, sizeof(member *)))
+        return false;
+    t->slabs = arr;
+    member *slab = ralloc(t->a, MEMBER_SLAB * sizeof(member));
+    if (!slab)
+        return false;
+    t->slabs[t->nslabs++] = slab;
+    return true;
+}
+
 static member *member_take(members *t)
 {
-    if (!t->free_id) {
-        if (t->nslabs >= (UINT32_MAX - 1) / MEMBER_SLAB)
-            return NULL;
-        void *arr = t->slabs;
-        if (!rgrow(t->a, &arr, &t->slabs_cap, t->nslabs + 1, sizeof(member *)))
-            return NULL;
-        t->slabs = arr;
-        member *slab = rcalloc(t->a, MEMBER_SLAB, sizeof(member));
-        if (!slab)
-            return NULL;
-        t->slabs[t->nslabs++] = slab;
-        uint32_t base = (uint32_t)((t->nslabs - 1) * MEMBER_SLAB);
-        for (uint32_t i = MEMBER_SLAB; i > 0; i--) {
-            slab[i - 1].id = t->free_id;
-            t->free_id = base + i;
-        }
-    }
     uint32_t id = t->free_id;
+    if (id) {
+        t->free_id = by_id(t, id)->id;
+    } else {
+        if (t->fresh == t->nslabs * MEMBER_SLAB && !slab_add(t))
+            return NULL;
+        id = (uint32_t)++t->fresh;
+    }
     member *m = by_id(t, id);
-    t->free_id = m->id;
     memset(m, 0, sizeof(*m));
     m->id = id;
     return m;
@@ -84,8 +90,11 @@ static member *member_take(members *t)
 
 void members_free(members *t)
 {
-    for (size_t i = 0; i < t->count; i++) {
-        member *m = t->order[i];
+    /* Walk the slabs in address order rather than the shuffled probe order: at 10^8 records
+     * (a 10,000-node simulation) that is the difference between streaming and a cache miss per
+     * record. Released records are zeroed, so their name_len is 0 and meta NULL. */
+    for (uint32_t id = 1; id <= t->fresh; id++) {
+        member *m = by_id(t, id);
         if (m->name_len > MEMBER_NAME_INLINE)
             rfree(t->a, m->n.heap_name);
         rfree(t->a, m->meta);
@@ -126,12 +135,15 @@ static void slots_insert(uint32_t *slots, size_t nslots, const member *m)
     slots[i] = m->id;
 }
 
-static bool slots_grow(members *t)
+/* Linear probing stays short up to a load of 3/4 (about 8.5 slots per miss, 2.5 per hit, and
+ * four-byte slots share cache lines); a lower bound would only double the table's memory. */
+static bool slots_fit(size_t count, size_t nslots)
 {
-    /* Keep the load factor under 1/2 so that probes stay short. */
-    if ((t->count + 1) * 2 <= t->nslots)
-        return true;
-    size_t n = t->nslots ? t->nslots * 2 : 16;
+    return count * 4 <= nslots * 3;
+}
+
+static bool slots_resize(members *t, size_t n)
+{
     uint32_t *s = rcalloc(t->a, n, sizeof(*s));
     if (!s)
         return false;
@@ -140,6 +152,43 @@ static bool slots_grow(members *t)
     rfree(t->a, t->slots);
     t->slots = s;
     t->nslots = n;
+    return true;
+}
+
+static bool slots_grow(members *t)
+{
+    if (slots_fit(t->count + 1, t->nslots))
+        return true;
+    return slots_resize(t, t->nslots ? t->nslots * 2 : 16);
+}
+
+bool members_reserve(members *t, size_t n)
+{
+    if (n > UINT32_MAX - 1)
+        return false;
+    size_t ns = t->nslots ? t->nslots : 16;
+    while (!slots_fit(n, ns))
+        ns *= 2;
+    if (ns > t->nslots && !slots_resize(t, ns))
+        return false;
+    if (n > t->cap) {
+        size_t bytes;
+        if (!size_mul_ok(n, sizeof(member *), &bytes))
+            return false;
+        member **o = rrealloc(t->a, t->order, bytes);
+        if (!o)
+            return false;
+        t->order = o;
+        t->cap = n;
+    }
+    size_t slabs = (n + MEMBER_SLAB - 1) / MEMBER_SLAB;
+    if (slabs > t->slabs_cap) {
+        member **s = rrealloc(t->a, t->slabs, slabs * sizeof(member *));
+        if (!s)
+            return false;
+        t->slabs = s;
+        t->slabs_cap = slabs;
+    }
     return true;
 }
 

@@ -36,7 +36,7 @@ typedef struct member {
     bool is_self;
     uint32_t incarnation;
     uint32_t hash;
-    uint32_t id;        /* slab id + 1 (0 = none); also the free-list link while unused */
+    uint32_t id;        /* slab id + 1 (0 = none); also the free-list link once released */
     uint32_t order_idx; /* position in members.order */
     uint32_t dead_idx;  /* position in members.dead while failed or left */
     uint16_t meta_len;
@@ -55,6 +55,7 @@ typedef struct members {
     member **slabs; /* MEMBER_SLAB records each */
     size_t nslabs, slabs_cap;
     uint32_t free_id; /* head of the free list of ids, 0 = empty */
+    size_t fresh;     /* ids 1..fresh have been handed out at least once */
     size_t probe_idx;
     member **dead; /* failed and left members, for reaping and reconnects without a scan */
     size_t ndead, dead_cap;
@@ -76,6 +77,11 @@ member *members_find(const members *t, const char *name, size_t len);
 member *members_add(members *t, const char *name, size_t len, rng *r);
 /* Removes and frees a member. The caller has cleared its bcast and suspicion. */
 void members_remove(members *t, member *m);
+/* Makes room for `n` members in all (the probe order, the hash index and the slab index are
+ * sized exactly, so a table restored from a snapshot of known size is built without growing
+ * arrays nor leaving the grown-out copies behind). Returns false when out of memory; the table
+ * keeps its members and stays usable. */
+bool members_reserve(members *t, size_t n);
 /* Returns false when out of memory (nothing changed). */
 bool members_set_state(members *t, member *m, uint8_t state, uint64_t now);
 /* Replaces the metadata; returns false when out of memory (nothing changed). */

@@ -53,7 +53,9 @@ static int node_init(rumor_node *n, const rumor_settings *s, uint64_t now)
     bcast_init(&n->bq, &n->alloc, s->broadcast_queue_max);
     buf_writer_init(&n->dout, &n->alloc, NODE_OUT_BYTES_MAX);
     buf_writer_init(&n->sout, &n->alloc, NODE_OUT_BYTES_MAX);
-    n->msgs = rcalloc(&n->alloc, WIRE_MSGS_MAX, sizeof(wire_msg));
+    /* Not zeroed: decoding writes each slot before it is read, so only the pages that a
+     * packet's message count reaches are ever touched (the whole array is 90 KB per node). */
+    n->msgs = ralloc(&n->alloc, WIRE_MSGS_MAX * sizeof(wire_msg));
     n->self = members_add(&n->mem, n->name, n->name_len, &n->rng);
     if (!n->msgs || !n->self)
         return RUMOR_ERR_NOMEM;
@@ -401,6 +403,13 @@ int rumor_node_restore(rumor_node *n, const rumor_member *m, uint64_t now)
     state_alive_new(n, wire_str_of(m->name, len), m->incarnation, &m->addr,
                     wire_str_of(m->meta, m->meta_len), true, now);
     return n->mem.count > before ? RUMOR_OK : RUMOR_ERR_NOMEM;
+}
+
+int rumor_node_reserve(rumor_node *n, size_t count)
+{
+    if (count > n->s.members_max)
+        count = n->s.members_max;
+    return members_reserve(&n->mem, count) ? RUMOR_OK : RUMOR_ERR_NOMEM;
 }
 
 int rumor_node_set_meta(rumor_node *n, const uint8_t *meta, size_t len, uint64_t now)

@@ -84,8 +84,8 @@ static void test_add_find_many(void **ctx)
     add_all(&t, &r, N);
     assert_int_equal(t.count, N);
     assert_int_equal(t.by_state[RUMOR_MEMBER_ALIVE], N);
-    /* Load factor stays at or under 1/2. */
-    assert_true(t.nslots >= 2 * t.count);
+    /* Load factor stays at or under 3/4. */
+    assert_true(4 * t.count <= 3 * t.nslots);
     for (int i = 0; i < N; i++) {
         member *m = find_i(&t, i);
         assert_non_null(m);
@@ -98,6 +98,116 @@ static void test_add_find_many(void **ctx)
     assert_null(members_find(&t, "m10000", 6));
     assert_null(members_find(&t, "m1x", 3));
     assert_null(members_find(&t, "m99999", 6));
+    check_table(&t);
+    members_free(&t);
+}
+
+/* A counting allocator that can be told to fail, to see what reserve does on both paths. */
+typedef struct count_alloc {
+    size_t calls;
+    size_t fail_after; /* allocations and reallocations allowed, SIZE_MAX = all */
+} count_alloc;
+
+static void *ca_alloc(void *ud, size_t size)
+{
+    count_alloc *c = ud;
+    return c->calls++ < c->fail_after ? malloc(size) : NULL;
+}
+
+static void *ca_realloc(void *ud, void *p, size_t size)
+{
+    count_alloc *c = ud;
+    return c->calls++ < c->fail_after ? realloc(p, size) : NULL;
+}
+
+static void ca_free(void *ud, void *p)
+{
+    (void)ud;
+    free(p);
+}
+
+static void test_reserve(void **ctx)
+{
+    (void)ctx;
+    count_alloc ca = {0, SIZE_MAX};
+    rumor_allocator a = {ca_alloc, ca_realloc, ca_free, &ca};
+    members t;
+    rng r;
+    rng_seed(&r, 11);
+    members_init(&t, &a);
+    assert_true(members_reserve(&t, N));
+    /* Exact sizes: the order holds N, the index is the smallest power of two at load <= 3/4,
+     * the slab index has room for every slab. */
+    assert_int_equal(t.cap, N);
+    assert_int_equal(t.nslots, 16384);
+    assert_int_equal(t.slabs_cap, (N + MEMBER_SLAB - 1) / MEMBER_SLAB);
+    member **order = t.order;
+    uint32_t *slots = t.slots;
+    member **slab_index = t.slabs;
+    size_t calls = ca.calls;
+    add_all(&t, &r, N);
+    /* Nothing was regrown: only the slabs themselves and the long names were allocated. */
+    assert_ptr_equal(t.order, order);
+    assert_ptr_equal(t.slots, slots);
+    assert_ptr_equal(t.slabs, slab_index);
+    size_t long_names = 0;
+    for (int i = 0; i < N; i++) {
+        char name[RUMOR_NAME_MAX + 1];
+        long_names += name_of(i, name) > MEMBER_NAME_INLINE;
+    }
+    assert_int_equal(ca.calls - calls, t.nslabs + long_names);
+    check_table(&t);
+    /* A smaller reservation changes nothing; a larger one rehashes and keeps every member. */
+    assert_true(members_reserve(&t, 10));
+    assert_ptr_equal(t.slots, slots);
+    assert_int_equal(t.cap, N);
+    assert_true(members_reserve(&t, 3 * N));
+    assert_int_equal(t.cap, 3 * N);
+    assert_int_equal(t.nslots, 65536);
+    check_table(&t);
+    for (int i = 0; i < N; i++)
+        assert_non_null(find_i(&t, i));
+    /* Out of memory at the first or the second step (index rebuilt, order not grown): reserve
+     * says so and the table is still whole and usable. */
+    for (size_t ok = 0; ok < 2; ok++) {
+        ca.fail_after = ca.calls + ok;
+        assert_false(members_reserve(&t, (6 + 6 * ok) * N));
+        ca.fail_after = SIZE_MAX;
+        assert_int_equal(t.cap, 3 * N);
+        check_table(&t);
+    }
+    assert_non_null(members_add(&t, "after-oom", 9, &r));
+    assert_non_null(members_find(&t, "after-oom", 9));
+    check_table(&t);
+    members_free(&t);
+}
+
+/* Records are handed out from slabs in order and come back through the free list: a table that
+ * loses and regains members reuses them instead of growing. */
+static void test_record_reuse(void **ctx)
+{
+    (void)ctx;
+    members t;
+    rng r;
+    rng_seed(&r, 12);
+    members_init(&t, &rumor_alloc_libc);
+    add_all(&t, &r, 3 * MEMBER_SLAB);
+    size_t slabs = t.nslabs, fresh = t.fresh;
+    assert_int_equal(fresh, 3 * MEMBER_SLAB);
+    /* Drop every other member (long names among them), then add as many new ones. */
+    for (int i = 0; i < 3 * MEMBER_SLAB; i += 2) {
+        member *m = find_i(&t, i);
+        assert_non_null(m);
+        members_remove(&t, m);
+    }
+    check_table(&t);
+    for (int i = 0; i < 3 * MEMBER_SLAB; i += 2) {
+        char name[64];
+        int w = snprintf(name, sizeof(name), i % 4 ? "again-%d" : "again-with-a-long-name-%d", i);
+        assert_non_null(members_add(&t, name, (size_t)w, &r));
+    }
+    assert_int_equal(t.nslabs, slabs);
+    assert_int_equal(t.fresh, fresh);
     check_table(&t);
     members_free(&t);
 }
@@ -374,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_random_removals),   cmocka_unit_test(test_removal_collisions),
         cmocka_unit_test(test_probe_order_round), cmocka_unit_test(test_states_and_dead_list),
         cmocka_unit_test(test_dead_transitions),  cmocka_unit_test(test_meta),
+        cmocka_unit_test(test_reserve),           cmocka_unit_test(test_record_reuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -473,6 +473,73 @@ static void test_restore(void **ctx)
     rumor_node_del(n);
 }
 
+static void *flaky_alloc(void *ud, size_t size)
+{
+    return *(bool *)ud ? NULL : malloc(size);
+}
+
+static void *flaky_realloc(void *ud, void *p, size_t size)
+{
+    return *(bool *)ud ? NULL : realloc(p, size);
+}
+
+static void flaky_free(void *ud, void *p)
+{
+    (void)ud;
+    free(p);
+}
+
+/* rumor_node_reserve sizes the member table ahead of many restores; it changes no state. */
+static void test_reserve(void **ctx)
+{
+    (void)ctx;
+    rumor_settings s = valid_settings();
+    s.members_max = 5000;
+    rumor_node *n;
+    assert_int_equal(rumor_node_new(&n, &s, 1000), RUMOR_OK);
+    rumor_event ev;
+    while (rumor_node_poll_event(n, &ev)) {
+    }
+    /* Capped at members_max: a huge count is not an allocation failure. */
+    assert_int_equal(rumor_node_reserve(n, SIZE_MAX), RUMOR_OK);
+    assert_int_equal(rumor_node_reserve(n, 3000), RUMOR_OK);
+    assert_int_equal(rumor_node_member_count(n), 1);
+    assert_false(rumor_node_poll_event(n, &ev));
+    for (int i = 0; i < 3000; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "restored-%d", i);
+        rumor_member m;
+        memset(&m, 0, sizeof(m));
+        m.name = name;
+        m.addr = tnet_addr(i + 10);
+        m.incarnation = (uint32_t)i;
+        assert_int_equal(rumor_node_restore(n, &m, 1001), RUMOR_OK);
+        assert_true(rumor_node_poll_event(n, &ev));
+        assert_int_equal(ev.type, RUMOR_EVENT_MEMBER_JOIN);
+    }
+    assert_int_equal(rumor_node_member_count(n), 3001);
+    rumor_member got;
+    assert_int_equal(rumor_node_member_find(n, "restored-2999", &got), RUMOR_OK);
+    assert_int_equal(got.incarnation, 2999);
+    rumor_node_del(n);
+
+    /* Out of memory: an error, and the node goes on as before. */
+    bool fail = false;
+    rumor_allocator a = {flaky_alloc, flaky_realloc, flaky_free, &fail};
+    s.allocator = &a;
+    assert_int_equal(rumor_node_new(&n, &s, 1000), RUMOR_OK);
+    fail = true;
+    assert_int_equal(rumor_node_reserve(n, 4000), RUMOR_ERR_NOMEM);
+    fail = false;
+    rumor_member m;
+    memset(&m, 0, sizeof(m));
+    m.name = "after";
+    m.addr = tnet_addr(9);
+    assert_int_equal(rumor_node_restore(n, &m, 1001), RUMOR_OK);
+    assert_int_equal(rumor_node_member_count(n), 2);
+    rumor_node_del(n);
+}
+
 static void test_members_max(void **ctx)
 {
     (void)ctx;
@@ -562,6 +629,7 @@ int main(void)
         cmocka_unit_test(test_addr_helpers),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_restore),
+        cmocka_unit_test(test_reserve),
         cmocka_unit_test(test_members_max),
         cmocka_unit_test(test_large_meta_propagates),
     };
