@@ -258,12 +258,14 @@ void node_event(rumor_node *n, uint8_t type, const member *m, const char *accuse
         e->state = m->state;
         e->since = m->state_since;
         e->is_self = m->is_self;
-        if (m->meta_len) {
-            e->meta = ralloc(&n->alloc, m->meta_len);
+        size_t meta_len;
+        const uint8_t *meta = members_meta(&n->mem, m, &meta_len);
+        if (meta_len) {
+            e->meta = ralloc(&n->alloc, meta_len);
             if (!e->meta)
                 return;
-            memcpy(e->meta, m->meta, m->meta_len);
-            e->meta_len = m->meta_len;
+            memcpy(e->meta, meta, meta_len);
+            e->meta_len = (uint16_t)meta_len;
         }
     } else {
         memset(e->name, 0, sizeof(e->name));
@@ -282,15 +284,14 @@ void node_event(rumor_node *n, uint8_t type, const member *m, const char *accuse
 
 /* ---- public API ---- */
 
-static void member_snapshot(const member *m, rumor_member *out)
+static void member_snapshot(const rumor_node *n, const member *m, rumor_member *out)
 {
     out->name = member_name(m);
     out->name_len = m->name_len;
     out->addr = m->addr;
     out->incarnation = m->incarnation;
     out->state = (rumor_member_state)m->state;
-    out->meta = m->meta;
-    out->meta_len = m->meta_len;
+    out->meta = members_meta(&n->mem, m, &out->meta_len);
     out->state_since_ms = m->state_since;
     out->is_self = m->is_self;
 }
@@ -304,7 +305,7 @@ int rumor_node_member_at(const rumor_node *n, size_t i, rumor_member *out)
 {
     if (i >= n->mem.count || !out)
         return RUMOR_ERR_NOT_FOUND;
-    member_snapshot(n->mem.order[i], out);
+    member_snapshot(n, n->mem.order[i], out);
     return RUMOR_OK;
 }
 
@@ -316,13 +317,13 @@ int rumor_node_member_find(const rumor_node *n, const char *name, rumor_member *
     if (!m)
         return RUMOR_ERR_NOT_FOUND;
     if (out)
-        member_snapshot(m, out);
+        member_snapshot(n, m, out);
     return RUMOR_OK;
 }
 
 void rumor_node_self(const rumor_node *n, rumor_member *out)
 {
-    member_snapshot(n->self, out);
+    member_snapshot(n, n->self, out);
 }
 
 void rumor_node_stats(const rumor_node *n, rumor_stats *out)
@@ -444,7 +445,7 @@ static void leave_tick(rumor_node *n, uint64_t now)
 {
     if (!n->leaving || n->leave_done)
         return;
-    bool retired = n->bq.notify_retired > 0 || n->self->bcast == NULL;
+    bool retired = n->bq.notify_retired > 0 || members_bcast(&n->mem, n->self) == NULL;
     if (retired || now >= n->leave_deadline || members_live(&n->mem) == 0) {
         n->leave_done = true;
         node_event(n, RUMOR_EVENT_LEAVE_DONE, n->self, NULL, 0);

@@ -45,12 +45,20 @@ static void check_table(const members *t)
     for (size_t i = 0; i < t->count; i++) {
         const member *m = t->order[i];
         assert_int_equal(m->order_idx, i);
+        assert_int_equal((uintptr_t)m % 64, 0); /* one record, one cache line */
         assert_ptr_equal(members_find(t, member_name(m), m->name_len), m);
         by[m->state]++;
+        const member_ext *x = members_ext(t, m);
+        size_t meta_len;
+        members_meta(t, m, &meta_len);
         if (m->state == RUMOR_MEMBER_FAILED || m->state == RUMOR_MEMBER_LEFT) {
-            assert_true(m->dead_idx < t->ndead);
-            assert_ptr_equal(t->dead[m->dead_idx], m);
+            assert_non_null(x);
+            assert_true(x->dead_idx < t->ndead);
+            assert_ptr_equal(t->dead[x->dead_idx], m);
             dead++;
+        } else if (meta_len == 0) {
+            /* Nothing in these tables sets a broadcast or a suspicion: no extension left. */
+            assert_null(x);
         }
     }
     for (int s = 0; s < 4; s++)
@@ -140,22 +148,22 @@ static void test_reserve(void **ctx)
      * the slab index has room for every slab. */
     assert_int_equal(t.cap, N);
     assert_int_equal(t.nslots, 16384);
-    assert_int_equal(t.slabs_cap, (N + MEMBER_SLAB - 1) / MEMBER_SLAB);
+    assert_int_equal(t.recs.cap, (N + MEMBER_SLAB - 1) / MEMBER_SLAB);
     member **order = t.order;
     uint32_t *slots = t.slots;
-    member **slab_index = t.slabs;
+    uint8_t **slab_index = t.recs.slabs;
     size_t calls = ca.calls;
     add_all(&t, &r, N);
     /* Nothing was regrown: only the slabs themselves and the long names were allocated. */
     assert_ptr_equal(t.order, order);
     assert_ptr_equal(t.slots, slots);
-    assert_ptr_equal(t.slabs, slab_index);
+    assert_ptr_equal(t.recs.slabs, slab_index);
     size_t long_names = 0;
     for (int i = 0; i < N; i++) {
         char name[RUMOR_NAME_MAX + 1];
         long_names += name_of(i, name) > MEMBER_NAME_INLINE;
     }
-    assert_int_equal(ca.calls - calls, t.nslabs + long_names);
+    assert_int_equal(ca.calls - calls, t.recs.nslabs + long_names);
     check_table(&t);
     /* A smaller reservation changes nothing; a larger one rehashes and keeps every member. */
     assert_true(members_reserve(&t, 10));
@@ -192,7 +200,7 @@ static void test_record_reuse(void **ctx)
     rng_seed(&r, 12);
     members_init(&t, &rumor_alloc_libc);
     add_all(&t, &r, 3 * MEMBER_SLAB);
-    size_t slabs = t.nslabs, fresh = t.fresh;
+    size_t slabs = t.recs.nslabs, fresh = t.recs.fresh;
     assert_int_equal(fresh, 3 * MEMBER_SLAB);
     /* Drop every other member (long names among them), then add as many new ones. */
     for (int i = 0; i < 3 * MEMBER_SLAB; i += 2) {
@@ -206,8 +214,8 @@ static void test_record_reuse(void **ctx)
         int w = snprintf(name, sizeof(name), i % 4 ? "again-%d" : "again-with-a-long-name-%d", i);
         assert_non_null(members_add(&t, name, (size_t)w, &r));
     }
-    assert_int_equal(t.nslabs, slabs);
-    assert_int_equal(t.fresh, fresh);
+    assert_int_equal(t.recs.nslabs, slabs);
+    assert_int_equal(t.recs.fresh, fresh);
     check_table(&t);
     members_free(&t);
 }
@@ -446,7 +454,12 @@ static void test_dead_transitions(void **ctx)
     members_remove(&t, a);
     assert_int_equal(t.ndead, 1);
     assert_ptr_equal(t.dead[0], b);
-    assert_int_equal(b->dead_idx, 0);
+    assert_int_equal(members_ext(&t, b)->dead_idx, 0);
+    check_table(&t);
+    /* Back from the dead (a higher incarnation): off the list, and the extension goes. */
+    assert_true(members_set_state(&t, b, RUMOR_MEMBER_ALIVE, 5));
+    assert_int_equal(t.ndead, 0);
+    assert_null(members_ext(&t, b));
     check_table(&t);
     members_free(&t);
 }
@@ -459,21 +472,70 @@ static void test_meta(void **ctx)
     rng_seed(&r, 8);
     members_init(&t, &rumor_alloc_libc);
     member *m = members_add(&t, "m", 1, &r);
-    assert_int_equal(m->meta_len, 0);
-    assert_null(m->meta);
+    size_t len;
+    assert_null(members_meta(&t, m, &len));
+    assert_int_equal(len, 0);
+    assert_null(members_ext(&t, m));
     assert_true(members_set_meta(&t, m, (const uint8_t *)"role=db", 7));
-    assert_int_equal(m->meta_len, 7);
-    assert_memory_equal(m->meta, "role=db", 7);
-    const uint8_t *p = m->meta;
+    const uint8_t *p = members_meta(&t, m, &len);
+    assert_int_equal(len, 7);
+    assert_memory_equal(p, "role=db", 7);
     assert_true(members_set_meta(&t, m, (const uint8_t *)"role=db", 7));
-    assert_ptr_equal(m->meta, p); /* unchanged: no reallocation */
+    assert_ptr_equal(members_meta(&t, m, &len), p); /* unchanged: no reallocation */
     uint8_t big[RUMOR_META_MAX];
     memset(big, 'x', sizeof(big));
     assert_true(members_set_meta(&t, m, big, sizeof(big)));
-    assert_int_equal(m->meta_len, RUMOR_META_MAX);
+    members_meta(&t, m, &len);
+    assert_int_equal(len, RUMOR_META_MAX);
     assert_true(members_set_meta(&t, m, NULL, 0));
-    assert_int_equal(m->meta_len, 0);
-    assert_null(m->meta);
+    assert_null(members_meta(&t, m, &len));
+    assert_int_equal(len, 0);
+    assert_null(members_ext(&t, m)); /* nothing left in it */
+    /* A member removed with metadata, and a table freed with some: nothing leaks (ASan). */
+    member *k = members_add(&t, "keep", 4, &r);
+    assert_true(members_set_meta(&t, k, (const uint8_t *)"a=1", 3));
+    assert_true(members_set_meta(&t, m, (const uint8_t *)"b=2", 3));
+    members_remove(&t, m);
+    check_table(&t);
+    members_free(&t);
+}
+
+/* Extensions exist while something in them is in use, and their records are reused. */
+static void test_ext_lifetime(void **ctx)
+{
+    (void)ctx;
+    members t;
+    rng r;
+    rng_seed(&r, 9);
+    members_init(&t, &rumor_alloc_libc);
+    member *m = members_add(&t, "m", 1, &r);
+    member_ext *x = members_ext_get(&t, m);
+    assert_non_null(x);
+    assert_ptr_equal(members_ext_get(&t, m), x); /* the same one */
+    assert_null(x->meta);
+    assert_null(x->bcast);
+    assert_null(x->susp);
+    /* In use: a suspicion pointer keeps it (any non-NULL value will do here). */
+    x->susp = (struct suspicion *)&r;
+    members_ext_trim(&t, m);
+    assert_ptr_equal(members_ext(&t, m), x);
+    assert_ptr_equal(members_susp(&t, m), (struct suspicion *)&r);
+    x->susp = NULL;
+    x->bcast = (struct bcast *)&r;
+    members_ext_trim(&t, m);
+    assert_ptr_equal(members_bcast(&t, m), (struct bcast *)&r);
+    x->bcast = NULL;
+    members_ext_trim(&t, m);
+    assert_null(members_ext(&t, m));
+    assert_null(members_susp(&t, m));
+    assert_null(members_bcast(&t, m));
+    /* The released record is the next one handed out. */
+    member *o = members_add(&t, "o", 1, &r);
+    assert_ptr_equal(members_ext_get(&t, o), x);
+    assert_int_equal(t.exts.fresh, 1);
+    members_ext_trim(&t, o);
+    assert_null(members_ext(&t, o));
+    check_table(&t);
     members_free(&t);
 }
 
@@ -485,6 +547,7 @@ int main(void)
         cmocka_unit_test(test_probe_order_round), cmocka_unit_test(test_states_and_dead_list),
         cmocka_unit_test(test_dead_transitions),  cmocka_unit_test(test_meta),
         cmocka_unit_test(test_reserve),           cmocka_unit_test(test_record_reuse),
+        cmocka_unit_test(test_ext_lifetime),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
