@@ -67,7 +67,7 @@ typedef struct members {
     member **order;
     size_t count;
     size_t cap;
-    uint32_t *slots; /* hash table of member ids, power-of-two size, 0 = empty */
+    uint64_t *slots; /* hash index: name hash << 32 | member id, power-of-two size, 0 = empty */
     size_t nslots;
     members_pool recs; /* member records */
     members_pool exts; /* member_ext records */

@@ -150,7 +150,7 @@ static void test_reserve(void **ctx)
     assert_int_equal(t.nslots, 16384);
     assert_int_equal(t.recs.cap, (N + MEMBER_SLAB - 1) / MEMBER_SLAB);
     member **order = t.order;
-    uint32_t *slots = t.slots;
+    uint64_t *slots = t.slots;
     uint8_t **slab_index = t.recs.slabs;
     size_t calls = ca.calls;
     add_all(&t, &r, N);
@@ -333,6 +333,34 @@ static void test_removal_collisions(void **ctx)
         }
         check_table(&t);
     }
+    members_free(&t);
+}
+
+/* Names with the same 32-bit hash (found offline): the index compares hashes first, so the
+ * names themselves must still tell such members apart, on lookup and on removal. */
+static void test_full_hash_collisions(void **ctx)
+{
+    (void)ctx;
+    static const char *const names[4] = {"m516c6d49", "m2b21c7d5", "m45014385", "m570a06c8"};
+    members t;
+    rng r;
+    rng_seed(&r, 10);
+    members_init(&t, &rumor_alloc_libc);
+    member *m[4];
+    for (int i = 0; i < 4; i++)
+        m[i] = members_add(&t, names[i], 9, &r);
+    assert_ptr_equal(members_find(&t, names[0], 9), m[0]);
+    assert_ptr_equal(members_find(&t, names[1], 9), m[1]);
+    assert_ptr_equal(members_find(&t, names[2], 9), m[2]);
+    assert_ptr_equal(members_find(&t, names[3], 9), m[3]);
+    assert_null(members_find(&t, "m516c6d4", 8));
+    members_remove(&t, m[0]);
+    assert_null(members_find(&t, names[0], 9));
+    assert_ptr_equal(members_find(&t, names[1], 9), m[1]);
+    members_remove(&t, m[3]);
+    assert_ptr_equal(members_find(&t, names[2], 9), m[2]);
+    assert_null(members_find(&t, names[3], 9));
+    check_table(&t);
     members_free(&t);
 }
 
@@ -547,7 +575,7 @@ int main(void)
         cmocka_unit_test(test_probe_order_round), cmocka_unit_test(test_states_and_dead_list),
         cmocka_unit_test(test_dead_transitions),  cmocka_unit_test(test_meta),
         cmocka_unit_test(test_reserve),           cmocka_unit_test(test_record_reuse),
-        cmocka_unit_test(test_ext_lifetime),
+        cmocka_unit_test(test_ext_lifetime),      cmocka_unit_test(test_full_hash_collisions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
