@@ -166,7 +166,7 @@ int rumor_sim_schedule(rumor_sim *s, uint64_t at, const rumor_sim_fault *f);
 /* ------------------------------------------------------------------------------------------ */
 /* Observation                                                                                 */
 
-/* FNV-1a style hash over every delivered datagram, stream op and engine event so far. */
+/* Multiply-xorshift hash over every delivered datagram, stream op and engine event so far. */
 uint64_t rumor_sim_trace_hash(const rumor_sim *s);
 
 /* Number of node slots, and the seed the simulator was created with. */
