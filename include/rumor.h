@@ -372,6 +372,25 @@ RUMOR_API int rumor_node_restore(rumor_node *n, const rumor_member *m, uint64_t 
 RUMOR_API int rumor_node_reserve(rumor_node *n, size_t count);
 
 /*
+ * A hint for hosts that drive many nodes in one process (a simulator at 10,000 nodes, whose
+ * node states do not fit the CPU cache): starts loading into the cache the memory that the next
+ * call into `n` will read, so that it arrives while the host finishes other work. `level` 0 is
+ * the node's own state; 1 also what that state points to (its own member record, output
+ * buffers, the next probe target's place in the probe order); 2 also the next probe target's
+ * record. Issue the levels in that order, some work apart: a level reads memory that the one
+ * before it fetched. Changes nothing.
+ */
+RUMOR_API void rumor_node_prefetch(const rumor_node *n, unsigned level);
+
+/*
+ * The same kind of hint for a member the next call will look up by name (a datagram's sender,
+ * say): level 1 requests its place in the member index, level 2 its record; level 0 does
+ * nothing. Call after rumor_node_prefetch(n, 0), with work in between. Changes nothing.
+ */
+RUMOR_API void rumor_node_prefetch_member(const rumor_node *n, const char *name, size_t len,
+                                          unsigned level);
+
+/*
  * Sets this node's metadata (tags) and broadcasts it with a new incarnation. Errors:
  * RUMOR_ERR_TOO_BIG (over meta_bytes_max; nothing changes), RUMOR_ERR_STATE (after leave).
  */

@@ -233,6 +233,32 @@ member *members_find(const members *t, const char *name, size_t len)
     }
 }
 
+void members_prefetch(const members *t, const char *name, size_t len, unsigned level)
+{
+    if (t->nslots == 0 || level == 0)
+        return;
+    uint32_t h = name_hash(name, len);
+    size_t i = slot_of(t, h);
+    if (level == 1) {
+        /* The index slot, and the slab index the record's address is computed from (up to eight
+         * lines of it: 16,384 members). */
+        __builtin_prefetch(&t->slots[i]);
+        size_t lines = t->recs.nslabs < 64 ? t->recs.nslabs : 64;
+        for (size_t k = 0; k < lines; k += 8)
+            __builtin_prefetch(&t->recs.slabs[k]);
+        return;
+    }
+    for (size_t probes = 0; probes < t->nslots; probes++, i = (i + 1) & (t->nslots - 1)) {
+        uint64_t s = t->slots[i];
+        if (!s)
+            return;
+        if (slot_hash(s) == h) {
+            __builtin_prefetch(by_id(t, slot_id(s)));
+            return;
+        }
+    }
+}
+
 static void slots_insert(uint64_t *slots, size_t nslots, uint32_t id, uint32_t hash)
 {
     size_t i = hash & (nslots - 1);

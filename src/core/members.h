@@ -124,6 +124,9 @@ static inline struct suspicion *members_susp(const members *t, const member *m)
 void members_init(members *t, const rumor_allocator *a);
 void members_free(members *t);
 member *members_find(const members *t, const char *name, size_t len);
+/* A cache hint for a later members_find(name): level 1 requests the index slot, level 2 (some
+ * work later) the record it names. Changes nothing. */
+void members_prefetch(const members *t, const char *name, size_t len, unsigned level);
 /* Adds a member (state ALIVE, no meta); it is swapped to a random slot of the probe order.
  * Returns NULL when out of memory. */
 member *members_add(members *t, const char *name, size_t len, rng *r);

@@ -406,6 +406,49 @@ int rumor_node_restore(rumor_node *n, const rumor_member *m, uint64_t now)
     return n->mem.count > before ? RUMOR_OK : RUMOR_ERR_NOMEM;
 }
 
+static void prefetch_range(const void *base, size_t from, size_t to)
+{
+    for (size_t off = from; off < to; off += 64)
+        __builtin_prefetch((const char *)base + off);
+}
+
+void rumor_node_prefetch(const rumor_node *n, unsigned level)
+{
+    if (level == 0) {
+        /* The fields calls read: settings and identity, the member table's header, the
+         * broadcast counts, timers, probe state, queues, key-value state and counters. The seed
+         * list and the broadcast buckets (read only while news waits) are left out. */
+        prefetch_range(n, 0, offsetof(rumor_node, bq));
+        for (int c = 0; c < BCAST_CLASSES; c++)
+            __builtin_prefetch(&n->bq.cls[c].count);
+        prefetch_range(n, offsetof(rumor_node, seq), offsetof(rumor_node, seeds));
+        prefetch_range(n, offsetof(rumor_node, nseeds), sizeof(rumor_node));
+        return;
+    }
+    const members *t = &n->mem;
+    if (level == 1) {
+        /* What the state points to: our own record, our key-value origin, the output and
+         * decode buffers, and the next probe target's place in the probe order. */
+        __builtin_prefetch(n->self);
+        __builtin_prefetch(n->kv_self);
+        __builtin_prefetch(n->dq);
+        __builtin_prefetch(n->dout.p);
+        __builtin_prefetch(n->msgs);
+        if (t->probe_idx < t->count)
+            __builtin_prefetch(&t->order[t->probe_idx]);
+        return;
+    }
+    /* The next probe target's record. */
+    if (t->probe_idx < t->count)
+        __builtin_prefetch(t->order[t->probe_idx]);
+}
+
+void rumor_node_prefetch_member(const rumor_node *n, const char *name, size_t len, unsigned level)
+{
+    if (name && len >= 1 && len <= RUMOR_NAME_MAX)
+        members_prefetch(&n->mem, name, len, level);
+}
+
 int rumor_node_reserve(rumor_node *n, size_t count)
 {
     if (count > n->s.members_max)

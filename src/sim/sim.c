@@ -53,7 +53,9 @@ int rumor_sim_new(rumor_sim **out, const rumor_sim_options *o)
     s->trace = 0xcbf29ce484222325ull;
     sim_rng_seed(s->rng, o->seed);
     s->nodes = calloc(s->n, sizeof(*s->nodes));
-    if (!s->nodes || sim_check_init(s) != 0) {
+    s->names = calloc(s->n, sizeof(*s->names));
+    s->name_len = calloc(s->n, sizeof(*s->name_len));
+    if (!s->nodes || !s->names || !s->name_len || sim_check_init(s) != 0) {
         rumor_sim_del(s);
         return RUMOR_ERR_NOMEM;
     }
@@ -86,6 +88,8 @@ void rumor_sim_del(rumor_sim *s)
     vnet_stream_free(s);
     sim_check_free(s);
     free(s->blocks);
+    free(s->names);
+    free(s->name_len);
     free(s->nodes);
     free(s);
 }
@@ -336,6 +340,33 @@ static void dispatch(rumor_sim *s, const sim_entry *e)
         free(e->p);
 }
 
+/*
+ * At 10,000 nodes the state of the node an event is for is rarely still in the CPU cache. The
+ * next three events' nodes are known, so their memory is requested while this event runs, in
+ * three steps: the node's state for the third; what it points to, and the index slot of a
+ * datagram's sender (a ping's receiver looks it up), for the second; the next probe target's
+ * and the sender's records for the first. Only speed changes.
+ */
+static void prefetch_upcoming(const rumor_sim *s)
+{
+    const sim_entry *up[3];
+    size_t k = sim_heap_upcoming(&s->heap, up, 3);
+    for (size_t i = k; i-- > 0;) {
+        if (up[i]->node >= s->n)
+            continue;
+        const rumor_node *eng = s->nodes[up[i]->node].eng;
+        if (!eng)
+            continue;
+        unsigned level = (unsigned)(2 - i);
+        rumor_node_prefetch(eng, level);
+        if (up[i]->kind == SIM_EV_DGRAM && level > 0) {
+            const sim_pkt *p = up[i]->p;
+            if (p->src < s->n && s->name_len[p->src])
+                rumor_node_prefetch_member(eng, s->names[p->src], s->name_len[p->src], level);
+        }
+    }
+}
+
 int rumor_sim_run_until(rumor_sim *s, uint64_t t)
 {
     while (!s->failed) {
@@ -345,6 +376,7 @@ int rumor_sim_run_until(rumor_sim *s, uint64_t t)
         sim_entry e;
         sim_heap_pop(&s->heap, &e);
         s->now = e.at;
+        prefetch_upcoming(s);
         dispatch(s, &e);
     }
     if (!s->failed && t > s->now)
@@ -376,6 +408,9 @@ static int node_boot(rumor_sim *s, uint32_t i, bool set_inc, uint32_t inc)
         st.incarnation = inc;
     if (s->o.settings_fn)
         s->o.settings_fn(&st, i, s->o.settings_ud);
+    size_t len = st.name ? strlen(st.name) : 0;
+    s->name_len[i] = len < sizeof(s->names[i]) ? (uint8_t)len : 0;
+    memcpy(s->names[i], st.name, s->name_len[i]);
     rumor_node *eng;
     rc = rumor_node_new(&eng, &st, s->now);
     if (rc != 0)

@@ -66,6 +66,35 @@ bool sim_heap_pop(sim_heap *h, sim_entry *out)
     return true;
 }
 
+size_t sim_heap_upcoming(const sim_heap *h, const sim_entry **out, size_t k)
+{
+    /* The second smallest entry is a child of the root; the third is another child of the root
+     * or a child of the second. */
+    size_t got = 0;
+    if (k == 0 || h->len == 0)
+        return 0;
+    out[got++] = &h->v[0];
+    size_t second = 0, third = 0;
+    for (size_t c = 1; c <= HEAP_ARITY && c < h->len; c++) {
+        if (!second || entry_less(&h->v[c], &h->v[second])) {
+            third = second;
+            second = c;
+        } else if (!third || entry_less(&h->v[c], &h->v[third])) {
+            third = c;
+        }
+    }
+    if (!second || got == k)
+        return got;
+    out[got++] = &h->v[second];
+    for (size_t c = HEAP_ARITY * second + 1; c <= HEAP_ARITY * second + HEAP_ARITY && c < h->len;
+         c++)
+        if (!third || entry_less(&h->v[c], &h->v[third]))
+            third = c;
+    if (third && got < k)
+        out[got++] = &h->v[third];
+    return got;
+}
+
 const sim_entry *sim_heap_peek(const sim_heap *h)
 {
     return h->len ? &h->v[0] : NULL;

@@ -124,7 +124,9 @@ struct rumor_sim {
     uint64_t rng[4];
     sim_heap heap;
     sim_node *nodes;
-    uint16_t *view; /* n * n */
+    uint16_t *view;    /* n * n */
+    char (*names)[16]; /* node names up to 15 bytes, for cache hints; name_len 0 = longer */
+    uint8_t *name_len;
 
     /* Liveness and convergence, maintained incrementally. */
     uint32_t live;
@@ -165,6 +167,8 @@ struct rumor_sim {
 int sim_heap_push(sim_heap *h, const sim_entry *e);
 bool sim_heap_pop(sim_heap *h, sim_entry *out);
 const sim_entry *sim_heap_peek(const sim_heap *h);
+/* Up to `k` (at most 3) of the smallest entries, smallest first, without removing them. */
+size_t sim_heap_upcoming(const sim_heap *h, const sim_entry **out, size_t k);
 void sim_heap_free(sim_heap *h);
 
 /* sim_rng.c: xoshiro256** seeded through splitmix64. */

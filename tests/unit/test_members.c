@@ -567,15 +567,53 @@ static void test_ext_lifetime(void **ctx)
     members_free(&t);
 }
 
+/* The cache hint reads the index (and, at level 2, finds the record) but changes nothing, for
+ * present and absent names, on an empty table and in a wrapped probe chain. */
+static void test_prefetch_changes_nothing(void **ctx)
+{
+    (void)ctx;
+    members t;
+    rng r;
+    rng_seed(&r, 13);
+    members_init(&t, &rumor_alloc_libc);
+    for (unsigned level = 0; level < 4; level++)
+        members_prefetch(&t, "nobody", 6, level); /* no index yet */
+    add_all(&t, &r, 3000);
+    members before = t;
+    uint64_t *slots = malloc(t.nslots * sizeof(*slots));
+    assert_non_null(slots);
+    memcpy(slots, t.slots, t.nslots * sizeof(*slots));
+    for (int i = 0; i < 3000; i += 7) {
+        char name[RUMOR_NAME_MAX + 1];
+        size_t len = name_of(i, name);
+        for (unsigned level = 0; level < 4; level++)
+            members_prefetch(&t, name, len, level);
+        members_prefetch(&t, "absent", 6, 2);
+        members_prefetch(&t, "m516c6d49", 9, 2);
+    }
+    assert_memory_equal(&t, &before, sizeof(t));
+    assert_memory_equal(t.slots, slots, t.nslots * sizeof(*slots));
+    check_table(&t);
+    free(slots);
+    members_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_add_find_many),     cmocka_unit_test(test_add_bounds),
-        cmocka_unit_test(test_random_removals),   cmocka_unit_test(test_removal_collisions),
-        cmocka_unit_test(test_probe_order_round), cmocka_unit_test(test_states_and_dead_list),
-        cmocka_unit_test(test_dead_transitions),  cmocka_unit_test(test_meta),
-        cmocka_unit_test(test_reserve),           cmocka_unit_test(test_record_reuse),
-        cmocka_unit_test(test_ext_lifetime),      cmocka_unit_test(test_full_hash_collisions),
+        cmocka_unit_test(test_add_find_many),
+        cmocka_unit_test(test_add_bounds),
+        cmocka_unit_test(test_random_removals),
+        cmocka_unit_test(test_removal_collisions),
+        cmocka_unit_test(test_probe_order_round),
+        cmocka_unit_test(test_states_and_dead_list),
+        cmocka_unit_test(test_dead_transitions),
+        cmocka_unit_test(test_meta),
+        cmocka_unit_test(test_reserve),
+        cmocka_unit_test(test_record_reuse),
+        cmocka_unit_test(test_ext_lifetime),
+        cmocka_unit_test(test_full_hash_collisions),
+        cmocka_unit_test(test_prefetch_changes_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

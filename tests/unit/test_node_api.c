@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "core/node.h"
 #include "core/wire.h"
 #include "helper_net.h"
 #include "rumor.h"
@@ -540,6 +541,65 @@ static void test_reserve(void **ctx)
     rumor_node_del(n);
 }
 
+static void stats_equal(const rumor_stats *a, const rumor_stats *b)
+{
+    assert_memory_equal(a, b, sizeof(*a));
+}
+
+/* The cache hints for hosts that drive many nodes change nothing a host can see, at every
+ * level, with a member list, at the end of a probe round, and for names good and bad. */
+static void test_prefetch_hints(void **ctx)
+{
+    (void)ctx;
+    rumor_settings s = valid_settings();
+    rumor_node *n;
+    assert_int_equal(rumor_node_new(&n, &s, 1000), RUMOR_OK);
+    for (unsigned level = 0; level < 4; level++) {
+        rumor_node_prefetch(n, level);
+        rumor_node_prefetch_member(n, "node-a", 6, level);
+    }
+    for (int i = 0; i < 50; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "peer-%d", i);
+        rumor_member m;
+        memset(&m, 0, sizeof(m));
+        m.name = name;
+        m.addr = tnet_addr(i + 10);
+        assert_int_equal(rumor_node_restore(n, &m, 1001), RUMOR_OK);
+    }
+    rumor_event ev;
+    while (rumor_node_poll_event(n, &ev)) {
+    }
+    rumor_node_tick(n, 5000);
+    rumor_datagram d;
+    while (rumor_node_poll_datagram(n, &d)) {
+    }
+    rumor_stats before, after;
+    rumor_node_stats(n, &before);
+    uint64_t deadline = rumor_node_deadline(n);
+    for (unsigned level = 0; level < 4; level++) {
+        rumor_node_prefetch(n, level);
+        rumor_node_prefetch_member(n, "peer-7", 6, level);
+        rumor_node_prefetch_member(n, "stranger", 8, level);
+        rumor_node_prefetch_member(n, NULL, 3, level);
+        rumor_node_prefetch_member(n, "x", 0, level);
+        rumor_node_prefetch_member(n, long_name, RUMOR_NAME_MAX + 1, level);
+    }
+    /* At the end of a round there is no next target in the order to hint at. */
+    size_t probe_idx = n->mem.probe_idx;
+    n->mem.probe_idx = n->mem.count;
+    for (unsigned level = 0; level < 4; level++)
+        rumor_node_prefetch(n, level);
+    n->mem.probe_idx = probe_idx;
+    rumor_node_stats(n, &after);
+    stats_equal(&before, &after);
+    assert_int_equal(rumor_node_deadline(n), deadline);
+    assert_int_equal(rumor_node_member_count(n), 51);
+    assert_false(rumor_node_poll_event(n, &ev));
+    assert_false(rumor_node_poll_datagram(n, &d));
+    rumor_node_del(n);
+}
+
 static void test_members_max(void **ctx)
 {
     (void)ctx;
@@ -630,6 +690,7 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_restore),
         cmocka_unit_test(test_reserve),
+        cmocka_unit_test(test_prefetch_hints),
         cmocka_unit_test(test_members_max),
         cmocka_unit_test(test_large_meta_propagates),
     };
