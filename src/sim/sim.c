@@ -53,9 +53,10 @@ int rumor_sim_new(rumor_sim **out, const rumor_sim_options *o)
     s->trace = 0xcbf29ce484222325ull;
     sim_rng_seed(s->rng, o->seed);
     s->nodes = calloc(s->n, sizeof(*s->nodes));
+    s->engs = calloc(s->n, sizeof(*s->engs));
     s->names = calloc(s->n, sizeof(*s->names));
     s->name_len = calloc(s->n, sizeof(*s->name_len));
-    if (!s->nodes || !s->names || !s->name_len || sim_check_init(s) != 0) {
+    if (!s->nodes || !s->engs || !s->names || !s->name_len || sim_check_init(s) != 0) {
         rumor_sim_del(s);
         return RUMOR_ERR_NOMEM;
     }
@@ -88,6 +89,7 @@ void rumor_sim_del(rumor_sim *s)
     vnet_stream_free(s);
     sim_check_free(s);
     free(s->blocks);
+    free(s->engs);
     free(s->names);
     free(s->name_len);
     free(s->nodes);
@@ -354,10 +356,15 @@ static void prefetch_upcoming(const rumor_sim *s)
     for (size_t i = k; i-- > 0;) {
         if (up[i]->node >= s->n)
             continue;
-        const rumor_node *eng = s->nodes[up[i]->node].eng;
+        const rumor_node *eng = s->engs[up[i]->node];
         if (!eng)
             continue;
         unsigned level = (unsigned)(2 - i);
+        if (level == 0) {
+            const sim_node *nd = &s->nodes[up[i]->node];
+            __builtin_prefetch(nd);
+            __builtin_prefetch((const char *)(nd + 1) - 1);
+        }
         rumor_node_prefetch(eng, level);
         if (up[i]->kind == SIM_EV_DGRAM && level > 0) {
             const sim_pkt *p = up[i]->p;
@@ -418,6 +425,7 @@ static int node_boot(rumor_sim *s, uint32_t i, bool set_inc, uint32_t inc)
     if (nd->life == 0)
         s->started++;
     nd->eng = eng;
+    s->engs[i] = eng;
     nd->state = RUMOR_SIM_UP;
     nd->life++;
     nd->leaving = nd->leave_done = false;
@@ -548,6 +556,7 @@ static void node_shutdown(rumor_sim *s, uint32_t i, rumor_sim_node_state st)
     free_deferred(nd);
     rumor_node_del(nd->eng);
     nd->eng = NULL;
+    s->engs[i] = NULL;
     nd->state = (uint8_t)st;
     nd->wake_at = SIM_NEVER;
     nd->wake_gen++;
