@@ -470,6 +470,33 @@ RUMOR_API int rumor_node_leave(rumor_node *n, uint64_t now);
 RUMOR_API int rumor_node_restore(rumor_node *n, const rumor_member *m, uint64_t now);
 
 /*
+ * Makes room for `count` members in all, self included (capped at members_max), before many
+ * rumor_node_restore() calls: the member table's arrays are then sized once and exactly instead
+ * of growing by doubling. Only memory changes; a table may still grow past it. Errors:
+ * RUMOR_ERR_NOMEM (the table is as before, or only partly enlarged).
+ */
+RUMOR_API int rumor_node_reserve(rumor_node *n, size_t count);
+
+/*
+ * A hint for hosts that drive many nodes in one process (a simulator at 10,000 nodes, whose
+ * node states do not fit the CPU cache): starts loading into the cache the memory that the next
+ * call into `n` will read, so that it arrives while the host finishes other work. `level` 0 is
+ * the node's own state; 1 also what that state points to (its own member record, output
+ * buffers, the next probe target's place in the probe order); 2 also the next probe target's
+ * record. Issue the levels in that order, some work apart: a level reads memory that the one
+ * before it fetched. Changes nothing.
+ */
+RUMOR_API void rumor_node_prefetch(const rumor_node *n, unsigned level);
+
+/*
+ * The same kind of hint for a member the next call will look up by name (a datagram's sender,
+ * say): level 1 requests its place in the member index, level 2 its record; level 0 does
+ * nothing. Call after rumor_node_prefetch(n, 0), with work in between. Changes nothing.
+ */
+RUMOR_API void rumor_node_prefetch_member(const rumor_node *n, const char *name, size_t len,
+                                          unsigned level);
+
+/*
  * Sets this node's metadata (tags) and broadcasts it with a new incarnation. Errors:
  * RUMOR_ERR_TOO_BIG (over meta_bytes_max; nothing changes), RUMOR_ERR_STATE (after leave).
  */

@@ -69,7 +69,9 @@ static int node_init(rumor_node *n, const rumor_settings *s, uint64_t now)
     bcast_init(&n->bq, &n->alloc, s->broadcast_queue_max);
     buf_writer_init(&n->dout, &n->alloc, NODE_OUT_BYTES_MAX);
     buf_writer_init(&n->sout, &n->alloc, NODE_OUT_BYTES_MAX);
-    n->msgs = rcalloc(&n->alloc, WIRE_MSGS_MAX, sizeof(wire_msg));
+    /* Not zeroed: decoding writes each slot before it is read, so only the pages that a
+     * packet's message count reaches are ever touched (the whole array is 90 KB per node). */
+    n->msgs = ralloc(&n->alloc, WIRE_MSGS_MAX * sizeof(wire_msg));
     n->self = members_add(&n->mem, n->name, n->name_len, &n->rng);
     if (!n->msgs || !n->self)
         return RUMOR_ERR_NOMEM;
@@ -317,12 +319,14 @@ void node_event(rumor_node *n, uint8_t type, const member *m, const char *accuse
         e->state = m->state;
         e->since = m->state_since;
         e->is_self = m->is_self;
-        if (m->meta_len) {
-            e->meta = ralloc(&n->alloc, m->meta_len);
+        size_t meta_len;
+        const uint8_t *meta = members_meta(&n->mem, m, &meta_len);
+        if (meta_len) {
+            e->meta = ralloc(&n->alloc, meta_len);
             if (!e->meta)
                 return;
-            memcpy(e->meta, m->meta, m->meta_len);
-            e->meta_len = m->meta_len;
+            memcpy(e->meta, meta, meta_len);
+            e->meta_len = (uint16_t)meta_len;
         }
     } else {
         memset(e->name, 0, sizeof(e->name));
@@ -341,15 +345,14 @@ void node_event(rumor_node *n, uint8_t type, const member *m, const char *accuse
 
 /* ---- public API ---- */
 
-static void member_snapshot(const member *m, rumor_member *out)
+static void member_snapshot(const rumor_node *n, const member *m, rumor_member *out)
 {
     out->name = member_name(m);
     out->name_len = m->name_len;
     out->addr = m->addr;
     out->incarnation = m->incarnation;
     out->state = (rumor_member_state)m->state;
-    out->meta = m->meta;
-    out->meta_len = m->meta_len;
+    out->meta = members_meta(&n->mem, m, &out->meta_len);
     out->state_since_ms = m->state_since;
     out->is_self = m->is_self;
 }
@@ -363,7 +366,7 @@ int rumor_node_member_at(const rumor_node *n, size_t i, rumor_member *out)
 {
     if (i >= n->mem.count || !out)
         return RUMOR_ERR_NOT_FOUND;
-    member_snapshot(n->mem.order[i], out);
+    member_snapshot(n, n->mem.order[i], out);
     return RUMOR_OK;
 }
 
@@ -375,13 +378,13 @@ int rumor_node_member_find(const rumor_node *n, const char *name, rumor_member *
     if (!m)
         return RUMOR_ERR_NOT_FOUND;
     if (out)
-        member_snapshot(m, out);
+        member_snapshot(n, m, out);
     return RUMOR_OK;
 }
 
 void rumor_node_self(const rumor_node *n, rumor_member *out)
 {
-    member_snapshot(n->self, out);
+    member_snapshot(n, n->self, out);
 }
 
 void rumor_node_stats(const rumor_node *n, rumor_stats *out)
@@ -466,6 +469,56 @@ int rumor_node_restore(rumor_node *n, const rumor_member *m, uint64_t now)
     return n->mem.count > before ? RUMOR_OK : RUMOR_ERR_NOMEM;
 }
 
+static void prefetch_range(const void *base, size_t from, size_t to)
+{
+    for (size_t off = from; off < to; off += 64)
+        __builtin_prefetch((const char *)base + off);
+}
+
+void rumor_node_prefetch(const rumor_node *n, unsigned level)
+{
+    if (level == 0) {
+        /* The fields calls read: settings and identity, the member table's header, the
+         * broadcast counts, timers, probe state, queues, key-value state and counters. The seed
+         * list and the broadcast buckets (read only while news waits) are left out. */
+        prefetch_range(n, 0, offsetof(rumor_node, bq));
+        for (int c = 0; c < BCAST_CLASSES; c++)
+            __builtin_prefetch(&n->bq.cls[c].count);
+        prefetch_range(n, offsetof(rumor_node, seq), offsetof(rumor_node, seeds));
+        prefetch_range(n, offsetof(rumor_node, nseeds), sizeof(rumor_node));
+        return;
+    }
+    const members *t = &n->mem;
+    if (level == 1) {
+        /* What the state points to: our own record, our key-value origin, the output and
+         * decode buffers, and the next probe target's place in the probe order. */
+        __builtin_prefetch(n->self);
+        __builtin_prefetch(n->kv_self);
+        __builtin_prefetch(n->dq);
+        __builtin_prefetch(n->dout.p);
+        __builtin_prefetch(n->msgs);
+        if (t->probe_idx < t->count)
+            __builtin_prefetch(&t->order[t->probe_idx]);
+        return;
+    }
+    /* The next probe target's record. */
+    if (t->probe_idx < t->count)
+        __builtin_prefetch(t->order[t->probe_idx]);
+}
+
+void rumor_node_prefetch_member(const rumor_node *n, const char *name, size_t len, unsigned level)
+{
+    if (name && len >= 1 && len <= RUMOR_NAME_MAX)
+        members_prefetch(&n->mem, name, len, level);
+}
+
+int rumor_node_reserve(rumor_node *n, size_t count)
+{
+    if (count > n->s.members_max)
+        count = n->s.members_max;
+    return members_reserve(&n->mem, count) ? RUMOR_OK : RUMOR_ERR_NOMEM;
+}
+
 int rumor_node_set_meta(rumor_node *n, const uint8_t *meta, size_t len, uint64_t now)
 {
     if (n->leaving)
@@ -498,7 +551,7 @@ static void leave_tick(rumor_node *n, uint64_t now)
 {
     if (!n->leaving || n->leave_done)
         return;
-    bool retired = n->bq.notify_retired > 0 || n->self->bcast == NULL;
+    bool retired = n->bq.notify_retired > 0 || members_bcast(&n->mem, n->self) == NULL;
     if (retired || now >= n->leave_deadline || members_live(&n->mem) == 0) {
         n->leave_done = true;
         node_event(n, RUMOR_EVENT_LEAVE_DONE, n->self, NULL, 0);

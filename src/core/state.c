@@ -25,6 +25,13 @@ static wire_str name_of(const member *m)
     return wire_str_of(member_name(m), m->name_len);
 }
 
+static wire_str meta_of(const rumor_node *n, const member *m)
+{
+    size_t len;
+    const uint8_t *p = members_meta(&n->mem, m, &len);
+    return wire_str_of(p, len);
+}
+
 static uint32_t hash_name(wire_str s)
 {
     uint32_t h = 2166136261u;
@@ -37,8 +44,13 @@ static uint32_t hash_name(wire_str s)
 
 static void queue(rumor_node *n, member *m, const buf_writer *w, bool notify)
 {
-    if (w->failed || !bcast_push(&n->bq, BCAST_CLASS_MEMBER, w->p, w->len, &m->bcast, notify))
+    member_ext *x = w->failed ? NULL : members_ext_get(&n->mem, m);
+    if (!x)
         return;
+    if (!bcast_push(&n->bq, BCAST_CLASS_MEMBER, w->p, w->len, &x->bcast, notify)) {
+        members_ext_trim(&n->mem, m);
+        return;
+    }
     n->st.broadcasts_queued++;
     gossip_eager(n, n->now);
 }
@@ -48,7 +60,7 @@ void state_broadcast_alive(rumor_node *n, member *m)
     uint8_t tmp[STATE_MSG_MAX];
     buf_writer w;
     buf_writer_init_fixed(&w, tmp, sizeof(tmp));
-    wire_put_alive(&w, m->incarnation, name_of(m), &m->addr, wire_str_of(m->meta, m->meta_len));
+    wire_put_alive(&w, m->incarnation, name_of(m), &m->addr, meta_of(n, m));
     queue(n, m, &w, false);
 }
 
@@ -86,9 +98,14 @@ static void suspicion_start(rumor_node *n, member *m, wire_str accuser, uint64_t
     if (!rgrow(&n->alloc, &arr, &n->susps_cap, n->nsusps + 1, sizeof(suspicion *)))
         return;
     n->susps = arr;
-    suspicion *s = rcalloc(&n->alloc, 1, sizeof(*s));
-    if (!s)
+    member_ext *x = members_ext_get(&n->mem, m);
+    if (!x)
         return;
+    suspicion *s = rcalloc(&n->alloc, 1, sizeof(*s));
+    if (!s) {
+        members_ext_trim(&n->mem, m);
+        return;
+    }
     s->m = m;
     s->start = now;
     s->min_ms = suspicion_min_ms(n);
@@ -103,7 +120,7 @@ static void suspicion_start(rumor_node *n, member *m, wire_str accuser, uint64_t
     s->deadline = now + suspicion_timeout(s);
     s->idx = (uint32_t)n->nsusps;
     n->susps[n->nsusps++] = s;
-    m->susp = s;
+    x->susp = s;
 }
 
 /* Counts an independent confirmation; returns true when it was new. */
@@ -123,7 +140,8 @@ static bool suspicion_confirm(suspicion *s, wire_str accuser)
 
 static void suspicion_stop(rumor_node *n, member *m)
 {
-    suspicion *s = m->susp;
+    member_ext *x = members_ext(&n->mem, m);
+    suspicion *s = x ? x->susp : NULL;
     if (!s)
         return;
     size_t last = --n->nsusps;
@@ -132,7 +150,8 @@ static void suspicion_stop(rumor_node *n, member *m)
         n->susps[s->idx]->idx = s->idx;
     }
     rfree(&n->alloc, s);
-    m->susp = NULL;
+    x->susp = NULL;
+    members_ext_trim(&n->mem, m);
 }
 
 void state_suspicion_timers(rumor_node *n, uint64_t now)
@@ -146,7 +165,7 @@ void state_suspicion_timers(rumor_node *n, uint64_t now)
         /* Timed out: declare the member failed in our own name. This removes susps[i]. */
         member *m = s->m;
         state_failed(n, m->incarnation, name_of(m), node_self_name(n), now);
-        if (m->susp == s) /* not applied (out of memory): do not spin on it */
+        if (members_susp(&n->mem, m) == s) /* not applied (out of memory): do not spin on it */
             suspicion_stop(n, m);
     }
 }
@@ -172,9 +191,10 @@ void state_refute(rumor_node *n, uint32_t accused_inc, uint64_t now)
     state_broadcast_alive(n, self);
 }
 
-static bool same_meta(const member *m, wire_str meta)
+static bool same_meta(const rumor_node *n, const member *m, wire_str meta)
 {
-    return m->meta_len == meta.len && (meta.len == 0 || memcmp(m->meta, meta.p, meta.len) == 0);
+    wire_str cur = meta_of(n, m);
+    return cur.len == meta.len && (meta.len == 0 || memcmp(cur.p, meta.p, meta.len) == 0);
 }
 
 void state_alive_new(rumor_node *n, wire_str name, uint32_t inc, const rumor_addr *addr,
@@ -210,14 +230,15 @@ void state_alive(rumor_node *n, uint32_t inc, wire_str name, const rumor_addr *a
     if (m->is_self) {
         /* Someone speaks of an older or different life of ours (a restart, a replay):
          * outbid it so our current record wins everywhere. */
-        bool same = inc == m->incarnation && rumor_addr_equal(addr, &m->addr) && same_meta(m, meta);
+        bool same =
+            inc == m->incarnation && rumor_addr_equal(addr, &m->addr) && same_meta(n, m, meta);
         if (!n->leaving && inc >= m->incarnation && !same)
             state_refute(n, inc, now);
         return;
     }
     if (inc <= m->incarnation)
         return;
-    bool changed = !same_meta(m, meta) || !rumor_addr_equal(addr, &m->addr);
+    bool changed = !same_meta(n, m, meta) || !rumor_addr_equal(addr, &m->addr);
     if (!members_set_meta(&n->mem, m, meta.p, meta.len))
         return;
     uint8_t old = m->state;
@@ -246,8 +267,7 @@ static void tell_alive(rumor_node *n, const member *m)
     if (!n->from || n->leaving || m->state != RUMOR_MEMBER_ALIVE ||
         !node_pkt_begin(n, n->from, n->from_id))
         return;
-    wire_put_alive(node_pkt(n), m->incarnation, name_of(m), &m->addr,
-                   wire_str_of(m->meta, m->meta_len));
+    wire_put_alive(node_pkt(n), m->incarnation, name_of(m), &m->addr, meta_of(n, m));
     node_pkt_end(n, true);
 }
 
@@ -284,7 +304,8 @@ void state_suspect(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser,
         return;
     if (m->state == RUMOR_MEMBER_SUSPECT) {
         /* Pass independent confirmations on so that other suspecters shorten theirs too. */
-        if (m->susp && inc == m->incarnation && suspicion_confirm(m->susp, accuser))
+        suspicion *s = members_susp(&n->mem, m);
+        if (s && inc == m->incarnation && suspicion_confirm(s, accuser))
             broadcast_accuse(n, WIRE_SUSPECT, m, accuser, false);
         return;
     }
@@ -361,8 +382,9 @@ void state_left(rumor_node *n, uint32_t inc, wire_str name, uint64_t now)
 
 void state_forget(rumor_node *n, member *m)
 {
-    if (m->bcast)
-        bcast_remove(&n->bq, m->bcast);
+    bcast *b = members_bcast(&n->mem, m);
+    if (b)
+        bcast_remove(&n->bq, b);
     suspicion_stop(n, m);
     if (n->probe.target == m)
         n->probe.target = NULL;

@@ -112,14 +112,16 @@ static bool frame_end(rumor_node *n, stream *s, size_t off, size_t env)
     return true;
 }
 
-static wire_member member_rec(const member *m)
+static wire_member member_rec(const rumor_node *n, const member *m)
 {
     wire_member wm;
     wm.name = wire_str_of(member_name(m), m->name_len);
     wm.addr = m->addr;
     wm.inc = m->incarnation;
     wm.state = m->state;
-    wm.meta = wire_str_of(m->meta, m->meta_len);
+    size_t meta_len;
+    const uint8_t *meta = members_meta(&n->mem, m, &meta_len);
+    wm.meta = wire_str_of(meta, meta_len);
     return wm;
 }
 
@@ -127,12 +129,12 @@ static void put_state(rumor_node *n, buf_writer *w, uint8_t flags)
 {
     size_t bytes = 0, count = (flags & WIRE_PP_DIGEST) ? 0 : n->mem.count;
     for (size_t i = 0; i < count; i++) {
-        wire_member wm = member_rec(n->mem.order[i]);
+        wire_member wm = member_rec(n, n->mem.order[i]);
         bytes += wire_member_size(&wm);
     }
     wire_put_pushpull_begin(w, flags, node_self_name(n), (uint32_t)count, bytes);
     for (size_t i = 0; i < count && !w->failed; i++) {
-        wire_member wm = member_rec(n->mem.order[i]);
+        wire_member wm = member_rec(n, n->mem.order[i]);
         wire_put_member(w, &wm);
     }
     wire_put_pushpull_end(w, n->mem.digest);

@@ -189,7 +189,7 @@ int rumor_sim_node_keyring(rumor_sim *s, uint32_t i, rumor_sim_fault_kind op, ui
 /* ------------------------------------------------------------------------------------------ */
 /* Observation                                                                                 */
 
-/* FNV-1a style hash over every delivered datagram, stream op and engine event so far. */
+/* Multiply-xorshift hash over every delivered datagram, stream op and engine event so far. */
 uint64_t rumor_sim_trace_hash(const rumor_sim *s);
 
 /* Number of node slots, and the seed the simulator was created with. */

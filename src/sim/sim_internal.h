@@ -130,6 +130,11 @@ struct rumor_sim {
     sim_heap heap;
     sim_node *nodes;
     uint16_t *view; /* n * n */
+    /* For cache hints: each node's engine (a copy of nodes[i].eng, 80 KB at 10,000 nodes where
+     * nodes[] is 1.2 MB) and its name when it is at most 15 bytes (name_len 0 = longer). */
+    rumor_node **engs;
+    char (*names)[16];
+    uint8_t *name_len;
 
     /* Liveness and convergence, maintained incrementally. */
     uint32_t live;
@@ -171,6 +176,8 @@ struct rumor_sim {
 int sim_heap_push(sim_heap *h, const sim_entry *e);
 bool sim_heap_pop(sim_heap *h, sim_entry *out);
 const sim_entry *sim_heap_peek(const sim_heap *h);
+/* Up to `k` (at most 3) of the smallest entries, smallest first, without removing them. */
+size_t sim_heap_upcoming(const sim_heap *h, const sim_entry **out, size_t k);
 void sim_heap_free(sim_heap *h);
 
 /* sim_rng.c: xoshiro256** seeded through splitmix64. */
