@@ -60,7 +60,9 @@ static bool tag_ok(const rumor_node *n, const member *m, wire_str key, wire_str 
     if (value.len)
         memcpy(v, value.p, value.len);
     v[value.len] = '\0';
-    return n->s.query_tag_match(n->s.query_tag_match_ud, m->meta, m->meta_len, k, v);
+    size_t meta_len;
+    const uint8_t *meta = members_meta(&n->mem, m, &meta_len);
+    return n->s.query_tag_match(n->s.query_tag_match_ud, meta, meta_len, k, v);
 }
 
 static bool live(const member *m)
