@@ -1,7 +1,7 @@
 /*
- * Fuzz target for the wire decoder (docs/protocol.md): the header, every message of a packet and
- * every member record of a push-pull state. Besides "never crash, never read out of bounds", it
- * checks two properties the engine relies on:
+ * Fuzz target for the wire decoder (docs/protocol.md): the header, every message of a packet,
+ * every member record of a push-pull state and every filter of a query. Besides "never crash, never
+ * read out of bounds", it checks two properties the engine relies on:
  *
  *   - a push-pull state accepted by wire_msg_decode() yields exactly `count` records through
  *     wire_member_next() (recv/sync apply it without re-checking);
@@ -141,8 +141,63 @@ static void reencode(const wire_msg *m, buf_writer *w)
         }
         break;
     }
+    case WIRE_USER_EVENT:
+        wire_put_user_event(w, m->u.user_event.ltime, m->u.user_event.origin, m->u.user_event.name,
+                            m->u.user_event.payload);
+        break;
+    case WIRE_QUERY: {
+        /* Rebuild the variable part from its decoded pieces, not from its bytes. */
+        static wire_str nodes[REENCODE_MAX / 2], keys[REENCODE_MAX / 3], values[REENCODE_MAX / 3];
+        static uint8_t rest[REENCODE_MAX];
+        wire_query_parts q;
+        wire_query_parts_of(m->u.query.rest, &q);
+        check(q.nnodes <= REENCODE_MAX / 2 && q.ntags <= REENCODE_MAX / 3);
+        for (uint32_t i = 0; i < q.nnodes; i++)
+            check(wire_query_node_next(&q.nodes, &nodes[i]));
+        for (uint32_t i = 0; i < q.ntags; i++)
+            check(wire_query_tag_next(&q.tags, &keys[i], &values[i]));
+        buf_writer rw;
+        buf_writer_init_fixed(&rw, rest, sizeof(rest));
+        wire_put_query_rest(&rw, nodes, q.nnodes, keys, values, q.ntags, q.name, q.payload);
+        check(!rw.failed && rw.len == wire_query_rest_size(nodes, q.nnodes, keys, values, q.ntags,
+                                                           q.name, q.payload));
+        rumor_addr a;
+        wire_addr_of(m->u.query.addr, &a);
+        wire_put_query(w, m->u.query.ltime, m->u.query.id, m->u.query.origin, &a, m->u.query.flags,
+                       m->u.query.timeout_ms, wire_str_of(rw.p, rw.len));
+        break;
+    }
+    case WIRE_QUERY_RESP:
+        wire_put_query_resp(w, m->u.query_resp.ltime, m->u.query_resp.id, m->u.query_resp.from,
+                            m->u.query_resp.flags, m->u.query_resp.payload);
+        break;
+    case WIRE_CLOCKS:
+        wire_put_clocks(w, m->u.clocks.flags, m->u.clocks.event_ltime, m->u.clocks.query_ltime,
+                        m->u.clocks.event_sum);
+        break;
     default:
         break;
+    }
+}
+
+static void compare_query(const wire_msg *a, const wire_msg *b)
+{
+    check(a->u.query.ltime == b->u.query.ltime && a->u.query.id == b->u.query.id &&
+          a->u.query.flags == b->u.query.flags && a->u.query.timeout_ms == b->u.query.timeout_ms &&
+          str_eq(a->u.query.origin, b->u.query.origin) && str_eq(a->u.query.addr, b->u.query.addr));
+    wire_query_parts x, y;
+    wire_query_parts_of(a->u.query.rest, &x);
+    wire_query_parts_of(b->u.query.rest, &y);
+    check(x.nnodes == y.nnodes && x.ntags == y.ntags && str_eq(x.name, y.name) &&
+          str_eq(x.payload, y.payload));
+    wire_str p, q, r, t;
+    for (uint32_t i = 0; i < x.nnodes; i++) {
+        check(wire_query_node_next(&x.nodes, &p) && wire_query_node_next(&y.nodes, &q));
+        check(str_eq(p, q));
+    }
+    for (uint32_t i = 0; i < x.ntags; i++) {
+        check(wire_query_tag_next(&x.tags, &p, &q) && wire_query_tag_next(&y.tags, &r, &t));
+        check(str_eq(p, r) && str_eq(q, t));
     }
 }
 
@@ -266,6 +321,28 @@ static void compare(const wire_msg *a, const wire_msg *b)
               a->u.kv_delta.origin_max == b->u.kv_delta.origin_max &&
               a->u.kv_delta.gc_version == b->u.kv_delta.gc_version &&
               a->u.kv_delta.count == b->u.kv_delta.count);
+        break;
+    case WIRE_USER_EVENT:
+        check(a->u.user_event.ltime == b->u.user_event.ltime &&
+              str_eq(a->u.user_event.origin, b->u.user_event.origin) &&
+              str_eq(a->u.user_event.name, b->u.user_event.name) &&
+              str_eq(a->u.user_event.payload, b->u.user_event.payload));
+        break;
+    case WIRE_QUERY:
+        compare_query(a, b);
+        break;
+    case WIRE_QUERY_RESP:
+        check(a->u.query_resp.ltime == b->u.query_resp.ltime &&
+              a->u.query_resp.id == b->u.query_resp.id &&
+              a->u.query_resp.flags == b->u.query_resp.flags &&
+              str_eq(a->u.query_resp.from, b->u.query_resp.from) &&
+              str_eq(a->u.query_resp.payload, b->u.query_resp.payload));
+        break;
+    case WIRE_CLOCKS:
+        check(a->u.clocks.flags == b->u.clocks.flags &&
+              a->u.clocks.event_ltime == b->u.clocks.event_ltime &&
+              a->u.clocks.query_ltime == b->u.clocks.query_ltime &&
+              a->u.clocks.event_sum == b->u.clocks.event_sum);
         break;
     default:
         break;

@@ -4,8 +4,8 @@
  * signed messages of members m1..m3 (identity keys from seeds 11 11 .. 11, 12 .., 13 ..), plus a
  * few deterministic mutations (truncations and bit flips). Not part of the build; run by hand:
  *
- *     cc -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc fuzz/gen_corpus.c src/core/[a-z]*.c -lm
- * \ -lsodium -o /tmp/gen_corpus && /tmp/gen_corpus fuzz/corpus
+ *     cc -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc fuzz/gen_corpus.c src/core/[a-z]*.c
+ * -lsodium -lm \ -o /tmp/gen_corpus && /tmp/gen_corpus fuzz/corpus
  *
  * Names are stable, so rerunning it overwrites the seeds without touching inputs found later.
  */
@@ -144,6 +144,35 @@ static void b_pushpull_digest(buf_writer *w)
     wire_put_pushpull_end(w, 0x0123456789abcdefull);
 }
 
+static void b_user_event(buf_writer *w)
+{
+    wire_put_user_event(w, 5, S("m1"), S("deploy"), S("v1.2"));
+}
+static void b_query(buf_writer *w)
+{
+    wire_str nodes[] = {S("self"), S("m2")}, keys[] = {S("role")}, values[] = {S("db")};
+    uint8_t rest[256];
+    buf_writer r;
+    buf_writer_init_fixed(&r, rest, sizeof(rest));
+    wire_put_query_rest(&r, nodes, 2, keys, values, 1, S("uptime"), S("?"));
+    rumor_addr a = addr4(11);
+    wire_put_query(w, 3, 77, S("m1"), &a, WIRE_Q_ACK, 2000, wire_str_of(r.p, r.len));
+}
+static void b_query_resp(buf_writer *w)
+{
+    wire_put_query_resp(w, 3, 77, S("m2"), 0, S("up 3 days"));
+}
+static void b_query_ack(buf_writer *w)
+{
+    wire_put_query_resp(w, 3, 77, S("m2"), WIRE_Q_ACK, S(""));
+}
+static void b_clocks_events(buf_writer *w)
+{
+    wire_put_clocks(w, 0, 40, 3, 0x55);
+    b_pushpull_digest(w);
+    wire_put_user_event(w, 39, S("m3"), S("missed"), S(""));
+}
+
 static const struct {
     const char *name;
     body_fn fn;
@@ -164,6 +193,11 @@ static const struct {
     {"pushpull", b_pushpull},
     {"pushpull-left", b_pushpull_left},
     {"pushpull-digest", b_pushpull_digest},
+    {"user-event", b_user_event},
+    {"query", b_query},
+    {"query-resp", b_query_resp},
+    {"query-ack", b_query_ack},
+    {"clocks-events", b_clocks_events},
 };
 
 /* ---- signed messages (fuzz_ident) ---- */

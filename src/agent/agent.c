@@ -122,8 +122,12 @@ static void on_event(rumor_runtime *rt, const rumor_event *ev, void *ud)
     (void)rt;
     agent *a = ud;
     char addr[64];
-    rumor_addr_format(&ev->member.addr, addr, sizeof addr);
     a->events_total++;
+    if (ev->type == RUMOR_EVENT_KV_CHANGE) { /* data, not membership: its own path */
+        agent_kv_event(a, ev);
+        return;
+    }
+    rumor_addr_format(&ev->member.addr, addr, sizeof addr);
     agent_log(ev->type == RUMOR_EVENT_MEMBER_UPDATE ? RUMOR_LOG_DEBUG : RUMOR_LOG_INFO,
               "event %s: %s (%s) incarnation %u%s%s", rumor_event_type_name(ev->type),
               ev->member.name, addr, ev->member.incarnation, ev->accuser[0] ? " by " : "",
@@ -138,6 +142,14 @@ static void on_event(rumor_runtime *rt, const rumor_event *ev, void *ud)
         agent_log(RUMOR_LOG_INFO, "left the cluster; shutting down");
         agent_shutdown(a);
     }
+}
+
+/* Whatever changed this node's own key-value entries (an API write, an entry adopted from a
+ * peer, one the engine wrote itself), it is saved before any datagram can carry it. */
+static void on_before_send(rumor_runtime *rt, void *ud)
+{
+    (void)rt;
+    agent_kv_before_send(ud);
 }
 
 static void on_log(rumor_runtime *rt, rumor_log_level level, const char *msg, void *ud)
@@ -186,11 +198,15 @@ static void agent_shutdown(agent *a)
         return;
     a->stopping = true;
     hub_close(a->hub);
+    hub_close(a->kvhub);
     rumor_runtime_refuse_calls(a->rt); /* HTTP threads waiting on the loop get a 503 */
     http_stop(a);
     handlers_close(a->handlers);
     a->members_dirty = true;
     persist_members(a);
+    char err[256];
+    if (agent_kv_save(a, err, sizeof err) != 0)
+        agent_log(RUMOR_LOG_ERROR, "%s", err);
     store_close(a->store);
     a->store = NULL;
     close_handle((uv_handle_t *)&a->sig_int);
@@ -449,38 +465,57 @@ static int make_runtime(agent *a, uint32_t incarnation, const uint8_t *seed, cha
     rumor_settings_default(&o.settings, a->cfg.profile);
     agent_config_apply_engine(&a->cfg, &o.settings);
     o.settings.name = a->node;
-    /* The engine's clock is the loop's; certificate expiry and shared-key stamps need Unix
-     * time. */
-    o.settings.wallclock_offset_ms = (int64_t)keys_unix_ms() - (int64_t)uv_now(a->loop);
     identity_settings(a, &o.settings, seed);
     o.settings.cluster_label = a->cfg.cluster_label[0] ? a->cfg.cluster_label : NULL;
     o.settings.incarnation = incarnation;
     if (uv_random(NULL, NULL, &o.settings.seed, sizeof o.settings.seed, 0, NULL) != 0)
         o.settings.seed = (uint64_t)getpid() ^ uv_hrtime();
+    /* Shared-key stamps carry Unix time (the engine's `now` is uv_now()), so last-writer-wins
+     * between agents follows their wall clocks when writes are concurrent; certificate expiry is
+     * checked against it too. */
+    uv_timeval64_t tv;
+    uv_update_time(a->loop);
+    if (uv_gettimeofday(&tv) == 0)
+        a->kv.wall_offset_ms =
+            (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000 - (int64_t)uv_now(a->loop);
+    o.settings.wallclock_offset_ms = a->kv.wall_offset_ms;
+    a->engine = o.settings;
+    a->engine.name = NULL; /* only the limits are read, from HTTP threads */
+    a->engine.cluster_label = NULL;
+    sodium_memzero(a->engine.identity_seed, sizeof a->engine.identity_seed);
     if (a->cfg.advertise[0] &&
         rumor_runtime_parse_addr(a->cfg.advertise, RUMOR_RUNTIME_DEFAULT_PORT, &o.settings.addr,
                                  err, cap) != 0)
         return -1;
     o.bind = a->cfg.bind;
     o.tcp_only = a->cfg.tcp_only;
-    o.cb = (rumor_runtime_callbacks){
-        .event = on_event, .incarnation = on_incarnation, .log = on_log, .ud = a};
+    o.cb = (rumor_runtime_callbacks){.event = on_event,
+                                     .incarnation = on_incarnation,
+                                     .log = on_log,
+                                     .ud = a,
+                                     .before_send = on_before_send};
+    uint8_t keys[RUMOR_KEYRING_MAX][RUMOR_KEY_BYTES];
     char why[256];
-    int made = rumor_runtime_new(&a->rt, a->loop, &o, why, sizeof why);
-    sodium_memzero(o.settings.identity_seed, sizeof o.settings.identity_seed);
-    if (made != 0) {
+    int rc = keys_setup(a, &o.settings, keys, err, cap);
+    if (rc == 0 && rumor_runtime_new(&a->rt, a->loop, &o, why, sizeof why) != 0) {
         snprintf(err, cap, "cannot use --bind %s: %s", a->cfg.bind, why);
-        return -1;
+        rc = -1;
     }
+    /* The runtime holds its own copies now (and wipes them once the engine has them). */
+    sodium_memzero(keys, sizeof keys);
+    sodium_memzero(o.settings.seal_secret, sizeof o.settings.seal_secret);
+    sodium_memzero(o.settings.identity_seed, sizeof o.settings.identity_seed);
+    if (rc != 0)
+        return -1;
     rumor_addr_format(rumor_runtime_advertise(a->rt), a->advertise, sizeof a->advertise);
     if (rumor_runtime_start(a->rt) != 0) {
         snprintf(err, cap, "the engine refused its settings (check --engine values)");
         return -1;
     }
     char *meta = tags_encode(a->tags);
-    int rc = meta ? rumor_node_set_meta(rumor_runtime_node(a->rt), (const uint8_t *)meta,
-                                        strlen(meta), uv_now(a->loop))
-                  : RUMOR_ERR_NOMEM;
+    rc = meta ? rumor_node_set_meta(rumor_runtime_node(a->rt), (const uint8_t *)meta, strlen(meta),
+                                    uv_now(a->loop))
+              : RUMOR_ERR_NOMEM;
     free(meta);
     if (rc != 0) {
         snprintf(err, cap, "tags: %s (at most %u bytes as JSON)", rumor_strerror(rc),
@@ -555,8 +590,9 @@ static int agent_setup(agent *a, char *err, size_t cap)
         return -1;
     }
     load_tags(a);
-    a->hub = hub_new();
-    if (!a->hub || handlers_new(a, &a->handlers, err, cap) != 0)
+    a->hub = hub_new(AGENT_EVENTS_RING);
+    a->kvhub = hub_new(AGENT_KV_EVENTS_RING);
+    if (!a->hub || !a->kvhub || handlers_new(a, &a->handlers, err, cap) != 0)
         return -1;
     uv_timer_init(a->loop, &a->persist_timer);
     uv_timer_init(a->loop, &a->leave_timer);
@@ -578,6 +614,9 @@ static int agent_setup(agent *a, char *err, size_t cap)
                               : ", trust on first use");
         uv_timer_start(&a->ident_timer, ident_cb, IDENT_LOG_MS, IDENT_LOG_MS);
     }
+    /* Before the API takes writes and before any peer is heard: versions carry on. */
+    if (agent_kv_restore(a, err, cap) != 0)
+        return -1;
     if (strcmp(a->cfg.http, "off") != 0 && http_start(a, a->cfg.http, err, cap) != 0)
         return -1;
     agent_log(RUMOR_LOG_INFO, "agent %s started: gossip %s (bind %s), http %s, incarnation %u%s%s",
@@ -593,6 +632,7 @@ static void agent_free(agent *a)
     store_close(a->store);
     handlers_free(a->handlers);
     hub_free(a->hub);
+    hub_free(a->kvhub);
     json_decref(a->tags);
     agent_config_free(&a->cfg);
 }
@@ -609,6 +649,8 @@ static void abort_setup(agent *a)
     a->stopping = true;
     if (a->hub)
         hub_close(a->hub);
+    if (a->kvhub)
+        hub_close(a->kvhub);
     if (a->rt)
         rumor_runtime_refuse_calls(a->rt);
     http_stop(a);
@@ -625,6 +667,10 @@ int agent_main(int argc, char **argv)
     char err[1024] = "";
     memset(&a, 0, sizeof a);
     signal(SIGPIPE, SIG_IGN); /* a closed peer or handler pipe must give EPIPE, not kill us */
+    if (sodium_init() < 0) {
+        fprintf(stderr, "rumor agent: libsodium failed to initialise\n");
+        return 1;
+    }
     int rc = agent_config_parse(&a.cfg, argc, argv, err, sizeof err);
     if (rc > 0) {
         agent_config_usage(stdout);

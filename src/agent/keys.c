@@ -1,280 +1,308 @@
-/* Identity keys and certificates on disk: see keys.h. */
-#include "keys.h"
+/*
+ * The agent's keyring: where its keys come from at start (--encrypt, --keyring), the seal
+ * epoch and entropy the engine needs, and the /v1/keys endpoints that list, install, promote
+ * and remove keys at run time, keeping the keyring file in step.
+ *
+ * Scope: the endpoints change this agent only, and say so ("scope": "local"). Their answers
+ * already have the shape of a cluster-wide operation (how many members were asked, how many
+ * answered, errors by member, and for each key how many members hold it, as Serf's `keys`
+ * reports) so that the same endpoints can fan out through the query mechanism once it exists,
+ * with per-member confirmation, without changing what clients read.
+ */
+#include "agent.h"
+#include "keyring.h"
+#include "log.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
-#define SECRET_PREFIX "ed25519-secret:"
-#define PUBLIC_PREFIX "ed25519:"
-#define B64           sodium_base64_VARIANT_ORIGINAL
+/* ---- start ---- */
 
-uint64_t keys_unix_ms(void)
+/* This life's epoch: Unix milliseconds, but always above the last one this data dir used, so a
+ * clock stepped back cannot make a new life look older than the last (its packets would be
+ * refused as replays of an old life). Without a data dir, the clock alone. */
+static int seal_epoch(agent *a, uint64_t *out, char *err, size_t cap)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void encode(const char *prefix, const uint8_t *bytes, char *out, size_t cap)
-{
-    size_t pl = strlen(prefix);
-    memcpy(out, prefix, pl);
-    sodium_bin2base64(out + pl, cap - pl, bytes, 32, B64);
-}
-
-void keys_public_text(const uint8_t *pk, char out[KEYS_TEXT_MAX])
-{
-    encode(PUBLIC_PREFIX, pk, out, KEYS_TEXT_MAX);
-}
-
-/* Decodes "<prefix><base64 of exactly `n` bytes>", ignoring white space around it. */
-static int decode(const char *text, const char *prefix, uint8_t *out, size_t n)
-{
-    while (*text == ' ' || *text == '\t' || *text == '\n' || *text == '\r')
-        text++;
-    size_t pl = strlen(prefix);
-    if (strncmp(text, prefix, pl) != 0)
+    uv_timeval64_t tv;
+    uint64_t e = 1;
+    if (uv_gettimeofday(&tv) == 0 && tv.tv_sec > 0)
+        e = (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
+    char buf[32];
+    if (a->store && store_get(a->store, "seal_epoch", buf, sizeof buf) == 1) {
+        uint64_t last = strtoull(buf, NULL, 10);
+        if (last >= e)
+            e = last + 1;
+    }
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)e);
+    if (a->store && store_put(a->store, "seal_epoch", buf) != 0) {
+        snprintf(err, cap, "cannot write the seal epoch to the data dir %.256s", a->cfg.data_dir);
         return -1;
-    text += pl;
-    size_t len = strcspn(text, " \t\r\n"), got = 0;
-    const char *end = NULL;
-    if (sodium_base642bin(out, n, text, len, NULL, &got, &end, B64) != 0 || got != n ||
-        end != text + len)
-        return -1;
-    for (end = text + len; *end; end++)
-        if (*end != ' ' && *end != '\t' && *end != '\r' && *end != '\n')
-            return -1;
+    }
+    *out = e;
     return 0;
 }
 
-int keys_public_parse(const char *text, uint8_t *pk, char *err, size_t cap)
+static bool ring_has(const agent_keyring *kr, const uint8_t key[RUMOR_KEY_BYTES])
 {
-    if (decode(text, PUBLIC_PREFIX, pk, 32) == 0)
+    bool found = false;
+    for (size_t i = 0; i < kr->n; i++)
+        found = found || sodium_memcmp(kr->keys[i], key, RUMOR_KEY_BYTES) == 0;
+    return found;
+}
+
+/* The keys to start with: the keyring file's (created from --encrypt when missing; the
+ * --encrypt key added when it lacks it), else the --encrypt key alone. */
+static int initial_keys(agent *a, agent_keyring *kr, char *err, size_t cap)
+{
+    const agent_config *c = &a->cfg;
+    memset(kr, 0, sizeof *kr);
+    if (!c->keyring[0]) {
+        if (c->encrypt_set)
+            memcpy(kr->keys[kr->n++], c->encrypt_key, RUMOR_KEY_BYTES);
         return 0;
-    if (strstr(text, SECRET_PREFIX))
-        snprintf(err, cap,
-                 "this is a secret key, not a public one: keep it secret and give the "
-                 "\"ed25519:...\" public key instead");
-    else
-        snprintf(err, cap, "expected an Ed25519 public key \"ed25519:<base64 of 32 bytes>\"");
-    return -1;
-}
-
-/* Reads a small text file into `buf`. Returns 0, 1 when it does not exist, -1 otherwise. */
-static int read_small(const char *path, char *buf, size_t cap, struct stat *st, char *err,
-                      size_t ecap)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return 1;
-        snprintf(err, ecap, "cannot open %s: %s", path, strerror(errno));
-        return -1;
     }
-    ssize_t n = -1;
-    if (fstat(fd, st) == 0)
-        n = read(fd, buf, cap - 1);
-    int e = errno;
-    close(fd);
-    if (n < 0) {
-        snprintf(err, ecap, "cannot read %s: %s", path, strerror(e));
-        return -1;
-    }
-    buf[n] = '\0';
-    return 0;
-}
-
-static int write_file(const char *path, const char *text, mode_t mode, char *err, size_t cap)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (fd < 0) {
-        snprintf(err, cap, "cannot create %s: %s", path, strerror(errno));
-        return -1;
-    }
-    size_t len = strlen(text);
-    bool ok = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
-    int e = errno;
-    close(fd);
-    if (!ok) {
-        unlink(path);
-        snprintf(err, cap, "cannot write %s: %s", path, strerror(e));
-        return -1;
-    }
-    return 0;
-}
-
-static int create_pair(const char *sec_path, const char *pub_path, uint8_t *seed, uint8_t *pk,
-                       char *err, size_t cap)
-{
-    char text[KEYS_TEXT_MAX + 16];
-    uint8_t sk[crypto_sign_SECRETKEYBYTES];
-    randombytes_buf(seed, 32);
-    crypto_sign_seed_keypair(pk, sk, seed);
-    sodium_memzero(sk, sizeof(sk));
-    encode(SECRET_PREFIX, seed, text, sizeof(text) - 1);
-    strcat(text, "\n");
-    int rc = write_file(sec_path, text, 0600, err, cap);
-    sodium_memzero(text, sizeof(text));
-    if (rc != 0)
-        return -1;
-    keys_public_text(pk, text);
-    strcat(text, "\n");
-    (void)unlink(pub_path); /* a stale public file of an older key */
-    if (write_file(pub_path, text, 0644, err, cap) != 0) {
-        unlink(sec_path);
-        return -1;
-    }
-    return 0;
-}
-
-int keys_load_pair(const char *dir, const char *secret_name, const char *public_name, bool create,
-                   uint8_t *seed, uint8_t *pk, bool *created, char *err, size_t cap)
-{
-    char sec_path[4096], pub_path[4096], text[256], why[300];
-    struct stat st;
-    if (created)
-        *created = false;
-    if (sodium_init() < 0) {
-        snprintf(err, cap, "libsodium failed to initialise");
-        return -1;
-    }
-    snprintf(sec_path, sizeof(sec_path), "%s/%s", dir, secret_name);
-    snprintf(pub_path, sizeof(pub_path), "%s/%s", dir, public_name);
-    int rc = read_small(sec_path, text, sizeof(text), &st, err, cap);
+    int rc = keyring_load(kr, c->keyring, err, cap);
     if (rc < 0)
         return -1;
-    if (rc == 1) {
-        if (!create) {
-            snprintf(err, cap, "%s does not exist", sec_path);
+    if (rc == 1 && !c->encrypt_set) {
+        snprintf(err, cap,
+                 "keyring file %s does not exist; start once with --encrypt KEY to create it "
+                 "(make a key with: rumor keygen)",
+                 c->keyring);
+        return -1;
+    }
+    if (!c->encrypt_set || ring_has(kr, c->encrypt_key))
+        return 0;
+    if (kr->n == RUMOR_KEYRING_MAX) {
+        snprintf(err, cap, "keyring file %s is full (%d keys); cannot add the --encrypt key",
+                 c->keyring, RUMOR_KEYRING_MAX);
+        return -1;
+    }
+    memcpy(kr->keys[kr->n++], c->encrypt_key, RUMOR_KEY_BYTES);
+    if (keyring_save(kr, c->keyring, err, cap) != 0)
+        return -1;
+    agent_log(RUMOR_LOG_INFO, "keyring: %s the --encrypt key %s %s",
+              rc == 1 ? "created with" : "added", rc == 1 ? "in" : "to", c->keyring);
+    return 0;
+}
+
+int keys_setup(agent *a, rumor_settings *s, uint8_t keys[RUMOR_KEYRING_MAX][RUMOR_KEY_BYTES],
+               char *err, size_t cap)
+{
+    agent_keyring kr;
+    if (initial_keys(a, &kr, err, cap) != 0) {
+        keyring_wipe(&kr);
+        return -1;
+    }
+    if (kr.n == 0) {
+        if (a->cfg.encrypt_accept_plaintext || a->cfg.encrypt_send_plaintext) {
+            snprintf(err, cap,
+                     "--encrypt-accept-plaintext and --encrypt-send-plaintext need "
+                     "--encrypt or --keyring");
             return -1;
         }
-        if (create_pair(sec_path, pub_path, seed, pk, err, cap) != 0)
-            return -1;
-        if (created)
-            *created = true;
         return 0;
     }
-    if (st.st_mode & 077) {
-        sodium_memzero(text, sizeof(text));
+    if (a->cfg.encrypt_send_plaintext && !a->cfg.encrypt_accept_plaintext) {
         snprintf(err, cap,
-                 "secret key %s may be read by group or others (mode %04o); it must be private: "
-                 "chmod 600 %s",
-                 sec_path, (unsigned)(st.st_mode & 07777), sec_path);
+                 "--encrypt-send-plaintext needs --encrypt-accept-plaintext (a node "
+                 "that sends plaintext must accept it from its peers)");
+        keyring_wipe(&kr);
         return -1;
     }
-    rc = decode(text, SECRET_PREFIX, seed, 32);
-    sodium_memzero(text, sizeof(text));
-    if (rc != 0) {
-        snprintf(err, cap, "%s is not an Ed25519 secret key (\"ed25519-secret:<base64>\")",
-                 sec_path);
-        return -1;
-    }
-    uint8_t sk[crypto_sign_SECRETKEYBYTES], want[32];
-    crypto_sign_seed_keypair(pk, sk, seed);
-    sodium_memzero(sk, sizeof(sk));
-    rc = read_small(pub_path, text, sizeof(text), &st, why, sizeof(why));
-    if (rc == 0 && (decode(text, PUBLIC_PREFIX, want, 32) != 0 || memcmp(want, pk, 32) != 0)) {
-        snprintf(err, cap,
-                 "%s does not hold the public key of %s; remove it to have it written "
-                 "again",
-                 pub_path, sec_path);
-        return -1;
-    }
-    if (rc == 1) { /* a lost public file is just written again */
-        keys_public_text(pk, text);
-        strcat(text, "\n");
-        (void)write_file(pub_path, text, 0644, why, sizeof(why));
-    }
-    return 0;
+    memcpy(keys, kr.keys, kr.n * RUMOR_KEY_BYTES);
+    s->keys = (const uint8_t(*)[RUMOR_KEY_BYTES])keys;
+    s->nkeys = kr.n;
+    keyring_wipe(&kr);
+    /* From here on the engine's keyring (and the file) is the truth: no copy of the flag's key
+     * stays in the configuration. */
+    sodium_memzero(a->cfg.encrypt_key, sizeof a->cfg.encrypt_key);
+    /* The engine never reads OS randomness itself: fresh entropy for its nonces per life. */
+    randombytes_buf(s->seal_secret, sizeof s->seal_secret);
+    s->seal_accept_plaintext = a->cfg.encrypt_accept_plaintext;
+    s->seal_send_plaintext = a->cfg.encrypt_send_plaintext;
+    atomic_store(&a->keyring_size, (unsigned)s->nkeys);
+    agent_log(RUMOR_LOG_INFO, "encryption on: %zu key(s)%s%s%s", s->nkeys,
+              a->cfg.keyring[0] ? " from " : "", a->cfg.keyring,
+              s->seal_accept_plaintext ? " (migrating: plaintext accepted)" : "");
+    return seal_epoch(a, &s->seal_epoch, err, cap);
 }
 
-int keys_load_public(const char *text_or_path, uint8_t *pk, char *err, size_t cap)
+/* ---- the endpoints ---- */
+
+typedef enum keys_op { KEYS_LIST, KEYS_INSTALL, KEYS_USE, KEYS_REMOVE } keys_op;
+
+typedef struct keys_call {
+    agent *a;
+    keys_op op;
+    uint8_t key[RUMOR_KEY_BYTES];
+    int rc;
+    char err[512];
+    json_t *result;
+} keys_call;
+
+static void ring_of(rumor_node *n, agent_keyring *kr)
 {
-    char why[256], text[256];
-    if (strncmp(text_or_path, PUBLIC_PREFIX, strlen(PUBLIC_PREFIX)) == 0)
-        return keys_public_parse(text_or_path, pk, err, cap);
-    struct stat st;
-    int rc = read_small(text_or_path, text, sizeof(text), &st, err, cap);
-    if (rc == 1)
-        snprintf(err, cap,
-                 "%s: no such file (expected a file holding an \"ed25519:...\" public "
-                 "key, or the key itself)",
-                 text_or_path);
-    if (rc != 0)
-        return -1;
-    if (keys_public_parse(text, pk, why, sizeof(why)) != 0) {
-        snprintf(err, cap, "%s: %s", text_or_path, why);
-        return -1;
-    }
-    return 0;
+    memset(kr, 0, sizeof *kr);
+    kr->n = rumor_node_keyring_count(n);
+    for (size_t i = 0; i < kr->n; i++)
+        (void)rumor_node_keyring_key(n, i, kr->keys[i]);
 }
 
-static int cert_key(json_t *o, const char *field, uint8_t *out, const char *path, char *err,
-                    size_t cap)
+/* Puts the node's keyring back as `kr` was (a file write failed after a change). */
+static void ring_restore(rumor_node *n, const agent_keyring *kr)
 {
-    const char *v = json_string_value(json_object_get(o, field));
-    if (!v || decode(v, PUBLIC_PREFIX, out, 32) != 0) {
-        snprintf(err, cap, "certificate %s: \"%s\" must be an \"ed25519:...\" public key", path,
-                 field);
-        return -1;
-    }
-    return 0;
+    for (size_t i = 0; i < kr->n; i++)
+        (void)rumor_node_keyring_install(n, kr->keys[i]);
+    (void)rumor_node_keyring_use(n, kr->keys[0]);
+    agent_keyring now;
+    ring_of(n, &now);
+    for (size_t i = 0; i < now.n; i++)
+        if (!ring_has(kr, now.keys[i]))
+            (void)rumor_node_keyring_remove(n, now.keys[i]);
+    keyring_wipe(&now);
 }
 
-int keys_cert_load(const char *path, keys_cert *c, char *err, size_t cap)
+static json_t *keys_json(agent *a, rumor_node *n)
 {
-    json_error_t je;
-    memset(c, 0, sizeof(*c));
-    json_t *o = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (!o) {
-        snprintf(err, cap, "certificate %s: %s", path, je.text);
-        return -1;
+    agent_keyring kr;
+    ring_of(n, &kr);
+    json_t *keys = json_object();
+    char b64[KEYRING_B64_MAX], primary[KEYRING_B64_MAX] = "";
+    for (size_t i = 0; i < kr.n; i++) {
+        keyring_encode(kr.keys[i], b64);
+        json_object_set_new(keys, b64, json_integer(1));
+        if (i == 0)
+            memcpy(primary, b64, sizeof b64);
     }
-    int rc = -1;
-    const char *name = json_string_value(json_object_get(o, "name"));
-    const char *sig = json_string_value(json_object_get(o, "signature"));
-    json_t *exp = json_object_get(o, "expires_ms");
-    size_t got = 0;
-    const char *end = NULL;
-    if (!json_is_object(o) || !name || !*name || strlen(name) > RUMOR_NAME_MAX) {
-        snprintf(err, cap, "certificate %s: \"name\" must be a node name", path);
-    } else if (!json_is_integer(exp) || json_integer_value(exp) < 0) {
-        snprintf(err, cap, "certificate %s: \"expires_ms\" must be a Unix time in ms (0: never)",
-                 path);
-    } else if (cert_key(o, "public_key", c->public_key, path, err, cap) == 0 &&
-               cert_key(o, "authority", c->authority, path, err, cap) == 0) {
-        if (!sig ||
-            sodium_base642bin(c->signature, sizeof(c->signature), sig, strlen(sig), NULL, &got,
-                              &end, B64) != 0 ||
-            got != sizeof(c->signature) || *end) {
-            snprintf(err, cap, "certificate %s: \"signature\" must be base64 of 64 bytes", path);
-        } else {
-            snprintf(c->name, sizeof(c->name), "%s", name);
-            c->expires_ms = (uint64_t)json_integer_value(exp);
-            rc = 0;
+    sodium_memzero(b64, sizeof b64);
+    json_t *o = json_pack("{s:s,s:b,s:s?,s:o,s:i,s:i,s:o,s:s?}", "scope", "local", "enabled",
+                          kr.n > 0, "primary", kr.n ? primary : NULL, "keys", keys, "members", 1,
+                          "responses", 1, "errors", json_object(), "keyring_file",
+                          a->cfg.keyring[0] ? a->cfg.keyring : NULL);
+    sodium_memzero(primary, sizeof primary);
+    keyring_wipe(&kr);
+    return o;
+}
+
+static const char *op_name(keys_op op)
+{
+    return op == KEYS_INSTALL ? "installed" : op == KEYS_USE ? "made primary" : "removed";
+}
+
+/* Loop thread: the change, the file, the answer. */
+static void do_keys(rumor_runtime *rt, void *arg)
+{
+    keys_call *k = arg;
+    agent *a = k->a;
+    rumor_node *n = rumor_runtime_node(rt);
+    agent_keyring before;
+    ring_of(n, &before);
+    k->rc = k->op == KEYS_INSTALL  ? rumor_node_keyring_install(n, k->key)
+            : k->op == KEYS_USE    ? rumor_node_keyring_use(n, k->key)
+            : k->op == KEYS_REMOVE ? rumor_node_keyring_remove(n, k->key)
+                                   : RUMOR_OK;
+    if (k->rc == RUMOR_OK && k->op != KEYS_LIST && a->cfg.keyring[0]) {
+        agent_keyring after;
+        ring_of(n, &after);
+        if (keyring_save(&after, a->cfg.keyring, k->err, sizeof k->err) != 0) {
+            ring_restore(n, &before);
+            k->rc = 1; /* not applied: the file could not follow */
+        }
+        keyring_wipe(&after);
+    }
+    if (k->rc == RUMOR_OK && k->op != KEYS_LIST)
+        agent_log(RUMOR_LOG_INFO, "keyring: key %s; %zu key(s) held", op_name(k->op),
+                  rumor_node_keyring_count(n));
+    atomic_store(&a->keyring_size, (unsigned)rumor_node_keyring_count(n));
+    keyring_wipe(&before);
+    k->result = keys_json(a, n);
+}
+
+static void keys_answer(keys_call *k, api_response *resp)
+{
+    switch (k->rc) {
+    case RUMOR_OK:
+        api_reply(resp, 200, k->result);
+        k->result = NULL;
+        return;
+    case 1:
+        api_error(resp, 500, "%s; the keyring was left unchanged", k->err);
+        break;
+    case RUMOR_ERR_STATE:
+        if (k->op == KEYS_REMOVE && json_is_true(json_object_get(k->result, "enabled")))
+            api_error(resp, 409,
+                      "cannot remove the primary key; make another key primary "
+                      "first (PUT /v1/keys/primary)");
+        else
+            api_error(resp, 409,
+                      "encryption is not enabled on this agent (start it with "
+                      "--encrypt KEY or --keyring FILE)");
+        break;
+    case RUMOR_ERR_NOT_FOUND:
+        api_error(resp, 404, "that key is not installed%s",
+                  k->op == KEYS_USE ? "; install it first (POST /v1/keys)" : "");
+        break;
+    case RUMOR_ERR_FULL:
+        api_error(resp, 409, "the keyring already holds %d keys; remove one first",
+                  RUMOR_KEYRING_MAX);
+        break;
+    case RUMOR_ERR_INVALID:
+        api_error(resp, 409,
+                  "this key's id collides with another installed key; generate "
+                  "another key");
+        break;
+    default:
+        api_error(resp, 500, "keyring: %s", rumor_strerror(k->rc));
+        break;
+    }
+}
+
+static void keys_run(agent *a, keys_op op, const api_request *req, api_response *resp)
+{
+    keys_call k = {.a = a, .op = op};
+    if (op != KEYS_LIST) {
+        json_t *body = api_body(req, resp);
+        if (!body)
+            return;
+        json_t *key = json_object_get(body, "key");
+        int bad = !json_is_string(key) || keyring_decode(json_string_value(key), k.key) != 0;
+        if (json_is_string(key))
+            sodium_memzero((char *)(uintptr_t)json_string_value(key), json_string_length(key));
+        json_decref(body);
+        if (bad) {
+            api_error(resp, 400, "expected {\"key\": \"BASE64\"} with a base64-encoded %d-byte key",
+                      RUMOR_KEY_BYTES);
+            return;
         }
     }
-    json_decref(o);
-    return rc;
+    int rc = rumor_runtime_call(a->rt, do_keys, &k);
+    sodium_memzero(k.key, sizeof k.key);
+    if (rc != 0)
+        api_error(resp, 503, "the agent is shutting down");
+    else
+        keys_answer(&k, resp);
+    json_decref(k.result);
 }
 
-char *keys_cert_json(const keys_cert *c)
+void api_keys_list(agent *a, const api_request *req, api_response *resp)
 {
-    char pk[KEYS_TEXT_MAX], ca[KEYS_TEXT_MAX], sig[sodium_base64_ENCODED_LEN(64, B64)];
-    keys_public_text(c->public_key, pk);
-    keys_public_text(c->authority, ca);
-    sodium_bin2base64(sig, sizeof(sig), c->signature, sizeof(c->signature), B64);
-    json_t *o = json_pack("{s:s,s:s,s:I,s:s,s:s}", "name", c->name, "public_key", pk, "expires_ms",
-                          (json_int_t)c->expires_ms, "authority", ca, "signature", sig);
-    char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(o);
-    return text;
+    keys_run(a, KEYS_LIST, req, resp);
+}
+
+void api_keys_install(agent *a, const api_request *req, api_response *resp)
+{
+    keys_run(a, KEYS_INSTALL, req, resp);
+}
+
+void api_keys_use(agent *a, const api_request *req, api_response *resp)
+{
+    keys_run(a, KEYS_USE, req, resp);
+}
+
+void api_keys_remove(agent *a, const api_request *req, api_response *resp)
+{
+    keys_run(a, KEYS_REMOVE, req, resp);
 }

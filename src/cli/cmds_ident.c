@@ -1,8 +1,8 @@
 /* `rumor identity` (a node's public key) and `rumor ca init|sign` (a cluster authority). The
- * key files and the certificate format are described in src/agent/keys.h. */
+ * key files and the certificate format are described in src/agent/idkeys.h. */
 #include "cli.h"
 
-#include "keys.h"
+#include "idkeys.h"
 
 #include <errno.h>
 #include <sodium.h>

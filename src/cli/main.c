@@ -21,6 +21,10 @@ static void usage(FILE *out)
             "  monitor   stream membership events\n"
             "  info      show the agent, its counters and configuration\n"
             "  tags      set or delete the agent's tags\n"
+            "  kv        read, write, list and watch the shared key-value keyspace\n"
+            "  state     read and write per-node key-value state\n"
+            "  keys      list, install, use or remove encryption keys\n"
+            "  keygen    print a new encryption key\n"
             "  identity  show the node's public key (from the agent or its data dir)\n"
             "  ca        a cluster authority: init, sign a node's certificate\n"
             "  version   print the version\n\n"
@@ -36,9 +40,11 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"members", cli_members},   {"join", cli_join}, {"leave", cli_leave},
-    {"monitor", cli_monitor},   {"info", cli_info}, {"tags", cli_tags},
-    {"identity", cli_identity},
+    {"members", cli_members}, {"join", cli_join},
+    {"leave", cli_leave},     {"monitor", cli_monitor},
+    {"info", cli_info},       {"tags", cli_tags},
+    {"kv", cli_kv},           {"state", cli_state},
+    {"keys", cli_keys},       {"identity", cli_identity},
 };
 
 int main(int argc, char **argv)
@@ -50,6 +56,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "agent") == 0)
         return agent_main(argc - 2, argv + 2);
+    if (strcmp(argv[1], "keygen") == 0)
+        return cli_keygen(argc - 2, argv + 2);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("rumor %d.%d.%d (protocol %d)\n", RUMOR_VERSION_MAJOR, RUMOR_VERSION_MINOR,
                RUMOR_VERSION_PATCH, RUMOR_PROTOCOL_VERSION);

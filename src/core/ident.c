@@ -200,13 +200,16 @@ void ident_free(rumor_node *n)
     n->ident = NULL;
 }
 
-/* The record of `m`, grown on demand; NULL when identities are off or memory ran out. */
+/* The record of `m`, grown on demand; NULL when identities are off or memory ran out. Records
+ * sit beside the member table, indexed by member id (a member record is one cache line, with no
+ * room for identity data). */
 static ident_rec *rec_of(rumor_node *n, const member *m)
 {
     ident_state *id = n->ident;
-    if (!id)
+    uint32_t mid = id ? members_id(&n->mem, m) : 0;
+    if (!mid)
         return NULL;
-    size_t i = m->id - 1u;
+    size_t i = mid - 1u;
     if (i >= id->nrecs) {
         size_t cap = id->nrecs, old = id->nrecs;
         void *p = id->recs;
@@ -219,19 +222,25 @@ static ident_rec *rec_of(rumor_node *n, const member *m)
     return &id->recs[i];
 }
 
-static const ident_rec *rec_peek(const rumor_node *n, const member *m)
+static ident_rec *rec_at(const rumor_node *n, const member *m)
 {
     const ident_state *id = n->ident;
-    if (!id || m->id - 1u >= id->nrecs)
+    uint32_t mid = id ? members_id(&n->mem, m) : 0;
+    if (!mid || mid - 1u >= id->nrecs)
         return NULL;
-    return &id->recs[m->id - 1u];
+    return &id->recs[mid - 1u];
+}
+
+static const ident_rec *rec_peek(const rumor_node *n, const member *m)
+{
+    return rec_at(n, m);
 }
 
 void ident_forget(rumor_node *n, const member *m)
 {
-    const ident_rec *r = rec_peek(n, m);
+    ident_rec *r = rec_at(n, m);
     if (r)
-        memset(&n->ident->recs[m->id - 1u], 0, sizeof(ident_rec));
+        memset(r, 0, sizeof(*r));
 }
 
 const uint8_t *ident_pk(const rumor_node *n, const member *m)
@@ -395,6 +404,8 @@ static ident_rec *self_claim(rumor_node *n)
 {
     const member *self = n->self;
     ident_rec *r = rec_of(n, self);
+    size_t meta_len;
+    const uint8_t *meta = members_meta(&n->mem, self, &meta_len);
     if (!r)
         return NULL;
     bool left = self->state == RUMOR_MEMBER_LEFT;
@@ -403,7 +414,7 @@ static ident_rec *self_claim(rumor_node *n)
     uint8_t stmt[STMT_MAX];
     size_t len = left ? ident_stmt_left(stmt, node_self_name(n), self->incarnation)
                       : ident_stmt_alive(stmt, node_self_name(n), self->incarnation, &self->addr,
-                                         wire_str_of(self->meta, self->meta_len));
+                                         wire_str_of(meta, meta_len));
     sign(n, stmt, len, r->sig);
     memcpy(r->pk, n->ident->pk, WIRE_KEY_BYTES);
     r->flags = IDENT_KEY | IDENT_SIG | (left ? IDENT_LEFT : 0);

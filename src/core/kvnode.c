@@ -152,7 +152,7 @@ static void rumor_delta(rumor_node *n, kv_origin *o, uint64_t since)
 {
     uint8_t tmp[RUMOR_PACKET_MAX];
     buf_writer w;
-    size_t budget = n->s.packet_bytes_max - 5u - n->label_len;
+    size_t budget = n->pkt_max - n->pkt_head;
     buf_writer_init_fixed(&w, tmp, budget < sizeof(tmp) ? budget : sizeof(tmp));
     if (!put_delta(n, &w, o, since, o->gc_version, WIRE_KVX_RUMOR, w.cap) || w.failed)
         return;
@@ -234,17 +234,16 @@ static void send_deltas(rumor_node *n, const rumor_addr *to, buf_reader r, uint3
         kv_origin *o = kv_origin_find(&n->kv, (const char *)on.p, on.len);
         if (!o || (o->max_version <= their_max && !kv_needs_reset(o, their_max, their_gc)))
             continue;
-        if (!open && !(open = node_pkt_begin(n, to)))
+        if (!open && !(open = node_pkt_begin(n, to, n->from_id)))
             return;
         buf_writer *w = node_pkt(n);
         size_t used = w->len - n->cur_start;
-        if (used >= n->s.packet_bytes_max ||
-            !put_delta(n, w, o, their_max, their_gc, 0, n->s.packet_bytes_max - used))
+        if (used >= n->pkt_max || !put_delta(n, w, o, their_max, their_gc, 0, n->pkt_max - used))
             break;
     }
     if (open) {
-        if (node_pkt(n)->len - n->cur_start <= 5u + n->label_len) {
-            n->dout.len = n->cur_start; /* nothing fitted */
+        if (node_pkt_empty(n)) {
+            node_pkt_abort(n); /* nothing fitted */
             return;
         }
         node_pkt_end(n, false);
@@ -255,7 +254,7 @@ static void send_deltas(rumor_node *n, const rumor_addr *to, buf_reader r, uint3
 static void send_lags(rumor_node *n, const rumor_addr *to, buf_reader r, uint32_t count)
 {
     uint32_t nlag = 0;
-    size_t bytes = 0, budget = n->s.packet_bytes_max - 5u - n->label_len - 16u;
+    size_t bytes = 0, budget = n->pkt_max - n->pkt_head - 16u;
     wire_str on;
     uint64_t their_max, gc;
     buf_reader scan = r;
@@ -270,7 +269,7 @@ static void send_lags(rumor_node *n, const rumor_addr *to, buf_reader r, uint32_
         bytes += sz;
         nlag++;
     }
-    if (nlag == 0 || !node_pkt_begin(n, to))
+    if (nlag == 0 || !node_pkt_begin(n, to, n->from_id))
         return;
     buf_writer *w = node_pkt(n);
     wire_put_kv_digest_begin(w, WIRE_KVD_REPLY, nlag, bytes);
@@ -294,10 +293,10 @@ static void send_lags(rumor_node *n, const rumor_addr *to, buf_reader r, uint32_
  */
 static void send_offer(rumor_node *n, const rumor_addr *to, uint8_t mode)
 {
-    if (!node_pkt_begin(n, to))
+    if (!node_pkt_begin(n, to, n->from_id))
         return;
     members *t = &n->mem;
-    size_t budget = n->s.packet_bytes_max - 5u - n->label_len - 24u, bytes = 0;
+    size_t budget = n->pkt_max - n->pkt_head - 24u, bytes = 0;
     uint32_t count = 0;
     size_t start = n->kv_digest_pos % t->count;
     for (size_t k = 0; k < t->count; k++) {
@@ -405,7 +404,7 @@ void kvnode_tick(rumor_node *n, uint64_t now)
         return;
     member *peer;
     if (members_live(&n->mem) > 1 && gossip_pick(n, &peer, 1, NULL, false, now) == 1 &&
-        node_pkt_begin(n, &peer->addr)) {
+        node_pkt_begin(n, &peer->addr, node_dest(n, peer))) {
         put_sum(n, node_pkt(n));
         node_pkt_end(n, true);
     }
@@ -561,4 +560,195 @@ size_t rumor_node_kv_count(const rumor_node *n)
     for (size_t i = 0; i < n->kv.norigins; i++)
         c += n->kv.origins[i]->keys;
     return c;
+}
+
+/* ---- walks, lookups and restore (hosts that persist or list the state) ---- */
+
+static const kv_origin *origin_of(const rumor_node *n, const char *origin)
+{
+    return origin ? kv_origin_find(&n->kv, origin, strlen(origin)) : n->kv_self;
+}
+
+static rumor_kv_entry entry_view(const kv_entry *e)
+{
+    rumor_kv_entry v = {e->origin->name,
+                        kv_key(e),
+                        e->key_len,
+                        e->value_len ? kv_value(e) : NULL,
+                        e->value_len,
+                        e->version,
+                        e->stamp,
+                        (e->flags & KV_TOMBSTONE) ? e->dead_since : 0,
+                        (e->flags & KV_SHARED) != 0,
+                        (e->flags & KV_TOMBSTONE) != 0,
+                        e->flags};
+    return v;
+}
+
+/* Whether `f` admits `e`; a NULL filter admits live own keys. */
+static bool filter_admits(const rumor_kv_filter *f, const kv_entry *e)
+{
+    unsigned flags = f && f->flags ? f->flags : RUMOR_KV_OWN;
+    if ((e->flags & KV_SHARED) ? !(flags & RUMOR_KV_SHARED) : !(flags & RUMOR_KV_OWN))
+        return false;
+    if ((e->flags & KV_TOMBSTONE) && !(flags & RUMOR_KV_DELETED))
+        return false;
+    return !f || f->prefix_len == 0 ||
+           (e->key_len >= f->prefix_len && memcmp(kv_key(e), f->prefix, f->prefix_len) == 0);
+}
+
+static bool filter_valid(const rumor_kv_filter *f)
+{
+    return !f || (f->prefix_len <= RUMOR_KEY_MAX && (f->prefix || f->prefix_len == 0));
+}
+
+int rumor_node_kv_foreach(const rumor_node *n, const char *origin, const rumor_kv_filter *f,
+                          rumor_kv_visit_fn fn, void *ud)
+{
+    if (!filter_valid(f) || !fn)
+        return RUMOR_ERR_INVALID;
+    const kv_origin *o = origin_of(n, origin);
+    if (!o)
+        return RUMOR_ERR_NOT_FOUND;
+    /* Entries are kept in ascending version, so `since` starts part-way through the list. */
+    for (const kv_entry *e = kv_after(o, f ? f->since_version : 0); e; e = e->next) {
+        if (!filter_admits(f, e))
+            continue;
+        rumor_kv_entry v = entry_view(e);
+        int rc = fn(&v, ud);
+        if (rc != 0)
+            return rc;
+    }
+    return RUMOR_OK;
+}
+
+int rumor_node_shared_foreach(const rumor_node *n, const rumor_kv_filter *f, rumor_kv_visit_fn fn,
+                              void *ud)
+{
+    if (!filter_valid(f) || !fn)
+        return RUMOR_ERR_INVALID;
+    rumor_kv_filter g = {f ? f->prefix : NULL, f ? f->prefix_len : 0, 0,
+                         RUMOR_KV_SHARED | (f ? (f->flags & RUMOR_KV_DELETED) : 0)};
+    for (size_t i = 0; i < n->kv.shared_slots; i++) {
+        const kv_entry *e = n->kv.shared[i];
+        if (!e || !filter_admits(&g, e))
+            continue;
+        rumor_kv_entry v = entry_view(e);
+        int rc = fn(&v, ud);
+        if (rc != 0)
+            return rc;
+    }
+    return RUMOR_OK;
+}
+
+int rumor_node_kv_lookup(const rumor_node *n, const char *origin, const void *key, size_t key_len,
+                         bool shared, rumor_kv_entry *out)
+{
+    if (!key || key_len == 0 || key_len > RUMOR_KEY_MAX)
+        return RUMOR_ERR_INVALID;
+    const kv_origin *o = origin_of(n, origin);
+    if (!o)
+        return RUMOR_ERR_NOT_FOUND;
+    const kv_entry *e = NULL;
+    if (shared) {
+        /* The per-origin table is private to kv.c: scan from the newest write, where a host
+         * looking up a fresh change finds it at once. */
+        for (const kv_entry *c = o->tail; c && !e; c = c->prev)
+            if ((c->flags & KV_SHARED) && c->key_len == key_len &&
+                memcmp(kv_key(c), key, key_len) == 0)
+                e = c;
+    } else {
+        e = kv_get(o, key, key_len);
+    }
+    if (!e)
+        return RUMOR_ERR_NOT_FOUND;
+    if (out)
+        *out = entry_view(e);
+    return RUMOR_OK;
+}
+
+int rumor_node_kv_origin_info(const rumor_node *n, const char *origin, rumor_kv_origin_info *out)
+{
+    const kv_origin *o = origin_of(n, origin);
+    if (!o)
+        return RUMOR_ERR_NOT_FOUND;
+    out->max_version = o->max_version;
+    out->gc_version = o->gc_version;
+    out->keys = o->keys;
+    out->entries = (uint32_t)o->count;
+    out->bytes = o->bytes;
+    return RUMOR_OK;
+}
+
+void rumor_node_kv_stats(const rumor_node *n, rumor_kv_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->origins = (uint32_t)n->kv.norigins;
+    for (size_t i = 0; i < n->kv.norigins; i++) {
+        out->keys += n->kv.origins[i]->keys;
+        out->entries += n->kv.origins[i]->count;
+    }
+    out->bytes = n->kv.total_bytes;
+    for (size_t i = 0; i < n->kv.shared_slots; i++) {
+        const kv_entry *e = n->kv.shared[i];
+        if (e && !(e->flags & KV_TOMBSTONE))
+            out->shared_keys++;
+    }
+    out->clock = n->clock.last;
+}
+
+int rumor_node_kv_restore(rumor_node *n, const rumor_kv_entry *e, uint64_t now)
+{
+    uint8_t flags = (uint8_t)((e && e->flags) ? e->flags
+                              : e ? (e->shared ? KV_SHARED : 0) | (e->deleted ? KV_TOMBSTONE : 0)
+                                  : 0);
+    /* The flags must agree with the booleans; anything else about them (and the value of a
+     * delete) is judged by the store's own check, as for a delta from the wire. */
+    if (!e || !e->key || e->key_len == 0 || e->key_len > RUMOR_KEY_MAX || e->flags > 0xff ||
+        (e->value_len && !e->value) || e->version == 0 ||
+        (e->origin && strcmp(e->origin, n->name) != 0) || ((flags & KV_SHARED) != 0) != e->shared ||
+        ((flags & KV_TOMBSTONE) != 0) != e->deleted)
+        return RUMOR_ERR_INVALID;
+    if (n->leaving || e->version <= n->kv_self->max_version)
+        return RUMOR_ERR_STATE;
+    kv_delta d = {e->key, e->key_len, e->value, e->value_len, e->version, e->stamp, flags, NULL};
+    uint8_t sig[WIRE_SIG_BYTES];
+    if (n->ident) { /* our own entry: signed again (Ed25519 is deterministic: the same bytes) */
+        wire_kv_entry we = {wire_str_of(e->key, e->key_len), e->version, flags, e->stamp,
+                            wire_str_of(e->value, e->value_len)};
+        ident_kv_sign_entry(n, &we, sig);
+        d.sig = sig;
+    }
+    n->now = now;
+    /* A restore is not news: no change event, and nothing is rumor-mongered (peers that lack
+     * these versions get them from anti-entropy, the others hold them already). */
+    kv_watch_fn watch = n->kv.watch;
+    n->kv.watch = NULL;
+    int rc = kv_apply(&n->kv, n->kv_self, &d, now);
+    n->kv.watch = watch;
+    if (rc < 0)
+        return rc;
+    /* Applied above every version held, so the entry is the newest: the list's tail. The
+     * tombstone ages from when the delete was made, not from the restart. */
+    if (e->deleted && n->kv_self->tail && n->kv_self->tail->version == e->version)
+        n->kv_self->tail->dead_since = e->deleted_at < now ? e->deleted_at : now;
+    if (e->shared)
+        hlc_observe(&n->clock, e->stamp);
+    ident_kv_sign_head(n);
+    return RUMOR_OK;
+}
+
+int rumor_node_kv_restore_version(rumor_node *n, uint64_t max_version, uint64_t gc_version,
+                                  uint64_t clock, uint64_t now)
+{
+    if (gc_version > max_version)
+        return RUMOR_ERR_INVALID;
+    if (n->leaving)
+        return RUMOR_ERR_STATE;
+    n->now = now;
+    kv_advance(&n->kv, n->kv_self, max_version);
+    kv_learn_gc(&n->kv, n->kv_self, gc_version);
+    hlc_observe(&n->clock, clock);
+    ident_kv_sign_head(n);
+    return RUMOR_OK;
 }

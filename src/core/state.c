@@ -27,6 +27,13 @@ static wire_str name_of(const member *m)
     return wire_str_of(member_name(m), m->name_len);
 }
 
+static wire_str meta_of(const rumor_node *n, const member *m)
+{
+    size_t len;
+    const uint8_t *p = members_meta(&n->mem, m, &len);
+    return wire_str_of(p, len);
+}
+
 static uint32_t hash_name(wire_str s)
 {
     uint32_t h = 2166136261u;
@@ -39,8 +46,13 @@ static uint32_t hash_name(wire_str s)
 
 static void queue(rumor_node *n, member *m, const buf_writer *w, bool notify)
 {
-    if (w->failed || !bcast_push(&n->bq, BCAST_CLASS_MEMBER, w->p, w->len, &m->bcast, notify))
+    member_ext *x = w->failed ? NULL : members_ext_get(&n->mem, m);
+    if (!x)
         return;
+    if (!bcast_push(&n->bq, BCAST_CLASS_MEMBER, w->p, w->len, &x->bcast, notify)) {
+        members_ext_trim(&n->mem, m);
+        return;
+    }
     n->st.broadcasts_queued++;
     gossip_eager(n, n->now);
 }
@@ -52,8 +64,7 @@ static bool put_alive(rumor_node *n, buf_writer *w, const member *m)
     wire_ident id;
     if (!ident_claim(n, m, &id) && n->ident)
         return false;
-    wire_put_alive_ident(w, m->incarnation, name_of(m), &m->addr, wire_str_of(m->meta, m->meta_len),
-                         &id);
+    wire_put_alive_ident(w, m->incarnation, name_of(m), &m->addr, meta_of(n, m), &id);
     return true;
 }
 
@@ -124,9 +135,14 @@ static void suspicion_start(rumor_node *n, member *m, wire_str accuser, uint64_t
     if (!rgrow(&n->alloc, &arr, &n->susps_cap, n->nsusps + 1, sizeof(suspicion *)))
         return;
     n->susps = arr;
-    suspicion *s = rcalloc(&n->alloc, 1, sizeof(*s));
-    if (!s)
+    member_ext *x = members_ext_get(&n->mem, m);
+    if (!x)
         return;
+    suspicion *s = rcalloc(&n->alloc, 1, sizeof(*s));
+    if (!s) {
+        members_ext_trim(&n->mem, m);
+        return;
+    }
     s->m = m;
     s->start = now;
     s->min_ms = suspicion_min_ms(n);
@@ -141,7 +157,7 @@ static void suspicion_start(rumor_node *n, member *m, wire_str accuser, uint64_t
     s->deadline = now + suspicion_timeout(s);
     s->idx = (uint32_t)n->nsusps;
     n->susps[n->nsusps++] = s;
-    m->susp = s;
+    x->susp = s;
 }
 
 /* Whether `accuser` would be a new independent confirmation. */
@@ -170,7 +186,8 @@ static bool suspicion_confirm(suspicion *s, wire_str accuser)
 
 static void suspicion_stop(rumor_node *n, member *m)
 {
-    suspicion *s = m->susp;
+    member_ext *x = members_ext(&n->mem, m);
+    suspicion *s = x ? x->susp : NULL;
     if (!s)
         return;
     size_t last = --n->nsusps;
@@ -179,7 +196,8 @@ static void suspicion_stop(rumor_node *n, member *m)
         n->susps[s->idx]->idx = s->idx;
     }
     rfree(&n->alloc, s);
-    m->susp = NULL;
+    x->susp = NULL;
+    members_ext_trim(&n->mem, m);
 }
 
 void state_suspicion_timers(rumor_node *n, uint64_t now)
@@ -193,7 +211,7 @@ void state_suspicion_timers(rumor_node *n, uint64_t now)
         /* Timed out: declare the member failed in our own name. This removes susps[i]. */
         member *m = s->m;
         state_failed(n, m->incarnation, name_of(m), node_self_name(n), NULL, now);
-        if (m->susp == s) /* not applied (out of memory): do not spin on it */
+        if (members_susp(&n->mem, m) == s) /* not applied (out of memory): do not spin on it */
             suspicion_stop(n, m);
     }
 }
@@ -219,9 +237,10 @@ void state_refute(rumor_node *n, uint32_t accused_inc, uint64_t now)
     state_broadcast_alive(n, self);
 }
 
-static bool same_meta(const member *m, wire_str meta)
+static bool same_meta(const rumor_node *n, const member *m, wire_str meta)
 {
-    return m->meta_len == meta.len && (meta.len == 0 || memcmp(m->meta, meta.p, meta.len) == 0);
+    wire_str cur = meta_of(n, m);
+    return cur.len == meta.len && (meta.len == 0 || memcmp(cur.p, meta.p, meta.len) == 0);
 }
 
 void state_alive_new(rumor_node *n, wire_str name, uint32_t inc, const rumor_addr *addr,
@@ -256,7 +275,7 @@ void state_alive_new(rumor_node *n, wire_str name, uint32_t inc, const rumor_add
 static void attach_claim(rumor_node *n, member *m, const rumor_addr *addr, wire_str meta,
                          const wire_ident *id)
 {
-    bool changed = !same_meta(m, meta) || !rumor_addr_equal(addr, &m->addr);
+    bool changed = !same_meta(n, m, meta) || !rumor_addr_equal(addr, &m->addr);
     if (!members_set_meta(&n->mem, m, meta.p, meta.len))
         return;
     m->addr = *addr;
@@ -278,7 +297,8 @@ void state_alive(rumor_node *n, uint32_t inc, wire_str name, const rumor_addr *a
         /* Someone speaks of an older or different life of ours (a restart, a replay):
          * outbid it so our current record wins everywhere. With identities, only a life we
          * signed ourselves counts: a forged one is refused (and refused by everyone). */
-        bool same = inc == m->incarnation && rumor_addr_equal(addr, &m->addr) && same_meta(m, meta);
+        bool same =
+            inc == m->incarnation && rumor_addr_equal(addr, &m->addr) && same_meta(n, m, meta);
         if (!n->leaving && inc >= m->incarnation && !same &&
             ident_alive_ok(n, m, inc, name, addr, meta, id))
             state_refute(n, inc, now);
@@ -293,7 +313,7 @@ void state_alive(rumor_node *n, uint32_t inc, wire_str name, const rumor_addr *a
         attach_claim(n, m, addr, meta, id);
         return;
     }
-    bool changed = !same_meta(m, meta) || !rumor_addr_equal(addr, &m->addr);
+    bool changed = !same_meta(n, m, meta) || !rumor_addr_equal(addr, &m->addr);
     if (!members_set_meta(&n->mem, m, meta.p, meta.len))
         return;
     uint8_t old = m->state;
@@ -322,10 +342,9 @@ static void tell_alive(rumor_node *n, const member *m)
 {
     wire_ident id;
     if (!n->from || n->leaving || m->state != RUMOR_MEMBER_ALIVE ||
-        (!ident_claim(n, m, &id) && n->ident) || !node_pkt_begin(n, n->from))
+        (!ident_claim(n, m, &id) && n->ident) || !node_pkt_begin(n, n->from, n->from_id))
         return;
-    wire_put_alive_ident(node_pkt(n), m->incarnation, name_of(m), &m->addr,
-                         wire_str_of(m->meta, m->meta_len), &id);
+    wire_put_alive_ident(node_pkt(n), m->incarnation, name_of(m), &m->addr, meta_of(n, m), &id);
     node_pkt_end(n, true);
 }
 
@@ -366,9 +385,10 @@ void state_suspect(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser,
         return;
     if (m->state == RUMOR_MEMBER_SUSPECT) {
         /* Pass independent confirmations on so that other suspecters shorten theirs too. */
-        if (m->susp && inc == m->incarnation && suspicion_is_new(m->susp, accuser) &&
+        suspicion *s = members_susp(&n->mem, m);
+        if (s && inc == m->incarnation && suspicion_is_new(s, accuser) &&
             ident_accuse_check(n, WIRE_SUSPECT, inc, name, accuser, id) == IDENT_OK &&
-            suspicion_confirm(m->susp, accuser))
+            suspicion_confirm(s, accuser))
             broadcast_accuse(n, WIRE_SUSPECT, m, accuser, id, false);
         return;
     }
@@ -414,7 +434,7 @@ static void left_self(rumor_node *n, uint32_t inc, uint64_t now)
     uint32_t k = n->s.gossip_nodes * 2 < 16 ? n->s.gossip_nodes * 2 : 16;
     size_t nt = gossip_pick(n, targets, k, NULL, false, now);
     for (size_t i = 0; i < nt; i++) {
-        if (!node_pkt_begin(n, &targets[i]->addr))
+        if (!node_pkt_begin(n, &targets[i]->addr, node_dest(n, targets[i])))
             break;
         wire_put_accuse_ident(node_pkt(n), WIRE_LEFT, inc, node_self_name(n), wire_str_of(NULL, 0),
                               sig);
@@ -454,8 +474,9 @@ void state_left(rumor_node *n, uint32_t inc, wire_str name, const wire_ident *id
 
 void state_forget(rumor_node *n, member *m)
 {
-    if (m->bcast)
-        bcast_remove(&n->bq, m->bcast);
+    bcast *b = members_bcast(&n->mem, m);
+    if (b)
+        bcast_remove(&n->bq, b);
     suspicion_stop(n, m);
     if (n->probe.target == m)
         n->probe.target = NULL;

@@ -218,6 +218,96 @@ static bool decode_kv_delta(buf_reader *p, wire_msg *m)
     return true;
 }
 
+static bool get_ltime(buf_reader *r, uint64_t *out)
+{
+    return buf_get_varint_max(r, WIRE_LTIME_MAX, out);
+}
+
+static bool get_text(buf_reader *r, size_t min, size_t max, wire_str *s)
+{
+    return buf_get_lbytes(r, max, &s->p, &s->len) && s->len >= min &&
+           (s->len == 0 || memchr(s->p, 0, s->len) == NULL);
+}
+
+bool wire_query_node_next(buf_reader *r, wire_str *name)
+{
+    return get_name(r, name, false);
+}
+
+bool wire_query_tag_next(buf_reader *r, wire_str *key, wire_str *value)
+{
+    return get_text(r, 1, RUMOR_TAG_KEY_MAX, key) && get_text(r, 0, RUMOR_TAG_VALUE_MAX, value);
+}
+
+/* Reads (and so validates) a QUERY's variable part; `out` may be NULL. */
+static bool query_parts(buf_reader *r, wire_query_parts *out)
+{
+    wire_query_parts q;
+    wire_str a, b;
+    if (!buf_get_u32v(r, &q.nnodes))
+        return false;
+    size_t start = r->off;
+    for (uint32_t i = 0; i < q.nnodes; i++)
+        if (!wire_query_node_next(r, &a))
+            return false;
+    buf_reader_init(&q.nodes, r->p + start, r->off - start);
+    if (!buf_get_u32v(r, &q.ntags))
+        return false;
+    start = r->off;
+    for (uint32_t i = 0; i < q.ntags; i++)
+        if (!wire_query_tag_next(r, &a, &b))
+            return false;
+    buf_reader_init(&q.tags, r->p + start, r->off - start);
+    if (!get_text(r, 1, RUMOR_EVENT_NAME_MAX, &q.name) ||
+        !buf_get_lbytes(r, RUMOR_PACKET_MAX, &q.payload.p, &q.payload.len))
+        return false;
+    if (out)
+        *out = q;
+    return true;
+}
+
+void wire_query_parts_of(wire_str rest, wire_query_parts *out)
+{
+    buf_reader r;
+    buf_reader_init(&r, rest.p, rest.len);
+    if (!query_parts(&r, out))
+        memset(out, 0, sizeof(*out)); /* not from wire_msg_decode: nothing to read */
+}
+
+void wire_addr_of(wire_str bytes, rumor_addr *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->len = (uint8_t)(bytes.len <= RUMOR_ADDR_MAX ? bytes.len : RUMOR_ADDR_MAX);
+    memcpy(out->bytes, bytes.p, out->len);
+}
+
+static bool decode_query(buf_reader *p, wire_msg *m)
+{
+    uint8_t alen;
+    if (!get_ltime(p, &m->u.query.ltime) || !buf_get_u32v(p, &m->u.query.id) ||
+        !get_name(p, &m->u.query.origin, false) || !buf_get_u8(p, &alen) || alen == 0 ||
+        alen > RUMOR_ADDR_MAX || !buf_get_bytes(p, alen, &m->u.query.addr.p) ||
+        !buf_get_u8(p, &m->u.query.flags) || !buf_get_u32v(p, &m->u.query.timeout_ms))
+        return false;
+    m->u.query.addr.len = alen;
+    size_t start = p->off;
+    if (!query_parts(p, NULL))
+        return false;
+    m->u.query.rest = wire_str_of(p->p + start, p->off - start);
+    return true;
+}
+
+static bool decode_query_resp(buf_reader *p, wire_msg *m)
+{
+    if (!get_ltime(p, &m->u.query_resp.ltime) || !buf_get_u32v(p, &m->u.query_resp.id) ||
+        !get_name(p, &m->u.query_resp.from, false) || !buf_get_u8(p, &m->u.query_resp.flags) ||
+        !buf_get_lbytes(p, RUMOR_PACKET_MAX, &m->u.query_resp.payload.p,
+                        &m->u.query_resp.payload.len))
+        return false;
+    /* An ack carries nothing. */
+    return !((m->u.query_resp.flags & WIRE_Q_ACK) && m->u.query_resp.payload.len);
+}
+
 static bool decode_payload(buf_reader *p, wire_msg *m, uint32_t meta_max)
 {
     switch (m->type) {
@@ -262,6 +352,19 @@ static bool decode_payload(buf_reader *p, wire_msg *m, uint32_t meta_max)
         return decode_kv_digest(p, m);
     case WIRE_KV_DELTA:
         return decode_kv_delta(p, m);
+    case WIRE_USER_EVENT:
+        return get_ltime(p, &m->u.user_event.ltime) &&
+               get_name(p, &m->u.user_event.origin, false) &&
+               get_text(p, 1, RUMOR_EVENT_NAME_MAX, &m->u.user_event.name) &&
+               buf_get_lbytes(p, RUMOR_PACKET_MAX, &m->u.user_event.payload.p,
+                              &m->u.user_event.payload.len);
+    case WIRE_QUERY:
+        return decode_query(p, m);
+    case WIRE_QUERY_RESP:
+        return decode_query_resp(p, m);
+    case WIRE_CLOCKS:
+        return buf_get_u8(p, &m->u.clocks.flags) && get_ltime(p, &m->u.clocks.event_ltime) &&
+               get_ltime(p, &m->u.clocks.query_ltime) && buf_get_u64be(p, &m->u.clocks.event_sum);
     default:
         return false;
     }
@@ -502,4 +605,83 @@ void wire_put_kv_entry(buf_writer *w, const wire_kv_entry *e)
     buf_put_u8(w, e->flags);
     buf_put_varint(w, e->stamp);
     put_lstr(w, e->value);
+}
+
+/* ---- user events and queries ---- */
+
+void wire_put_user_event(buf_writer *w, uint64_t ltime, wire_str origin, wire_str name,
+                         wire_str payload)
+{
+    put_head(w, WIRE_USER_EVENT,
+             buf_varint_size(ltime) + lstr_size(origin) + lstr_size(name) + lstr_size(payload));
+    buf_put_varint(w, ltime);
+    put_lstr(w, origin);
+    put_lstr(w, name);
+    put_lstr(w, payload);
+}
+
+size_t wire_query_rest_size(const wire_str *nodes, uint32_t nnodes, const wire_str *keys,
+                            const wire_str *values, uint32_t ntags, wire_str name, wire_str payload)
+{
+    size_t n =
+        buf_varint_size(nnodes) + buf_varint_size(ntags) + lstr_size(name) + lstr_size(payload);
+    for (uint32_t i = 0; i < nnodes; i++)
+        n += lstr_size(nodes[i]);
+    for (uint32_t i = 0; i < ntags; i++)
+        n += lstr_size(keys[i]) + lstr_size(values[i]);
+    return n;
+}
+
+void wire_put_query_rest(buf_writer *w, const wire_str *nodes, uint32_t nnodes,
+                         const wire_str *keys, const wire_str *values, uint32_t ntags,
+                         wire_str name, wire_str payload)
+{
+    buf_put_varint(w, nnodes);
+    for (uint32_t i = 0; i < nnodes; i++)
+        put_lstr(w, nodes[i]);
+    buf_put_varint(w, ntags);
+    for (uint32_t i = 0; i < ntags; i++) {
+        put_lstr(w, keys[i]);
+        put_lstr(w, values[i]);
+    }
+    put_lstr(w, name);
+    put_lstr(w, payload);
+}
+
+void wire_put_query(buf_writer *w, uint64_t ltime, uint32_t id, wire_str origin,
+                    const rumor_addr *addr, uint8_t flags, uint32_t timeout_ms, wire_str rest)
+{
+    put_head(w, WIRE_QUERY,
+             buf_varint_size(ltime) + buf_varint_size(id) + lstr_size(origin) + 1u + addr->len +
+                 1u + buf_varint_size(timeout_ms) + rest.len);
+    buf_put_varint(w, ltime);
+    buf_put_varint(w, id);
+    put_lstr(w, origin);
+    put_addr(w, addr);
+    buf_put_u8(w, flags);
+    buf_put_varint(w, timeout_ms);
+    buf_put_bytes(w, rest.p, rest.len);
+}
+
+void wire_put_query_resp(buf_writer *w, uint64_t ltime, uint32_t id, wire_str from, uint8_t flags,
+                         wire_str payload)
+{
+    put_head(w, WIRE_QUERY_RESP,
+             buf_varint_size(ltime) + buf_varint_size(id) + lstr_size(from) + 1u +
+                 lstr_size(payload));
+    buf_put_varint(w, ltime);
+    buf_put_varint(w, id);
+    put_lstr(w, from);
+    buf_put_u8(w, flags);
+    put_lstr(w, payload);
+}
+
+void wire_put_clocks(buf_writer *w, uint8_t flags, uint64_t event_ltime, uint64_t query_ltime,
+                     uint64_t event_sum)
+{
+    put_head(w, WIRE_CLOCKS, 1u + buf_varint_size(event_ltime) + buf_varint_size(query_ltime) + 8u);
+    buf_put_u8(w, flags);
+    buf_put_varint(w, event_ltime);
+    buf_put_varint(w, query_ltime);
+    buf_put_u64be(w, event_sum);
 }

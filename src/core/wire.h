@@ -38,7 +38,11 @@ typedef enum wire_type {
     WIRE_PUSHPULL = 9,
     WIRE_KV_DIGEST = 10,
     WIRE_KV_DELTA = 11,
-    WIRE_TYPE_MAX = 11,
+    WIRE_USER_EVENT = 12,
+    WIRE_QUERY = 13,
+    WIRE_QUERY_RESP = 14,
+    WIRE_CLOCKS = 15,
+    WIRE_TYPE_MAX = 15,
 } wire_type;
 
 #define WIRE_PP_JOIN   0x01 /* the sender is joining */
@@ -55,6 +59,13 @@ typedef enum wire_type {
 #define WIRE_KVX_RESET    0x01 /* drop your copy first if you are behind the collection horizon */
 #define WIRE_KVX_COMPLETE 0x02 /* every entry up to origin_max is in this delta */
 #define WIRE_KVX_RUMOR    0x04 /* a fresh write being rumor-mongered: pass it on when new */
+
+/* QUERY flags: acks requested. QUERY_RESP flags: this is an ack (no payload). */
+#define WIRE_Q_ACK 0x01
+/* CLOCKS flags: the sender is joining and wants no past user events. */
+#define WIRE_CLK_NO_REPLAY 0x01
+/* Lamport times stay below 2^63, so witnessing one (time + 1) can never wrap. */
+#define WIRE_LTIME_MAX ((1ull << 63) - 1)
 
 typedef struct wire_str {
     const uint8_t *p;
@@ -152,6 +163,34 @@ typedef struct wire_msg {
             buf_reader members; /* `count` encoded wire_member records, validated */
             uint64_t digest;    /* the sender's members_digest */
         } pushpull;
+        struct {
+            uint64_t ltime;
+            wire_str origin;
+            wire_str name;
+            wire_str payload;
+        } user_event;
+        struct {
+            uint64_t ltime;
+            uint32_t id;
+            uint8_t flags;
+            uint32_t timeout_ms;
+            wire_str origin;
+            wire_str addr; /* the asker's address bytes (1..RUMOR_ADDR_MAX), wire_addr_of() */
+            wire_str rest; /* filters, name and payload, validated: wire_query_parts() */
+        } query;
+        struct {
+            uint64_t ltime;
+            uint32_t id;
+            uint8_t flags;
+            wire_str from;
+            wire_str payload; /* empty for an ack */
+        } query_resp;
+        struct {
+            uint8_t flags;
+            uint64_t event_ltime;
+            uint64_t query_ltime;
+            uint64_t event_sum; /* over the sender's recent user events (msg_window_sum) */
+        } clocks;
     } u;
 } wire_msg;
 
@@ -191,6 +230,39 @@ size_t wire_kv_delta_head_size(wire_str origin, uint64_t since, uint64_t max, ui
 void wire_put_kv_delta_begin(buf_writer *w, wire_str origin, uint8_t flags, uint64_t since,
                              uint64_t max, uint64_t gc, uint32_t count, size_t bytes);
 void wire_put_kv_entry(buf_writer *w, const wire_kv_entry *e);
+
+/* The variable part of a QUERY (`rest`), split: node-name filters, tag filters, name, payload.
+ * Read the filters with wire_query_node_next() and wire_query_tag_next(). */
+typedef struct wire_query_parts {
+    uint32_t nnodes;
+    buf_reader nodes;
+    uint32_t ntags;
+    buf_reader tags;
+    wire_str name;
+    wire_str payload;
+} wire_query_parts;
+
+void wire_query_parts_of(wire_str rest, wire_query_parts *out);
+bool wire_query_node_next(buf_reader *r, wire_str *name);
+bool wire_query_tag_next(buf_reader *r, wire_str *key, wire_str *value);
+void wire_addr_of(wire_str bytes, rumor_addr *out);
+
+/* User events and queries. A QUERY's variable part is encoded first (its size is what
+ * query_bytes_max bounds), then wrapped with the fixed fields. */
+void wire_put_user_event(buf_writer *w, uint64_t ltime, wire_str origin, wire_str name,
+                         wire_str payload);
+size_t wire_query_rest_size(const wire_str *nodes, uint32_t nnodes, const wire_str *keys,
+                            const wire_str *values, uint32_t ntags, wire_str name,
+                            wire_str payload);
+void wire_put_query_rest(buf_writer *w, const wire_str *nodes, uint32_t nnodes,
+                         const wire_str *keys, const wire_str *values, uint32_t ntags,
+                         wire_str name, wire_str payload);
+void wire_put_query(buf_writer *w, uint64_t ltime, uint32_t id, wire_str origin,
+                    const rumor_addr *addr, uint8_t flags, uint32_t timeout_ms, wire_str rest);
+void wire_put_query_resp(buf_writer *w, uint64_t ltime, uint32_t id, wire_str from, uint8_t flags,
+                         wire_str payload);
+void wire_put_clocks(buf_writer *w, uint8_t flags, uint64_t event_ltime, uint64_t query_ltime,
+                     uint64_t event_sum);
 
 /* Reads the next member of a push-pull state (already validated by wire_msg_decode). */
 bool wire_member_next(buf_reader *r, wire_member *m);

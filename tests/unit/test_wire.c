@@ -407,8 +407,8 @@ static void test_trailing_payload_ignored(void **ctx)
 static void test_unknown_type_skipped(void **ctx)
 {
     (void)ctx;
-    /* Types 0 and 10..255 are skipped by length: decode returns 1 with type 0. */
-    static const uint8_t types[] = {0, 12, 42, 255};
+    /* Types 0 and 16..255 are skipped by length: decode returns 1 with type 0. */
+    static const uint8_t types[] = {0, 16, 42, 255};
     for (size_t i = 0; i < sizeof(types); i++) {
         uint8_t p[] = {types[i], 0x03, 'x', 'y', 'z', 0x03, 0x02, 0xac, 0x02};
         buf_reader r;
@@ -927,6 +927,163 @@ static void test_ident_pushpull(void **ctx)
     assert_false(wire_pushpull_idents(&m, &r));
 }
 
+/* USER_EVENT: Lamport time 300, origin "a", name "deploy", payload "v1". */
+static const uint8_t g_user_event[] = {0x0c, 0x0e, 0xac, 0x02, 0x01, 'a',  0x06, 'd',
+                                       'e',  'p',  'l',  'o',  'y',  0x02, 'v',  '1'};
+/* QUERY: Lamport time 7, id 42, asker "a" at 10.0.0.1:7946, acks wanted, timeout 5000 ms, for
+ * node "b" with tag role=db, name "up", no payload. */
+static const uint8_t g_query[] = {
+    0x0d, 0x1f,                                            /* type, payload length 31 */
+    0x07, 0x2a, 0x01, 'a',  ADDR_A, 0x01, 0x88, 0x27,      /* time, id, asker, flags, timeout */
+    0x01, 0x01, 'b',                                       /* one node name */
+    0x01, 0x04, 'r',  'o',  'l',    'e',  0x02, 'd',  'b', /* one tag filter */
+    0x02, 'u',  'p',  0x00,                                /* name, payload */
+};
+/* QUERY_RESP: the ack of "b" to that query, then its response "ok". */
+static const uint8_t g_query_ack[] = {0x0e, 0x06, 0x07, 0x2a, 0x01, 'b', 0x01, 0x00};
+static const uint8_t g_query_resp[] = {0x0e, 0x08, 0x07, 0x2a, 0x01, 'b', 0x00, 0x02, 'o', 'k'};
+/* CLOCKS: no replay (joining), event clock 300, query clock 7, event sum 0x0102030405060708. */
+static const uint8_t g_clocks[] = {0x0f, 0x0c, 0x01, 0xac, 0x02, 0x07, 0x01,
+                                   0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08};
+
+/* As test_messages_truncated_everywhere: every cut is truncated, every shorter length
+ * malformed. */
+static void assert_cuts_rejected(const uint8_t *v, size_t len)
+{
+    wire_msg m;
+    for (size_t cut = 1; cut < len; cut++)
+        assert_drop(msg_rc(v, cut, &m), RUMOR_DROP_TRUNCATED);
+    uint8_t p[64];
+    assert_true(len <= sizeof(p));
+    memcpy(p, v, len);
+    for (uint8_t short_len = 0; short_len < v[1]; short_len++) {
+        p[1] = short_len;
+        assert_drop(msg_rc(p, len, &m), RUMOR_DROP_MALFORMED);
+    }
+}
+
+static void test_golden_user_event(void **ctx)
+{
+    (void)ctx;
+    enc e;
+    wire_msg m;
+    wire_put_user_event(enc_begin(&e), 300, S("a"), S("deploy"), S("v1"));
+    assert_bytes(&e, g_user_event, sizeof(g_user_event));
+    decode_one(g_user_event, sizeof(g_user_event), &m);
+    assert_int_equal(m.type, WIRE_USER_EVENT);
+    assert_int_equal(m.u.user_event.ltime, 300);
+    assert_str(m.u.user_event.origin, "a");
+    assert_str(m.u.user_event.name, "deploy");
+    assert_str(m.u.user_event.payload, "v1");
+    assert_cuts_rejected(g_user_event, sizeof(g_user_event));
+
+    /* A name of 1..128 bytes without NUL, a time below 2^63. */
+    uint8_t bad[sizeof(g_user_event)];
+    memcpy(bad, g_user_event, sizeof(bad));
+    bad[8] = 0x00; /* "d\0ploy" */
+    assert_int_equal(msg_rc(bad, sizeof(bad), &m), -(int)RUMOR_DROP_MALFORMED - 1);
+    enc big;
+    char name[RUMOR_EVENT_NAME_MAX + 1];
+    memset(name, 'n', sizeof(name));
+    wire_put_user_event(enc_begin(&big), 1, S("a"), wire_str_of(name, sizeof(name)), S(""));
+    assert_int_equal(msg_rc(big.w.p, big.w.len, &m), -(int)RUMOR_DROP_MALFORMED - 1);
+    wire_put_user_event(enc_begin(&big), 1, S("a"), wire_str_of(name, sizeof(name) - 1), S(""));
+    assert_int_equal(msg_rc(big.w.p, big.w.len, &m), 1);
+    wire_put_user_event(enc_begin(&big), WIRE_LTIME_MAX, S("a"), S("e"), S(""));
+    assert_int_equal(msg_rc(big.w.p, big.w.len, &m), 1);
+    wire_put_user_event(enc_begin(&big), WIRE_LTIME_MAX + 1, S("a"), S("e"), S(""));
+    assert_int_equal(msg_rc(big.w.p, big.w.len, &m), -(int)RUMOR_DROP_MALFORMED - 1);
+}
+
+static void test_golden_query(void **ctx)
+{
+    (void)ctx;
+    enc e, rest;
+    wire_msg m;
+    wire_str nodes[] = {S("b")}, keys[] = {S("role")}, values[] = {S("db")};
+    buf_writer *rw = enc_begin(&rest);
+    wire_put_query_rest(rw, nodes, 1, keys, values, 1, S("up"), S(""));
+    assert_int_equal(rw->len, wire_query_rest_size(nodes, 1, keys, values, 1, S("up"), S("")));
+    wire_put_query(enc_begin(&e), 7, 42, S("a"), &addr_a, WIRE_Q_ACK, 5000,
+                   wire_str_of(rw->p, rw->len));
+    assert_bytes(&e, g_query, sizeof(g_query));
+    decode_one(g_query, sizeof(g_query), &m);
+    assert_int_equal(m.type, WIRE_QUERY);
+    assert_int_equal(m.u.query.ltime, 7);
+    assert_int_equal(m.u.query.id, 42);
+    assert_int_equal(m.u.query.flags, WIRE_Q_ACK);
+    assert_int_equal(m.u.query.timeout_ms, 5000);
+    assert_str(m.u.query.origin, "a");
+    rumor_addr a;
+    wire_addr_of(m.u.query.addr, &a);
+    assert_true(rumor_addr_equal(&a, &addr_a));
+    wire_query_parts q;
+    wire_query_parts_of(m.u.query.rest, &q);
+    assert_int_equal(q.nnodes, 1);
+    assert_int_equal(q.ntags, 1);
+    assert_str(q.name, "up");
+    assert_int_equal(q.payload.len, 0);
+    wire_str x, y;
+    assert_true(wire_query_node_next(&q.nodes, &x));
+    assert_str(x, "b");
+    assert_true(wire_query_tag_next(&q.tags, &x, &y));
+    assert_str(x, "role");
+    assert_str(y, "db");
+    assert_cuts_rejected(g_query, sizeof(g_query));
+
+    /* Filters must be what their counts say; keys 1..128 bytes; no empty address. */
+    uint8_t bad[sizeof(g_query)];
+    memcpy(bad, g_query, sizeof(bad));
+    bad[17] = 0x02; /* two node names, one present */
+    assert_int_equal(msg_rc(bad, sizeof(bad), &m), -(int)RUMOR_DROP_MALFORMED - 1);
+    memcpy(bad, g_query, sizeof(bad));
+    bad[21] = 0x00; /* an empty tag key: "role" turns into a name */
+    assert_int_equal(msg_rc(bad, sizeof(bad), &m), -(int)RUMOR_DROP_MALFORMED - 1);
+    memcpy(bad, g_query, sizeof(bad));
+    bad[6] = 0x00; /* address length 0 */
+    assert_int_equal(msg_rc(bad, sizeof(bad), &m), -(int)RUMOR_DROP_MALFORMED - 1);
+    memcpy(bad, g_query, sizeof(bad));
+    bad[29] = 0x00; /* the query name's length: empty */
+    assert_int_equal(msg_rc(bad, sizeof(bad), &m), -(int)RUMOR_DROP_MALFORMED - 1);
+}
+
+static void test_golden_query_resp_and_clocks(void **ctx)
+{
+    (void)ctx;
+    enc e;
+    wire_msg m;
+    wire_put_query_resp(enc_begin(&e), 7, 42, S("b"), WIRE_Q_ACK, S(""));
+    assert_bytes(&e, g_query_ack, sizeof(g_query_ack));
+    wire_put_query_resp(enc_begin(&e), 7, 42, S("b"), 0, S("ok"));
+    assert_bytes(&e, g_query_resp, sizeof(g_query_resp));
+    decode_one(g_query_resp, sizeof(g_query_resp), &m);
+    assert_int_equal(m.type, WIRE_QUERY_RESP);
+    assert_int_equal(m.u.query_resp.ltime, 7);
+    assert_int_equal(m.u.query_resp.id, 42);
+    assert_int_equal(m.u.query_resp.flags, 0);
+    assert_str(m.u.query_resp.from, "b");
+    assert_str(m.u.query_resp.payload, "ok");
+    decode_one(g_query_ack, sizeof(g_query_ack), &m);
+    assert_int_equal(m.u.query_resp.flags, WIRE_Q_ACK);
+    /* An ack carries no payload. */
+    uint8_t bad[sizeof(g_query_resp)];
+    memcpy(bad, g_query_resp, sizeof(bad));
+    bad[6] = WIRE_Q_ACK;
+    assert_int_equal(msg_rc(bad, sizeof(bad), &m), -(int)RUMOR_DROP_MALFORMED - 1);
+
+    wire_put_clocks(enc_begin(&e), WIRE_CLK_NO_REPLAY, 300, 7, 0x0102030405060708ull);
+    assert_bytes(&e, g_clocks, sizeof(g_clocks));
+    decode_one(g_clocks, sizeof(g_clocks), &m);
+    assert_int_equal(m.type, WIRE_CLOCKS);
+    assert_int_equal(m.u.clocks.flags, WIRE_CLK_NO_REPLAY);
+    assert_int_equal(m.u.clocks.event_ltime, 300);
+    assert_int_equal(m.u.clocks.query_ltime, 7);
+    assert_true(m.u.clocks.event_sum == 0x0102030405060708ull);
+    assert_cuts_rejected(g_query_ack, sizeof(g_query_ack));
+    assert_cuts_rejected(g_query_resp, sizeof(g_query_resp));
+    assert_cuts_rejected(g_clocks, sizeof(g_clocks));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -946,6 +1103,9 @@ int main(void)
         cmocka_unit_test(test_golden_ident_statements),
         cmocka_unit_test(test_golden_ident_messages),
         cmocka_unit_test(test_ident_pushpull),
+        cmocka_unit_test(test_golden_user_event),
+        cmocka_unit_test(test_golden_query),
+        cmocka_unit_test(test_golden_query_resp_and_clocks),
         cmocka_unit_test(test_names_and_addrs),
         cmocka_unit_test(test_ping_fields),
         cmocka_unit_test(test_pushpull_rejects),

@@ -10,8 +10,8 @@
  *     {"name": "web-1", "public_key": "ed25519:...", "expires_ms": 0,
  *      "authority": "ed25519:...", "signature": "<base64 of 64 bytes>"}
  */
-#ifndef RUMOR_AGENT_KEYS_H
-#define RUMOR_AGENT_KEYS_H
+#ifndef RUMOR_AGENT_IDKEYS_H
+#define RUMOR_AGENT_IDKEYS_H
 
 #include <stdbool.h>
 #include <stddef.h>
