@@ -3,7 +3,10 @@
 identity --data-dir`, `rumor ca sign`; agents with certificates form a cluster and list each
 other's key fingerprints; an agent without a certificate, and one certified by another
 authority, are refused and the others say so in their logs and metrics; key files with loose
-permissions and certificates that are not the node's are refused at start with a clear error."""
+permissions and certificates that are not the node's are refused at start with a clear error;
+agents with both a keyring (--encrypt) and identities form a cluster and replicate signed
+writes over sealed traffic."""
+import base64
 import json
 import os
 import sqlite3
@@ -149,6 +152,39 @@ def main(wd):
     check(agents[0].members()["node02"]["public_key"] == keys["node02"]["public_key"],
           "node02's key changed over a restart")
     log("a restarted agent keeps its key and is admitted again")
+
+    # Encryption and identities together: the keyring seals every packet, identities sign every
+    # claim. The agents form a cluster, show each other's keys, and a write signed by its writer
+    # reaches the others over sealed traffic; nothing of the cluster's own is refused.
+    key = rumor("keygen").stdout.strip()
+    sealed = [Agent(wd, 5 + i, name=f"sealed{i}") for i in range(3)]
+    snames = [a.name for a in sealed]
+    skeys = {a.name: public_key(a.data_dir)["public_key"] for a in sealed}
+    for i, a in enumerate(sealed):
+        a.extra = ["--encrypt", key, "--identity"] + (["--join", sealed[0].addr] if i else [])
+        a.start()
+    all_see(sealed, snames, "alive", 20)
+    for a in sealed:
+        m = a.members()
+        check(set(m) == set(snames), f"{a.name} sees {sorted(m)}")
+        for n in snames:
+            check(m[n]["public_key"] == skeys[n], f"{a.name} shows {n} with {m[n]}")
+    cfg = sealed[1].get("/v1/info")["config"]
+    check(cfg["encrypt"] and cfg["identity"]["enabled"] and
+          cfg["identity"]["binding"] == "trust on first use", cfg)
+    status, text = sealed[2].request("PUT", "/v1/kv/sealed-and-signed", raw=b"both")
+    check(status == 200, f"PUT at sealed2: {status} {text}")
+
+    def replicated(a):
+        status, text = a.request("GET", "/v1/kv/sealed-and-signed")
+        return status == 200 and base64.b64decode(json.loads(text)["value"]) == b"both"
+    wait_for("the signed write to reach every sealed agent",
+             lambda: all(replicated(a) for a in sealed), 15)
+    for a in sealed:
+        for reason in ("identity", "auth_failed", "unknown_key", "plaintext"):
+            got = a.metric(f'rumor_packets_dropped_total{{reason="{reason}"}}') or 0
+            check(got == 0, f"{a.name} dropped {got} packets of its own cluster ({reason})")
+    log("sealed and signed agents form a cluster and replicate a signed write")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@
  *  - a hostile relay that alters another node's alive records, key-value writes and sync records
  *    in flight, forges alive claims about it and accusations in others' names, changes nothing:
  *    every honest node ends with the victim's genuine state and counts the forgeries;
- *  - failure detection works unchanged with signed accusations (crash found, no refusals).
+ *  - failure detection works unchanged with signed accusations (crash found, no refusals);
+ *  - identities and encryption together: a sealed, certified cluster under replay forms, writes,
+ *    detects a crash, takes the node back, and refuses a key holder without a certificate.
  */
 #include "helper_sim.h"
 
@@ -322,12 +324,111 @@ static void test_crash_with_identities(void **state)
     rumor_sim_del(s);
 }
 
+/* ---- identities and encryption together ---- */
+
+static uint64_t ident_total(const rumor_sim *s, uint32_t n, bool verified)
+{
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        rumor_node *nd = rumor_sim_node(s, i);
+        if (!nd)
+            continue;
+        rumor_stats st;
+        rumor_node_stats(nd, &st);
+        sum += verified ? st.ident_verified : st.ident_signed;
+    }
+    return sum;
+}
+
+/*
+ * A sealed cluster whose members also have certified identities, under an attacker replaying
+ * captured datagrams: it forms, replicates a signed key-value write, detects a crash with signed
+ * accusations, takes the crashed node back after a restart (a new seal epoch, the same identity),
+ * and still refuses a node that holds the cluster key but no certificate: the keyring lets its
+ * packets in, the identity checks keep its claims out. No honest claim is refused on the way and
+ * no replay is accepted.
+ */
+static void test_identity_with_encryption(void **state)
+{
+    (void)state;
+    const uint32_t n = 16, members = 15, victim = 7, writer = 2, outsider = 15;
+    id_cfg cfg = {.uncertified = outsider, .foreign = NOT_SIGNED, .ca = true};
+    rumor_sim_options o;
+    rumor_sim_options_default(&o, RUMOR_PROFILE_LOCAL);
+    o.seed = h_seed(54);
+    o.nodes = n;
+    o.encrypt = true;
+    o.replay = 0.02;
+    o.settings_fn = set_identity;
+    o.settings_ud = &cfg;
+    rumor_sim *s = h_sim_new_opts(&o);
+    h_start_cluster(s, members, 0, 1000);
+    h_run(s, 1000);
+    h_check(s, h_run_until_converged(s, 60000) != UINT64_MAX, "no convergence, sealed and signed");
+
+    /* A write travels sealed, with its signature, to every member. */
+    assert_int_equal(
+        rumor_node_kv_put(rumor_sim_node(s, writer), "k", 1, "sealed+signed", 13, rumor_sim_now(s)),
+        0);
+    rumor_sim_poke(s, writer);
+    h_run(s, 10000);
+    uint64_t want = rumor_node_kv_digest(rumor_sim_node(s, writer));
+    for (uint32_t i = 0; i < members; i++)
+        h_check(s, rumor_node_kv_digest(rumor_sim_node(s, i)) == want,
+                "node-%u lacks the signed write", i);
+
+    /* A crash is found through signed accusations; the node comes back in a new life. */
+    assert_int_equal(rumor_sim_node_crash(s, victim), 0);
+    h_run(s, 30000);
+    for (uint32_t i = 0; i < members; i++)
+        if (i != victim)
+            h_check(s, h_table_state(s, i, victim, NULL) == RUMOR_MEMBER_FAILED,
+                    "node-%u does not hold the crashed node failed", i);
+    assert_int_equal(rumor_sim_node_restart(s, victim, true, 0), 0);
+    h_check(s, h_run_until_converged(s, 60000) != UINT64_MAX, "the restarted node is not back");
+
+    /* The cluster key, no certificate: its packets open, its claims are refused. */
+    assert_int_equal(rumor_sim_node_start_join(s, outsider, 0), 0);
+    h_run(s, 30000);
+    for (uint32_t i = 0; i < members; i++)
+        h_check(s, h_table_state(s, i, outsider, NULL) < 0, "node-%u admitted the outsider", i);
+
+    rumor_sim_metrics m;
+    rumor_sim_metrics_get(s, &m);
+    h_check(s, m.false_positives == 0, "%" PRIu64 " false failures", m.false_positives);
+    h_check(s, m.replays_injected > 0, "no replays injected");
+    h_check(s, m.replays_rejected + m.replays_accepted_after_restart == m.replays_injected,
+            "%" PRIu64 " of %" PRIu64 " replays accepted", m.replays_injected - m.replays_rejected,
+            m.replays_injected);
+    h_check(s, m.dropped_auth_failed == 0 && m.dropped_plaintext == 0,
+            "sealed traffic of the cluster refused: auth_failed %" PRIu64 ", plaintext %" PRIu64,
+            m.dropped_auth_failed, m.dropped_plaintext);
+    h_check(s, refused(s, members, RUMOR_IDENT_NO_CERT) > 0, "the outsider's claims not refused");
+    static const rumor_ident_refusal honest[] = {RUMOR_IDENT_BAD_ALIVE,      RUMOR_IDENT_BAD_LEFT,
+                                                 RUMOR_IDENT_BAD_ACCUSATION, RUMOR_IDENT_BAD_KV,
+                                                 RUMOR_IDENT_KEY_MISMATCH,   RUMOR_IDENT_BAD_CERT};
+    for (size_t r = 0; r < sizeof(honest) / sizeof(honest[0]); r++)
+        h_check(s, refused(s, members, honest[r]) == 0, "%" PRIu64 " honest claims refused (%s)",
+                refused(s, members, honest[r]), rumor_ident_refusal_name(honest[r]));
+    uint64_t verified = ident_total(s, members, true), made = ident_total(s, members, false);
+    h_check(s, verified > 0 && made > 0,
+            "no signatures checked (%" PRIu64 ") or made (%" PRIu64 ")", verified, made);
+    h_note("sealed and signed: %" PRIu64 " signatures made, %" PRIu64 " verified; replays "
+           "injected %" PRIu64 ", rejected %" PRIu64 "; outsider refused %" PRIu64 " times",
+           made, verified, m.replays_injected, m.replays_rejected,
+           refused(s, members, RUMOR_IDENT_NO_CERT));
+    rumor_sim_del(s);
+}
+
 int main(void)
 {
+    if (sodium_init() < 0)
+        return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uncertified_not_admitted),
         cmocka_unit_test(test_hostile_relay),
         cmocka_unit_test(test_crash_with_identities),
+        cmocka_unit_test(test_identity_with_encryption),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -227,6 +227,89 @@ static void test_cluster_with_identities(void **ctx)
     tnet_free(t);
 }
 
+/* What the event hook saw: user events delivered, and whether each named its sender's key. */
+typedef struct user_seen {
+    const key *keys;
+    int delivered, with_key;
+} user_seen;
+
+static void user_hook(tnet *t, int node, const rumor_event *ev, void *ud)
+{
+    (void)t;
+    (void)node;
+    user_seen *u = ud;
+    if (ev->type != RUMOR_EVENT_USER)
+        return;
+    u->delivered++;
+    /* Sent by n0: the event's member is the sender, with its key. */
+    if (ev->member.public_key && memcmp(ev->member.public_key, u->keys[0].pk, 32) == 0)
+        u->with_key++;
+}
+
+/* Identities and encryption at once: every packet sealed under the keyring, every claim signed.
+ * The cluster forms, replicates signed writes and metadata, delivers a user event (whose member
+ * carries its sender's key), refuses no honest claim and drops none of its own packets. */
+static void test_sealed_cluster_with_identities(void **ctx)
+{
+    (void)ctx;
+    static const uint8_t ring[1][RUMOR_KEY_BYTES] = {
+        {0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x3a, 0x3b, 0x3c, 0x3d,
+         0x3e, 0x3f, 0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48,
+         0x49, 0x4a, 0x4b, 0x4c, 0x4d, 0x4e, 0x4f, 0x50, 0x51, 0x52}};
+    const int n = 4;
+    tnet *t = tnet_new(n, RUMOR_PROFILE_LOCAL, 72);
+    key keys[4];
+    for (int i = 0; i < n; i++) {
+        keys[i] = key_of((uint8_t)(20 + i));
+        rumor_settings *s = tnet_settings(t, i);
+        s->identity = true;
+        memcpy(s->identity_seed, keys[i].seed, 32);
+        s->keys = ring;
+        s->nkeys = 1;
+        memset(s->seal_secret, 0x60 + i, sizeof(s->seal_secret));
+        s->seal_epoch = 1000;
+        tnet_start(t, i);
+    }
+    for (int i = 1; i < n; i++)
+        tnet_join(t, i, 0);
+    tnet_run(t, tnet_now(t) + 4000);
+    user_seen u = {.keys = keys};
+    tnet_set_event_hook(t, user_hook, &u);
+    assert_int_equal(rumor_node_kv_put(tnet_node(t, 1), "k", 1, "v", 1, tnet_now(t)), 0);
+    assert_int_equal(
+        rumor_node_set_meta(tnet_node(t, 2), (const uint8_t *)"role=db", 7, tnet_now(t)), 0);
+    assert_int_equal(rumor_node_event(tnet_node(t, 0), "deploy", "v2", 2, tnet_now(t)), 0);
+    for (int i = 0; i < n; i++)
+        tnet_poll(t, i);
+    tnet_run(t, tnet_now(t) + 20000);
+    assert_int_equal(u.delivered, n);
+    assert_int_equal(u.with_key, n);
+    for (int i = 0; i < n; i++) {
+        rumor_node *nd = tnet_node(t, i);
+        assert_int_equal(rumor_node_member_count(nd), n);
+        for (int j = 0; j < n; j++) {
+            char name[16];
+            snprintf(name, sizeof(name), "n%d", j);
+            rumor_member m;
+            assert_int_equal(rumor_node_member_find(nd, name, &m), 0);
+            assert_int_equal(m.state, RUMOR_MEMBER_ALIVE);
+            assert_non_null(m.public_key);
+            assert_memory_equal(m.public_key, keys[j].pk, 32);
+        }
+        assert_true(meta_is(nd, "n2", "role=db"));
+        rumor_kv_value kv;
+        assert_int_equal(rumor_node_kv_get(nd, "n1", "k", 1, &kv), 0);
+        rumor_stats st = stats(nd);
+        assert_true(st.ident_signed > 0 && st.ident_verified > 0);
+        for (int r = 0; r < RUMOR_IDENT_REFUSAL_COUNT; r++)
+            assert_int_equal(st.ident_refused[r], 0);
+        for (int r = 0; r < RUMOR_DROP_REASON_COUNT; r++)
+            if (r != RUMOR_DROP_STALE && r != RUMOR_DROP_UNKNOWN_TYPE)
+                assert_int_equal(st.dropped[r], 0);
+    }
+    tnet_free(t);
+}
+
 /* A node without an identity in a cluster with identities: never admitted, counted. */
 static void test_unsigned_node_refused(void **ctx)
 {
@@ -710,6 +793,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cluster_with_identities),
+        cmocka_unit_test(test_sealed_cluster_with_identities),
         cmocka_unit_test(test_unsigned_node_refused),
         cmocka_unit_test(test_alive_round_trip_and_alteration),
         cmocka_unit_test(test_forged_alive_and_tofu),
