@@ -66,6 +66,10 @@ extern "C" {
 #define RUMOR_TAG_KEY_MAX       128                   /* bytes of a query tag filter's key */
 #define RUMOR_TAG_VALUE_MAX     512                   /* bytes of a query tag filter's value */
 
+/* Per-node identity (docs/protocol.md section 12): Ed25519 keys and signatures. */
+#define RUMOR_IDENTITY_KEY_BYTES 32 /* a public key, or the secret seed of a key pair */
+#define RUMOR_IDENTITY_SIG_BYTES 64 /* a signature, and a certificate */
+
 /* Error codes. 0 is success. */
 enum {
     RUMOR_OK = 0,
@@ -207,6 +211,20 @@ typedef struct rumor_settings {
     uint32_t kv_tombstone_ttl_ms; /* a delete is remembered this long before collection */
     int64_t wallclock_offset_ms;  /* now + this = Unix time in ms, for shared-key stamps */
 
+    /* Per-node identity (docs/protocol.md section 12). Off unless `identity` is set; when on,
+     * this node signs its own claims (alive, leave, accusations, key-value writes) with the key
+     * pair of `identity_seed` and refuses every member claim that is not signed by its owner, so
+     * every member of the cluster must have one. A name is bound to the first key seen for it
+     * while the member is known (trust on first use); with `identity_ca`, only members holding
+     * a certificate from that authority are admitted and the certificate binds the name. */
+    bool identity;
+    uint8_t identity_seed[RUMOR_IDENTITY_KEY_BYTES];   /* secret; copied, wiped at _del */
+    bool identity_ca;                                  /* admit only certified members */
+    uint8_t identity_ca_key[RUMOR_IDENTITY_KEY_BYTES]; /* the authority's public key */
+    bool identity_has_cert;                            /* this node holds a certificate: */
+    uint8_t identity_cert[RUMOR_IDENTITY_SIG_BYTES];   /* rumor_identity_cert_sign() output */
+    uint64_t identity_cert_expires_ms; /* Unix ms the certificate ends (0 = never) */
+
     /* User events and queries (Serf's). Both are ordered by their own Lamport clock and
      * remembered for a window of that clock to drop duplicates; anything older is stale. */
     uint32_t event_bytes_max; /* name + payload of one user event (default 512) */
@@ -292,6 +310,9 @@ typedef struct rumor_member {
     size_t meta_len;
     uint64_t state_since_ms; /* `now` when the local view last changed state */
     bool is_self;
+    /* The member's Ed25519 public key (RUMOR_IDENTITY_KEY_BYTES), NULL when identities are off
+     * or none is known yet. rumor_node_restore() pins a key given here. */
+    const uint8_t *public_key;
 } rumor_member;
 
 typedef enum rumor_event_type {
@@ -384,11 +405,41 @@ typedef enum rumor_drop_reason {
     RUMOR_DROP_UNKNOWN_KEY,   /* sealed under a key that is not in the keyring */
     RUMOR_DROP_REPLAYED,      /* a sealed packet or frame seen before, or from an older life */
     RUMOR_DROP_PLAINTEXT,     /* not sealed, and this node requires sealing */
+    RUMOR_DROP_IDENTITY,      /* a claim refused by identity checks (see ident_refused) */
     RUMOR_DROP_REASON_COUNT
 } rumor_drop_reason;
 
 /* "truncated", "bad_magic", ... */
 RUMOR_API const char *rumor_drop_reason_name(rumor_drop_reason r);
+
+/* Why a claim was refused by the identity checks (docs/protocol.md section 12). Each refusal
+ * also counts as RUMOR_DROP_IDENTITY; the message's other effects and the rest of the packet
+ * are unaffected. */
+typedef enum rumor_ident_refusal {
+    RUMOR_IDENT_UNSIGNED = 0,   /* no identity block or signature although identities are on */
+    RUMOR_IDENT_BAD_ALIVE,      /* an alive claim (or sync record) its owner did not sign */
+    RUMOR_IDENT_BAD_LEFT,       /* a leave its owner did not sign */
+    RUMOR_IDENT_BAD_ACCUSATION, /* a suspect/failed accusation its accuser did not sign */
+    RUMOR_IDENT_BAD_KV,         /* a key-value entry or keyspace head its origin did not sign */
+    RUMOR_IDENT_UNKNOWN_KEY,    /* signed by a member (accuser, origin) with no key known here */
+    RUMOR_IDENT_KEY_MISMATCH,   /* a known name claimed with another key */
+    RUMOR_IDENT_NO_CERT,        /* an authority is set and the member shows no certificate */
+    RUMOR_IDENT_BAD_CERT,       /* a certificate the authority did not sign for name and key */
+    RUMOR_IDENT_CERT_EXPIRED,   /* a certificate past its end (host wall clock) */
+    RUMOR_IDENT_REFUSAL_COUNT
+} rumor_ident_refusal;
+
+/* "unsigned", "bad_alive", ... */
+RUMOR_API const char *rumor_ident_refusal_name(rumor_ident_refusal r);
+
+/* A claim the identity checks refused, for a host's logs. */
+typedef struct rumor_ident_refused_info {
+    rumor_ident_refusal reason;
+    char name[RUMOR_NAME_MAX + 1]; /* the member the claim was about */
+    char by[RUMOR_NAME_MAX + 1];   /* the accuser or origin it claimed to be signed by, or "" */
+    rumor_addr from;               /* sender of the datagram it came in (len 0: a stream) */
+    uint64_t at_ms;
+} rumor_ident_refused_info;
 
 typedef struct rumor_stats {
     uint64_t probes;         /* direct probes started */
@@ -412,6 +463,11 @@ typedef struct rumor_stats {
     uint32_t broadcast_queue; /* broadcasts waiting, all classes */
     uint32_t awareness;       /* local health score, 0 = healthy */
     uint32_t incarnation;     /* our own */
+    /* Per-node identity (all 0 when identities are off). */
+    uint64_t ident_signed;   /* signatures made by this node */
+    uint64_t ident_verified; /* Ed25519 verifications run */
+    uint64_t ident_cached;   /* checks answered from the verification cache instead */
+    uint64_t ident_refused[RUMOR_IDENT_REFUSAL_COUNT]; /* claims refused, by reason */
     /* User events and queries. */
     uint64_t user_events_sent;      /* rumor_node_event() calls that succeeded */
     uint64_t user_events_received;  /* USER_EVENT messages received, duplicates included */
@@ -897,6 +953,47 @@ RUMOR_API uint32_t rumor_node_health(const rumor_node *n);
 
 /* True after rumor_node_leave(). */
 RUMOR_API bool rumor_node_is_leaving(const rumor_node *n);
+
+/* The latest claim refused by the identity checks for `reason` (counted in
+ * rumor_stats.ident_refused). Errors: RUMOR_ERR_NOT_FOUND (none yet, or identities off),
+ * RUMOR_ERR_INVALID. */
+RUMOR_API int rumor_node_ident_last_refused(const rumor_node *n, rumor_ident_refusal reason,
+                                            rumor_ident_refused_info *out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Per-node identity (docs/protocol.md section 12)                                             */
+
+/*
+ * Derives the public key of the key pair whose secret seed is `seed` (both
+ * RUMOR_IDENTITY_KEY_BYTES). The host makes the seed from its own randomness (the engine never
+ * reads any) and keeps it secret. Errors: RUMOR_ERR_INVALID (NULL argument).
+ */
+RUMOR_API int rumor_identity_public_key(const uint8_t *seed, uint8_t *public_key);
+
+/*
+ * Certifies that `name` owns `public_key` until `expires_ms` (Unix ms, 0 = never): writes the
+ * authority's signature (RUMOR_IDENTITY_SIG_BYTES) to `cert`. `ca_seed` is the authority's
+ * secret seed. Errors: RUMOR_ERR_INVALID (NULL argument, bad name).
+ */
+RUMOR_API int rumor_identity_cert_sign(const uint8_t *ca_seed, const char *name,
+                                       const uint8_t *public_key, uint64_t expires_ms,
+                                       uint8_t *cert);
+
+/*
+ * Checks a certificate against the authority's public key `ca_key`. Does not look at the
+ * expiry (the caller compares it with its clock). Errors: RUMOR_ERR_INVALID (NULL argument,
+ * bad name), RUMOR_ERR_AUTH (not signed by that authority for this name, key and expiry).
+ */
+RUMOR_API int rumor_identity_cert_verify(const uint8_t *ca_key, const char *name,
+                                         const uint8_t *public_key, uint64_t expires_ms,
+                                         const uint8_t *cert);
+
+/*
+ * A short fingerprint of a public key for people: the first 8 bytes of its SHA-256 as 16 hex
+ * digits in groups of four ("3f2a:09bc:77d1:e054"). Writes at most `cap` bytes including the
+ * NUL; returns the length (19) or 0 when `cap` is too small.
+ */
+RUMOR_API size_t rumor_identity_fingerprint(const uint8_t *public_key, char *out, size_t cap);
 
 #ifdef __cplusplus
 }

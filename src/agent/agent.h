@@ -3,6 +3,7 @@
 #define RUMOR_AGENT_H
 
 #include "config.h"
+#include "idkeys.h"
 #include "rumor_runtime.h"
 #include "store.h"
 
@@ -59,6 +60,14 @@ typedef struct agent {
     agent_http_counters http_counters;
     agent_handler_counters handler_counters;
     uint64_t events_total;
+    /* Per-node identity (idkeys.c): the key pair lives in the data dir; `identity` when the
+     * engine signs and checks claims with it. */
+    bool has_key, identity, has_ca, has_cert;
+    uint8_t public_key[RUMOR_IDENTITY_KEY_BYTES];
+    uint8_t ca_key[RUMOR_IDENTITY_KEY_BYTES];
+    keys_cert cert;
+    uv_timer_t ident_timer;
+    uint64_t ident_refused[RUMOR_IDENT_REFUSAL_COUNT]; /* as last logged */
     agent_kv kv;
     atomic_uint kv_watchers;  /* open GET /v1/kv/watch streams */
     atomic_uint keyring_size; /* keys held; 0 = encryption off (for /metrics) */
@@ -79,6 +88,9 @@ json_t *agent_tags_from_meta(const uint8_t *meta, size_t len);
 
 /* JSON of one member as the API and CLI show it. */
 json_t *agent_member_json(const rumor_runtime_member *m);
+
+/* "3f2a:09bc:..." fingerprint of a public key. */
+void agent_fingerprint(const uint8_t *pk, char out[24]);
 
 /* ---- events hubs (events.c): events for SSE readers, any thread ---- */
 #define AGENT_EVENTS_RING    256u  /* membership events kept for /v1/events readers */

@@ -87,10 +87,22 @@ json_t *agent_member_json(const rumor_runtime_member *m)
         inet_ntop(fam == 4 ? AF_INET : AF_INET6, ip, ipstr, sizeof ipstr);
     else
         rumor_addr_format(&m->addr, ipstr, sizeof ipstr);
-    return json_pack("{s:s,s:s,s:i,s:s,s:I,s:o,s:b}", "name", m->name, "addr", ipstr, "port",
-                     (int)port, "status", rumor_member_state_name(m->state), "incarnation",
-                     (json_int_t)m->incarnation, "tags", agent_tags_from_meta(m->meta, m->meta_len),
-                     "self", m->is_self);
+    json_t *o = json_pack("{s:s,s:s,s:i,s:s,s:I,s:o,s:b}", "name", m->name, "addr", ipstr, "port",
+                          (int)port, "status", rumor_member_state_name(m->state), "incarnation",
+                          (json_int_t)m->incarnation, "tags",
+                          agent_tags_from_meta(m->meta, m->meta_len), "self", m->is_self);
+    /* Identities on: the member's key and its short fingerprint, else null. */
+    if (o && m->has_public_key) {
+        char pk[KEYS_TEXT_MAX], fp[24];
+        keys_public_text(m->public_key, pk);
+        agent_fingerprint(m->public_key, fp);
+        json_object_set_new(o, "public_key", json_string(pk));
+        json_object_set_new(o, "fingerprint", json_string(fp));
+    } else if (o) {
+        json_object_set_new(o, "public_key", json_null());
+        json_object_set_new(o, "fingerprint", json_null());
+    }
+    return o;
 }
 
 /* ---- members ---- */
@@ -208,6 +220,30 @@ static json_t *stats_json(const rumor_stats *st)
                      (json_int_t)st->awareness, "dropped", drops);
 }
 
+/* How this node proves who it is (docs/protocol.md section 12). */
+static json_t *identity_json(agent *a)
+{
+    char pk[KEYS_TEXT_MAX] = "", fp[24] = "", ca[KEYS_TEXT_MAX] = "";
+    if (a->has_key) {
+        keys_public_text(a->public_key, pk);
+        agent_fingerprint(a->public_key, fp);
+    }
+    if (a->has_ca)
+        keys_public_text(a->ca_key, ca);
+    json_t *o = json_pack("{s:b,s:s,s:b}", "enabled", a->identity, "binding",
+                          !a->identity ? "off"
+                          : a->has_ca  ? "authority"
+                                       : "trust on first use",
+                          "certified", a->has_cert);
+    json_object_set_new(o, "public_key", a->has_key ? json_string(pk) : json_null());
+    json_object_set_new(o, "fingerprint", a->has_key ? json_string(fp) : json_null());
+    json_object_set_new(o, "authority", a->has_ca ? json_string(ca) : json_null());
+    if (a->has_cert)
+        json_object_set_new(o, "certificate_expires_ms",
+                            json_integer((json_int_t)a->cert.expires_ms));
+    return o;
+}
+
 static json_t *config_json(agent *a)
 {
     const agent_config *c = &a->cfg;
@@ -220,11 +256,11 @@ static json_t *config_json(agent *a)
         (json_int_t)e->kv_value_bytes_max, "keys_max", (json_int_t)e->kv_keys_max, "node_bytes_max",
         (json_int_t)e->kv_node_bytes_max, "total_bytes_max", (json_int_t)e->kv_total_bytes_max,
         "tombstone_ttl_ms", (json_int_t)e->kv_tombstone_ttl_ms);
-    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:i,s:s,s:o,s:b}", "bind", c->bind, "advertise",
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:i,s:s,s:o,s:b,s:o}", "bind", c->bind, "advertise",
                      a->advertise, "http", c->http, "profile", profiles[c->profile % 3], "data_dir",
                      c->data_dir, "tcp_only", c->tcp_only, "event_handlers", (int)c->handlers.n,
                      "log_level", agent_log_level_name(c->log_level), "kv", kv, "encrypt",
-                     atomic_load(&a->keyring_size) > 0);
+                     atomic_load(&a->keyring_size) > 0, "identity", identity_json(a));
 }
 
 typedef struct snapshot {

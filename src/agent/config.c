@@ -292,6 +292,25 @@ static int parse_u32(const char *v, long long *out)
     return *end == '\0' && *out >= 0 && *out <= (long long)UINT32_MAX ? 0 : -1;
 }
 
+static int set_ca_key(agent_config *cfg, const char *v, const char *where, char *err, size_t cap)
+{
+    if (!*v) {
+        snprintf(err, cap, "%s: must not be empty", where);
+        return -1;
+    }
+    cfg->identity = true; /* an authority only makes sense with identities */
+    return copy_str(cfg->ca_key, sizeof cfg->ca_key, v, where, err, cap);
+}
+
+static int set_ca_cert(agent_config *cfg, const char *v, const char *where, char *err, size_t cap)
+{
+    if (!*v) {
+        snprintf(err, cap, "%s: must not be empty", where);
+        return -1;
+    }
+    return copy_str(cfg->ca_cert, sizeof cfg->ca_cert, v, where, err, cap);
+}
+
 static int set_engine_kv(agent_config *cfg, const char *v, const char *where, char *err, size_t cap)
 {
     const char *eq = strchr(v, '=');
@@ -472,6 +491,8 @@ typedef struct option {
 } option;
 
 static int flag_true(agent_config *cfg, const char *v, const char *where, char *err, size_t cap);
+static int flag_identity(agent_config *cfg, const char *v, const char *where, char *err,
+                         size_t cap);
 
 static const option options[] = {
     {"node", "node", OPT_VALUE, set_node, "NAME",
@@ -500,6 +521,12 @@ static const option options[] = {
      "only talk to nodes with the same label"},
     {"tcp-only", "tcp_only", OPT_BOOL, flag_true, "",
      "carry gossip over TCP only (networks that block UDP)"},
+    {"identity", "identity", OPT_BOOL, flag_identity, "",
+     "sign this node's claims with the key pair in --data-dir and check every member's"},
+    {"ca-key", "ca_key", OPT_VALUE, set_ca_key, "KEY|FILE",
+     "admit only nodes certified by this authority (ed25519:... or ca.pub; implies --identity)"},
+    {"ca-cert", "ca_cert", OPT_VALUE, set_ca_cert, "FILE",
+     "this node's certificate from the authority (rumor ca sign)"},
     {"engine", "engine", OPT_MAP, set_engine_kv, "KEY=N",
      "override an engine setting, e.g. probe_interval_ms=500"},
     {"handler-timeout", "event_handler_timeout_ms", OPT_NUMBER, set_handler_timeout, "MS",
@@ -531,6 +558,15 @@ static int flag_true(agent_config *cfg, const char *v, const char *where, char *
     (void)err;
     (void)cap;
     cfg->tcp_only = strcmp(v, "false") != 0;
+    return 0;
+}
+
+static int flag_identity(agent_config *cfg, const char *v, const char *where, char *err, size_t cap)
+{
+    (void)where;
+    (void)err;
+    (void)cap;
+    cfg->identity = strcmp(v, "false") != 0;
     return 0;
 }
 

@@ -25,6 +25,8 @@ static void usage(FILE *out)
             "  state     read and write per-node key-value state\n"
             "  keys      list, install, use or remove encryption keys\n"
             "  keygen    print a new encryption key\n"
+            "  identity  show the node's public key (from the agent or its data dir)\n"
+            "  ca        a cluster authority: init, sign a node's certificate\n"
             "  version   print the version\n\n"
             "Client commands find the agent at --http ADDR:PORT, else $%s, else "
             "127.0.0.1:7947.\nExit codes: 0 ok, 1 the agent reported an error, 2 bad usage, "
@@ -38,9 +40,11 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"members", cli_members}, {"join", cli_join},   {"leave", cli_leave},
-    {"monitor", cli_monitor}, {"info", cli_info},   {"tags", cli_tags},
-    {"kv", cli_kv},           {"state", cli_state}, {"keys", cli_keys},
+    {"members", cli_members}, {"join", cli_join},
+    {"leave", cli_leave},     {"monitor", cli_monitor},
+    {"info", cli_info},       {"tags", cli_tags},
+    {"kv", cli_kv},           {"state", cli_state},
+    {"keys", cli_keys},       {"identity", cli_identity},
 };
 
 int main(int argc, char **argv)
@@ -59,6 +63,8 @@ int main(int argc, char **argv)
                RUMOR_VERSION_PATCH, RUMOR_PROTOCOL_VERSION);
         return CLI_OK;
     }
+    if (strcmp(argv[1], "ca") == 0)
+        return cli_ca(argc - 2, argv + 2);
     cli_ctx c = {.http = getenv(CLI_HTTP_ENV), .cmd = argv[1]};
     if (!c.http || !*c.http)
         c.http = "127.0.0.1:7947";

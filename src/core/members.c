@@ -233,6 +233,20 @@ member *members_find(const members *t, const char *name, size_t len)
     }
 }
 
+uint32_t members_id(const members *t, const member *m)
+{
+    if (t->nslots == 0)
+        return 0;
+    uint32_t h = member_hash(m);
+    for (size_t i = slot_of(t, h);; i = (i + 1) & (t->nslots - 1)) {
+        uint64_t s = t->slots[i];
+        if (!s)
+            return 0;
+        if (slot_hash(s) == h && by_id(t, slot_id(s)) == m)
+            return slot_id(s);
+    }
+}
+
 void members_prefetch(const members *t, const char *name, size_t len, unsigned level)
 {
     if (t->nslots == 0 || level == 0)

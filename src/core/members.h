@@ -124,6 +124,10 @@ static inline struct suspicion *members_susp(const members *t, const member *m)
 void members_init(members *t, const rumor_allocator *a);
 void members_free(members *t);
 member *members_find(const members *t, const char *name, size_t len);
+/* The id of a member in the table (1 and up; 0 when `m` is not in it), for tables kept beside
+ * this one and indexed by member id (ident.c). Ids are reused after members_remove(). One name
+ * hash and a walk of its probe chain in the index. */
+uint32_t members_id(const members *t, const member *m);
 /* A cache hint for a later members_find(name): level 1 requests the index slot, level 2 (some
  * work later) the record it names. Changes nothing. */
 void members_prefetch(const members *t, const char *name, size_t len, unsigned level);

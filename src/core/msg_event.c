@@ -86,6 +86,10 @@ ev_rec *msg_event(rumor_node *n, uint8_t type, wire_str from, wire_str name, wir
     e->name[from.len] = '\0';
     e->accuser[0] = '\0';
     const member *m = members_find(&n->mem, (const char *)from.p, from.len);
+    const uint8_t *pk = m ? ident_pk(n, m) : NULL; /* identities on: the sender's key */
+    e->has_pk = pk != NULL;
+    if (pk)
+        memcpy(e->pk, pk, sizeof(e->pk));
     if (m) {
         e->addr = m->addr;
         e->inc = m->incarnation;

@@ -21,10 +21,19 @@
     (5u + RUMOR_LABEL_MAX + 4u + 2u + RUMOR_NAME_MAX + 1u + 3u * 10u + 5u + 2u + RUMOR_KEY_MAX +   \
      10u + 1u + 10u + 3u)
 
+/* What identities add to those (docs/protocol.md section 12): an identity trailer on an ALIVE,
+ * the head and one entry signature on a KV_DELTA. */
+#define NODE_IDENT_ALIVE_OVERHEAD (1u + WIRE_IDENT_BLOCK_MAX)
+#define NODE_IDENT_KV_OVERHEAD    (1u + 2u * WIRE_SIG_BYTES)
+
 static bool settings_valid(const rumor_settings *s)
 {
     size_t nl = s->name ? strlen(s->name) : 0;
     size_t ll = s->cluster_label ? strlen(s->cluster_label) : 0;
+    uint32_t ia = s->identity ? NODE_IDENT_ALIVE_OVERHEAD : 0;
+    uint32_t ik = s->identity ? NODE_IDENT_KV_OVERHEAD : 0;
+    if (s->identity_ca && !s->identity)
+        return false;
     /* A sealed datagram carries the envelope too: an ALIVE and a fresh write must still fit. */
     size_t seal = s->nkeys ? SEAL_DGRAM_OVERHEAD : 0;
     return nl >= 1 && nl <= RUMOR_NAME_MAX && s->addr.len >= 1 && s->addr.len <= RUMOR_ADDR_MAX &&
@@ -33,12 +42,12 @@ static bool settings_valid(const rumor_settings *s)
            s->suspicion_mult >= 1 && s->suspicion_max_mult >= 1 && s->awareness_max >= 1 &&
            s->retransmit_mult >= 1 && s->packet_bytes_max >= 512 &&
            s->packet_bytes_max <= RUMOR_PACKET_MAX && s->meta_bytes_max <= RUMOR_META_MAX &&
-           s->meta_bytes_max + NODE_ALIVE_OVERHEAD + seal <= s->packet_bytes_max &&
+           s->meta_bytes_max + NODE_ALIVE_OVERHEAD + ia + seal <= s->packet_bytes_max &&
            s->members_max >= 1 && s->streams_max >= 1 && s->broadcast_queue_max >= 1 &&
            s->stream_frame_bytes_max >= 4096 &&
            s->stream_frame_bytes_max <= RUMOR_STREAM_FRAME_MAX && s->stream_timeout_ms > 0 &&
            (unsigned)s->kv_sync_mode <= RUMOR_SYNC_PULL && s->kv_keys_max >= 1 &&
-           s->kv_value_bytes_max + NODE_KV_OVERHEAD + seal <= s->packet_bytes_max &&
+           s->kv_value_bytes_max + NODE_KV_OVERHEAD + ik + seal <= s->packet_bytes_max &&
            msg_settings_valid(s);
 }
 
@@ -52,10 +61,13 @@ static int node_init(rumor_node *n, const rumor_settings *s, uint64_t now)
     memcpy(n->label, s->cluster_label ? s->cluster_label : "", n->label_len);
     n->s.cluster_label = NULL;
     n->s.allocator = &n->alloc;
+    int rc = ident_init(n); /* takes the key out of n->s and wipes the copy there */
+    if (rc != RUMOR_OK)
+        return rc;
     /* Keys and secret live in n->seal only; the settings copy keeps neither. */
     n->s.keys = NULL;
     sodium_memzero(n->s.seal_secret, sizeof(n->s.seal_secret));
-    int rc = seal_init(&n->seal, s, now, s->members_max);
+    rc = seal_init(&n->seal, s, now, s->members_max);
     if (rc != RUMOR_OK)
         return rc;
     n->pkt_head = 5u + n->label_len;
@@ -133,6 +145,7 @@ void rumor_node_del(rumor_node *n)
     rumor_allocator a = n->alloc;
     kv_free(&n->kv);
     msg_free(n);
+    ident_free(n);
     for (size_t i = 0; i < n->nsusps; i++)
         rfree(&a, n->susps[i]);
     rfree(&a, n->susps);
@@ -311,6 +324,10 @@ void node_event(rumor_node *n, uint8_t type, const member *m, const char *accuse
     e->ltime = e->query_id = e->deadline = 0;
     memset(&e->qres, 0, sizeof(e->qres));
     e->accuser[0] = '\0';
+    const uint8_t *pk = m ? ident_pk(n, m) : NULL;
+    e->has_pk = pk != NULL;
+    if (pk)
+        memcpy(e->pk, pk, sizeof(e->pk));
     if (m) {
         memcpy(e->name, member_name(m), m->name_len);
         e->name[m->name_len] = '\0';
@@ -347,6 +364,7 @@ void node_event(rumor_node *n, uint8_t type, const member *m, const char *accuse
 
 static void member_snapshot(const rumor_node *n, const member *m, rumor_member *out)
 {
+    out->public_key = ident_pk(n, m);
     out->name = member_name(m);
     out->name_len = m->name_len;
     out->addr = m->addr;
@@ -442,7 +460,7 @@ int rumor_node_leave(rumor_node *n, uint64_t now)
     n->leaving = true;
     n->leave_deadline = now + n->s.leave_timeout_ms;
     n->probe.active = false;
-    state_left(n, n->self->incarnation + 1, node_self_name(n), now);
+    state_left(n, n->self->incarnation + 1, node_self_name(n), NULL, now);
     if (members_live(&n->mem) == 0) {
         n->leave_done = true;
         node_event(n, RUMOR_EVENT_LEAVE_DONE, n->self, NULL, 0);
@@ -465,8 +483,14 @@ int rumor_node_restore(rumor_node *n, const rumor_member *m, uint64_t now)
     n->now = now;
     size_t before = n->mem.count;
     state_alive_new(n, wire_str_of(m->name, len), m->incarnation, &m->addr,
-                    wire_str_of(m->meta, m->meta_len), true, now);
-    return n->mem.count > before ? RUMOR_OK : RUMOR_ERR_NOMEM;
+                    wire_str_of(m->meta, m->meta_len), true, NULL, now);
+    if (n->mem.count == before)
+        return RUMOR_ERR_NOMEM;
+    /* With identities, the member stays unverified until a claim signed by its key arrives;
+     * a key remembered from before the restart is pinned now (trust on first use carries on). */
+    if (m->public_key)
+        ident_pin(n, members_find(&n->mem, m->name, len), m->public_key);
+    return RUMOR_OK;
 }
 
 static void prefetch_range(const void *base, size_t from, size_t to)
@@ -651,6 +675,8 @@ bool rumor_node_poll_event(rumor_node *n, rumor_event *out)
     size_t name_len = strlen(q->name), acc_len = strlen(q->accuser);
     memcpy(e->name, q->name, name_len + 1);
     memcpy(e->accuser, q->accuser, acc_len + 1);
+    e->has_pk = q->has_pk;
+    memcpy(e->pk, q->pk, sizeof(e->pk));
     e->meta = q->meta;
     e->key = q->key;
     e->blob = q->blob;
@@ -679,6 +705,7 @@ bool rumor_node_poll_event(rumor_node *n, rumor_event *out)
     out->member.meta_len = q->meta_len;
     out->member.state_since_ms = q->since;
     out->member.is_self = q->is_self;
+    out->member.public_key = e->has_pk ? e->pk : NULL;
     memcpy(out->accuser, e->accuser, acc_len + 1);
     return true;
 }

@@ -9,6 +9,7 @@
 #include "core/bcast.h"
 #include "core/buf.h"
 #include "core/hlc.h"
+#include "core/ident.h"
 #include "core/kv.h"
 #include "core/members.h"
 #include "core/msg.h"
@@ -116,6 +117,8 @@ typedef struct ev_rec {
     rumor_query_result qres;
     char name[RUMOR_NAME_MAX + 1];
     char accuser[RUMOR_NAME_MAX + 1];
+    bool has_pk;
+    uint8_t pk[WIRE_KEY_BYTES]; /* identities on: the member's key */
 } ev_rec;
 
 typedef struct probe_state {
@@ -199,6 +202,7 @@ struct rumor_node {
     msg_state msg; /* user events and queries (msg_*.c) */
     /* Encryption (seal.c): keyring, nonces, replay windows. */
     seal_state seal;
+    ident_state *ident; /* per-node identity (ident.c); NULL when off */
 
     wire_msg *msgs;         /* decode scratch, WIRE_MSGS_MAX */
     const rumor_addr *from; /* sender of the packet being applied, NULL otherwise */
@@ -231,18 +235,21 @@ wire_str node_self_name(const rumor_node *n);
 bool node_sop(rumor_node *n, uint8_t kind, uint64_t id, const rumor_addr *to, size_t off,
               size_t len);
 
-/* state.c: membership rules (memberlist's aliveNode/suspectNode/deadNode), suspicion, reaping */
+/* state.c: membership rules (memberlist's aliveNode/suspectNode/deadNode), suspicion, reaping.
+ * `id` is the identity a received claim came with (ident.h); NULL for this node's own claims. */
 /* Alive news. A new member is gossiped on, also when learned from a sync: when many nodes join
  * at once that second wave is what reaches everyone. */
 void state_alive(rumor_node *n, uint32_t inc, wire_str name, const rumor_addr *addr, wire_str meta,
-                 uint64_t now);
+                 const wire_ident *id, uint64_t now);
 /* Adds a member known to be absent from the table (the caller looked it up); `quiet` skips
  * gossiping it (rumor_node_restore). */
 void state_alive_new(rumor_node *n, wire_str name, uint32_t inc, const rumor_addr *addr,
-                     wire_str meta, bool quiet, uint64_t now);
-void state_suspect(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser, uint64_t now);
-void state_failed(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser, uint64_t now);
-void state_left(rumor_node *n, uint32_t inc, wire_str name, uint64_t now);
+                     wire_str meta, bool quiet, const wire_ident *id, uint64_t now);
+void state_suspect(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser,
+                   const wire_ident *id, uint64_t now);
+void state_failed(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser,
+                  const wire_ident *id, uint64_t now);
+void state_left(rumor_node *n, uint32_t inc, wire_str name, const wire_ident *id, uint64_t now);
 void state_broadcast_alive(rumor_node *n, member *m);
 void state_refute(rumor_node *n, uint32_t accused_inc, uint64_t now);
 void state_suspicion_timers(rumor_node *n, uint64_t now);

@@ -69,8 +69,13 @@ static void send_ping(rumor_node *n, const member *target, uint32_t seq, uint64_
     wire_str tname = wire_str_of(member_name(target), target->name_len);
     wire_put_ping(w, seq, tname, node_self_name(n));
     /* Lifeguard's buddy system: tell a suspect directly so it can refute at once. */
-    if (target->state == RUMOR_MEMBER_SUSPECT)
-        wire_put_accuse(w, WIRE_SUSPECT, target->incarnation, tname, node_self_name(n));
+    if (target->state == RUMOR_MEMBER_SUSPECT) {
+        uint8_t sig[WIRE_SIG_BYTES];
+        if (n->ident)
+            ident_accuse_sign(n, WIRE_SUSPECT, target->incarnation, tname, sig);
+        wire_put_accuse_ident(w, WIRE_SUSPECT, target->incarnation, tname, node_self_name(n),
+                              n->ident ? sig : NULL);
+    }
     /* Key-value anti-entropy starts on the ping: the target is a random member anyway. */
     kvnode_piggyback(n, w, now);
     node_pkt_end(n, true);
@@ -139,7 +144,7 @@ static void probe_fail(rumor_node *n, uint64_t now)
     if (t->state == RUMOR_MEMBER_ALIVE)
         n->st.suspicions++;
     state_suspect(n, t->incarnation, wire_str_of(member_name(t), t->name_len), node_self_name(n),
-                  now);
+                  NULL, now);
 }
 
 void probe_tick(rumor_node *n, uint64_t now)

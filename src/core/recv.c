@@ -86,6 +86,7 @@ int recv_msgs(rumor_node *n, const uint8_t *p, size_t len, bool is_stream, bool 
 
 void recv_apply(rumor_node *n, const rumor_addr *from, const wire_msg *m, uint64_t now)
 {
+    wire_ident id; /* what a membership claim came signed with (ident.h) */
     n->from = from;
     switch (m->type) {
     case WIRE_PING:
@@ -101,16 +102,21 @@ void recv_apply(rumor_node *n, const rumor_addr *from, const wire_msg *m, uint64
         probe_on_nack(n, m->u.ack.seq);
         break;
     case WIRE_ALIVE:
-        state_alive(n, m->u.alive.inc, m->u.alive.name, &m->u.alive.addr, m->u.alive.meta, now);
+        wire_alive_ident(m, &id);
+        state_alive(n, m->u.alive.inc, m->u.alive.name, &m->u.alive.addr, m->u.alive.meta, &id,
+                    now);
         break;
     case WIRE_SUSPECT:
-        state_suspect(n, m->u.accuse.inc, m->u.accuse.name, m->u.accuse.accuser, now);
+        wire_accuse_ident(m, &id);
+        state_suspect(n, m->u.accuse.inc, m->u.accuse.name, m->u.accuse.accuser, &id, now);
         break;
     case WIRE_FAILED:
-        state_failed(n, m->u.accuse.inc, m->u.accuse.name, m->u.accuse.accuser, now);
+        wire_accuse_ident(m, &id);
+        state_failed(n, m->u.accuse.inc, m->u.accuse.name, m->u.accuse.accuser, &id, now);
         break;
     case WIRE_LEFT:
-        state_left(n, m->u.accuse.inc, m->u.accuse.name, now);
+        wire_accuse_ident(m, &id);
+        state_left(n, m->u.accuse.inc, m->u.accuse.name, &id, now);
         break;
     case WIRE_KV_DIGEST:
         kvnode_on_digest(n, m, now);

@@ -125,19 +125,57 @@ static wire_member member_rec(const rumor_node *n, const member *m)
     return wm;
 }
 
+/*
+ * The identity block sent with member `m`'s record (docs/protocol.md section 12): its key and
+ * certificate, and the signature that speaks for the record's state — the owner's over its alive
+ * claim or its leave, or, for a member we hold suspect or failed, ours over a SUSPECT accusation
+ * (the receiver merges such a record as a suspicion by us). With `sign` false the signature is
+ * left out (sizing pass). Returns false for a member we hold no signed claim of: not sent.
+ */
+static bool record_ident(rumor_node *n, const member *m, wire_ident *id, uint8_t *buf, bool sign)
+{
+    if (!ident_claim(n, m, id))
+        return false;
+    if (sign && (m->state == RUMOR_MEMBER_SUSPECT || m->state == RUMOR_MEMBER_FAILED)) {
+        ident_accuse_sign(n, WIRE_SUSPECT, m->incarnation, wire_str_of(member_name(m), m->name_len),
+                          buf);
+        id->sig = buf;
+    }
+    return true;
+}
+
 static void put_state(rumor_node *n, buf_writer *w, uint8_t flags)
 {
-    size_t bytes = 0, count = (flags & WIRE_PP_DIGEST) ? 0 : n->mem.count;
-    for (size_t i = 0; i < count; i++) {
-        wire_member wm = member_rec(n, n->mem.order[i]);
+    size_t bytes = 0, idbytes = 0, total = (flags & WIRE_PP_DIGEST) ? 0 : n->mem.count;
+    uint32_t count = 0;
+    bool ids = n->ident != NULL;
+    wire_ident id;
+    uint8_t sig[WIRE_SIG_BYTES];
+    for (size_t i = 0; i < total; i++) {
+        const member *m = n->mem.order[i];
+        if (ids && !record_ident(n, m, &id, sig, false))
+            continue;
+        wire_member wm = member_rec(n, m);
         bytes += wire_member_size(&wm);
+        idbytes += ids ? wire_ident_block_size(&id) : 0;
+        count++;
     }
-    wire_put_pushpull_begin(w, flags, node_self_name(n), (uint32_t)count, bytes);
-    for (size_t i = 0; i < count && !w->failed; i++) {
-        wire_member wm = member_rec(n, n->mem.order[i]);
+    size_t trailer = ids && count ? 1u + idbytes : 0;
+    wire_put_pushpull_begin_ident(w, flags, node_self_name(n), count, bytes, trailer);
+    for (size_t i = 0; i < total && !w->failed; i++) {
+        const member *m = n->mem.order[i];
+        if (ids && !record_ident(n, m, &id, sig, false))
+            continue;
+        wire_member wm = member_rec(n, m);
         wire_put_member(w, &wm);
     }
     wire_put_pushpull_end(w, n->mem.digest);
+    if (!trailer)
+        return;
+    buf_put_u8(w, WIRE_IDENT_V1);
+    for (size_t i = 0; i < total && !w->failed; i++)
+        if (record_ident(n, n->mem.order[i], &id, sig, true))
+            wire_put_ident_block(w, &id);
 }
 
 static bool send_state(rumor_node *n, stream *s, uint8_t flags)
@@ -226,27 +264,75 @@ void sync_learn(rumor_node *n, const rumor_addr *from, uint64_t now)
     sync_pushpull(n, from, false, false, now);
 }
 
+/* The next record of a state and its identity block (`id->present` false when none). */
+static bool next_record(buf_reader *r, buf_reader *ir, bool has_ids, wire_member *wm,
+                        wire_ident *id)
+{
+    if (!wire_member_next(r, wm))
+        return false;
+    if (!has_ids || !wire_ident_next(ir, id))
+        memset(id, 0, sizeof(*id));
+    return true;
+}
+
+static bool same_str(wire_str a, wire_str b)
+{
+    return a.len == b.len && memcmp(a.p, b.p, a.len) == 0;
+}
+
+/* With identities, the sender's own record goes first: its key must be known before the
+ * suspicions it signed in the same state can be checked. */
+static void merge_sender_first(rumor_node *n, const wire_msg *m, uint64_t now)
+{
+    buf_reader r = m->u.pushpull.members, ir;
+    bool has_ids = wire_pushpull_idents(m, &ir);
+    wire_member wm;
+    wire_ident id;
+    for (uint32_t i = 0; i < m->u.pushpull.count && next_record(&r, &ir, has_ids, &wm, &id); i++) {
+        if (wm.state == RUMOR_MEMBER_ALIVE && same_str(wm.name, m->u.pushpull.sender)) {
+            state_alive(n, wm.inc, wm.name, &wm.addr, wm.meta, &id, now);
+            return;
+        }
+    }
+}
+
 static void merge_state(rumor_node *n, const wire_msg *m, uint64_t now)
 {
-    buf_reader r = m->u.pushpull.members;
+    buf_reader r = m->u.pushpull.members, ir;
+    bool has_ids = wire_pushpull_idents(m, &ir);
     wire_str sender = m->u.pushpull.sender;
     wire_member wm;
-    for (uint32_t i = 0; i < m->u.pushpull.count && wire_member_next(&r, &wm); i++) {
+    wire_ident id;
+    if (n->ident)
+        merge_sender_first(n, m, now);
+    for (uint32_t i = 0; i < m->u.pushpull.count && next_record(&r, &ir, has_ids, &wm, &id); i++) {
+        if (n->ident && wm.state == RUMOR_MEMBER_ALIVE && same_str(wm.name, sender))
+            continue; /* merged first, above */
         switch (wm.state) {
         case RUMOR_MEMBER_ALIVE:
-            state_alive(n, wm.inc, wm.name, &wm.addr, wm.meta, now);
+            state_alive(n, wm.inc, wm.name, &wm.addr, wm.meta, &id, now);
             break;
         case RUMOR_MEMBER_LEFT:
-            state_left(n, wm.inc, wm.name, now);
+            state_left(n, wm.inc, wm.name, &id, now);
             break;
         default:
             /* A peer's "failed" is only a suspicion here (memberlist's mergeState): we may see
              * the member fine, and the member gets its chance to refute. */
-            state_suspect(n, wm.inc, wm.name, sender, now);
+            state_suspect(n, wm.inc, wm.name, sender, &id, now);
             break;
         }
     }
     n->st.pushpulls++;
+}
+
+/* With identities, a node we did not admit (no valid signed record of its own: no certificate,
+ * another node's key) gets no state back. This is admission, not authentication of the stream:
+ * a replay of a member's public record gets an answer; cluster encryption keeps outsiders out. */
+static bool sender_admitted(rumor_node *n, const wire_msg *m)
+{
+    wire_str s = m->u.pushpull.sender;
+    const member *sm = members_find(&n->mem, (const char *)s.p, s.len);
+    return !n->ident || (sm && !sm->is_self && !ident_unverified(n, sm));
 }
 
 /* Membership news inside a stream frame. A stream's peer address is not where its datagrams
@@ -268,9 +354,12 @@ static bool on_pushpull_request(rumor_node *n, stream *s, const wire_msg *m, uin
     }
     if (!(m->u.pushpull.flags & WIRE_PP_DIGEST)) {
         merge_state(n, m, now); /* merge first: see the comment at the top of this file */
-        send_state(n, s, WIRE_PP_REPLY);
+        if (sender_admitted(n, m))
+            send_state(n, s, WIRE_PP_REPLY);
         return false;
     }
+    if (!sender_admitted(n, m))
+        return false;
     if (m->u.pushpull.digest == n->mem.digest) {
         n->st.pushpulls++; /* in sync: nothing moves but two digests */
         send_state(n, s, WIRE_PP_REPLY | WIRE_PP_DIGEST);

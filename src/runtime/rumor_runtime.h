@@ -127,6 +127,8 @@ typedef struct rumor_runtime_member {
     uint8_t *meta;
     size_t meta_len;
     bool is_self;
+    bool has_public_key; /* identities on and the member's key known */
+    uint8_t public_key[RUMOR_IDENTITY_KEY_BYTES];
 } rumor_runtime_member;
 
 /* Copies the member table. Free with rumor_runtime_members_free(). (thread-safe) */

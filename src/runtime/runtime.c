@@ -442,9 +442,10 @@ int rumor_runtime_start(rumor_runtime *rt)
         return RUMOR_ERR_STATE;
     uv_update_time(rt->loop);
     int rc = rumor_node_new(&rt->node, &rt->opt.settings, rt_now(rt));
-    /* The engine keeps its own copies of the keys and the secret; drop ours. */
+    /* The engine keeps its own copies of the keys, the secret and the identity key; drop ours. */
     sodium_memzero(rt->keys, sizeof rt->keys);
     sodium_memzero(rt->opt.settings.seal_secret, sizeof rt->opt.settings.seal_secret);
+    sodium_memzero(rt->opt.settings.identity_seed, sizeof rt->opt.settings.identity_seed);
     rt->opt.settings.keys = NULL;
     if (rc != 0) {
         rt_log(rt, RUMOR_LOG_ERROR, "engine refused the settings: %s", rumor_strerror(rc));

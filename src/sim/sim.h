@@ -25,6 +25,15 @@ typedef struct rumor_sim rumor_sim;
 /* Hook to adjust an engine's settings before rumor_node_new (timings, caps). */
 typedef void (*rumor_sim_settings_fn)(rumor_settings *s, uint32_t node, void *ud);
 
+/*
+ * Hook on every datagram and stream write from `from` to `to` as it enters the network: a
+ * hostile relay or a corrupting link in tests. It may rewrite the bytes in `data` and change
+ * `*len` (up to `cap`; for stream writes `cap` is the written length, so only in-place edits);
+ * `*len = 0` drops the datagram (a stream write is then delivered empty, i.e. not at all).
+ */
+typedef void (*rumor_sim_tamper_fn)(void *ud, uint32_t from, uint32_t to, bool stream,
+                                    uint8_t *data, size_t *len, size_t cap);
+
 typedef struct rumor_sim_options {
     uint64_t seed;
     uint32_t nodes;        /* node slots (indices 0..nodes-1); nodes start when told to */
@@ -38,6 +47,8 @@ typedef struct rumor_sim_options {
     bool abort_on_violation;     /* abort() on an invariant violation (after printing it) */
     rumor_sim_settings_fn settings_fn;
     void *settings_ud;
+    rumor_sim_tamper_fn tamper; /* NULL: the network delivers what was sent */
+    void *tamper_ud;
     FILE *log;       /* when set: one line per fault and node life-cycle change */
     bool log_events; /* also one line per engine event (needs `log`) */
     /* When set: called with every engine event after the simulator's own checks. It may call
@@ -240,6 +251,9 @@ typedef struct rumor_sim_metrics {
     /* Engine counters (rumor_stats) summed over the nodes running now. */
     uint64_t probes, probe_failures, indirect_probes, stream_probes, suspicions, refutes;
     uint64_t pushpulls, engine_messages_out, engine_dropped;
+    /* Per-node identities (zero when off): signatures made, verified, answered by the cache,
+     * claims refused. */
+    uint64_t ident_signed, ident_verified, ident_cached, ident_refused;
     uint64_t events; /* engine events drained */
     /* Encryption and replays: engine drops summed over the nodes running now, and the
      * simulator's own count of the replays it injected. */

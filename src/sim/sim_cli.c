@@ -35,6 +35,7 @@ typedef struct cli_opts {
     int64_t join_spread_ms;
     bool one_seed;
     bool warm;
+    bool identity;
     bool log, log_events;
     bool encrypt;
     double replay;
@@ -47,6 +48,7 @@ static void usage(FILE *f)
           "                 [--loss P] [--dup P] [--latency-ms MS] [--jitter-ms MS]\n"
           "                 [--connect-timeout-ms MS] [--join-spread-ms MS] [--one-seed]\n"
           "                 [--warm]   (start formed: every node restores every other)\n"
+          "                 [--identity]   (Ed25519 identities: every claim signed, checked)\n"
           "                 [--crash K] [--crash-at SECONDS] [--restart-after SECONDS]\n"
           "                 [--partition] [--partition-at SECONDS] [--partition-for SECONDS]\n"
           "                 [--pause] [--pause-at SECONDS] [--pause-for SECONDS]\n"
@@ -118,6 +120,8 @@ static bool parse_flag(cli_opts *c, const char *name)
         c->one_seed = true;
     else if (!strcmp(name, "--warm"))
         c->warm = true;
+    else if (!strcmp(name, "--identity"))
+        c->identity = true;
     else if (!strcmp(name, "--partition"))
         c->partition = true;
     else if (!strcmp(name, "--pause"))
@@ -401,7 +405,8 @@ static void print_options(FILE *f, const rumor_sim_options *o, const cli_opts *c
             (double)c->duration_ms / 1000.0, c->loss, c->dup, o->latency_ms, o->jitter_ms);
     fprintf(f, ",\"connect_timeout_ms\":%u,\"join_spread_ms\":%" PRIu64 ",\"one_seed\":%s",
             o->connect_timeout_ms, join_spread(c), c->one_seed ? "true" : "false");
-    fprintf(f, ",\"warm\":%s,\"encrypt\":%s,\"replay\":%g", c->warm ? "true" : "false",
+    fprintf(f, ",\"warm\":%s,\"identity\":%s,\"encrypt\":%s,\"replay\":%g",
+            c->warm ? "true" : "false", c->identity ? "true" : "false",
             c->encrypt ? "true" : "false", c->replay);
     json_at(f, "rotate_at_ms", c->rotate_at_ms);
     fprintf(f, ",\"crash\":%u", c->crash);
@@ -446,6 +451,17 @@ static void print_result(FILE *out, rumor_sim *s, const rumor_sim_options *o, co
     fprintf(out, ",\"wall_s\":%.3f,\"peak_rss_kb\":%ld}\n", wall_s, peak_rss_kb());
 }
 
+/* --identity: each node's key pair from a seed derived from the run's seed and its index. */
+static void identity_settings(rumor_settings *s, uint32_t node, void *ud)
+{
+    uint64_t base = *(const uint64_t *)ud;
+    s->identity = true;
+    for (int i = 0; i < 4; i++) {
+        uint64_t x = (base + node * 0x9e3779b97f4a7c15ull) * (uint64_t)(2u * (unsigned)i + 1u);
+        memcpy(s->identity_seed + 8 * i, &x, 8);
+    }
+}
+
 int rumor_sim_cli(int argc, char **argv, FILE *out, FILE *err)
 {
     cli_opts c;
@@ -469,6 +485,10 @@ int rumor_sim_cli(int argc, char **argv, FILE *out, FILE *err)
         o.jitter_ms = (uint32_t)c.jitter_ms;
     o.log = c.log ? err : NULL;
     o.log_events = c.log_events;
+    if (c.identity) {
+        o.settings_fn = identity_settings;
+        o.settings_ud = &c.seed;
+    }
     o.encrypt = c.encrypt;
     o.replay = c.replay;
     if (o.encrypt && sodium_init() < 0) {

@@ -77,6 +77,11 @@ static void engine_totals(const rumor_sim *s, rumor_sim_metrics *m)
         m->engine_messages_out += st.messages_out;
         for (int r = 0; r < RUMOR_DROP_REASON_COUNT; r++)
             m->engine_dropped += st.dropped[r];
+        m->ident_signed += st.ident_signed;
+        m->ident_verified += st.ident_verified;
+        m->ident_cached += st.ident_cached;
+        for (int r = 0; r < RUMOR_IDENT_REFUSAL_COUNT; r++)
+            m->ident_refused += st.ident_refused[r];
         m->dropped_auth_failed += st.dropped[RUMOR_DROP_AUTH_FAILED];
         m->dropped_unknown_key += st.dropped[RUMOR_DROP_UNKNOWN_KEY];
         m->dropped_replayed += st.dropped[RUMOR_DROP_REPLAYED];
@@ -164,6 +169,10 @@ void rumor_sim_metrics_json(const rumor_sim_metrics *m, FILE *f)
             ",\"dropped\":%" PRIu64 "},",
             m->probes, m->probe_failures, m->indirect_probes, m->stream_probes, m->suspicions,
             m->refutes, m->pushpulls, m->engine_messages_out, m->engine_dropped);
+    fprintf(f,
+            "\"identity\":{\"signed\":%" PRIu64 ",\"verified\":%" PRIu64 ",\"cached\":%" PRIu64
+            ",\"refused\":%" PRIu64 "},",
+            m->ident_signed, m->ident_verified, m->ident_cached, m->ident_refused);
     fprintf(f,
             "\"seal\":{\"auth_failed\":%" PRIu64 ",\"unknown_key\":%" PRIu64
             ",\"replayed\":%" PRIu64 ",\"not_for_us\":%" PRIu64 ",\"plaintext\":%" PRIu64

@@ -66,9 +66,25 @@ void vnet_send(rumor_sim *s, uint32_t src, const rumor_datagram *d)
         s->dropped_loss++;
         return;
     }
-    queue_copy(s, src, dst, d);
-    if (sim_rng_chance(s->rng, s->o.dup))
-        queue_copy(s, src, dst, d);
+    rumor_datagram t = *d;
+    uint8_t *copy = NULL;
+    if (s->o.tamper) {
+        /* The hook edits a copy with room to grow; the engine's buffer stays as it was. */
+        copy = malloc(RUMOR_PACKET_MAX);
+        if (!copy)
+            return;
+        memcpy(copy, d->data, d->len);
+        size_t len = d->len;
+        s->o.tamper(s->o.tamper_ud, src, dst, false, copy, &len, RUMOR_PACKET_MAX);
+        t.data = copy;
+        t.len = len <= RUMOR_PACKET_MAX ? len : RUMOR_PACKET_MAX;
+    }
+    if (t.len > 0) {
+        queue_copy(s, src, dst, &t);
+        if (sim_rng_chance(s->rng, s->o.dup))
+            queue_copy(s, src, dst, &t);
+    }
+    free(copy);
 }
 
 bool vnet_dgram_arrives(rumor_sim *s, const sim_entry *e)

@@ -47,6 +47,10 @@ static void check_table(const members *t)
         assert_int_equal(m->order_idx, i);
         assert_int_equal((uintptr_t)m % 64, 0); /* one record, one cache line */
         assert_ptr_equal(members_find(t, member_name(m), m->name_len), m);
+        /* Its id names its record (tables beside this one are indexed by it). */
+        uint32_t id = members_id(t, m);
+        assert_true(id >= 1 && id <= t->recs.fresh);
+        assert_ptr_equal(members_pool_at(&t->recs, id), m);
         by[m->state]++;
         const member_ext *x = members_ext(t, m);
         size_t meta_len;
@@ -598,6 +602,34 @@ static void test_prefetch_changes_nothing(void **ctx)
     members_free(&t);
 }
 
+/* members_id() answers only for records in the table: a copy with the same name, or any record
+ * of an empty table, has none. Ids of removed members go to the next ones added. */
+static void test_member_ids(void **ctx)
+{
+    (void)ctx;
+    members t;
+    rng r;
+    rng_seed(&r, 14);
+    members_init(&t, &rumor_alloc_libc);
+    member copy;
+    memset(&copy, 0, sizeof(copy));
+    memcpy(copy.n.inline_name, "m1", 3);
+    copy.name_len = 2;
+    assert_int_equal(members_id(&t, &copy), 0);
+    add_all(&t, &r, 100);
+    member *m1 = find_i(&t, 1);
+    assert_non_null(m1);
+    assert_int_equal(members_id(&t, &copy), 0);
+    uint32_t id = members_id(&t, m1);
+    assert_int_not_equal(id, 0);
+    members_remove(&t, m1);
+    member *again = members_add(&t, "new", 3, &r);
+    assert_non_null(again);
+    assert_int_equal(members_id(&t, again), id);
+    check_table(&t);
+    members_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -614,6 +646,7 @@ int main(void)
         cmocka_unit_test(test_ext_lifetime),
         cmocka_unit_test(test_full_hash_collisions),
         cmocka_unit_test(test_prefetch_changes_nothing),
+        cmocka_unit_test(test_member_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
