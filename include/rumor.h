@@ -216,7 +216,9 @@ typedef struct rumor_settings {
      * pair of `identity_seed` and refuses every member claim that is not signed by its owner, so
      * every member of the cluster must have one. A name is bound to the first key seen for it
      * while the member is known (trust on first use); with `identity_ca`, only members holding
-     * a certificate from that authority are admitted and the certificate binds the name. */
+     * a certificate from that authority are admitted and the certificate binds the name.
+     * The host calls libsodium's sodium_init() once before (the engine never does: it reads
+     * OS entropy), as for encryption. */
     bool identity;
     uint8_t identity_seed[RUMOR_IDENTITY_KEY_BYTES];   /* secret; copied, wiped at _del */
     bool identity_ca;                                  /* admit only certified members */

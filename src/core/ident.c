@@ -171,10 +171,8 @@ int ident_init(rumor_node *n)
         sodium_memzero(s->identity_seed, sizeof(s->identity_seed));
         return RUMOR_OK;
     }
-    /* libsodium asks to be initialised before use; it is idempotent and thread-safe. The
-     * engine never draws from libsodium's generator: Ed25519 signing is deterministic. */
-    if (sodium_init() < 0)
-        return RUMOR_ERR_NOMEM;
+    /* The host calls sodium_init() (it reads OS entropy, which the engine never does); Ed25519
+     * signing is deterministic, so the engine never draws from libsodium's generator. */
     ident_state *id = rcalloc(&n->alloc, 1, sizeof(*id));
     if (!id)
         return RUMOR_ERR_NOMEM;
@@ -526,8 +524,6 @@ int rumor_identity_public_key(const uint8_t *seed, uint8_t *public_key)
     if (!seed || !public_key)
         return RUMOR_ERR_INVALID;
     uint8_t sk[crypto_sign_SECRETKEYBYTES];
-    if (sodium_init() < 0)
-        return RUMOR_ERR_NOMEM;
     crypto_sign_seed_keypair(public_key, sk, seed);
     sodium_memzero(sk, sizeof(sk));
     return RUMOR_OK;
@@ -539,8 +535,6 @@ int rumor_identity_cert_sign(const uint8_t *ca_seed, const char *name, const uin
     size_t nl = name ? strlen(name) : 0;
     if (!ca_seed || !public_key || !cert || !wire_name_ok((const uint8_t *)name, nl))
         return RUMOR_ERR_INVALID;
-    if (sodium_init() < 0)
-        return RUMOR_ERR_NOMEM;
     uint8_t sk[crypto_sign_SECRETKEYBYTES], pk[crypto_sign_PUBLICKEYBYTES], stmt[STMT_MAX];
     crypto_sign_seed_keypair(pk, sk, ca_seed);
     size_t len = ident_stmt_cert(stmt, wire_str_of(name, nl), public_key, expires_ms);
@@ -555,8 +549,6 @@ int rumor_identity_cert_verify(const uint8_t *ca_key, const char *name, const ui
     size_t nl = name ? strlen(name) : 0;
     if (!ca_key || !public_key || !cert || !wire_name_ok((const uint8_t *)name, nl))
         return RUMOR_ERR_INVALID;
-    if (sodium_init() < 0)
-        return RUMOR_ERR_NOMEM;
     uint8_t stmt[STMT_MAX];
     size_t len = ident_stmt_cert(stmt, wire_str_of(name, nl), public_key, expires_ms);
     return crypto_sign_verify_detached(cert, stmt, len, ca_key) == 0 ? RUMOR_OK : RUMOR_ERR_AUTH;

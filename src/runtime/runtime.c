@@ -202,6 +202,11 @@ int rumor_runtime_new(rumor_runtime **out, uv_loop_t *loop, const rumor_runtime_
         errcap = sizeof scratch;
     }
     err[0] = '\0';
+    /* The host initialises libsodium for the engine (keys, signatures); idempotent. */
+    if (sodium_init() < 0) {
+        snprintf(err, errcap, "libsodium failed to initialise");
+        return -1;
+    }
     rumor_runtime *rt = calloc(1, sizeof *rt);
     if (!rt)
         return RUMOR_ERR_NOMEM;

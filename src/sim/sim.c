@@ -5,6 +5,7 @@
  */
 #include "sim_internal.h"
 
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,9 @@ void rumor_sim_options_default(rumor_sim_options *o, rumor_profile profile)
 int rumor_sim_new(rumor_sim **out, const rumor_sim_options *o)
 {
     *out = NULL;
+    /* The simulator is the engine's host: it initialises libsodium (sealing, signatures). */
+    if (sodium_init() < 0)
+        return RUMOR_ERR_NOMEM;
     if (o->nodes == 0 || o->nodes > (1u << 24) || !(o->loss >= 0.0 && o->loss <= 1.0) ||
         !(o->dup >= 0.0 && o->dup <= 1.0) || !(o->replay >= 0.0 && o->replay <= 1.0))
         return RUMOR_ERR_INVALID;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
 #include "core/node.h"
 #include "core/wire.h"
@@ -704,6 +705,8 @@ static void test_large_meta_propagates(void **ctx)
 
 int main(void)
 {
+    if (sodium_init() < 0) /* the host's job, not the engine's */
+        return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_settings_validation),
         cmocka_unit_test(test_settings_copied),
