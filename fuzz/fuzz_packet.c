@@ -1,12 +1,12 @@
 /*
- * Fuzz target for the wire decoder (docs/protocol.md): the header, every message of a packet and
- * every member record of a push-pull state. Besides "never crash, never read out of bounds", it
- * checks two properties the engine relies on:
+ * Fuzz target for the wire decoder (docs/protocol.md): the header, every message of a packet,
+ * every member record of a push-pull state and every filter of a query. Besides "never crash, never
+ * read out of bounds", it checks two properties the engine relies on:
  *
  *   - a push-pull state accepted by wire_msg_decode() yields exactly `count` records through
  *     wire_member_next() (recv/sync apply it without re-checking);
  *   - every decoded message re-encodes to bytes that decode to the same fields (the encoder and
- *     decoder agree on the format).
+ *     decoder agree on the format), identity trailers included (docs/protocol.md section 12).
  *
  * When the header does not decode, the input is also read as bare messages, so that the fuzzer
  * reaches the message decoders without first having to discover the header.
@@ -51,30 +51,52 @@ static void reencode(const wire_msg *m, buf_writer *w)
     case WIRE_NACK:
         wire_put_ack(w, m->type, m->u.ack.seq);
         break;
-    case WIRE_ALIVE:
-        wire_put_alive(w, m->u.alive.inc, m->u.alive.name, &m->u.alive.addr, m->u.alive.meta);
+    case WIRE_ALIVE: {
+        wire_ident id;
+        wire_alive_ident(m, &id);
+        wire_put_alive_ident(w, m->u.alive.inc, m->u.alive.name, &m->u.alive.addr, m->u.alive.meta,
+                             &id);
         break;
+    }
     case WIRE_SUSPECT:
     case WIRE_FAILED:
-    case WIRE_LEFT:
-        wire_put_accuse(w, m->type, m->u.accuse.inc, m->u.accuse.name, m->u.accuse.accuser);
+    case WIRE_LEFT: {
+        wire_ident id;
+        wire_accuse_ident(m, &id);
+        wire_put_accuse_ident(w, m->type, m->u.accuse.inc, m->u.accuse.name, m->u.accuse.accuser,
+                              id.present ? id.sig : NULL);
         break;
+    }
     case WIRE_PUSHPULL: {
-        buf_reader r = m->u.pushpull.members;
+        buf_reader r = m->u.pushpull.members, ir;
         wire_member wm;
-        size_t bytes = 0;
+        wire_ident id;
+        size_t bytes = 0, idbytes = 0;
+        bool ids = wire_pushpull_idents(m, &ir);
         for (uint32_t i = 0; i < m->u.pushpull.count; i++) {
             check(wire_member_next(&r, &wm));
             bytes += wire_member_size(&wm);
+            if (ids) {
+                check(wire_ident_next(&ir, &id));
+                idbytes += wire_ident_block_size(&id);
+            }
         }
-        wire_put_pushpull_begin(w, m->u.pushpull.flags, m->u.pushpull.sender, m->u.pushpull.count,
-                                bytes);
+        wire_put_pushpull_begin_ident(w, m->u.pushpull.flags, m->u.pushpull.sender,
+                                      m->u.pushpull.count, bytes, ids ? 1 + idbytes : 0);
         r = m->u.pushpull.members;
         for (uint32_t i = 0; i < m->u.pushpull.count; i++) {
             check(wire_member_next(&r, &wm));
             wire_put_member(w, &wm);
         }
         wire_put_pushpull_end(w, m->u.pushpull.digest);
+        if (ids) {
+            buf_put_u8(w, WIRE_IDENT_V1);
+            check(wire_pushpull_idents(m, &ir));
+            for (uint32_t i = 0; i < m->u.pushpull.count; i++) {
+                check(wire_ident_next(&ir, &id));
+                wire_put_ident_block(w, &id);
+            }
+        }
         break;
     }
     case WIRE_KV_DIGEST: {
@@ -103,18 +125,79 @@ static void reencode(const wire_msg *m, buf_writer *w)
             check(wire_kv_entry_next(&r, &e));
             bytes += wire_kv_entry_size(&e);
         }
+        const uint8_t *sigs = wire_kv_delta_sigs(m);
         wire_put_kv_delta_begin(w, m->u.kv_delta.origin, m->u.kv_delta.flags, m->u.kv_delta.since,
                                 m->u.kv_delta.origin_max, m->u.kv_delta.gc_version,
-                                m->u.kv_delta.count, bytes);
+                                m->u.kv_delta.count,
+                                bytes + (sigs ? wire_kv_sigs_size(m->u.kv_delta.count) : 0));
         r = m->u.kv_delta.entries;
         for (uint32_t i = 0; i < m->u.kv_delta.count; i++) {
             check(wire_kv_entry_next(&r, &e));
             wire_put_kv_entry(w, &e);
         }
+        if (sigs) {
+            buf_put_u8(w, WIRE_IDENT_V1);
+            buf_put_bytes(w, sigs, wire_kv_sigs_size(m->u.kv_delta.count) - 1);
+        }
         break;
     }
+    case WIRE_USER_EVENT:
+        wire_put_user_event(w, m->u.user_event.ltime, m->u.user_event.origin, m->u.user_event.name,
+                            m->u.user_event.payload);
+        break;
+    case WIRE_QUERY: {
+        /* Rebuild the variable part from its decoded pieces, not from its bytes. */
+        static wire_str nodes[REENCODE_MAX / 2], keys[REENCODE_MAX / 3], values[REENCODE_MAX / 3];
+        static uint8_t rest[REENCODE_MAX];
+        wire_query_parts q;
+        wire_query_parts_of(m->u.query.rest, &q);
+        check(q.nnodes <= REENCODE_MAX / 2 && q.ntags <= REENCODE_MAX / 3);
+        for (uint32_t i = 0; i < q.nnodes; i++)
+            check(wire_query_node_next(&q.nodes, &nodes[i]));
+        for (uint32_t i = 0; i < q.ntags; i++)
+            check(wire_query_tag_next(&q.tags, &keys[i], &values[i]));
+        buf_writer rw;
+        buf_writer_init_fixed(&rw, rest, sizeof(rest));
+        wire_put_query_rest(&rw, nodes, q.nnodes, keys, values, q.ntags, q.name, q.payload);
+        check(!rw.failed && rw.len == wire_query_rest_size(nodes, q.nnodes, keys, values, q.ntags,
+                                                           q.name, q.payload));
+        rumor_addr a;
+        wire_addr_of(m->u.query.addr, &a);
+        wire_put_query(w, m->u.query.ltime, m->u.query.id, m->u.query.origin, &a, m->u.query.flags,
+                       m->u.query.timeout_ms, wire_str_of(rw.p, rw.len));
+        break;
+    }
+    case WIRE_QUERY_RESP:
+        wire_put_query_resp(w, m->u.query_resp.ltime, m->u.query_resp.id, m->u.query_resp.from,
+                            m->u.query_resp.flags, m->u.query_resp.payload);
+        break;
+    case WIRE_CLOCKS:
+        wire_put_clocks(w, m->u.clocks.flags, m->u.clocks.event_ltime, m->u.clocks.query_ltime,
+                        m->u.clocks.event_sum);
+        break;
     default:
         break;
+    }
+}
+
+static void compare_query(const wire_msg *a, const wire_msg *b)
+{
+    check(a->u.query.ltime == b->u.query.ltime && a->u.query.id == b->u.query.id &&
+          a->u.query.flags == b->u.query.flags && a->u.query.timeout_ms == b->u.query.timeout_ms &&
+          str_eq(a->u.query.origin, b->u.query.origin) && str_eq(a->u.query.addr, b->u.query.addr));
+    wire_query_parts x, y;
+    wire_query_parts_of(a->u.query.rest, &x);
+    wire_query_parts_of(b->u.query.rest, &y);
+    check(x.nnodes == y.nnodes && x.ntags == y.ntags && str_eq(x.name, y.name) &&
+          str_eq(x.payload, y.payload));
+    wire_str p, q, r, t;
+    for (uint32_t i = 0; i < x.nnodes; i++) {
+        check(wire_query_node_next(&x.nodes, &p) && wire_query_node_next(&y.nodes, &q));
+        check(str_eq(p, q));
+    }
+    for (uint32_t i = 0; i < x.ntags; i++) {
+        check(wire_query_tag_next(&x.tags, &p, &q) && wire_query_tag_next(&y.tags, &r, &t));
+        check(str_eq(p, r) && str_eq(q, t));
     }
 }
 
@@ -130,8 +213,66 @@ static void compare_members(const wire_msg *a, const wire_msg *b)
     }
 }
 
+static bool bytes_eq(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    return (!a && !b) || (a && b && memcmp(a, b, n) == 0);
+}
+
+static void compare_ident(const wire_ident *a, const wire_ident *b, bool block)
+{
+    check(a->present == b->present && a->has_cert == b->has_cert);
+    if (!a->present)
+        return;
+    check(bytes_eq(a->sig, b->sig, WIRE_SIG_BYTES));
+    if (block)
+        check(bytes_eq(a->pk, b->pk, WIRE_KEY_BYTES));
+    if (a->has_cert)
+        check(a->cert_expires_ms == b->cert_expires_ms &&
+              bytes_eq(a->cert, b->cert, WIRE_SIG_BYTES));
+}
+
+/* Identity trailers survive the round trip (docs/protocol.md section 12). */
+static void compare_idents(const wire_msg *a, const wire_msg *b)
+{
+    wire_ident x, y;
+    buf_reader ra, rb;
+    switch (a->type) {
+    case WIRE_ALIVE:
+        wire_alive_ident(a, &x);
+        wire_alive_ident(b, &y);
+        compare_ident(&x, &y, true);
+        break;
+    case WIRE_SUSPECT:
+    case WIRE_FAILED:
+    case WIRE_LEFT:
+        wire_accuse_ident(a, &x);
+        wire_accuse_ident(b, &y);
+        compare_ident(&x, &y, false);
+        break;
+    case WIRE_PUSHPULL:
+        check(wire_pushpull_idents(a, &ra) == wire_pushpull_idents(b, &rb));
+        if (!a->u.pushpull.ident)
+            break;
+        for (uint32_t i = 0; i < a->u.pushpull.count; i++) {
+            check(wire_ident_next(&ra, &x) && wire_ident_next(&rb, &y));
+            compare_ident(&x, &y, true);
+        }
+        break;
+    case WIRE_KV_DELTA: {
+        const uint8_t *sa = wire_kv_delta_sigs(a), *sb = wire_kv_delta_sigs(b);
+        check(!sa == !sb);
+        if (sa)
+            check(memcmp(sa, sb, wire_kv_sigs_size(a->u.kv_delta.count) - 1) == 0);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
 static void compare(const wire_msg *a, const wire_msg *b)
 {
+    compare_idents(a, b);
     check(a->type == b->type);
     switch (a->type) {
     case WIRE_PING:
@@ -180,6 +321,28 @@ static void compare(const wire_msg *a, const wire_msg *b)
               a->u.kv_delta.origin_max == b->u.kv_delta.origin_max &&
               a->u.kv_delta.gc_version == b->u.kv_delta.gc_version &&
               a->u.kv_delta.count == b->u.kv_delta.count);
+        break;
+    case WIRE_USER_EVENT:
+        check(a->u.user_event.ltime == b->u.user_event.ltime &&
+              str_eq(a->u.user_event.origin, b->u.user_event.origin) &&
+              str_eq(a->u.user_event.name, b->u.user_event.name) &&
+              str_eq(a->u.user_event.payload, b->u.user_event.payload));
+        break;
+    case WIRE_QUERY:
+        compare_query(a, b);
+        break;
+    case WIRE_QUERY_RESP:
+        check(a->u.query_resp.ltime == b->u.query_resp.ltime &&
+              a->u.query_resp.id == b->u.query_resp.id &&
+              a->u.query_resp.flags == b->u.query_resp.flags &&
+              str_eq(a->u.query_resp.from, b->u.query_resp.from) &&
+              str_eq(a->u.query_resp.payload, b->u.query_resp.payload));
+        break;
+    case WIRE_CLOCKS:
+        check(a->u.clocks.flags == b->u.clocks.flags &&
+              a->u.clocks.event_ltime == b->u.clocks.event_ltime &&
+              a->u.clocks.query_ltime == b->u.clocks.query_ltime &&
+              a->u.clocks.event_sum == b->u.clocks.event_sum);
         break;
     default:
         break;

@@ -52,14 +52,24 @@ extern "C" {
 #define RUMOR_PROTOCOL_VERSION 1
 
 /* Hard bounds. Settings may lower, never raise, them. */
-#define RUMOR_NAME_MAX         128                   /* bytes of a node name, no NUL inside */
-#define RUMOR_ADDR_MAX         24                    /* bytes of an opaque host address */
-#define RUMOR_LABEL_MAX        64                    /* bytes of a cluster label */
-#define RUMOR_META_MAX         4096                  /* bytes of node metadata (tags) */
-#define RUMOR_PACKET_MAX       65000                 /* bytes of one datagram */
-#define RUMOR_STREAM_FRAME_MAX (64u * 1024u * 1024u) /* bytes of one stream frame */
-#define RUMOR_KEY_MAX          256                   /* bytes of a key */
-#define RUMOR_KV_VALUE_MAX     (1024u * 1024u)       /* bytes of one key-value value */
+#define RUMOR_NAME_MAX          128                   /* bytes of a node name, no NUL inside */
+#define RUMOR_ADDR_MAX          24                    /* bytes of an opaque host address */
+#define RUMOR_LABEL_MAX         64                    /* bytes of a cluster label */
+#define RUMOR_META_MAX          4096                  /* bytes of node metadata (tags) */
+#define RUMOR_PACKET_MAX        65000                 /* bytes of one datagram */
+#define RUMOR_STREAM_FRAME_MAX  (64u * 1024u * 1024u) /* bytes of one stream frame */
+#define RUMOR_KEY_MAX           256                   /* bytes of a key */
+#define RUMOR_KV_VALUE_MAX      (1024u * 1024u)       /* bytes of one key-value value */
+#define RUMOR_KEY_BYTES         32                    /* bytes of an encryption key */
+#define RUMOR_KEYRING_MAX       16                    /* encryption keys held at once */
+#define RUMOR_SEAL_SECRET_BYTES 32                    /* host entropy for sealing nonces */
+#define RUMOR_EVENT_NAME_MAX    128                   /* bytes of a user event or query name */
+#define RUMOR_TAG_KEY_MAX       128                   /* bytes of a query tag filter's key */
+#define RUMOR_TAG_VALUE_MAX     512                   /* bytes of a query tag filter's value */
+
+/* Per-node identity (docs/protocol.md section 12): Ed25519 keys and signatures. */
+#define RUMOR_IDENTITY_KEY_BYTES 32 /* a public key, or the secret seed of a key pair */
+#define RUMOR_IDENTITY_SIG_BYTES 64 /* a signature, and a certificate */
 
 /* Error codes. 0 is success. */
 enum {
@@ -74,6 +84,7 @@ enum {
     RUMOR_ERR_VERSION = -8,   /* unknown protocol or settings version */
     RUMOR_ERR_LABEL = -9,     /* packet belongs to another cluster label */
     RUMOR_ERR_AUTH = -10,     /* authentication failed */
+    RUMOR_ERR_EXPIRED = -11,  /* the deadline of what the call refers to has passed */
 };
 
 /* Returns a static, human-readable name for an error code. */
@@ -204,7 +215,68 @@ typedef struct rumor_settings {
     uint32_t kv_rumor_transmits;  /* each node passes a fresh write on this many times through
                                      the broadcast queue (0 = anti-entropy only); default 4 */
 
+    /* Per-node identity (docs/protocol.md section 12). Off unless `identity` is set; when on,
+     * this node signs its own claims (alive, leave, accusations, key-value writes) with the key
+     * pair of `identity_seed` and refuses every member claim that is not signed by its owner, so
+     * every member of the cluster must have one. A name is bound to the first key seen for it
+     * while the member is known (trust on first use); with `identity_ca`, only members holding
+     * a certificate from that authority are admitted and the certificate binds the name.
+     * The host calls libsodium's sodium_init() once before (the engine never does: it reads
+     * OS entropy), as for encryption. */
+    bool identity;
+    uint8_t identity_seed[RUMOR_IDENTITY_KEY_BYTES];   /* secret; copied, wiped at _del */
+    bool identity_ca;                                  /* admit only certified members */
+    uint8_t identity_ca_key[RUMOR_IDENTITY_KEY_BYTES]; /* the authority's public key */
+    bool identity_has_cert;                            /* this node holds a certificate: */
+    uint8_t identity_cert[RUMOR_IDENTITY_SIG_BYTES];   /* rumor_identity_cert_sign() output */
+    uint64_t identity_cert_expires_ms; /* Unix ms the certificate ends (0 = never) */
+
+    /* User events and queries (Serf's). Both are ordered by their own Lamport clock and
+     * remembered for a window of that clock to drop duplicates; anything older is stale. */
+    uint32_t event_bytes_max; /* name + payload of one user event (default 512) */
+    uint32_t event_buffer;    /* Lamport times of user events remembered (64) */
+    uint32_t query_bytes_max; /* name + payload + filters of one query, as encoded (1024) */
+    uint32_t query_response_bytes_max; /* payload of one query response (1024) */
+    uint32_t query_buffer;             /* Lamport times of queries remembered (64) */
+    uint32_t query_timeout_mult;       /* default timeout = gossip interval * mult *
+                                          ceil(log10(N+1)) (16, as Serf) */
+    uint32_t queries_max;              /* queries this node asked, running or finished, held */
+    uint32_t queries_inbound_max;      /* queries this node may still answer, held */
+    /*
+     * Matches a query's tag filter against a member's metadata (the engine treats metadata as
+     * opaque bytes): true when `meta` holds tag `key` with a value `value` matches. `key` and
+     * `value` are NUL-terminated. The host decides the encoding and what "matches" means (the
+     * rumor agent: metadata is a JSON object of tags, `value` an anchored regular expression).
+     * NULL: a tag filter matches no member. Called from rumor_node_receive() and
+     * rumor_node_query(); it must not call back into the node.
+     */
+    bool (*query_tag_match)(void *ud, const uint8_t *meta, size_t meta_len, const char *key,
+                            const char *value);
+    void *query_tag_match_ud;
+
     const rumor_allocator *allocator; /* NULL = libc; the pointed struct is copied */
+
+    /*
+     * Encryption (docs/protocol.md section 3.1). With a keyring, every datagram and stream frame
+     * is sealed with XChaCha20-Poly1305 under the primary key, and only packets that open under
+     * one of the keys, are addressed to this node and are not replays are accepted. Without
+     * keys (nkeys 0) the node speaks plaintext and drops sealed packets. The engine copies the
+     * keys and wipes its copies when it drops them; the caller wipes its own.
+     */
+    const uint8_t (*keys)[RUMOR_KEY_BYTES]; /* the keyring; keys[0] is the primary */
+    size_t nkeys;                           /* 0..RUMOR_KEYRING_MAX */
+    /* Entropy from the host (randombytes_buf in the agent), from which nonces and stream tokens
+     * are derived; the engine itself never reads OS randomness. Required with keys (all zero is
+     * refused). Fresh entropy per life keeps nonces unique even if an epoch repeats. */
+    uint8_t seal_secret[RUMOR_SEAL_SECRET_BYTES];
+    /* This life's epoch: every life of a node name must use a larger one than the last (the
+     * agent takes max(Unix ms, stored epoch + 1)). Receivers reject packets from an older life
+     * of a sender. 0 = now + wallclock_offset_ms at rumor_node_new. */
+    uint64_t seal_epoch;
+    /* Migration to or from encryption (memberlist's GossipVerifyIncoming / Outgoing set to
+     * false): also accept unsealed packets, and send unsealed ones. Both false by default. */
+    bool seal_accept_plaintext;
+    bool seal_send_plaintext;
 } rumor_settings;
 
 /*
@@ -244,27 +316,54 @@ typedef struct rumor_member {
     size_t meta_len;
     uint64_t state_since_ms; /* `now` when the local view last changed state */
     bool is_self;
+    /* The member's Ed25519 public key (RUMOR_IDENTITY_KEY_BYTES), NULL when identities are off
+     * or none is known yet. rumor_node_restore() pins a key given here. */
+    const uint8_t *public_key;
 } rumor_member;
 
 typedef enum rumor_event_type {
-    RUMOR_EVENT_MEMBER_JOIN = 1,    /* a member became known alive (also back from failed/left) */
-    RUMOR_EVENT_MEMBER_UPDATE = 2,  /* an alive member changed its metadata or address */
-    RUMOR_EVENT_MEMBER_SUSPECT = 3, /* a member is suspected */
-    RUMOR_EVENT_MEMBER_ALIVE = 4,   /* a suspected member refuted and is alive again */
-    RUMOR_EVENT_MEMBER_FAILED = 5,  /* a member was declared failed */
-    RUMOR_EVENT_MEMBER_LEFT = 6,    /* a member left gracefully */
-    RUMOR_EVENT_MEMBER_REAPED = 7,  /* a failed or left member was forgotten */
-    RUMOR_EVENT_LEAVE_DONE = 8,     /* this node's leave has been propagated (or timed out) */
-    RUMOR_EVENT_KV_CHANGE = 9,      /* a key of `member.name`'s keyspace changed (kv fields) */
+    RUMOR_EVENT_MEMBER_JOIN = 1,     /* a member became known alive (also back from failed/left) */
+    RUMOR_EVENT_MEMBER_UPDATE = 2,   /* an alive member changed its metadata or address */
+    RUMOR_EVENT_MEMBER_SUSPECT = 3,  /* a member is suspected */
+    RUMOR_EVENT_MEMBER_ALIVE = 4,    /* a suspected member refuted and is alive again */
+    RUMOR_EVENT_MEMBER_FAILED = 5,   /* a member was declared failed */
+    RUMOR_EVENT_MEMBER_LEFT = 6,     /* a member left gracefully */
+    RUMOR_EVENT_MEMBER_REAPED = 7,   /* a failed or left member was forgotten */
+    RUMOR_EVENT_LEAVE_DONE = 8,      /* this node's leave has been propagated (or timed out) */
+    RUMOR_EVENT_KV_CHANGE = 9,       /* a key of `member.name`'s keyspace changed (kv fields) */
+    RUMOR_EVENT_USER = 10,           /* a user event from `member.name` (msg fields) */
+    RUMOR_EVENT_QUERY = 11,          /* a query from `member.name` to answer (msg fields) */
+    RUMOR_EVENT_QUERY_ACK = 12,      /* `member.name` acknowledged our query `query_id` */
+    RUMOR_EVENT_QUERY_RESPONSE = 13, /* `member.name` answered our query `query_id` */
+    RUMOR_EVENT_QUERY_DONE = 14,     /* our query `query_id` reached its deadline (`query`) */
 } rumor_event_type;
 
 /* "member-join", "member-update", ... */
 RUMOR_API const char *rumor_event_type_name(rumor_event_type t);
 
+/* What the asker of a query knows of it. "Matched" members are the live (alive or suspect)
+ * members of the asker's table, itself included, that passed the query's filters when it was
+ * sent: the ones expected to answer. */
+typedef struct rumor_query_result {
+    uint64_t deadline_ms; /* `now` scale of the asker */
+    bool done;            /* the deadline passed; no more acks or responses are taken */
+    bool request_ack;     /* the query asked for acks */
+    uint32_t matched;     /* members expected to answer */
+    uint32_t acks;        /* distinct members that acknowledged (any member, matched or not) */
+    uint32_t responses;   /* distinct members that responded (any member) */
+    uint32_t no_ack;      /* matched members without an ack (0 when acks were not requested) */
+    uint32_t no_response; /* matched members without a response */
+} rumor_query_result;
+
 /*
  * An event drained from the node. `member` is a copy taken when the event happened; its
  * pointers stay valid until the next rumor_node_poll_event() call. `accuser` names who
  * suspected or declared the member failed (empty otherwise).
+ *
+ * For user events and queries `member.name` is the node the event comes from (the origin of a
+ * user event or query, the member that acked or responded); the other member fields come from
+ * this node's table and are zero when the name is not in it (for QUERY, `member.addr` is the
+ * asker's address from the query itself).
  */
 typedef struct rumor_event {
     rumor_event_type type;
@@ -281,6 +380,17 @@ typedef struct rumor_event {
     uint64_t old_version;
     bool deleted;
     bool shared; /* the key is in the shared keyspace (member.name wrote it) */
+    /* RUMOR_EVENT_USER and RUMOR_EVENT_QUERY: the name (NUL-terminated) and payload;
+     * RUMOR_EVENT_QUERY_RESPONSE: the payload. Valid until the next poll. */
+    const char *msg_name;
+    size_t msg_name_len;
+    const uint8_t *payload;
+    size_t payload_len;
+    uint64_t ltime;           /* USER and QUERY: the Lamport time the origin gave it */
+    uint64_t query_id;        /* QUERY: the handle for rumor_node_query_respond(); QUERY_ACK,
+                                 QUERY_RESPONSE, QUERY_DONE: the id rumor_node_query() returned */
+    uint64_t deadline_ms;     /* QUERY: respond before this (this node's `now` scale) */
+    rumor_query_result query; /* QUERY_DONE: the final counts */
 } rumor_event;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -299,11 +409,45 @@ typedef enum rumor_drop_reason {
     RUMOR_DROP_NOT_FOR_US,    /* addressed to another node name */
     RUMOR_DROP_STALE,         /* older than what is known (counted, harmless) */
     RUMOR_DROP_QUEUE_FULL,    /* an outbound queue or table was at its cap */
+    RUMOR_DROP_AUTH_FAILED,   /* sealed, and did not open under the key its id names */
+    RUMOR_DROP_UNKNOWN_KEY,   /* sealed under a key that is not in the keyring */
+    RUMOR_DROP_REPLAYED,      /* a sealed packet or frame seen before, or from an older life */
+    RUMOR_DROP_PLAINTEXT,     /* not sealed, and this node requires sealing */
+    RUMOR_DROP_IDENTITY,      /* a claim refused by identity checks (see ident_refused) */
     RUMOR_DROP_REASON_COUNT
 } rumor_drop_reason;
 
 /* "truncated", "bad_magic", ... */
 RUMOR_API const char *rumor_drop_reason_name(rumor_drop_reason r);
+
+/* Why a claim was refused by the identity checks (docs/protocol.md section 12). Each refusal
+ * also counts as RUMOR_DROP_IDENTITY; the message's other effects and the rest of the packet
+ * are unaffected. */
+typedef enum rumor_ident_refusal {
+    RUMOR_IDENT_UNSIGNED = 0,   /* no identity block or signature although identities are on */
+    RUMOR_IDENT_BAD_ALIVE,      /* an alive claim (or sync record) its owner did not sign */
+    RUMOR_IDENT_BAD_LEFT,       /* a leave its owner did not sign */
+    RUMOR_IDENT_BAD_ACCUSATION, /* a suspect/failed accusation its accuser did not sign */
+    RUMOR_IDENT_BAD_KV,         /* a key-value entry or keyspace head its origin did not sign */
+    RUMOR_IDENT_UNKNOWN_KEY,    /* signed by a member (accuser, origin) with no key known here */
+    RUMOR_IDENT_KEY_MISMATCH,   /* a known name claimed with another key */
+    RUMOR_IDENT_NO_CERT,        /* an authority is set and the member shows no certificate */
+    RUMOR_IDENT_BAD_CERT,       /* a certificate the authority did not sign for name and key */
+    RUMOR_IDENT_CERT_EXPIRED,   /* a certificate past its end (host wall clock) */
+    RUMOR_IDENT_REFUSAL_COUNT
+} rumor_ident_refusal;
+
+/* "unsigned", "bad_alive", ... */
+RUMOR_API const char *rumor_ident_refusal_name(rumor_ident_refusal r);
+
+/* A claim the identity checks refused, for a host's logs. */
+typedef struct rumor_ident_refused_info {
+    rumor_ident_refusal reason;
+    char name[RUMOR_NAME_MAX + 1]; /* the member the claim was about */
+    char by[RUMOR_NAME_MAX + 1];   /* the accuser or origin it claimed to be signed by, or "" */
+    rumor_addr from;               /* sender of the datagram it came in (len 0: a stream) */
+    uint64_t at_ms;
+} rumor_ident_refused_info;
 
 typedef struct rumor_stats {
     uint64_t probes;         /* direct probes started */
@@ -327,6 +471,26 @@ typedef struct rumor_stats {
     uint32_t broadcast_queue; /* broadcasts waiting, all classes */
     uint32_t awareness;       /* local health score, 0 = healthy */
     uint32_t incarnation;     /* our own */
+    /* Per-node identity (all 0 when identities are off). */
+    uint64_t ident_signed;   /* signatures made by this node */
+    uint64_t ident_verified; /* Ed25519 verifications run */
+    uint64_t ident_cached;   /* checks answered from the verification cache instead */
+    uint64_t ident_refused[RUMOR_IDENT_REFUSAL_COUNT]; /* claims refused, by reason */
+    /* User events and queries. */
+    uint64_t user_events_sent;      /* rumor_node_event() calls that succeeded */
+    uint64_t user_events_received;  /* USER_EVENT messages received, duplicates included */
+    uint64_t user_events_delivered; /* RUMOR_EVENT_USER events emitted (each event once) */
+    uint64_t user_events_stale;     /* older than the event buffer's window: dropped */
+    uint64_t queries_asked;         /* rumor_node_query() calls that succeeded */
+    uint64_t queries_received;      /* QUERY messages received, duplicates included */
+    uint64_t queries_served;        /* RUMOR_EVENT_QUERY events emitted (matched the filter) */
+    uint64_t queries_stale;         /* older than the query buffer's window: dropped */
+    uint64_t query_acks_sent;       /* acks this node sent for queries it matched */
+    uint64_t query_responses_sent;  /* rumor_node_query_respond() calls that succeeded */
+    uint64_t query_acks_in;         /* distinct acks taken for our queries */
+    uint64_t query_responses_in;    /* distinct responses taken for our queries */
+    uint64_t event_ltime;           /* the user event Lamport clock */
+    uint64_t query_ltime;           /* the query Lamport clock */
 } rumor_stats;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -370,6 +534,33 @@ RUMOR_API int rumor_node_leave(rumor_node *n, uint64_t now);
 RUMOR_API int rumor_node_restore(rumor_node *n, const rumor_member *m, uint64_t now);
 
 /*
+ * Makes room for `count` members in all, self included (capped at members_max), before many
+ * rumor_node_restore() calls: the member table's arrays are then sized once and exactly instead
+ * of growing by doubling. Only memory changes; a table may still grow past it. Errors:
+ * RUMOR_ERR_NOMEM (the table is as before, or only partly enlarged).
+ */
+RUMOR_API int rumor_node_reserve(rumor_node *n, size_t count);
+
+/*
+ * A hint for hosts that drive many nodes in one process (a simulator at 10,000 nodes, whose
+ * node states do not fit the CPU cache): starts loading into the cache the memory that the next
+ * call into `n` will read, so that it arrives while the host finishes other work. `level` 0 is
+ * the node's own state; 1 also what that state points to (its own member record, output
+ * buffers, the next probe target's place in the probe order); 2 also the next probe target's
+ * record. Issue the levels in that order, some work apart: a level reads memory that the one
+ * before it fetched. Changes nothing.
+ */
+RUMOR_API void rumor_node_prefetch(const rumor_node *n, unsigned level);
+
+/*
+ * The same kind of hint for a member the next call will look up by name (a datagram's sender,
+ * say): level 1 requests its place in the member index, level 2 its record; level 0 does
+ * nothing. Call after rumor_node_prefetch(n, 0), with work in between. Changes nothing.
+ */
+RUMOR_API void rumor_node_prefetch_member(const rumor_node *n, const char *name, size_t len,
+                                          unsigned level);
+
+/*
  * Sets this node's metadata (tags) and broadcasts it with a new incarnation. Errors:
  * RUMOR_ERR_TOO_BIG (over meta_bytes_max; nothing changes), RUMOR_ERR_STATE (after leave).
  */
@@ -377,8 +568,10 @@ RUMOR_API int rumor_node_set_meta(rumor_node *n, const uint8_t *meta, size_t len
 
 /*
  * Feeds one received datagram. Malformed or foreign input returns a negative code, is counted
- * in stats.dropped and changes nothing. The return value is informational; the host need not
- * act on it.
+ * in stats.dropped and changes nothing: RUMOR_ERR_AUTH for a sealed packet that does not open,
+ * names another recipient or is a replay, and for a packet of the wrong mode (sealed at a node
+ * without keys, plaintext at a node that requires sealing). The return value is informational;
+ * the host need not act on it (the agent logs RUMOR_ERR_AUTH with the sender's address).
  */
 RUMOR_API int rumor_node_receive(rumor_node *n, const rumor_addr *from, const uint8_t *data,
                                  size_t len, uint64_t now);
@@ -503,6 +696,249 @@ RUMOR_API uint64_t rumor_node_kv_digest(const rumor_node *n);
 /* Live keys over all replicas this node holds. */
 RUMOR_API size_t rumor_node_kv_count(const rumor_node *n);
 
+/*
+ * One entry of a keyspace, as rumor_node_kv_foreach(), rumor_node_shared_foreach() and
+ * rumor_node_kv_lookup() show it and rumor_node_kv_restore() takes it. A delete is an entry too
+ * (a tombstone, `deleted`, no value) until its owner collects it.
+ */
+typedef struct rumor_kv_entry {
+    const char *origin; /* the node that wrote it, NUL-terminated (restore: NULL or this node) */
+    const uint8_t *key;
+    size_t key_len;
+    const uint8_t *value; /* NULL or empty for a delete */
+    size_t value_len;
+    uint64_t version;    /* the origin's version of this write; every write takes the next */
+    uint64_t stamp;      /* shared writes: the hybrid-logical-clock stamp; otherwise 0 */
+    uint64_t deleted_at; /* deletes: `now` when this node made or learned it; otherwise 0 */
+    bool shared;         /* a write to the shared keyspace (not necessarily the winning one) */
+    bool deleted;        /* a delete */
+    uint32_t flags;      /* the entry's flags as KV_DELTA carries them (docs/protocol.md), of
+                            which `shared` and `deleted` are two (0x04: a shared write its owner
+                            retired, `value` naming what superseded it); a host that saves entries
+                            saves them and gives them back to restore (0 there: from the booleans) */
+} rumor_kv_entry;
+
+/* Which entries a walk visits (rumor_kv_filter.flags); 0 means RUMOR_KV_OWN. */
+#define RUMOR_KV_OWN     0x1u /* the origin's own keys */
+#define RUMOR_KV_SHARED  0x2u /* the origin's writes to the shared keyspace */
+#define RUMOR_KV_DELETED 0x4u /* deletes that are still remembered, besides live keys */
+
+typedef struct rumor_kv_filter {
+    const void *prefix; /* only keys that start with these bytes; NULL or len 0 = every key */
+    size_t prefix_len;
+    uint64_t since_version; /* only entries with a version above this (origin walks) */
+    unsigned flags;         /* RUMOR_KV_* */
+} rumor_kv_filter;
+
+/*
+ * Called once per entry. `e` and everything it points to are valid only during the call, and the
+ * callback must not change the node (no put, delete, receive, tick, poll). Return 0 to go on;
+ * any other value stops the walk, which returns it (use a positive value to tell it from the
+ * walk's own errors).
+ */
+typedef int (*rumor_kv_visit_fn)(const rumor_kv_entry *e, void *ud);
+
+/*
+ * Walks the keyspace of `origin` (NULL: this node's) in ascending version order, so a host that
+ * remembers the highest version it copied can resume with `since_version` and see every change
+ * after it (a key rewritten since appears once, at its newest version). `f` NULL visits live own
+ * keys. Returns 0, the callback's stopping value, RUMOR_ERR_NOT_FOUND (this node holds nothing
+ * of `origin`: unknown, or a member that never wrote) or RUMOR_ERR_INVALID (prefix longer than
+ * RUMOR_KEY_MAX). Changes nothing.
+ */
+RUMOR_API int rumor_node_kv_foreach(const rumor_node *n, const char *origin,
+                                    const rumor_kv_filter *f, rumor_kv_visit_fn fn, void *ud);
+
+/*
+ * Walks the shared keyspace: the winning write of each key (`origin` names the writer), in no
+ * particular order. `f->since_version` is ignored; RUMOR_KV_DELETED also visits keys whose
+ * winning write is a delete. Returns as rumor_node_kv_foreach. Changes nothing.
+ */
+RUMOR_API int rumor_node_shared_foreach(const rumor_node *n, const rumor_kv_filter *f,
+                                        rumor_kv_visit_fn fn, void *ud);
+
+/*
+ * Reads one entry of `origin`'s keyspace (NULL: this node's), deletes included: its own key
+ * `key` (O(1)), or with `shared` its write to shared key `key` (a scan from its newest entry).
+ * The pointers in `out` stay valid until the next call that changes the node. Errors:
+ * RUMOR_ERR_INVALID (bad key), RUMOR_ERR_NOT_FOUND.
+ */
+RUMOR_API int rumor_node_kv_lookup(const rumor_node *n, const char *origin, const void *key,
+                                   size_t key_len, bool shared, rumor_kv_entry *out);
+
+typedef struct rumor_kv_origin_info {
+    uint64_t max_version; /* every write of the origin up to this version is reflected here */
+    uint64_t gc_version;  /* the origin collected its deletes up to this version */
+    uint32_t keys;        /* live entries, own keys and shared writes */
+    uint32_t entries;     /* entries held, deletes included */
+    uint64_t bytes;       /* key + value bytes held, deletes included */
+} rumor_kv_origin_info;
+
+/* What this node holds of `origin` (NULL: itself). Errors: RUMOR_ERR_NOT_FOUND. */
+RUMOR_API int rumor_node_kv_origin_info(const rumor_node *n, const char *origin,
+                                        rumor_kv_origin_info *out);
+
+typedef struct rumor_kv_stats {
+    uint32_t origins;     /* keyspaces held, this node's included */
+    uint64_t keys;        /* live entries over all replicas */
+    uint64_t entries;     /* entries over all replicas, deletes included */
+    uint64_t bytes;       /* key + value bytes over all replicas (kv_total_bytes_max counts it) */
+    uint64_t shared_keys; /* shared keys whose winning write is not a delete */
+    uint64_t clock;       /* this node's hybrid logical clock: the last stamp made or seen */
+} rumor_kv_stats;
+
+/* Gauges of the replicated state; O(number of keyspaces + shared keys). */
+RUMOR_API void rumor_node_kv_stats(const rumor_node *n, rumor_kv_stats *out);
+
+/*
+ * Restart from durable storage. A host that saved this node's entries (rumor_node_kv_foreach of
+ * NULL with RUMOR_KV_OWN | RUMOR_KV_SHARED | RUMOR_KV_DELETED), its version counter and clock
+ * (rumor_node_kv_origin_info, rumor_node_kv_stats) feeds them back after rumor_node_new() and
+ * before rumor_node_join(): entries one by one in ascending version order, then
+ * rumor_node_kv_restore_version(). Versions then never go backwards across the restart, deletes
+ * stay deleted, and shared writes keep their stamps.
+ *
+ * This agrees with owner adoption: a node also takes newer entries of its own keyspace from
+ * peers (a restart with no or an older copy). Peers never hold a version the host had not saved
+ * when the host saves before it lets the write's datagrams out (the agent does), so the restored
+ * state is never behind theirs; if it is (an older backup), the node adopts the rest as it would
+ * from nothing.
+ *
+ * Restores one entry: `e->origin` is NULL or this node's name, `e->version` above every version
+ * this node holds of itself, `e->deleted_at` a `now` of this run (the host converts a saved wall
+ * time; later than `now` is taken as `now`), and the tombstone's delete is collected
+ * kv_tombstone_ttl_ms after it. No event, nothing sent. Errors: RUMOR_ERR_INVALID (bad key,
+ * another origin, flags that disagree with `shared`/`deleted` or that the node does not know, a
+ * delete with a value), RUMOR_ERR_STATE (version not above the node's own, or after leave),
+ * RUMOR_ERR_TOO_BIG (a limit of these settings; nothing changes), RUMOR_ERR_NOMEM.
+ */
+RUMOR_API int rumor_node_kv_restore(rumor_node *n, const rumor_kv_entry *e, uint64_t now);
+
+/*
+ * Ends a restore: raises this node's version counter to `max_version` (never lowers it), records
+ * that deletes up to `gc_version` were collected (dropping any restored tombstone at or below it)
+ * and moves the hybrid logical clock past `clock`, so new writes follow every restored one.
+ * Errors: RUMOR_ERR_INVALID (gc_version above max_version), RUMOR_ERR_STATE (after leave).
+ */
+RUMOR_API int rumor_node_kv_restore_version(rumor_node *n, uint64_t max_version,
+                                            uint64_t gc_version, uint64_t clock, uint64_t now);
+
+/* ------------------------------------------------------------------------------------------ */
+/* User events and queries                                                                     */
+
+/*
+ * User events (Serf's): a named payload for every node. The event takes the node's event clock
+ * (a Lamport clock that every received event advances past its own time), spreads by gossip
+ * through the broadcast queue (application class, retransmit_mult * ceil(log10(N+1)) sends per
+ * node, pushed at once) and is relayed by each node the first time it arrives. Every node,
+ * this one included, delivers it once as RUMOR_EVENT_USER: duplicates are recognized by
+ * (Lamport time, origin, name, payload) over the last `event_buffer` Lamport times, and older
+ * events are dropped as stale (stats.user_events_stale). Delivery is epidemic, as in Serf: with
+ * high probability, not guaranteed, under heavy loss.
+ *
+ * `name` is NUL-terminated, 1..RUMOR_EVENT_NAME_MAX bytes. Errors: RUMOR_ERR_INVALID (name
+ * empty or too long, payload NULL with a length), RUMOR_ERR_TOO_BIG (name + payload over
+ * event_bytes_max), RUMOR_ERR_STATE (after leave), RUMOR_ERR_NOMEM. Nothing changes on error.
+ */
+RUMOR_API int rumor_node_event(rumor_node *n, const char *name, const void *payload, size_t len,
+                               uint64_t now);
+
+/* A query's tag filter: the member's metadata must hold `key` with a value matching `value`,
+ * as settings.query_tag_match decides. Both NUL-terminated. */
+typedef struct rumor_query_tag {
+    const char *key;   /* 1..RUMOR_TAG_KEY_MAX bytes */
+    const char *value; /* 0..RUMOR_TAG_VALUE_MAX bytes */
+} rumor_query_tag;
+
+/* How to ask a query. A zeroed struct (or NULL) asks every node, with the default timeout and
+ * no acks. The engine copies what it needs; nothing is kept after the call. */
+typedef struct rumor_query_params {
+    const char *const *nodes; /* only members with one of these names (none: any name) */
+    size_t nnodes;
+    const rumor_query_tag *tags; /* and only members matching every one of these */
+    size_t ntags;
+    uint32_t timeout_ms; /* 0: gossip_interval * query_timeout_mult * ceil(log10(N+1)) */
+    bool request_ack;    /* matching members acknowledge at once (RUMOR_EVENT_QUERY_ACK) */
+} rumor_query_params;
+
+/*
+ * Asks a query (Serf's): the request takes the node's query clock and spreads like a user event
+ * to every node. Each node that passes the filters (this one too) acknowledges it when asked to
+ * (a datagram straight to this node's address, carried in the query) and delivers it as
+ * RUMOR_EVENT_QUERY; its host may answer once with rumor_node_query_respond() before the
+ * deadline. This node emits RUMOR_EVENT_QUERY_ACK and RUMOR_EVENT_QUERY_RESPONSE per distinct
+ * member (duplicates and anything after the deadline are dropped) and RUMOR_EVENT_QUERY_DONE at
+ * the deadline, which rumor_node_deadline() includes. `*id` names the query here.
+ *
+ * Up to queries_max queries are held, running or finished: a new one replaces the oldest
+ * finished one; when all are running it is refused. Errors: RUMOR_ERR_INVALID (name empty or
+ * too long, a filter name, key or value invalid, payload NULL with a length, `id` NULL),
+ * RUMOR_ERR_TOO_BIG (name + payload + filters over query_bytes_max), RUMOR_ERR_FULL
+ * (queries_max running), RUMOR_ERR_STATE (after leave), RUMOR_ERR_NOMEM. Nothing changes on
+ * error.
+ */
+RUMOR_API int rumor_node_query(rumor_node *n, const char *name, const void *payload, size_t len,
+                               const rumor_query_params *p, uint64_t *id, uint64_t now);
+
+/*
+ * Answers query `query_id` (from a RUMOR_EVENT_QUERY) with `payload`, sent straight to the
+ * asker. Errors: RUMOR_ERR_NOT_FOUND (no such query here), RUMOR_ERR_EXPIRED (its deadline
+ * passed, or it was dropped to make room), RUMOR_ERR_STATE (already answered),
+ * RUMOR_ERR_TOO_BIG (over query_response_bytes_max), RUMOR_ERR_INVALID (payload NULL with a
+ * length), RUMOR_ERR_NOMEM. Nothing changes on error.
+ */
+RUMOR_API int rumor_node_query_respond(rumor_node *n, uint64_t query_id, const void *payload,
+                                       size_t len, uint64_t now);
+
+/* What this node knows of its query `id` (running, or finished and still held). Errors:
+ * RUMOR_ERR_NOT_FOUND. */
+RUMOR_API int rumor_node_query_result(const rumor_node *n, uint64_t id, rumor_query_result *out);
+
+/*
+ * Names of the matched members of query `id` that sent no response (`acks` false) or no ack
+ * (`acks` true): up to `cap` pointers are stored in `names` (valid until the next call that
+ * changes the node) and the total in `*count`. Errors: RUMOR_ERR_NOT_FOUND.
+ */
+RUMOR_API int rumor_node_query_missing(const rumor_node *n, uint64_t id, bool acks,
+                                       const char **names, size_t cap, size_t *count);
+
+/* Forgets query `id`: a running one ends without RUMOR_EVENT_QUERY_DONE; later acks and
+ * responses are dropped. Errors: RUMOR_ERR_NOT_FOUND. */
+RUMOR_API int rumor_node_query_forget(rumor_node *n, uint64_t id);
+
+/* The timeout a query asked now would get by default (query_timeout_mult). */
+RUMOR_API uint32_t rumor_node_query_timeout_default(const rumor_node *n);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Inspecting the node                                                                         */
+/* The encryption keyring                                                                      */
+
+/*
+ * A node started with keys (rumor_settings.keys) seals with its primary key and opens with any
+ * key of its keyring. Rotation without losing contact, on every member in turn: install the new
+ * key, make it primary, remove the old one. A node started without keys has no keyring: these
+ * calls return RUMOR_ERR_STATE there. Keys are compared in constant time and wiped when dropped.
+ */
+
+/* Adds a key that opens (a key already held is a no-op). Errors: RUMOR_ERR_STATE (no keyring),
+ * RUMOR_ERR_FULL (RUMOR_KEYRING_MAX keys), RUMOR_ERR_INVALID (its 4-byte key id collides with a
+ * different key held; pick another key). */
+RUMOR_API int rumor_node_keyring_install(rumor_node *n, const uint8_t key[RUMOR_KEY_BYTES]);
+
+/* Makes an installed key the primary: it seals from now on. Errors: RUMOR_ERR_STATE (no
+ * keyring), RUMOR_ERR_NOT_FOUND (not installed). */
+RUMOR_API int rumor_node_keyring_use(rumor_node *n, const uint8_t key[RUMOR_KEY_BYTES]);
+
+/* Drops a key and wipes it. Errors: RUMOR_ERR_STATE (no keyring, or it is the primary: make
+ * another key primary first), RUMOR_ERR_NOT_FOUND. */
+RUMOR_API int rumor_node_keyring_remove(rumor_node *n, const uint8_t key[RUMOR_KEY_BYTES]);
+
+/* Number of keys held (0 without a keyring). */
+RUMOR_API size_t rumor_node_keyring_count(const rumor_node *n);
+
+/* Copies key `i` into `out`; key 0 is the primary. Errors: RUMOR_ERR_NOT_FOUND. */
+RUMOR_API int rumor_node_keyring_key(const rumor_node *n, size_t i, uint8_t out[RUMOR_KEY_BYTES]);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Queries                                                                                     */
 
@@ -526,6 +962,47 @@ RUMOR_API uint32_t rumor_node_health(const rumor_node *n);
 
 /* True after rumor_node_leave(). */
 RUMOR_API bool rumor_node_is_leaving(const rumor_node *n);
+
+/* The latest claim refused by the identity checks for `reason` (counted in
+ * rumor_stats.ident_refused). Errors: RUMOR_ERR_NOT_FOUND (none yet, or identities off),
+ * RUMOR_ERR_INVALID. */
+RUMOR_API int rumor_node_ident_last_refused(const rumor_node *n, rumor_ident_refusal reason,
+                                            rumor_ident_refused_info *out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Per-node identity (docs/protocol.md section 12)                                             */
+
+/*
+ * Derives the public key of the key pair whose secret seed is `seed` (both
+ * RUMOR_IDENTITY_KEY_BYTES). The host makes the seed from its own randomness (the engine never
+ * reads any) and keeps it secret. Errors: RUMOR_ERR_INVALID (NULL argument).
+ */
+RUMOR_API int rumor_identity_public_key(const uint8_t *seed, uint8_t *public_key);
+
+/*
+ * Certifies that `name` owns `public_key` until `expires_ms` (Unix ms, 0 = never): writes the
+ * authority's signature (RUMOR_IDENTITY_SIG_BYTES) to `cert`. `ca_seed` is the authority's
+ * secret seed. Errors: RUMOR_ERR_INVALID (NULL argument, bad name).
+ */
+RUMOR_API int rumor_identity_cert_sign(const uint8_t *ca_seed, const char *name,
+                                       const uint8_t *public_key, uint64_t expires_ms,
+                                       uint8_t *cert);
+
+/*
+ * Checks a certificate against the authority's public key `ca_key`. Does not look at the
+ * expiry (the caller compares it with its clock). Errors: RUMOR_ERR_INVALID (NULL argument,
+ * bad name), RUMOR_ERR_AUTH (not signed by that authority for this name, key and expiry).
+ */
+RUMOR_API int rumor_identity_cert_verify(const uint8_t *ca_key, const char *name,
+                                         const uint8_t *public_key, uint64_t expires_ms,
+                                         const uint8_t *cert);
+
+/*
+ * A short fingerprint of a public key for people: the first 8 bytes of its SHA-256 as 16 hex
+ * digits in groups of four ("3f2a:09bc:77d1:e054"). Writes at most `cap` bytes including the
+ * NUL; returns the length (19) or 0 when `cap` is too small.
+ */
+RUMOR_API size_t rumor_identity_fingerprint(const uint8_t *public_key, char *out, size_t cap);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make demo`: five rumor agents on this machine, a crash, detection, and a restart that rejoins
-# by itself. Everything runs on 127.0.0.1 and every process it starts is stopped at the end.
+# `make demo`: five rumor agents on this machine, a key written on one and read on all, a crash,
+# detection, and a restart that rejoins by itself. Everything runs on 127.0.0.1 and every process it starts is stopped at the end.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -111,6 +111,19 @@ printf '    converged in %d.%02d s. The member table, as %s sees it:\n\n' \
   $((ms / 1000)) $((ms % 1000 / 10)) "$(name 0)"
 "$RUMOR" members --http "$(http 0)" | sed 's/^/    /'
 
+say "Replicated state: a key written on $(name 0) is read on every agent"
+"$RUMOR" kv put --http "$(http 0)" greeting "hello from $(name 0)" | sed 's/^/    /'
+for i in $(seq 0 $((N - 1))); do
+  v=""
+  for t in $(seq 1 50); do
+    v="$("$RUMOR" kv get --http "$(http "$i")" greeting 2>/dev/null)" && break
+    sleep 0.1
+  done
+  [ -n "$v" ] || { echo "demo: greeting did not reach $(name "$i")" >&2; exit 1; }
+  note "$(name "$i") reads greeting = \"$v\""
+done
+note "$(name 0) saved the write in its data dir before answering; deletes replicate the same way."
+
 VICTIM=2
 say "Crashing $(name $VICTIM) with kill -9 (no goodbye: the others must notice by themselves)"
 # (the braces silence bash's own "Killed" job report)
@@ -166,4 +179,4 @@ for i in $(seq 0 $((N - 1))); do
   PIDS[$i]=""
 done
 note "all agents stopped; no process left behind."
-say "Done. Next: rumor agent --help, rumor members --help, docs/benchmarks.md"
+say "Done. Next: rumor agent --help, rumor kv --help, rumor members --help, docs/benchmarks.md"

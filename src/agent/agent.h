@@ -3,6 +3,7 @@
 #define RUMOR_AGENT_H
 
 #include "config.h"
+#include "idkeys.h"
 #include "rumor_runtime.h"
 #include "store.h"
 
@@ -24,6 +25,17 @@ typedef struct agent_handler_counters {
     uint64_t runs, failures, timeouts, dropped;
 } agent_handler_counters;
 
+/* The key-value side of the agent (kv.c); loop thread only. */
+typedef struct agent_kv {
+    uint64_t db_max, db_gc, db_clock; /* what the data dir holds of this node's entries */
+    int64_t wall_offset_ms;           /* Unix time in ms minus uv_now() */
+    uint64_t writes[2][2];            /* writes accepted through the API by [shared][delete] */
+    uint64_t refused;                 /* writes the engine refused (limits) */
+    uint64_t changes;                 /* key-value change events, local and replicated */
+    uint64_t saves, save_errors;      /* data dir transactions */
+    uint64_t retry_at, log_at;        /* after a failed save: when to retry, to log again */
+} agent_kv;
+
 typedef struct agent {
     agent_config cfg;
     int argc; /* the flags, kept for SIGHUP reloads */
@@ -33,10 +45,12 @@ typedef struct agent {
     agent_store *store;
     agent_http *http;
     agent_hub *hub;
+    agent_hub *kvhub; /* key-value changes, for GET /v1/kv/watch */
     agent_handlers *handlers;
     uv_signal_t sig_int, sig_term, sig_hup;
     uv_timer_t persist_timer, leave_timer;
-    json_t *tags; /* this node's tags; loop thread only */
+    rumor_settings engine; /* the settings in force, for the API's limits; fixed after start */
+    json_t *tags;          /* this node's tags; loop thread only */
     char node[RUMOR_NAME_MAX + 1];
     char advertise[64];
     uint64_t started_ms;
@@ -46,6 +60,17 @@ typedef struct agent {
     agent_http_counters http_counters;
     agent_handler_counters handler_counters;
     uint64_t events_total;
+    /* Per-node identity (idkeys.c): the key pair lives in the data dir; `identity` when the
+     * engine signs and checks claims with it. */
+    bool has_key, identity, has_ca, has_cert;
+    uint8_t public_key[RUMOR_IDENTITY_KEY_BYTES];
+    uint8_t ca_key[RUMOR_IDENTITY_KEY_BYTES];
+    keys_cert cert;
+    uv_timer_t ident_timer;
+    uint64_t ident_refused[RUMOR_IDENT_REFUSAL_COUNT]; /* as last logged */
+    agent_kv kv;
+    atomic_uint kv_watchers;  /* open GET /v1/kv/watch streams */
+    atomic_uint keyring_size; /* keys held; 0 = encryption off (for /metrics) */
 } agent;
 
 /* `rumor agent ARGS`: runs until signalled or left; returns the process exit code. */
@@ -64,18 +89,50 @@ json_t *agent_tags_from_meta(const uint8_t *meta, size_t len);
 /* JSON of one member as the API and CLI show it. */
 json_t *agent_member_json(const rumor_runtime_member *m);
 
-/* ---- events hub (events.c): membership events for SSE readers, any thread ---- */
-agent_hub *hub_new(void);
+/* "3f2a:09bc:..." fingerprint of a public key. */
+void agent_fingerprint(const uint8_t *pk, char out[24]);
+
+/* ---- events hubs (events.c): events for SSE readers, any thread ---- */
+#define AGENT_EVENTS_RING    256u  /* membership events kept for /v1/events readers */
+#define AGENT_KV_EVENTS_RING 4096u /* key-value changes kept for /v1/kv/watch readers */
+typedef struct hub_filter {
+    const char *prefix; /* only events whose key starts with these bytes */
+    size_t prefix_len;
+} hub_filter;
+
+/* A hub keeping the last `ring` events. */
+agent_hub *hub_new(unsigned ring);
 void hub_push(agent_hub *h, const char *type, const char *json);
+/* An event with a key that readers filter on. */
+void hub_push_keyed(agent_hub *h, const char *type, const char *json, const void *key,
+                    size_t key_len);
 void hub_close(agent_hub *h);
 void hub_free(agent_hub *h);
-/* Copies the next events after *seq into `out` (SSE text); waits up to wait_ms. Returns bytes,
- * 0 on timeout, -1 when the hub is closed. */
-long hub_read(agent_hub *h, uint64_t *seq, char *out, size_t cap, unsigned wait_ms);
+/* Copies the next events after *seq that pass `f` (NULL: all) into `out` (SSE text); waits up
+ * to wait_ms for one. Returns bytes, 0 on timeout, -1 when the hub is closed. */
+long hub_read(agent_hub *h, uint64_t *seq, char *out, size_t cap, unsigned wait_ms,
+              const hub_filter *f);
 uint64_t hub_seq(agent_hub *h);
+
+/* ---- key-value state (kv.c, loop thread) ---- */
+/* Brings this node's saved entries back into the engine; before the API and any join.
+ * Returns 0, or -1 with the reason in `err` when the data dir cannot be read. */
+int agent_kv_restore(agent *a, char *err, size_t cap);
+/* Saves what the engine holds of this node beyond what the data dir has, in one committed
+ * transaction. Returns 0 (also without a data dir) or -1 with the reason in `err`. */
+int agent_kv_save(agent *a, char *err, size_t cap);
+/* The runtime is about to send what the engine queued: saves this node's entries first (an
+ * API write, one adopted from a peer or written by the engine itself, a collected delete). */
+void agent_kv_before_send(agent *a);
+/* A RUMOR_EVENT_KV_CHANGE: counts it and publishes it to watchers. */
+void agent_kv_event(agent *a, const rumor_event *ev);
+/* Base64 (RFC 4648, padded) of `len` bytes as a new JSON string, or NULL. */
+json_t *agent_b64_json(const void *p, size_t len);
 
 /* ---- HTTP (http.c, api.c) ---- */
 int http_start(agent *a, const char *addr, char *err, size_t cap);
+/* The largest request body read: 64 KiB, or a whole value when kv_value_bytes_max is larger. */
+size_t http_body_max(const agent *a);
 void http_stop(agent *a);
 
 typedef struct api_request {
@@ -89,8 +146,12 @@ typedef struct api_request {
 
 typedef struct api_response {
     unsigned status;
-    char *body; /* malloc'd */
+    char *body;      /* malloc'd */
+    size_t body_len; /* with `binary`: bytes of body (it may hold NULs); else strlen */
+    bool binary;
     const char *content_type;
+    char headers[4][2][64]; /* extra headers: name, value */
+    unsigned nheaders;
 } api_response;
 
 /* Runs on an HTTP thread; engine work goes through rumor_runtime_call(). */
@@ -100,9 +161,39 @@ void api_error(api_response *resp, unsigned status, const char *fmt, ...)
 /* Query argument `key` of the request, or NULL. Repeated keys: the n-th one. */
 const char *api_query(const api_request *req, const char *key, unsigned n);
 
+/* ---- key-value HTTP routes (kvapi.c, HTTP threads) ---- */
+/* Answers /v1/kv..., /v1/state... and /v1/nodes/NAME/state...; false for other paths. */
+bool kvapi_handle(agent *a, const api_request *req, api_response *resp);
+/* Checks a key or a key prefix from a URL (`prefix` allows empty): 0, or -1 with why. */
+int kvapi_check_key(const char *key, size_t len, bool prefix, char *why, size_t cap);
+/* The same as the routes' own helpers, for routes in other files. */
+void api_reply(api_response *resp, unsigned status, json_t *o);
+/* The request body as a JSON object, or NULL with a 400 already in `resp`. */
+json_t *api_body(const api_request *req, api_response *resp);
+
+/* ---- the keyring (keys.c) ---- */
+/* Loop thread, before the runtime starts: the keys from --encrypt and --keyring (the file is
+ * created or updated as needed), this life's seal epoch and fresh seal entropy, into `s`.
+ * The caller wipes s->seal_secret and `keys` once the runtime holds them. */
+int keys_setup(agent *a, rumor_settings *s, uint8_t keys[RUMOR_KEYRING_MAX][RUMOR_KEY_BYTES],
+               char *err, size_t cap);
+/* GET /v1/keys, POST /v1/keys, PUT /v1/keys/primary, DELETE /v1/keys. */
+void api_keys_list(agent *a, const api_request *req, api_response *resp);
+void api_keys_install(agent *a, const api_request *req, api_response *resp);
+void api_keys_use(agent *a, const api_request *req, api_response *resp);
+void api_keys_remove(agent *a, const api_request *req, api_response *resp);
+
 /* ---- metrics (metrics.c) ---- */
+/* Key-value gauges and counters, copied on the loop thread. */
+typedef struct agent_kv_snapshot {
+    rumor_kv_stats st;
+    rumor_kv_origin_info self;
+    agent_kv counters;
+    unsigned watchers;
+} agent_kv_snapshot;
+
 char *metrics_render(agent *a, const rumor_stats *st, const rumor_runtime_counters *rc,
-                     const agent_handler_counters *hc, uint64_t members_total);
+                     const agent_handler_counters *hc, const agent_kv_snapshot *kv);
 
 /* ---- event handlers (handler.c) ---- */
 int handlers_new(agent *a, agent_handlers **out, char *err, size_t cap);

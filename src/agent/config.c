@@ -5,8 +5,10 @@
  */
 #include "config.h"
 
+#include "keyring.h"
 #include "log.h"
 
+#include <sodium.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,14 +48,34 @@ typedef struct engine_key {
 #f, offsetof(rumor_settings, f)                                                            \
     }
 static const engine_key engine_keys[] = {
-    EK(probe_interval_ms),    EK(probe_timeout_ms),       EK(indirect_checks),
-    EK(suspicion_mult),       EK(suspicion_max_mult),     EK(awareness_max),
-    EK(retransmit_mult),      EK(gossip_interval_ms),     EK(gossip_nodes),
-    EK(gossip_to_dead_ms),    EK(packet_bytes_max),       EK(broadcast_queue_max),
-    EK(pushpull_interval_ms), EK(reconnect_interval_ms),  EK(reconnect_timeout_ms),
-    EK(reap_failed_ms),       EK(reap_left_ms),           EK(stream_timeout_ms),
-    EK(leave_timeout_ms),     EK(meta_bytes_max),         EK(members_max),
-    EK(streams_max),          EK(stream_frame_bytes_max),
+    EK(probe_interval_ms),
+    EK(probe_timeout_ms),
+    EK(indirect_checks),
+    EK(suspicion_mult),
+    EK(suspicion_max_mult),
+    EK(awareness_max),
+    EK(retransmit_mult),
+    EK(gossip_interval_ms),
+    EK(gossip_nodes),
+    EK(gossip_to_dead_ms),
+    EK(packet_bytes_max),
+    EK(broadcast_queue_max),
+    EK(pushpull_interval_ms),
+    EK(reconnect_interval_ms),
+    EK(reconnect_timeout_ms),
+    EK(reap_failed_ms),
+    EK(reap_left_ms),
+    EK(stream_timeout_ms),
+    EK(leave_timeout_ms),
+    EK(meta_bytes_max),
+    EK(members_max),
+    EK(streams_max),
+    EK(stream_frame_bytes_max),
+    EK(kv_sync_interval_ms),
+    EK(kv_value_bytes_max),
+    EK(kv_keys_max),
+    EK(kv_node_bytes_max),
+    EK(kv_tombstone_ttl_ms),
 };
 #define ENGINE_KEYS_N (sizeof engine_keys / sizeof engine_keys[0])
 
@@ -84,6 +106,8 @@ static int set_engine(agent_config *cfg, const char *key, long long value, const
 
 void agent_config_apply_engine(const agent_config *cfg, rumor_settings *s)
 {
+    if (cfg->kv_sync_mode_set)
+        s->kv_sync_mode = cfg->kv_sync_mode;
     for (size_t i = 0; i < cfg->nengine; i++) {
         for (size_t k = 0; k < ENGINE_KEYS_N; k++) {
             if (strcmp(engine_keys[k].name, cfg->engine[i].key) == 0)
@@ -268,6 +292,25 @@ static int parse_u32(const char *v, long long *out)
     return *end == '\0' && *out >= 0 && *out <= (long long)UINT32_MAX ? 0 : -1;
 }
 
+static int set_ca_key(agent_config *cfg, const char *v, const char *where, char *err, size_t cap)
+{
+    if (!*v) {
+        snprintf(err, cap, "%s: must not be empty", where);
+        return -1;
+    }
+    cfg->identity = true; /* an authority only makes sense with identities */
+    return copy_str(cfg->ca_key, sizeof cfg->ca_key, v, where, err, cap);
+}
+
+static int set_ca_cert(agent_config *cfg, const char *v, const char *where, char *err, size_t cap)
+{
+    if (!*v) {
+        snprintf(err, cap, "%s: must not be empty", where);
+        return -1;
+    }
+    return copy_str(cfg->ca_cert, sizeof cfg->ca_cert, v, where, err, cap);
+}
+
 static int set_engine_kv(agent_config *cfg, const char *v, const char *where, char *err, size_t cap)
 {
     const char *eq = strchr(v, '=');
@@ -294,9 +337,164 @@ static int set_handler_timeout(agent_config *cfg, const char *v, const char *whe
     return 0;
 }
 
+/* ---- replicated key-value settings ---- */
+
+static int set_kv_sync_mode(agent_config *cfg, const char *v, const char *where, char *err,
+                            size_t cap)
+{
+    if (rumor_sync_mode_parse(v, &cfg->kv_sync_mode) != 0) {
+        snprintf(err, cap, "%s: unknown mode \"%s\" (expected push, pull or push-pull)", where, v);
+        return -1;
+    }
+    cfg->kv_sync_mode_set = true;
+    return 0;
+}
+
+/* A number for engine field `key` within [min, max]. */
+static int set_kv_number(agent_config *cfg, const char *v, const char *key, long long min,
+                         long long max, const char *unit, const char *where, char *err, size_t cap)
+{
+    long long num;
+    if (parse_u32(v, &num) != 0 || num < min || num > max) {
+        snprintf(err, cap, "%s: expected %s from %lld to %lld, got \"%s\"", where, unit, min, max,
+                 v);
+        return -1;
+    }
+    return set_engine(cfg, key, num, where, err, cap);
+}
+
+static int set_kv_sync_interval(agent_config *cfg, const char *v, const char *where, char *err,
+                                size_t cap)
+{
+    return set_kv_number(cfg, v, "kv_sync_interval_ms", 0, 3600000, "milliseconds (0 = off)", where,
+                         err, cap);
+}
+
+static int set_kv_value_max(agent_config *cfg, const char *v, const char *where, char *err,
+                            size_t cap)
+{
+    /* Values too big for a datagram travel over streams; the frame size may still change, so
+     * the value is checked against it once every flag is in (check_engine). */
+    return set_kv_number(cfg, v, "kv_value_bytes_max", 0, RUMOR_KV_VALUE_MAX, "bytes", where, err,
+                         cap);
+}
+
+static int set_kv_keys_max(agent_config *cfg, const char *v, const char *where, char *err,
+                           size_t cap)
+{
+    return set_kv_number(cfg, v, "kv_keys_max", 1, 10000000, "a number of keys", where, err, cap);
+}
+
+static int set_kv_tombstone_ttl(agent_config *cfg, const char *v, const char *where, char *err,
+                                size_t cap)
+{
+    return set_kv_number(cfg, v, "kv_tombstone_ttl_ms", 1000, UINT32_MAX, "milliseconds", where,
+                         err, cap);
+}
+
+/* Whether the engine takes these settings (with a stand-in identity, and stand-in keys when
+ * the node signs or seals: signatures and the sealed envelope take room in a stream frame). */
+static bool engine_accepts(const agent_config *cfg, const rumor_settings *s)
+{
+    static const uint8_t stand_in[1][RUMOR_KEY_BYTES] = {{1}};
+    rumor_settings t = *s;
+    rumor_node *n = NULL;
+    uint8_t ip[4] = {127, 0, 0, 1};
+    t.name = "settings-check";
+    (void)rumor_addr_from_ip(&t.addr, 4, ip, RUMOR_RUNTIME_DEFAULT_PORT);
+    if (cfg->identity) {
+        t.identity = true;
+        memset(t.identity_seed, 1, sizeof(t.identity_seed));
+    }
+    if (cfg->encrypt_set || cfg->keyring[0]) {
+        t.keys = stand_in;
+        t.nkeys = 1;
+        memset(t.seal_secret, 1, sizeof(t.seal_secret));
+        t.seal_epoch = 1;
+    }
+    int rc = rumor_node_new(&n, &t, 0);
+    rumor_node_del(n);
+    return rc == RUMOR_OK;
+}
+
+/*
+ * Checks, once every flag and file is in, the one limit that depends on others: the largest
+ * value must fit one stream frame with its message, its signatures (--identity) and the sealed
+ * envelope (--encrypt); values larger than a datagram travel over streams. The engine is the
+ * judge, so the bound is found by asking it rather than by repeating its formula here.
+ */
+static int check_engine(const agent_config *cfg, char *err, size_t cap)
+{
+    rumor_settings s;
+    rumor_settings_default(&s, cfg->profile);
+    agent_config_apply_engine(cfg, &s);
+    if (engine_accepts(cfg, &s))
+        return 0;
+    uint32_t want = s.kv_value_bytes_max, lo = 0, hi = want;
+    s.kv_value_bytes_max = 0;
+    if (!engine_accepts(cfg, &s)) {
+        snprintf(err, cap, "the engine refuses this combination of --engine values");
+        return -1;
+    }
+    while (lo + 1 < hi) { /* lo is accepted, hi refused */
+        s.kv_value_bytes_max = lo + (hi - lo) / 2;
+        if (engine_accepts(cfg, &s))
+            lo = s.kv_value_bytes_max;
+        else
+            hi = s.kv_value_bytes_max;
+    }
+    snprintf(err, cap,
+             "kv_value_bytes_max %u (--kv-value-max) is more than these settings allow: at most "
+             "%u with stream_frame_bytes_max %u%s%s",
+             want, lo, s.stream_frame_bytes_max, cfg->identity ? ", identities" : "",
+             cfg->encrypt_set || cfg->keyring[0] ? ", encryption" : "");
+    return -1;
+}
+
+static int set_encrypt(agent_config *cfg, const char *v, const char *where, char *err, size_t cap)
+{
+    if (keyring_decode(v, cfg->encrypt_key) != 0) {
+        snprintf(err, cap,
+                 "%s: expected a base64-encoded %d-byte key (make one with: rumor keygen)", where,
+                 RUMOR_KEY_BYTES);
+        return -1;
+    }
+    cfg->encrypt_set = true;
+    return 0;
+}
+
+static int set_keyring(agent_config *cfg, const char *v, const char *where, char *err, size_t cap)
+{
+    if (!*v) {
+        snprintf(err, cap, "%s: must not be empty", where);
+        return -1;
+    }
+    return copy_str(cfg->keyring, sizeof cfg->keyring, v, where, err, cap);
+}
+
+static int set_accept_plain(agent_config *cfg, const char *v, const char *where, char *err,
+                            size_t cap)
+{
+    (void)where;
+    (void)err;
+    (void)cap;
+    cfg->encrypt_accept_plaintext = strcmp(v, "false") != 0;
+    return 0;
+}
+
+static int set_send_plain(agent_config *cfg, const char *v, const char *where, char *err,
+                          size_t cap)
+{
+    (void)where;
+    (void)err;
+    (void)cap;
+    cfg->encrypt_send_plaintext = strcmp(v, "false") != 0;
+    return 0;
+}
+
 /* ---- the option table ---- */
 
-typedef enum { OPT_VALUE, OPT_BOOL, OPT_LIST, OPT_MAP } opt_kind;
+typedef enum { OPT_VALUE, OPT_NUMBER, OPT_BOOL, OPT_LIST, OPT_MAP } opt_kind;
 
 typedef struct option {
     const char *flag; /* without "--" */
@@ -308,6 +506,8 @@ typedef struct option {
 } option;
 
 static int flag_true(agent_config *cfg, const char *v, const char *where, char *err, size_t cap);
+static int flag_identity(agent_config *cfg, const char *v, const char *where, char *err,
+                         size_t cap);
 
 static const option options[] = {
     {"node", "node", OPT_VALUE, set_node, "NAME",
@@ -336,10 +536,34 @@ static const option options[] = {
      "only talk to nodes with the same label"},
     {"tcp-only", "tcp_only", OPT_BOOL, flag_true, "",
      "carry gossip over TCP only (networks that block UDP)"},
+    {"identity", "identity", OPT_BOOL, flag_identity, "",
+     "sign this node's claims with the key pair in --data-dir and check every member's"},
+    {"ca-key", "ca_key", OPT_VALUE, set_ca_key, "KEY|FILE",
+     "admit only nodes certified by this authority (ed25519:... or ca.pub; implies --identity)"},
+    {"ca-cert", "ca_cert", OPT_VALUE, set_ca_cert, "FILE",
+     "this node's certificate from the authority (rumor ca sign)"},
     {"engine", "engine", OPT_MAP, set_engine_kv, "KEY=N",
      "override an engine setting, e.g. probe_interval_ms=500"},
-    {"handler-timeout", "event_handler_timeout_ms", OPT_VALUE, set_handler_timeout, "MS",
+    {"handler-timeout", "event_handler_timeout_ms", OPT_NUMBER, set_handler_timeout, "MS",
      "kill an event handler after this long (default 10000)"},
+    {"kv-sync-mode", "kv_sync_mode", OPT_VALUE, set_kv_sync_mode, "push|pull|push-pull",
+     "how replicas reconcile key-value state (default push-pull)"},
+    {"kv-sync-interval", "kv_sync_interval_ms", OPT_NUMBER, set_kv_sync_interval, "MS",
+     "key-value anti-entropy round period, 0 = off (lan 1000, local 500)"},
+    {"kv-value-max", "kv_value_bytes_max", OPT_NUMBER, set_kv_value_max, "BYTES",
+     "largest key-value value, up to 1048576 (default 512; larger than a datagram: over streams)"},
+    {"kv-keys-max", "kv_keys_max", OPT_NUMBER, set_kv_keys_max, "N",
+     "keys per node, its shared-keyspace writes included (default 1024)"},
+    {"kv-tombstone-ttl", "kv_tombstone_ttl_ms", OPT_NUMBER, set_kv_tombstone_ttl, "MS",
+     "remember a delete this long before collecting it (default 86400000)"},
+    {"encrypt", "encrypt", OPT_VALUE, set_encrypt, "KEY",
+     "encrypt gossip with this base64 32-byte key (make one: rumor keygen)"},
+    {"keyring", "keyring", OPT_VALUE, set_keyring, "FILE",
+     "keyring file, a JSON list of base64 keys, primary first; kept up to date, mode 0600"},
+    {"encrypt-accept-plaintext", "encrypt_accept_plaintext", OPT_BOOL, set_accept_plain, "",
+     "while migrating to encryption: also accept unencrypted packets"},
+    {"encrypt-send-plaintext", "encrypt_send_plaintext", OPT_BOOL, set_send_plain, "",
+     "while migrating: send unencrypted (needs --encrypt-accept-plaintext)"},
 };
 #define OPTIONS_N (sizeof options / sizeof options[0])
 
@@ -349,6 +573,15 @@ static int flag_true(agent_config *cfg, const char *v, const char *where, char *
     (void)err;
     (void)cap;
     cfg->tcp_only = strcmp(v, "false") != 0;
+    return 0;
+}
+
+static int flag_identity(agent_config *cfg, const char *v, const char *where, char *err, size_t cap)
+{
+    (void)where;
+    (void)err;
+    (void)cap;
+    cfg->identity = strcmp(v, "false") != 0;
     return 0;
 }
 
@@ -444,9 +677,9 @@ static int load_field(agent_config *cfg, const option *o, json_t *v, const char 
         snprintf(err, cap, "%s: expected true or false", where);
         return -1;
     }
-    bool numeric = o->set == set_handler_timeout;
-    if ((o->kind == OPT_VALUE && !numeric && !json_is_string(v)) ||
-        (numeric && !json_is_integer(v)) || json_scalar_text(v, buf, sizeof buf) != 0) {
+    bool numeric = o->kind == OPT_NUMBER;
+    if ((o->kind == OPT_VALUE && !json_is_string(v)) || (numeric && !json_is_integer(v)) ||
+        json_scalar_text(v, buf, sizeof buf) != 0) {
         snprintf(err, cap, "%s: expected a %s", where, numeric ? "number" : "string");
         return -1;
     }
@@ -466,6 +699,9 @@ static int load_file(agent_config *cfg, const char *path, char *err, size_t cap)
     if (!json_is_object(root)) {
         snprintf(err, cap, "config file %s: the top level must be a JSON object", path);
         rc = -1;
+    } else if (json_object_get(root, "encrypt") &&
+               keyring_check_mode(path, "config file", err, cap) != 0) {
+        rc = -1; /* it holds a key: the same rule as a keyring file */
     }
     const char *key;
     json_t *v;
@@ -491,6 +727,9 @@ static int load_file(agent_config *cfg, const char *path, char *err, size_t cap)
             rc = load_field(cfg, &options[i], v, where, err, cap);
         }
     }
+    json_t *secret = json_object_get(root, "encrypt");
+    if (json_is_string(secret))
+        sodium_memzero((char *)(uintptr_t)json_string_value(secret), json_string_length(secret));
     json_decref(root);
     return rc;
 }
@@ -580,7 +819,7 @@ int agent_config_parse(agent_config *cfg, int argc, char **argv, char *err, size
         if (rc != 0)
             return rc;
     }
-    return 0;
+    return check_engine(cfg, err, errcap);
 }
 
 void agent_config_free(agent_config *cfg)
@@ -591,4 +830,5 @@ void agent_config_free(agent_config *cfg)
     strv_free(&cfg->config_files);
     json_decref(cfg->tags);
     cfg->tags = NULL;
+    sodium_memzero(cfg->encrypt_key, sizeof cfg->encrypt_key);
 }

@@ -95,6 +95,19 @@ static void engine_metrics(sbuf *b, const rumor_stats *st)
               (double)st->pushpull_ms_total / 1000.0);
     gauge(b, "rumor_local_health_score", "Lifeguard local health score (0 = healthy).",
           st->awareness);
+    counter(b, "rumor_identity_signatures_total", "Ed25519 signatures made by this node.",
+            st->ident_signed);
+    counter(b, "rumor_identity_verifications_total", "Ed25519 signatures verified.",
+            st->ident_verified);
+    counter(b, "rumor_identity_verify_cache_hits_total",
+            "Signature checks answered by the verification cache.", st->ident_cached);
+    sb_printf(b, "# HELP rumor_identity_refused_total Claims refused by the identity checks, by "
+                 "reason (forged or altered signatures: bad_*).\n"
+                 "# TYPE rumor_identity_refused_total counter\n");
+    for (int r = 0; r < RUMOR_IDENT_REFUSAL_COUNT; r++)
+        sb_printf(b, "rumor_identity_refused_total{reason=\"%s\"} %llu\n",
+                  rumor_ident_refusal_name((rumor_ident_refusal)r),
+                  (unsigned long long)st->ident_refused[r]);
     gauge(b, "rumor_incarnation", "This node's incarnation number.", st->incarnation);
 }
 
@@ -123,15 +136,55 @@ static void runtime_metrics(sbuf *b, const rumor_runtime_counters *rc)
     counter(b, "rumor_joins_total", "Join attempts.", rc->joins);
     counter(b, "rumor_resolve_errors_total", "Join host names that did not resolve.",
             rc->resolve_errors);
+    counter(b, "rumor_auth_refused_total",
+            "Packets and stream frames refused as unauthenticated, replayed, misdirected or "
+            "plaintext (reasons in rumor_packets_dropped_total).",
+            rc->auth_refused);
+}
+
+static void kv_metrics(sbuf *b, const agent_kv_snapshot *kv)
+{
+    const agent_kv *c = &kv->counters;
+    gauge(b, "rumor_kv_keyspaces", "Key-value keyspaces held (one per writing member).",
+          kv->st.origins);
+    gauge(b, "rumor_kv_keys", "Live key-value entries over every replica held.", kv->st.keys);
+    gauge(b, "rumor_kv_entries", "Key-value entries held, deletes not yet collected included.",
+          kv->st.entries);
+    gauge(b, "rumor_kv_bytes", "Key and value bytes held over every replica.", kv->st.bytes);
+    gauge(b, "rumor_kv_shared_keys", "Live keys of the shared keyspace.", kv->st.shared_keys);
+    gauge(b, "rumor_kv_own_keys", "Live entries this node wrote (own keys and shared writes).",
+          kv->self.keys);
+    gauge(b, "rumor_kv_own_bytes", "Key and value bytes of this node's entries.", kv->self.bytes);
+    gauge(b, "rumor_kv_own_version", "This node's key-value version counter.",
+          kv->self.max_version);
+    sb_printf(b,
+              "# HELP rumor_kv_writes_total Key-value writes accepted through the API.\n"
+              "# TYPE rumor_kv_writes_total counter\n"
+              "rumor_kv_writes_total{keyspace=\"node\",op=\"put\"} %llu\n"
+              "rumor_kv_writes_total{keyspace=\"node\",op=\"delete\"} %llu\n"
+              "rumor_kv_writes_total{keyspace=\"shared\",op=\"put\"} %llu\n"
+              "rumor_kv_writes_total{keyspace=\"shared\",op=\"delete\"} %llu\n",
+              (unsigned long long)c->writes[0][0], (unsigned long long)c->writes[0][1],
+              (unsigned long long)c->writes[1][0], (unsigned long long)c->writes[1][1]);
+    counter(b, "rumor_kv_writes_refused_total", "Key-value writes refused at a keyspace limit.",
+            c->refused);
+    counter(b, "rumor_kv_changes_total",
+            "Key-value changes applied here, local writes and replicated ones.", c->changes);
+    counter(b, "rumor_kv_saves_total", "Data dir transactions saving this node's entries.",
+            c->saves);
+    counter(b, "rumor_kv_save_errors_total", "Data dir transactions that failed.", c->save_errors);
+    gauge(b, "rumor_kv_watchers", "Open GET /v1/kv/watch streams.", kv->watchers);
 }
 
 char *metrics_render(agent *a, const rumor_stats *st, const rumor_runtime_counters *rc,
-                     const agent_handler_counters *hc, uint64_t members_total)
+                     const agent_handler_counters *hc, const agent_kv_snapshot *kv)
 {
-    (void)members_total;
     sbuf b = {0};
     engine_metrics(&b, st);
     runtime_metrics(&b, rc);
+    kv_metrics(&b, kv);
+    gauge(&b, "rumor_keyring_keys", "Encryption keys held (0: encryption off).",
+          atomic_load(&a->keyring_size));
     sb_printf(&b,
               "# HELP rumor_http_requests_total HTTP requests answered, by class.\n"
               "# TYPE rumor_http_requests_total counter\n"

@@ -25,6 +25,11 @@ typedef struct cli_ctx {
  * CLI_UNREACHABLE with a message printed. `status` gets the HTTP status. */
 int cli_request(const cli_ctx *c, const char *method, const char *path, const char *body,
                 long *status, char **out);
+/* The same with any body bytes and content type; `out_len` (may be NULL) gets the body's
+ * length, which may hold NULs. */
+int cli_request_ex(const cli_ctx *c, const char *method, const char *path, const void *body,
+                   size_t body_len, const char *content_type, long *status, char **out,
+                   size_t *out_len);
 /* Streams GET `path`, calling `line` for each complete line until the agent closes. */
 int cli_stream(const cli_ctx *c, const char *path, void (*line)(const char *text, void *ud),
                void *ud);
@@ -39,6 +44,13 @@ int cli_leave(cli_ctx *c, int argc, char **argv);
 int cli_monitor(cli_ctx *c, int argc, char **argv);
 int cli_info(cli_ctx *c, int argc, char **argv);
 int cli_tags(cli_ctx *c, int argc, char **argv);
+int cli_kv(cli_ctx *c, int argc, char **argv);
+int cli_state(cli_ctx *c, int argc, char **argv);
+int cli_keys(cli_ctx *c, int argc, char **argv);
+int cli_identity(cli_ctx *c, int argc, char **argv);
+/* `rumor keygen` and `rumor ca ...` need no agent. */
+int cli_keygen(int argc, char **argv);
+int cli_ca(int argc, char **argv);
 
 /* Takes "--http ADDR"/"--http=ADDR" and "--help" out of argv; returns 1 for help, -1 on a
  * missing value, 0 otherwise. */

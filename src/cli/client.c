@@ -42,13 +42,22 @@ static int unreachable(const cli_ctx *c, CURLcode rc)
 int cli_request(const cli_ctx *c, const char *method, const char *path, const char *body,
                 long *status, char **out)
 {
-    char url[512];
+    return cli_request_ex(c, method, path, body, body ? strlen(body) : 0, "application/json",
+                          status, out, NULL);
+}
+
+int cli_request_ex(const cli_ctx *c, const char *method, const char *path, const void *body,
+                   size_t body_len, const char *content_type, long *status, char **out,
+                   size_t *out_len)
+{
+    char url[2048], ctype[128];
     buf b = {0};
     url_of(c, path, url, sizeof url);
     CURL *h = CC.easy_init();
     if (!h)
         return CLI_FAILED;
-    struct curl_slist *hdr = CC.slist_append(NULL, "Content-Type: application/json");
+    snprintf(ctype, sizeof ctype, "Content-Type: %s", content_type);
+    struct curl_slist *hdr = CC.slist_append(NULL, ctype);
     CC.easy_setopt(h, CURLOPT_URL, url);
     CC.easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     CC.easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
@@ -57,8 +66,10 @@ int cli_request(const cli_ctx *c, const char *method, const char *path, const ch
     CC.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
     CC.easy_setopt(h, CURLOPT_TIMEOUT_MS, 30000L);
     CC.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    if (body)
+    if (body) {
+        CC.easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
         CC.easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    }
     CURLcode rc = CC.easy_perform(h);
     CC.easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
     CC.slist_free_all(hdr);
@@ -68,6 +79,8 @@ int cli_request(const cli_ctx *c, const char *method, const char *path, const ch
         return unreachable(c, rc);
     }
     *out = b.p ? b.p : calloc(1, 1);
+    if (out_len)
+        *out_len = b.len;
     return CLI_OK;
 }
 
@@ -114,11 +127,16 @@ int cli_stream(const cli_ctx *c, const char *path, void (*line)(const char *text
     long status = 0;
     CC.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     CC.easy_cleanup(h);
-    free(s.b.p);
     if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_OPERATION_TIMEDOUT ||
-        rc == CURLE_COULDNT_RESOLVE_HOST || (rc != CURLE_OK && status == 0))
+        rc == CURLE_COULDNT_RESOLVE_HOST || (rc != CURLE_OK && status == 0)) {
+        free(s.b.p);
         return unreachable(c, rc);
-    return status == 200 ? CLI_OK : CLI_FAILED;
+    }
+    int out = CLI_OK;
+    if (status != 200) /* an error answer is one JSON object, not a stream of lines */
+        out = cli_report_error(c, status, s.b.p);
+    free(s.b.p);
+    return out;
 }
 
 int cli_report_error(const cli_ctx *c, long status, const char *body)

@@ -59,6 +59,7 @@
 #define KV_RETIRED_VALUE_MAX (10u + 128u)
 
 typedef struct kv_origin kv_origin;
+struct ident_head;
 
 /* Origins fall into buckets by name hash, each with its own store sum: two nodes whose sums
  * differ can tell which buckets differ and compare only those origins (a hash of ranges), so
@@ -95,8 +96,9 @@ struct kv_origin {
      * so anti-entropy can offer what is spreading right now first. */
     struct kv_origin *hot_prev, *hot_next;
     uint64_t changed_at;
-    struct kv_origin *bnext; /* next origin of the same bucket */
-    uint32_t mark;           /* scratch for one message being built (kvnode.c) */
+    struct kv_origin *bnext;  /* next origin of the same bucket */
+    uint32_t mark;            /* scratch for one message being built (kvnode.c) */
+    struct ident_head *ident; /* identities on: the origin's signed head (ident.c); freed here */
 };
 
 typedef struct kv_limits {
@@ -130,6 +132,7 @@ typedef struct kv_store {
     uint64_t total_bytes;
     kv_origin *hot; /* most recently changed origin first */
     kv_limits lim;
+    uint32_t sig_len; /* identities on: bytes of signature stored after each value (else 0) */
     const rumor_allocator *a;
     kv_watch_fn watch;
     void *watch_ud;
@@ -144,6 +147,7 @@ typedef struct kv_delta {
     uint64_t version;
     uint64_t stamp;
     uint8_t flags;
+    const uint8_t *sig; /* the origin's signature (kv_store.sig_len bytes), or NULL */
 } kv_delta;
 
 void kv_init(kv_store *s, const rumor_allocator *a, const kv_limits *lim);
@@ -209,6 +213,12 @@ static inline const uint8_t *kv_key(const kv_entry *e)
 static inline const uint8_t *kv_value(const kv_entry *e)
 {
     return e->data + e->key_len;
+}
+
+/* The origin's signature of an entry, when the store keeps them (sig_len > 0). */
+static inline const uint8_t *kv_sig(const kv_entry *e)
+{
+    return e->data + e->key_len + e->value_len;
 }
 
 #endif

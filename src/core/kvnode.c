@@ -77,6 +77,7 @@ static void on_change(void *ud, const kv_change *c)
     memcpy(e->name, c->origin->name, c->origin->name_len);
     e->name[c->origin->name_len] = '\0';
     e->accuser[0] = '\0';
+    e->has_pk = false;
     const member *m = members_find(&n->mem, c->origin->name, c->origin->name_len);
     if (m) {
         e->addr = m->addr;
@@ -93,9 +94,11 @@ int kvnode_init(rumor_node *n)
     kv_init(&n->kv, &n->alloc, &lim);
     n->kv.watch = on_change;
     n->kv.watch_ud = n;
+    n->kv.sig_len = n->ident ? WIRE_SIG_BYTES : 0; /* entries keep their origin's signature */
     n->kv_self = kv_origin_get(&n->kv, n->name, n->name_len);
     if (!n->kv_self)
         return RUMOR_ERR_NOMEM;
+    ident_kv_sign_head(n);
     n->next_kv_sync = n->s.kv_sync_interval_ms
                           ? n->now + 1 + rng_below(&n->rng, n->s.kv_sync_interval_ms)
                           : NODE_NEVER;
@@ -121,9 +124,56 @@ static wire_kv_entry entry_rec(const kv_entry *e)
     return w;
 }
 
-bool kvnode_put_delta(buf_writer *w, kv_origin *o, uint64_t since, uint64_t their_gc, uint8_t flags,
-                      size_t budget, size_t big_over, int *cut)
+/*
+ * Identities: the signed head we hold for `o` may be ahead of the entries we hold (a head is
+ * stored once verified, also with a delta we could not apply). Deltas always carry that head, and
+ * a replica refuses deltas while it is below their horizon (a gap the origin's collection left).
+ * So we serve `o` only once we hold it past the signed horizon; then our own horizon is the
+ * signed one (it is learned here if no delta brought it yet: the head was verified).
+ */
+static bool head_usable(rumor_node *n, kv_origin *o, const ident_head *h)
 {
+    if (o->max_version < h->gc)
+        return false;
+    if (o->gc_version < h->gc)
+        kv_learn_gc(&n->kv, o, h->gc);
+    return true;
+}
+
+/* Identities: a replica at (their_max, their_gc) holds `o` past the horizon of our signed head
+ * but has not learned that horizon. Digests are not signed, so it learns a horizon only from a
+ * signed head: a delta brings it even when there are no entries to send. */
+static bool head_news(const rumor_node *n, const kv_origin *o, uint64_t their_max,
+                      uint64_t their_gc)
+{
+    const ident_head *h = n->ident ? ident_kv_head(o) : NULL;
+    return h && their_gc < h->gc && their_max >= h->gc && o->max_version >= h->gc;
+}
+
+bool kvnode_lacks(const rumor_node *n, const kv_origin *o, uint64_t their_max, uint64_t their_gc)
+{
+    return o->max_version > their_max || kv_needs_reset(o, their_max, their_gc) ||
+           head_news(n, o, their_max, their_gc);
+}
+
+/*
+ * With identities the delta carries the origin's signed head (its max version and horizon, which
+ * may be ahead of what we hold) and each entry's signature (docs/protocol.md section 12), on
+ * datagrams and streams alike: whoever relays the entries cannot alter them.
+ */
+bool kvnode_put_delta(rumor_node *n, buf_writer *w, kv_origin *o, uint64_t since, uint64_t their_gc,
+                      uint8_t flags, size_t budget, size_t big_over, int *cut)
+{
+    if (n->ident && o == n->kv_self)
+        ident_kv_sign_head(n); /* our head always speaks for what we hold (a no-op mostly) */
+    const ident_head *h = n->ident ? ident_kv_head(o) : NULL;
+    if (n->ident && !h)
+        return false; /* nothing we could prove */
+    if (h && !head_usable(n, o, h))
+        return false;
+    uint64_t max = h ? h->max : o->max_version, gc = h ? h->gc : o->gc_version;
+    size_t per_sig = h ? WIRE_SIG_BYTES : 0, sigs = h ? wire_kv_sigs_size(0) : 0;
+    bool news = head_news(n, o, since, their_gc);
     bool reset = kv_needs_reset(o, since, their_gc);
     if (reset)
         since = 0;
@@ -134,9 +184,9 @@ bool kvnode_put_delta(buf_writer *w, kv_origin *o, uint64_t since, uint64_t thei
     size_t msg_head = 1u + buf_varint_size(budget);
     for (; e; e = e->next) {
         wire_kv_entry we = entry_rec(e);
-        size_t sz = wire_kv_entry_size(&we);
-        size_t head = msg_head + wire_kv_delta_head_size(origin_name(o), since, o->max_version,
-                                                         o->gc_version, count + 1);
+        size_t sz = wire_kv_entry_size(&we) + per_sig;
+        size_t head =
+            msg_head + sigs + wire_kv_delta_head_size(origin_name(o), since, max, gc, count + 1);
         if (head + bytes + sz > budget) {
             if (cut && *cut < KV_CUT_BIG)
                 *cut = head + sz > big_over ? KV_CUT_BIG : KV_CUT;
@@ -145,27 +195,36 @@ bool kvnode_put_delta(buf_writer *w, kv_origin *o, uint64_t since, uint64_t thei
         bytes += sz;
         count++;
     }
-    /* Nothing fitted: still worth sending when it resets the replica or moves it past
-     * versions that were collected tombstones (no entries, but a newer origin_max). */
-    if (count == 0 && !(reset || (!first && o->max_version > since)))
+    /* Nothing fitted: still worth sending when it resets the replica, moves it past versions
+     * that were collected tombstones (no entries, but a newer origin_max) or brings it a signed
+     * horizon it lacks. */
+    if (count == 0 && !(reset || news || (!first && o->max_version > since)))
         return false;
-    if (!e)
+    if (!e && o->max_version == max)
         flags |= WIRE_KVX_COMPLETE; /* everything up to max_version is here */
     if (reset)
         flags |= WIRE_KVX_RESET;
-    wire_put_kv_delta_begin(w, origin_name(o), flags, since, o->max_version, o->gc_version, count,
-                            bytes);
-    for (e = first; count--; e = e->next) {
+    wire_put_kv_delta_begin(w, origin_name(o), flags, since, max, gc, count, bytes + sigs);
+    e = first;
+    for (uint32_t i = 0; i < count; i++, e = e->next) {
         wire_kv_entry we = entry_rec(e);
         wire_put_kv_entry(w, &we);
+    }
+    if (h) {
+        buf_put_u8(w, WIRE_IDENT_V1);
+        buf_put_bytes(w, h->sig, WIRE_SIG_BYTES);
+        e = first;
+        for (uint32_t i = 0; i < count; i++, e = e->next)
+            buf_put_bytes(w, kv_sig(e), WIRE_SIG_BYTES);
     }
     return true;
 }
 
-/* The datagram budget for key-value messages: the packet less its header. */
+/* The datagram budget for key-value messages: the packet less its header (and, sealed, less
+ * the envelope and the tag). */
 static size_t dgram_budget(const rumor_node *n)
 {
-    return n->s.packet_bytes_max - 5u - n->label_len;
+    return n->pkt_max - n->pkt_head;
 }
 
 /*
@@ -201,7 +260,8 @@ static void rumor_delta(rumor_node *n, kv_origin *o, uint64_t since)
         since = e->version - 1; /* never below the horizon: that would take a RESET */
     buf_writer *w = &n->kv_scratch;
     buf_writer_reset(w);
-    if (!kvnode_put_delta(w, o, since, o->gc_version, WIRE_KVX_RUMOR, dgram_budget(n), 0, NULL) ||
+    if (!kvnode_put_delta(n, w, o, since, o->gc_version, WIRE_KVX_RUMOR, dgram_budget(n), 0,
+                          NULL) ||
         w->failed)
         return;
     if (bcast_push_n(&n->bq, BCAST_CLASS_APP, w->p, w->len, (uint8_t)n->s.kv_rumor_transmits)) {
@@ -242,6 +302,18 @@ void kvnode_on_delta(rumor_node *n, const wire_msg *m, uint64_t now)
             return;
     }
     uint64_t gc = m->u.kv_delta.gc_version;
+    /* Identities: the head (max version, horizon) and every entry must carry the origin's
+     * signature; the head is checked before it can reset or advance anything. */
+    const uint8_t *pk = NULL, *sigs = NULL;
+    if (n->ident) {
+        if (!(sigs = wire_kv_delta_sigs(m))) {
+            ident_refuse(n, RUMOR_IDENT_UNSIGNED, on, wire_str_of(NULL, 0));
+            return;
+        }
+        if (!(pk = ident_kv_origin_key(n, on)) ||
+            !ident_kv_head_ok(n, o, pk, m->u.kv_delta.origin_max, gc, sigs))
+            return;
+    }
     if ((m->u.kv_delta.flags & WIRE_KVX_RESET) && o->max_version < gc && o->gc_version < gc)
         kv_origin_reset(&n->kv, o, gc);
     /* A horizon is learned only once we hold the origin past it. A replica still below it may
@@ -271,10 +343,19 @@ void kvnode_on_delta(rumor_node *n, const wire_msg *m, uint64_t now)
     bool whole = true;
     for (uint32_t i = 0; i < m->u.kv_delta.count && wire_kv_entry_next(&r, &we); i++) {
         kv_delta d = {we.key.p,   we.key.len, we.value.p, we.value.len,
-                      we.version, we.stamp,   we.flags};
+                      we.version, we.stamp,   we.flags,   NULL};
         if (we.version > o->max_version && (we.flags & KV_RETIRED) && !retire_ready(n, &we)) {
             whole = false; /* stop at the gap: a later round brings it once it can apply */
             break;
+        }
+        if (sigs) { /* verified once, when it is new to us; stored entries were checked */
+            if (we.version <= o->max_version)
+                continue;
+            d.sig = sigs + WIRE_SIG_BYTES * (i + 1u);
+            if (!ident_kv_entry_ok(n, pk, on, &we, d.sig)) {
+                whole = false; /* a forged entry: stop at the gap, anti-entropy resends the rest */
+                break;
+            }
         }
         if (we.flags & KV_SHARED)
             hlc_observe(&n->clock, we.stamp); /* our next shared write must follow it */
@@ -286,6 +367,8 @@ void kvnode_on_delta(rumor_node *n, const wire_msg *m, uint64_t now)
     }
     if (whole && (m->u.kv_delta.flags & WIRE_KVX_COMPLETE))
         kv_advance(&n->kv, o, m->u.kv_delta.origin_max);
+    if (o == n->kv_self)
+        ident_kv_sign_head(n); /* we adopted versions of our own from before a restart */
     if (o->max_version > before) {
         kv_touch(&n->kv, o, now);
         if ((m->u.kv_delta.flags & WIRE_KVX_RUMOR) && o != n->kv_self && !rumor_congested(n))
@@ -303,15 +386,24 @@ static void retire_one(rumor_node *n, const kv_entry *e, const kv_entry *w, uint
     size_t key_len = e->key_len;
     memcpy(key, kv_key(e), key_len);
     size_t dep_len = wire_kv_retired_put(dep, origin_name(w->origin), w->version);
-    kv_delta d = {key, key_len, dep, dep_len, 0, e->stamp, KV_SHARED | KV_TOMBSTONE | KV_RETIRED};
+    uint8_t flags = KV_SHARED | KV_TOMBSTONE | KV_RETIRED;
+    kv_delta d = {key, key_len, dep, dep_len, 0, e->stamp, flags, NULL};
     kv_origin *self = n->kv_self;
     uint64_t before = self->max_version;
+    uint8_t sig[WIRE_SIG_BYTES];
+    if (n->ident) { /* signed like any write of ours, for the version kv_write gives it */
+        wire_kv_entry we = {wire_str_of(key, key_len), before + 1, flags, e->stamp,
+                            wire_str_of(dep, dep_len)};
+        ident_kv_sign_entry(n, &we, sig);
+        d.sig = sig;
+    }
     if (kv_write(&n->kv, self, &d, now) != RUMOR_OK) {
         /* Over a byte limit (the dependency may be longer than the value): try again later. */
         if (now + retire_delay(n) < n->kv_retire_at)
             n->kv_retire_at = now + retire_delay(n);
         return;
     }
+    ident_kv_sign_head(n);
     kv_touch(&n->kv, self, now);
     rumor_delta(n, self, before);
 }
@@ -353,10 +445,18 @@ static int write_own(rumor_node *n, const void *key, size_t key_len, const void 
         int64_t wall = (int64_t)now + n->s.wallclock_offset_ms;
         stamp = hlc_now(&n->clock, wall > 0 ? (uint64_t)wall : 0);
     }
-    kv_delta d = {key, key_len, value, value_len, 0, stamp, flags};
+    kv_delta d = {key, key_len, value, value_len, 0, stamp, flags, NULL};
     uint64_t before = n->kv_self->max_version;
+    uint8_t sig[WIRE_SIG_BYTES];
+    if (n->ident) { /* the entry is signed for the version kv_write will give it */
+        wire_kv_entry we = {wire_str_of(key, key_len), before + 1, flags, stamp,
+                            wire_str_of(value, value_len)};
+        ident_kv_sign_entry(n, &we, sig);
+        d.sig = sig;
+    }
     int rc = kv_write(&n->kv, n->kv_self, &d, now);
     if (rc == RUMOR_OK) {
+        ident_kv_sign_head(n);
         kv_touch(&n->kv, n->kv_self, now);
         rumor_delta(n, n->kv_self, before);
     }
@@ -472,4 +572,195 @@ size_t rumor_node_kv_count(const rumor_node *n)
     for (size_t i = 0; i < n->kv.norigins; i++)
         c += n->kv.origins[i]->keys;
     return c;
+}
+
+/* ---- walks, lookups and restore (hosts that persist or list the state) ---- */
+
+static const kv_origin *origin_of(const rumor_node *n, const char *origin)
+{
+    return origin ? kv_origin_find(&n->kv, origin, strlen(origin)) : n->kv_self;
+}
+
+static rumor_kv_entry entry_view(const kv_entry *e)
+{
+    rumor_kv_entry v = {e->origin->name,
+                        kv_key(e),
+                        e->key_len,
+                        e->value_len ? kv_value(e) : NULL,
+                        e->value_len,
+                        e->version,
+                        e->stamp,
+                        (e->flags & KV_TOMBSTONE) ? e->dead_since : 0,
+                        (e->flags & KV_SHARED) != 0,
+                        (e->flags & KV_TOMBSTONE) != 0,
+                        e->flags};
+    return v;
+}
+
+/* Whether `f` admits `e`; a NULL filter admits live own keys. */
+static bool filter_admits(const rumor_kv_filter *f, const kv_entry *e)
+{
+    unsigned flags = f && f->flags ? f->flags : RUMOR_KV_OWN;
+    if ((e->flags & KV_SHARED) ? !(flags & RUMOR_KV_SHARED) : !(flags & RUMOR_KV_OWN))
+        return false;
+    if ((e->flags & KV_TOMBSTONE) && !(flags & RUMOR_KV_DELETED))
+        return false;
+    return !f || f->prefix_len == 0 ||
+           (e->key_len >= f->prefix_len && memcmp(kv_key(e), f->prefix, f->prefix_len) == 0);
+}
+
+static bool filter_valid(const rumor_kv_filter *f)
+{
+    return !f || (f->prefix_len <= RUMOR_KEY_MAX && (f->prefix || f->prefix_len == 0));
+}
+
+int rumor_node_kv_foreach(const rumor_node *n, const char *origin, const rumor_kv_filter *f,
+                          rumor_kv_visit_fn fn, void *ud)
+{
+    if (!filter_valid(f) || !fn)
+        return RUMOR_ERR_INVALID;
+    const kv_origin *o = origin_of(n, origin);
+    if (!o)
+        return RUMOR_ERR_NOT_FOUND;
+    /* Entries are kept in ascending version, so `since` starts part-way through the list. */
+    for (const kv_entry *e = kv_after(o, f ? f->since_version : 0); e; e = e->next) {
+        if (!filter_admits(f, e))
+            continue;
+        rumor_kv_entry v = entry_view(e);
+        int rc = fn(&v, ud);
+        if (rc != 0)
+            return rc;
+    }
+    return RUMOR_OK;
+}
+
+int rumor_node_shared_foreach(const rumor_node *n, const rumor_kv_filter *f, rumor_kv_visit_fn fn,
+                              void *ud)
+{
+    if (!filter_valid(f) || !fn)
+        return RUMOR_ERR_INVALID;
+    rumor_kv_filter g = {f ? f->prefix : NULL, f ? f->prefix_len : 0, 0,
+                         RUMOR_KV_SHARED | (f ? (f->flags & RUMOR_KV_DELETED) : 0)};
+    for (size_t i = 0; i < n->kv.shared_slots; i++) {
+        const kv_entry *e = n->kv.shared[i];
+        if (!e || !filter_admits(&g, e))
+            continue;
+        rumor_kv_entry v = entry_view(e);
+        int rc = fn(&v, ud);
+        if (rc != 0)
+            return rc;
+    }
+    return RUMOR_OK;
+}
+
+int rumor_node_kv_lookup(const rumor_node *n, const char *origin, const void *key, size_t key_len,
+                         bool shared, rumor_kv_entry *out)
+{
+    if (!key || key_len == 0 || key_len > RUMOR_KEY_MAX)
+        return RUMOR_ERR_INVALID;
+    const kv_origin *o = origin_of(n, origin);
+    if (!o)
+        return RUMOR_ERR_NOT_FOUND;
+    const kv_entry *e = NULL;
+    if (shared) {
+        /* The per-origin table is private to kv.c: scan from the newest write, where a host
+         * looking up a fresh change finds it at once. */
+        for (const kv_entry *c = o->tail; c && !e; c = c->prev)
+            if ((c->flags & KV_SHARED) && c->key_len == key_len &&
+                memcmp(kv_key(c), key, key_len) == 0)
+                e = c;
+    } else {
+        e = kv_get(o, key, key_len);
+    }
+    if (!e)
+        return RUMOR_ERR_NOT_FOUND;
+    if (out)
+        *out = entry_view(e);
+    return RUMOR_OK;
+}
+
+int rumor_node_kv_origin_info(const rumor_node *n, const char *origin, rumor_kv_origin_info *out)
+{
+    const kv_origin *o = origin_of(n, origin);
+    if (!o)
+        return RUMOR_ERR_NOT_FOUND;
+    out->max_version = o->max_version;
+    out->gc_version = o->gc_version;
+    out->keys = o->keys;
+    out->entries = (uint32_t)o->count;
+    out->bytes = o->bytes;
+    return RUMOR_OK;
+}
+
+void rumor_node_kv_stats(const rumor_node *n, rumor_kv_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->origins = (uint32_t)n->kv.norigins;
+    for (size_t i = 0; i < n->kv.norigins; i++) {
+        out->keys += n->kv.origins[i]->keys;
+        out->entries += n->kv.origins[i]->count;
+    }
+    out->bytes = n->kv.total_bytes;
+    for (size_t i = 0; i < n->kv.shared_slots; i++) {
+        const kv_entry *e = n->kv.shared[i];
+        if (e && !(e->flags & KV_TOMBSTONE))
+            out->shared_keys++;
+    }
+    out->clock = n->clock.last;
+}
+
+int rumor_node_kv_restore(rumor_node *n, const rumor_kv_entry *e, uint64_t now)
+{
+    uint8_t flags = (uint8_t)((e && e->flags) ? e->flags
+                              : e ? (e->shared ? KV_SHARED : 0) | (e->deleted ? KV_TOMBSTONE : 0)
+                                  : 0);
+    /* The flags must agree with the booleans; anything else about them (and the value of a
+     * delete) is judged by the store's own check, as for a delta from the wire. */
+    if (!e || !e->key || e->key_len == 0 || e->key_len > RUMOR_KEY_MAX || e->flags > 0xff ||
+        (e->value_len && !e->value) || e->version == 0 ||
+        (e->origin && strcmp(e->origin, n->name) != 0) || ((flags & KV_SHARED) != 0) != e->shared ||
+        ((flags & KV_TOMBSTONE) != 0) != e->deleted)
+        return RUMOR_ERR_INVALID;
+    if (n->leaving || e->version <= n->kv_self->max_version)
+        return RUMOR_ERR_STATE;
+    kv_delta d = {e->key, e->key_len, e->value, e->value_len, e->version, e->stamp, flags, NULL};
+    uint8_t sig[WIRE_SIG_BYTES];
+    if (n->ident) { /* our own entry: signed again (Ed25519 is deterministic: the same bytes) */
+        wire_kv_entry we = {wire_str_of(e->key, e->key_len), e->version, flags, e->stamp,
+                            wire_str_of(e->value, e->value_len)};
+        ident_kv_sign_entry(n, &we, sig);
+        d.sig = sig;
+    }
+    n->now = now;
+    /* A restore is not news: no change event, and nothing is rumor-mongered (peers that lack
+     * these versions get them from anti-entropy, the others hold them already). */
+    kv_watch_fn watch = n->kv.watch;
+    n->kv.watch = NULL;
+    int rc = kv_apply(&n->kv, n->kv_self, &d, now);
+    n->kv.watch = watch;
+    if (rc < 0)
+        return rc;
+    /* Applied above every version held, so the entry is the newest: the list's tail. The
+     * tombstone ages from when the delete was made, not from the restart. */
+    if (e->deleted && n->kv_self->tail && n->kv_self->tail->version == e->version)
+        n->kv_self->tail->dead_since = e->deleted_at < now ? e->deleted_at : now;
+    if (e->shared)
+        hlc_observe(&n->clock, e->stamp);
+    ident_kv_sign_head(n);
+    return RUMOR_OK;
+}
+
+int rumor_node_kv_restore_version(rumor_node *n, uint64_t max_version, uint64_t gc_version,
+                                  uint64_t clock, uint64_t now)
+{
+    if (gc_version > max_version)
+        return RUMOR_ERR_INVALID;
+    if (n->leaving)
+        return RUMOR_ERR_STATE;
+    n->now = now;
+    kv_advance(&n->kv, n->kv_self, max_version);
+    kv_learn_gc(&n->kv, n->kv_self, gc_version);
+    hlc_observe(&n->clock, clock);
+    ident_kv_sign_head(n);
+    return RUMOR_OK;
 }

@@ -87,17 +87,30 @@ static bool sum_with_buckets(const rumor_node *n, uint64_t now)
  */
 static void learn_horizon(rumor_node *n, kv_origin *o, uint64_t gc, uint64_t now)
 {
-    if (o && gc > o->gc_version && o->max_version >= gc) {
+    if (!o)
+        return;
+    /* Identities: a digest is not signed, and learning a horizon drops tombstones (a relay
+     * could make us uncover values they hide). Only what the origin's signed head that we
+     * verified says is learned; a peer that holds a newer head sends it in a delta
+     * (kvnode_lacks). */
+    if (n->ident) {
+        const ident_head *h = ident_kv_head(o);
+        uint64_t signed_gc = h ? h->gc : 0;
+        if (gc > signed_gc)
+            gc = signed_gc;
+    }
+    if (gc > o->gc_version && o->max_version >= gc) {
         kv_learn_gc(&n->kv, o, gc);
         kv_touch(&n->kv, o, now);
     }
 }
 
-/* Room left for digest entries in the datagram being built. */
+/* Room left for digest entries in the datagram being built (its header, a sealed envelope and
+ * tag taken off: pkt_max). */
 static size_t pkt_room(rumor_node *n)
 {
     size_t used = node_pkt(n)->len - n->cur_start + KV_DIGEST_OVERHEAD;
-    return used < n->s.packet_bytes_max ? n->s.packet_bytes_max - used : 0;
+    return used < n->pkt_max ? n->pkt_max - used : 0;
 }
 
 /* ---- the datagram round ---- */
@@ -113,30 +126,30 @@ static void send_deltas(rumor_node *n, const rumor_addr *to, buf_reader r, uint3
 {
     int cut = 0;
     buf_reader list = r;
-    size_t big_over = n->s.packet_bytes_max - 5u - n->label_len;
+    size_t big_over = n->pkt_max - n->pkt_head;
     wire_str on;
     uint64_t their_max, their_gc;
-    if (!node_pkt_begin(n, to))
+    if (!node_pkt_begin(n, to, n->from_id))
         return;
     for (uint32_t i = 0; i < count && wire_kv_digest_next(&r, &on, &their_max, &their_gc); i++) {
         kv_origin *o = kv_origin_find(&n->kv, (const char *)on.p, on.len);
         learn_horizon(n, o, their_gc, now);
-        if (!o || (o->max_version <= their_max && !kv_needs_reset(o, their_max, their_gc)))
+        if (!o || !kvnode_lacks(n, o, their_max, their_gc))
             continue;
         size_t used = node_pkt(n)->len - n->cur_start;
-        if (used + 16u >= n->s.packet_bytes_max) {
+        if (used + 16u >= n->pkt_max) {
             cut = cut ? cut : KV_CUT;
             break;
         }
         /* Another origin's smaller entries may still fit where this one's did not. */
-        if (!kvnode_put_delta(node_pkt(n), o, their_max, their_gc, 0, n->s.packet_bytes_max - used,
+        if (!kvnode_put_delta(n, node_pkt(n), o, their_max, their_gc, 0, n->pkt_max - used,
                               big_over, &cut))
             cut = cut ? cut : KV_CUT;
     }
-    bool empty = node_pkt(n)->len - n->cur_start <= 5u + n->label_len;
+    bool empty = node_pkt_empty(n);
     bool streamed = cut && sync_kv_push(n, to, list, count, 0, now) > 0;
     if (empty || streamed)
-        n->dout.len = n->cur_start; /* nothing fitted, or a stream carries it all */
+        node_pkt_abort(n); /* nothing fitted, or a stream carries it all */
     else
         node_pkt_end(n, false);
 }
@@ -145,7 +158,7 @@ static void send_deltas(rumor_node *n, const rumor_addr *to, buf_reader r, uint3
 static void send_lags(rumor_node *n, const rumor_addr *to, buf_reader r, uint32_t count,
                       uint64_t now)
 {
-    if (!node_pkt_begin(n, to))
+    if (!node_pkt_begin(n, to, n->from_id))
         return;
     digest_build b;
     digest_start(n, &b, pkt_room(n));
@@ -155,13 +168,15 @@ static void send_lags(rumor_node *n, const rumor_addr *to, buf_reader r, uint32_
         kv_origin *o = kv_origin_find(&n->kv, (const char *)on.p, on.len);
         learn_horizon(n, o, gc, now);
         uint64_t mine = o ? o->max_version : 0, my_gc = o ? o->gc_version : 0;
-        if (their_max <= mine || !members_find(&n->mem, (const char *)on.p, on.len))
+        /* Identities: a horizon we could not learn from the digest comes in a signed delta. */
+        bool horizon = n->ident && gc > my_gc && mine >= gc;
+        if ((their_max <= mine && !horizon) || !members_find(&n->mem, (const char *)on.p, on.len))
             continue;
         if (!digest_add(&b, on, mine, my_gc))
             break;
     }
     if (b.count == 0) {
-        n->dout.len = n->cur_start;
+        node_pkt_abort(n);
         return;
     }
     digest_flush(n, node_pkt(n), WIRE_KVD_REPLY, &b);
@@ -170,7 +185,7 @@ static void send_lags(rumor_node *n, const rumor_addr *to, buf_reader r, uint32_
 
 void kvnode_ask(rumor_node *n, const rumor_addr *to, const kv_origin *o)
 {
-    if (!node_pkt_begin(n, to))
+    if (!node_pkt_begin(n, to, n->from_id))
         return;
     digest_build b;
     digest_start(n, &b, pkt_room(n));
@@ -189,7 +204,7 @@ void kvnode_ask(rumor_node *n, const rumor_addr *to, const kv_origin *o)
 static void send_offer(rumor_node *n, const rumor_addr *to, uint8_t mode, const wire_msg *sum,
                        uint64_t now)
 {
-    if (!node_pkt_begin(n, to))
+    if (!node_pkt_begin(n, to, n->from_id))
         return;
     digest_build b;
     size_t room = pkt_room(n);
@@ -359,7 +374,10 @@ static void put_sum(rumor_node *n, buf_writer *w, uint64_t now)
 {
     uint8_t mode = round_mode(n);
     digest_build b;
-    digest_start(n, &b, n->s.packet_bytes_max);
+    /* The hot origins take what the datagram has left after the sum, its bucket sums and its
+     * total (a ping carrying an accusation and its signature comes first). */
+    size_t fixed = w->len - n->cur_start + KV_DIGEST_OVERHEAD + 1u + 4u * KV_BUCKETS + 10u;
+    digest_start(n, &b, fixed < n->pkt_max ? n->pkt_max - fixed : 0);
     if (mode & WIRE_KVD_PUSH) {
         uint64_t hot = hot_ms(n);
         for (kv_origin *o = n->kv.hot; o && b.count < KV_SUM_HOT_MAX && o->changed_at + hot > now;
@@ -415,6 +433,7 @@ void kvnode_tick(rumor_node *n, uint64_t now)
     if (has_tombstones(n) && now >= n->next_kv_collect) {
         uint64_t gc = n->kv_self->gc_version;
         kv_collect(&n->kv, n->kv_self, now);
+        ident_kv_sign_head(n);
         if (n->kv_self->gc_version != gc)
             kv_touch(&n->kv, n->kv_self, now); /* offered first, so replicas learn it soon */
         n->next_kv_collect = now + n->s.kv_sync_interval_ms;
@@ -423,7 +442,7 @@ void kvnode_tick(rumor_node *n, uint64_t now)
         return;
     member *peer;
     if (members_live(&n->mem) > 1 && gossip_pick(n, &peer, 1, NULL, false, now) == 1 &&
-        node_pkt_begin(n, &peer->addr)) {
+        node_pkt_begin(n, &peer->addr, node_dest(n, peer))) {
         put_sum(n, node_pkt(n), now);
         node_pkt_end(n, true);
     }
@@ -455,12 +474,12 @@ size_t kvnode_put_deltas_for(rumor_node *n, buf_writer *w, buf_reader r, uint32_
             continue;
         learn_horizon(n, o, their_gc, n->now);
         o->mark = gen;
-        if (o->max_version <= their_max && !kv_needs_reset(o, their_max, their_gc))
+        if (!kvnode_lacks(n, o, their_max, their_gc))
             continue;
         size_t used = w->len - start;
         if (msgs >= KV_STREAM_DELTAS_MAX || used >= budget)
             return msgs;
-        msgs += kvnode_put_delta(w, o, their_max, their_gc, 0, budget - used, 0, NULL);
+        msgs += kvnode_put_delta(n, w, o, their_max, their_gc, 0, budget - used, 0, NULL);
     }
     if (!all)
         return msgs;
@@ -472,7 +491,7 @@ size_t kvnode_put_deltas_for(rumor_node *n, buf_writer *w, buf_reader r, uint32_
         size_t used = w->len - start;
         if (msgs >= KV_STREAM_DELTAS_MAX || used >= budget)
             break;
-        msgs += kvnode_put_delta(w, o, 0, 0, 0, budget - used, 0, NULL);
+        msgs += kvnode_put_delta(n, w, o, 0, 0, 0, budget - used, 0, NULL);
     }
     return msgs;
 }

@@ -61,6 +61,16 @@ int rumor_settings_default(rumor_settings *s, rumor_profile profile)
      * the cost of a write per node flat in N, where the membership retransmit limit grows with
      * log N. */
     s->kv_rumor_transmits = 4;
+    /* Serf's defaults: UserEventSizeLimit 512, EventBuffer 64, QuerySizeLimit and
+     * QueryResponseSizeLimit 1024, QueryBuffer 64, QueryTimeoutMult 16. */
+    s->event_bytes_max = 512;
+    s->event_buffer = 64;
+    s->query_bytes_max = 1024;
+    s->query_response_bytes_max = 1024;
+    s->query_buffer = 64;
+    s->query_timeout_mult = 16;
+    s->queries_max = 64;
+    s->queries_inbound_max = 256;
     return RUMOR_OK;
 }
 
@@ -118,6 +128,8 @@ const char *rumor_strerror(int err)
         return "wrong cluster label";
     case RUMOR_ERR_AUTH:
         return "authentication failed";
+    case RUMOR_ERR_EXPIRED:
+        return "deadline passed";
     default:
         return "unknown error";
     }
@@ -140,15 +152,21 @@ const char *rumor_event_type_name(rumor_event_type t)
                                         "member-leave",
                                         "member-reap",
                                         "leave-done",
-                                        "kv-change"};
+                                        "kv-change",
+                                        "user",
+                                        "query",
+                                        "query-ack",
+                                        "query-response",
+                                        "query-done"};
     return (unsigned)t < sizeof(names) / sizeof(names[0]) && t ? names[t] : "unknown";
 }
 
 const char *rumor_drop_reason_name(rumor_drop_reason r)
 {
     static const char *const names[RUMOR_DROP_REASON_COUNT] = {
-        "truncated",    "bad_magic", "bad_version", "bad_label", "malformed", "oversize",
-        "unknown_type", "encrypted", "not_for_us",  "stale",     "queue_full"};
+        "truncated",    "bad_magic", "bad_version", "bad_label", "malformed",  "oversize",
+        "unknown_type", "encrypted", "not_for_us",  "stale",     "queue_full", "auth_failed",
+        "unknown_key",  "replayed",  "plaintext",   "identity"};
     return (unsigned)r < RUMOR_DROP_REASON_COUNT ? names[r] : "unknown";
 }
 

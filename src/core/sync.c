@@ -48,6 +48,10 @@ static stream *stream_new(rumor_node *n, uint8_t kind, const rumor_addr *peer, u
     s->peer = *peer;
     s->started = now;
     s->deadline = now + n->s.stream_timeout_ms;
+    /* We seal what we open when we seal at all; an accepted stream follows its opener. */
+    s->sealed = kind != STREAM_IN && seal_sending(&n->seal);
+    if (s->sealed)
+        seal_token(&n->seal, s->tok_open);
     buf_writer_init(&s->in, &n->alloc, (size_t)n->s.stream_frame_bytes_max + WIRE_FRAME_PREFIX);
     n->streams[n->nstreams++] = s;
     return s;
@@ -62,6 +66,7 @@ static void stream_release(rumor_node *n, stream *s)
         }
     }
     buf_writer_free(&s->in);
+    buf_writer_free(&s->held);
     rfree(&n->alloc, s);
 }
 
@@ -79,17 +84,28 @@ void sync_free(rumor_node *n)
     rfree(&n->alloc, n->streams);
 }
 
-static size_t frame_begin(rumor_node *n)
+/* Starts a frame on `s`: the length placeholder, the header and, on a sealed stream, the
+ * envelope with the stream binding (both tokens) and this direction's next frame number. */
+static size_t frame_begin(rumor_node *n, stream *s, size_t *env)
 {
     size_t off = n->sout.len;
     buf_put_u32be(&n->sout, 0);
-    wire_put_header(&n->sout, n->label, n->label_len, 0);
+    wire_put_header(&n->sout, n->label, n->label_len, s->sealed ? WIRE_FLAG_SEALED : 0);
+    if (s->sealed) {
+        seal_inner in = {.kind = s->kind == STREAM_IN ? SEAL_KIND_ACCEPTOR : SEAL_KIND_OPENER};
+        memcpy(in.opener, s->tok_open, SEAL_TOKEN_BYTES);
+        memcpy(in.acceptor, s->tok_acc, SEAL_TOKEN_BYTES);
+        in.seq = s->seq_out++;
+        *env = seal_put_inner(&n->seal, &n->sout, &in);
+    }
     return off;
 }
 
-static bool frame_end(rumor_node *n, stream *s, size_t off)
+static bool frame_end(rumor_node *n, stream *s, size_t off, size_t env)
 {
     buf_writer *w = &n->sout;
+    if (s->sealed && !w->failed)
+        (void)seal_close(&n->seal, w, off + WIRE_FRAME_PREFIX, env);
     size_t len = w->len - off;
     if (w->failed || len - WIRE_FRAME_PREFIX > n->s.stream_frame_bytes_max ||
         !node_sop(n, RUMOR_STREAM_WRITE, s->id, NULL, off, len)) {
@@ -104,54 +120,142 @@ static bool frame_end(rumor_node *n, stream *s, size_t off)
     return true;
 }
 
-static wire_member member_rec(const member *m)
+static wire_member member_rec(const rumor_node *n, const member *m)
 {
     wire_member wm;
     wm.name = wire_str_of(member_name(m), m->name_len);
     wm.addr = m->addr;
     wm.inc = m->incarnation;
     wm.state = m->state;
-    wm.meta = wire_str_of(m->meta, m->meta_len);
+    size_t meta_len;
+    const uint8_t *meta = members_meta(&n->mem, m, &meta_len);
+    wm.meta = wire_str_of(meta, meta_len);
     return wm;
+}
+
+/*
+ * The identity block sent with member `m`'s record (docs/protocol.md section 12): its key and
+ * certificate, and the signature that speaks for the record's state — the owner's over its alive
+ * claim or its leave, or, for a member we hold suspect or failed, ours over a SUSPECT accusation
+ * (the receiver merges such a record as a suspicion by us). With `sign` false the signature is
+ * left out (sizing pass). Returns false for a member we hold no signed claim of: not sent.
+ */
+static bool record_ident(rumor_node *n, const member *m, wire_ident *id, uint8_t *buf, bool sign)
+{
+    if (!ident_claim(n, m, id))
+        return false;
+    if (sign && (m->state == RUMOR_MEMBER_SUSPECT || m->state == RUMOR_MEMBER_FAILED)) {
+        ident_accuse_sign(n, WIRE_SUSPECT, m->incarnation, wire_str_of(member_name(m), m->name_len),
+                          buf);
+        id->sig = buf;
+    }
+    return true;
 }
 
 static void put_state(rumor_node *n, buf_writer *w, uint8_t flags)
 {
-    size_t bytes = 0, count = (flags & WIRE_PP_DIGEST) ? 0 : n->mem.count;
-    for (size_t i = 0; i < count; i++) {
-        wire_member wm = member_rec(n->mem.order[i]);
+    size_t bytes = 0, idbytes = 0, total = (flags & WIRE_PP_DIGEST) ? 0 : n->mem.count;
+    uint32_t count = 0;
+    bool ids = n->ident != NULL;
+    wire_ident id;
+    uint8_t sig[WIRE_SIG_BYTES];
+    for (size_t i = 0; i < total; i++) {
+        const member *m = n->mem.order[i];
+        if (ids && !record_ident(n, m, &id, sig, false))
+            continue;
+        wire_member wm = member_rec(n, m);
         bytes += wire_member_size(&wm);
+        idbytes += ids ? wire_ident_block_size(&id) : 0;
+        count++;
     }
-    wire_put_pushpull_begin(w, flags, node_self_name(n), (uint32_t)count, bytes);
-    for (size_t i = 0; i < count && !w->failed; i++) {
-        wire_member wm = member_rec(n->mem.order[i]);
+    size_t trailer = ids && count ? 1u + idbytes : 0;
+    wire_put_pushpull_begin_ident(w, flags, node_self_name(n), count, bytes, trailer);
+    for (size_t i = 0; i < total && !w->failed; i++) {
+        const member *m = n->mem.order[i];
+        if (ids && !record_ident(n, m, &id, sig, false))
+            continue;
+        wire_member wm = member_rec(n, m);
         wire_put_member(w, &wm);
     }
     wire_put_pushpull_end(w, n->mem.digest);
+    if (!trailer)
+        return;
+    buf_put_u8(w, WIRE_IDENT_V1);
+    for (size_t i = 0; i < total && !w->failed; i++)
+        if (record_ident(n, n->mem.order[i], &id, sig, true))
+            wire_put_ident_block(w, &id);
 }
 
-/* Our key-value part of a full-state frame starting at `off`: deltas for what the peer lacks
- * when its complete digest `peer_kv` is known, then our own complete digest, all within the
- * frame budget (membership first: when even the digest does not fit, no key-value state). */
-static void put_kv(rumor_node *n, size_t off, const wire_msg *peer_kv)
+/* Bytes a frame on `s` may still take after `off`, with the seal's tag still to come and
+ * `reserve` bytes kept for what goes after. */
+static size_t frame_room(const rumor_node *n, const stream *s, size_t off, size_t reserve)
 {
-    size_t used = n->sout.len - off - WIRE_FRAME_PREFIX, dsz = kvnode_digest_all_size(n);
+    size_t used = n->sout.len - off - WIRE_FRAME_PREFIX + (s->sealed ? SEAL_TAG_BYTES : 0);
     size_t max = n->s.stream_frame_bytes_max;
-    if (used + dsz > max)
+    return used + reserve < max ? max - used - reserve : 0;
+}
+
+/* Our key-value part of a full-state frame: deltas for what the peer lacks when its complete
+ * digest `peer_kv` is known, then our own complete digest, all within `room` bytes (membership
+ * first: when even the digest does not fit, no key-value state). */
+static void put_kv(rumor_node *n, size_t room, const wire_msg *peer_kv)
+{
+    size_t dsz = kvnode_digest_all_size(n);
+    if (dsz > room)
         return;
     if (peer_kv)
         kvnode_put_deltas_for(n, &n->sout, peer_kv->u.kv_digest.entries, peer_kv->u.kv_digest.count,
-                              true, max - used - dsz);
+                              true, room - dsz);
     kvnode_put_digest_all(n, &n->sout);
 }
 
+/*
+ * A full-state frame: CLOCKS, PUSHPULL, then (unless only the membership digest is sent) our
+ * key-value deltas and digest, then the recent user events an answer carries. The Lamport clocks
+ * of user events and queries go first: a request frame is read only up to its PUSHPULL and the
+ * key-value part after it. The events go last but get their room first: they are rendered
+ * aside, and the key-value part fills what the frame has left after them (and the seal's tag).
+ */
 static bool send_state(rumor_node *n, stream *s, uint8_t flags, const wire_msg *peer_kv)
 {
-    size_t off = frame_begin(n);
+    size_t env = 0, off = frame_begin(n, s, &env);
+    msg_put_clocks(n, &n->sout, (flags & WIRE_PP_JOIN) != 0);
     put_state(n, &n->sout, flags);
+    buf_writer ev;
+    buf_writer_init(&ev, &n->alloc, n->s.stream_frame_bytes_max);
+    msg_put_events(n, &ev, (flags & WIRE_PP_REPLY) != 0, frame_room(n, s, off, 0));
+    if (ev.failed)
+        ev.len = 0; /* out of memory: the events wait for another exchange */
     if (!(flags & WIRE_PP_DIGEST))
-        put_kv(n, off, peer_kv);
-    return frame_end(n, s, off);
+        put_kv(n, frame_room(n, s, off, ev.len), peer_kv);
+    if (ev.len)
+        buf_put_bytes(&n->sout, ev.p, ev.len);
+    buf_writer_free(&ev);
+    return frame_end(n, s, off, env);
+}
+
+/* A sealed stream's first frame each way: no messages, just the sender's token (the
+ * acceptor's binds both). */
+static bool send_hello(rumor_node *n, stream *s)
+{
+    size_t env = 0, off = frame_begin(n, s, &env);
+    return frame_end(n, s, off, env);
+}
+
+static bool send_ping_frame(rumor_node *n, stream *s)
+{
+    size_t env = 0, off = frame_begin(n, s, &env);
+    wire_put_ping(&n->sout, s->seq, wire_str_of(s->target, s->target_len), node_self_name(n));
+    return frame_end(n, s, off, env);
+}
+
+/* A sealed KV push: the frame's messages, held back until the acceptor's hello. */
+static bool send_held(rumor_node *n, stream *s)
+{
+    size_t env = 0, off = frame_begin(n, s, &env);
+    buf_put_bytes(&n->sout, s->held.p, s->held.len);
+    buf_writer_free(&s->held);
+    return frame_end(n, s, off, env);
 }
 
 /* Open KV push streams are capped so a node catching many peers up at once cannot exhaust its
@@ -173,32 +277,51 @@ int sync_kv_push(rumor_node *n, const rumor_addr *to, buf_reader r, uint32_t cou
     }
     if (pushing >= SYNC_KV_PUSH_MAX || n->nstreams >= n->s.streams_max)
         return RUMOR_ERR_FULL;
-    size_t off = frame_begin(n);
-    size_t used = n->sout.len - off - WIRE_FRAME_PREFIX;
-    size_t dsz = (how & SYNC_KV_ASK) ? kvnode_digest_all_size(n) : 0;
-    if (used + dsz > n->s.stream_frame_bytes_max) {
-        n->sout.len = off;
-        return RUMOR_ERR_TOO_BIG;
-    }
-    size_t msgs = kvnode_put_deltas_for(n, &n->sout, r, count, (how & SYNC_KV_ALL) != 0,
-                                        n->s.stream_frame_bytes_max - used - dsz);
-    if (how & SYNC_KV_ASK) {
-        kvnode_put_digest_all(n, &n->sout);
-        msgs++;
-    }
-    stream *s = msgs && !n->sout.failed ? stream_new(n, STREAM_KV_OUT, to, now) : NULL;
-    if (!s) {
-        n->sout.len = off;
-        n->sout.failed = false;
-        return msgs ? RUMOR_ERR_NOMEM : 0;
-    }
-    if (!node_sop(n, RUMOR_STREAM_OPEN, s->id, to, 0, 0)) {
-        n->sout.len = off;
-        stream_release(n, s);
+    stream *s = stream_new(n, STREAM_KV_OUT, to, now);
+    if (!s)
         return RUMOR_ERR_NOMEM;
+    /*
+     * A plain stream's frame is built in place. A sealed one starts with our hello, and its
+     * frame must wait for the acceptor's (it binds the acceptor's fresh token): the messages
+     * are built aside now, while the digest list they answer is at hand, within the room the
+     * frame will have (its header, the sealed envelope and the tag taken off).
+     */
+    size_t env = 0, off = 0, room;
+    buf_writer *w;
+    if (s->sealed) {
+        buf_writer_init(&s->held, &n->alloc, n->s.stream_frame_bytes_max);
+        w = &s->held;
+        size_t head = 5u + n->label_len + SEAL_FRAME_OVERHEAD;
+        room = head < n->s.stream_frame_bytes_max ? n->s.stream_frame_bytes_max - head : 0;
+    } else {
+        off = frame_begin(n, s, &env);
+        w = &n->sout;
+        room = frame_room(n, s, off, 0);
+    }
+    size_t start = w->len, msgs = 0;
+    size_t dsz = (how & SYNC_KV_ASK) ? kvnode_digest_all_size(n) : 0;
+    if (dsz <= room) {
+        msgs = kvnode_put_deltas_for(n, w, r, count, (how & SYNC_KV_ALL) != 0, room - dsz);
+        if (how & SYNC_KV_ASK) {
+            kvnode_put_digest_all(n, w);
+            msgs++;
+        }
+    }
+    /* Nothing to send (0), out of memory, or no stream: nothing stays behind. */
+    int rc = !msgs ? 0 : w->failed ? RUMOR_ERR_NOMEM : 1;
+    if (rc == 1 && !node_sop(n, RUMOR_STREAM_OPEN, s->id, to, 0, 0))
+        rc = RUMOR_ERR_NOMEM;
+    if (rc != 1) {
+        w->len = start;
+        w->failed = false;
+        if (!s->sealed)
+            n->sout.len = off;
+        stream_release(n, s);
+        return rc;
     }
     n->st.streams_out++;
-    if (!frame_end(n, s, off)) {
+    s->pending = s->sealed;
+    if (s->sealed ? !send_hello(n, s) : !frame_end(n, s, off, env)) {
         stream_finish(n, s);
         return RUMOR_ERR_TOO_BIG;
     }
@@ -244,7 +367,10 @@ int sync_pushpull(rumor_node *n, const rumor_addr *to, bool join, bool digest_on
     }
     n->st.streams_out++;
     uint8_t flags = join ? WIRE_PP_JOIN : s->digest_req ? WIRE_PP_DIGEST : 0;
-    if (!send_state(n, s, flags, NULL)) {
+    /* Sealed: the state follows the acceptor's hello, bound to its fresh token. */
+    s->pending = s->sealed;
+    s->pending_flags = flags;
+    if (s->sealed ? !send_hello(n, s) : !send_state(n, s, flags, NULL)) {
         stream_finish(n, s);
         return RUMOR_ERR_TOO_BIG;
     }
@@ -257,6 +383,8 @@ int sync_ping(rumor_node *n, const member *target, uint32_t seq, uint64_t now)
     if (!s)
         return RUMOR_ERR_FULL;
     s->seq = seq;
+    s->target_len = target->name_len;
+    memcpy(s->target, member_name(target), target->name_len);
     /* The fallback only has to answer within this probe. */
     s->deadline = now + node_scale(n, n->s.probe_interval_ms);
     if (!node_sop(n, RUMOR_STREAM_OPEN, s->id, &target->addr, 0, 0)) {
@@ -264,10 +392,8 @@ int sync_ping(rumor_node *n, const member *target, uint32_t seq, uint64_t now)
         return RUMOR_ERR_NOMEM;
     }
     n->st.streams_out++;
-    size_t off = frame_begin(n);
-    wire_put_ping(&n->sout, seq, wire_str_of(member_name(target), target->name_len),
-                  node_self_name(n));
-    if (!frame_end(n, s, off)) {
+    s->pending = s->sealed;
+    if (s->sealed ? !send_hello(n, s) : !send_ping_frame(n, s)) {
         stream_finish(n, s);
         return RUMOR_ERR_TOO_BIG;
     }
@@ -285,35 +411,85 @@ void sync_learn(rumor_node *n, const rumor_addr *from, uint64_t now)
     sync_pushpull(n, from, false, false, now);
 }
 
+/* The next record of a state and its identity block (`id->present` false when none). */
+static bool next_record(buf_reader *r, buf_reader *ir, bool has_ids, wire_member *wm,
+                        wire_ident *id)
+{
+    if (!wire_member_next(r, wm))
+        return false;
+    if (!has_ids || !wire_ident_next(ir, id))
+        memset(id, 0, sizeof(*id));
+    return true;
+}
+
+static bool same_str(wire_str a, wire_str b)
+{
+    return a.len == b.len && memcmp(a.p, b.p, a.len) == 0;
+}
+
+/* With identities, the sender's own record goes first: its key must be known before the
+ * suspicions it signed in the same state can be checked. */
+static void merge_sender_first(rumor_node *n, const wire_msg *m, uint64_t now)
+{
+    buf_reader r = m->u.pushpull.members, ir;
+    bool has_ids = wire_pushpull_idents(m, &ir);
+    wire_member wm;
+    wire_ident id;
+    for (uint32_t i = 0; i < m->u.pushpull.count && next_record(&r, &ir, has_ids, &wm, &id); i++) {
+        if (wm.state == RUMOR_MEMBER_ALIVE && same_str(wm.name, m->u.pushpull.sender)) {
+            state_alive(n, wm.inc, wm.name, &wm.addr, wm.meta, &id, now);
+            return;
+        }
+    }
+}
+
 static void merge_state(rumor_node *n, const wire_msg *m, uint64_t now)
 {
-    buf_reader r = m->u.pushpull.members;
+    buf_reader r = m->u.pushpull.members, ir;
+    bool has_ids = wire_pushpull_idents(m, &ir);
     wire_str sender = m->u.pushpull.sender;
     wire_member wm;
-    for (uint32_t i = 0; i < m->u.pushpull.count && wire_member_next(&r, &wm); i++) {
+    wire_ident id;
+    if (n->ident)
+        merge_sender_first(n, m, now);
+    for (uint32_t i = 0; i < m->u.pushpull.count && next_record(&r, &ir, has_ids, &wm, &id); i++) {
+        if (n->ident && wm.state == RUMOR_MEMBER_ALIVE && same_str(wm.name, sender))
+            continue; /* merged first, above */
         switch (wm.state) {
         case RUMOR_MEMBER_ALIVE:
-            state_alive(n, wm.inc, wm.name, &wm.addr, wm.meta, now);
+            state_alive(n, wm.inc, wm.name, &wm.addr, wm.meta, &id, now);
             break;
         case RUMOR_MEMBER_LEFT:
-            state_left(n, wm.inc, wm.name, now);
+            state_left(n, wm.inc, wm.name, &id, now);
             break;
         default:
             /* A peer's "failed" is only a suspicion here (memberlist's mergeState): we may see
              * the member fine, and the member gets its chance to refute. */
-            state_suspect(n, wm.inc, wm.name, sender, now);
+            state_suspect(n, wm.inc, wm.name, sender, &id, now);
             break;
         }
     }
     n->st.pushpulls++;
 }
 
-/* Membership news and key-value deltas inside a stream frame. A stream's peer address is not
- * where its datagrams come from (an accepted connection has an ephemeral port), so nothing here
- * may answer by datagram: probes and acks on streams are handled by their own rules above. */
+/* With identities, a node we did not admit (no valid signed record of its own: no certificate,
+ * another node's key) gets no state back. This is admission, not authentication of the stream:
+ * a replay of a member's public record gets an answer; cluster encryption keeps outsiders out. */
+static bool sender_admitted(rumor_node *n, const wire_msg *m)
+{
+    wire_str s = m->u.pushpull.sender;
+    const member *sm = members_find(&n->mem, (const char *)s.p, s.len);
+    return !n->ident || (sm && !sm->is_self && !ident_unverified(n, sm));
+}
+
+/* Membership news, key-value deltas, clocks and user events inside a stream frame. A stream's
+ * peer address is not where its datagrams come from (an accepted connection has an ephemeral
+ * port), so nothing here may answer by datagram: probes and acks on streams are handled by their
+ * own rules above. */
 static void apply_news(rumor_node *n, const wire_msg *m, uint64_t now)
 {
-    if ((m->type >= WIRE_ALIVE && m->type <= WIRE_LEFT) || m->type == WIRE_KV_DELTA)
+    if ((m->type >= WIRE_ALIVE && m->type <= WIRE_LEFT) || m->type == WIRE_KV_DELTA ||
+        m->type == WIRE_CLOCKS || m->type == WIRE_USER_EVENT)
         recv_apply(n, NULL, m, now);
 }
 
@@ -327,15 +503,21 @@ static bool on_pushpull_request(rumor_node *n, stream *s, size_t i, size_t count
     if (s->await_state) { /* step 3 of a digest exchange: the opener's full state */
         merge_state(n, m, now);
         apply_kv(n, i + 1, count, now);
-        push_to_member(n, m->u.pushpull.sender, kv, now);
+        if (sender_admitted(n, m))
+            push_to_member(n, m->u.pushpull.sender, kv, now);
         return false;
     }
     if (!(m->u.pushpull.flags & WIRE_PP_DIGEST)) {
         merge_state(n, m, now); /* merge first: see the comment at the top of this file */
+        /* Deltas are signed by their origins (kvnode_on_delta checks), whoever relays them;
+         * only the answer waits for the sender's admission. */
         apply_kv(n, i + 1, count, now);
-        send_state(n, s, WIRE_PP_REPLY, kv);
+        if (sender_admitted(n, m))
+            send_state(n, s, WIRE_PP_REPLY, kv);
         return false;
     }
+    if (!sender_admitted(n, m))
+        return false;
     if (m->u.pushpull.digest == n->mem.digest) {
         n->st.pushpulls++; /* in sync: nothing moves but two digests */
         send_state(n, s, WIRE_PP_REPLY | WIRE_PP_DIGEST, NULL);
@@ -359,9 +541,9 @@ static bool on_inbound_frame(rumor_node *n, stream *s, size_t count, uint64_t no
                 node_drop(n, RUMOR_DROP_NOT_FOR_US);
                 return false;
             }
-            size_t off = frame_begin(n);
+            size_t env = 0, off = frame_begin(n, s, &env);
             wire_put_ack(&n->sout, WIRE_ACK, m->u.ping.seq);
-            frame_end(n, s, off);
+            frame_end(n, s, off, env);
             return false;
         }
         apply_news(n, m, now);
@@ -369,11 +551,10 @@ static bool on_inbound_frame(rumor_node *n, stream *s, size_t count, uint64_t no
     /* A KV stream that asks: answer with what its opener lacks, then close. */
     const wire_msg *kv = kv_all_in(n, 0, count);
     if (kv) {
-        size_t off = frame_begin(n);
-        size_t used = n->sout.len - off - WIRE_FRAME_PREFIX;
+        size_t env = 0, off = frame_begin(n, s, &env);
         if (kvnode_put_deltas_for(n, &n->sout, kv->u.kv_digest.entries, kv->u.kv_digest.count, true,
-                                  n->s.stream_frame_bytes_max - used))
-            frame_end(n, s, off);
+                                  frame_room(n, s, off, 0)))
+            frame_end(n, s, off, env);
         else
             n->sout.len = off;
     }
@@ -414,12 +595,84 @@ static void on_reply_frame(rumor_node *n, stream *s, size_t count, uint64_t now)
         sync_kv_push(n, &s->peer, kv->u.kv_digest.entries, kv->u.kv_digest.count, SYNC_KV_ALL, now);
 }
 
+/*
+ * Opens a sealed frame in place and checks that it belongs to this stream (docs/protocol.md
+ * section 7.7): it comes from the other side, its tokens are this stream's, and it is the next
+ * frame of its direction. A recorded frame replayed on another stream, reflected back, or
+ * repeated on this one fails here.
+ */
+static int open_frame(rumor_node *n, stream *s, uint8_t *p, size_t len, size_t hdr, seal_inner *in,
+                      const uint8_t **body, size_t *blen)
+{
+    int rc = seal_open(&n->seal, p, len, hdr, p + hdr + SEAL_ENV_BYTES, in, body, blen);
+    if (rc < 0)
+        return recv_reject(n, wire_drop_of(rc));
+    static const uint8_t zero[SEAL_TOKEN_BYTES];
+    uint8_t want = s->kind == STREAM_IN ? SEAL_KIND_OPENER : SEAL_KIND_ACCEPTOR;
+    bool ok = in->kind == want && in->seq == s->seq_in;
+    if (!s->hello_done && s->kind == STREAM_IN)
+        ok = ok && memcmp(in->acceptor, zero, SEAL_TOKEN_BYTES) == 0;
+    else if (!s->hello_done)
+        ok = ok && memcmp(in->opener, s->tok_open, SEAL_TOKEN_BYTES) == 0;
+    else
+        ok = ok && memcmp(in->opener, s->tok_open, SEAL_TOKEN_BYTES) == 0 &&
+             memcmp(in->acceptor, s->tok_acc, SEAL_TOKEN_BYTES) == 0;
+    if (!ok)
+        return recv_reject(n, RUMOR_DROP_REPLAYED);
+    s->seq_in++;
+    return 0;
+}
+
+/* The other side's hello. The acceptor answers with its own token; the opener, now holding a
+ * token the acceptor just made, sends the request it held back. Returns 1 (stream stays open)
+ * or a negative error. */
+static int on_hello(rumor_node *n, stream *s, const seal_inner *in, size_t blen)
+{
+    if (blen != 0)
+        return recv_reject(n, RUMOR_DROP_MALFORMED);
+    s->hello_done = true;
+    if (s->kind == STREAM_IN) {
+        memcpy(s->tok_open, in->opener, SEAL_TOKEN_BYTES);
+        seal_token(&n->seal, s->tok_acc);
+        return send_hello(n, s) ? 1 : RUMOR_ERR_TOO_BIG;
+    }
+    memcpy(s->tok_acc, in->acceptor, SEAL_TOKEN_BYTES);
+    s->pending = false;
+    bool sent = s->kind == STREAM_PING_OUT ? send_ping_frame(n, s)
+                : s->kind == STREAM_KV_OUT ? send_held(n, s)
+                                           : send_state(n, s, s->pending_flags, NULL);
+    return sent ? 1 : RUMOR_ERR_TOO_BIG;
+}
+
 /* Handles one complete frame: 1 while the stream stays open, 0 when it is done, or a negative
  * error for a frame that did not decode. */
-static int on_frame(rumor_node *n, stream *s, const uint8_t *p, size_t len, uint64_t now)
+static int on_frame(rumor_node *n, stream *s, uint8_t *p, size_t len, uint64_t now)
 {
     n->st.packets_in++;
-    int count = recv_decode(n, p, len, true);
+    wire_header h;
+    int hdr = recv_header(n, p, len, true, &h);
+    if (hdr < 0)
+        return hdr;
+    bool sealed = (h.flags & WIRE_FLAG_SEALED) != 0;
+    /* An accepted stream is sealed or not as its opener's first frame is (plaintext only gets
+     * past recv_header on a node that accepts it). */
+    if (s->kind == STREAM_IN && !s->sealed && !s->plain) {
+        s->sealed = sealed;
+        s->plain = !sealed;
+    }
+    if (sealed != s->sealed)
+        return recv_reject(n, sealed ? RUMOR_DROP_MALFORMED : RUMOR_DROP_PLAINTEXT);
+    const uint8_t *body = p + hdr;
+    size_t blen = len - (size_t)hdr;
+    if (sealed) {
+        seal_inner in;
+        int rc = open_frame(n, s, p, len, (size_t)hdr, &in, &body, &blen);
+        if (rc < 0)
+            return rc;
+        if (!s->hello_done)
+            return on_hello(n, s, &in, blen);
+    }
+    int count = recv_msgs(n, body, blen, true, false);
     if (count < 0) {
         recv_shrink(n);
         return count;
@@ -464,7 +717,7 @@ int rumor_node_stream_data(rumor_node *n, uint64_t id, const uint8_t *data, size
     }
     /* Several frames may arrive in one read (or one frame over many). */
     while (s->in.len >= WIRE_FRAME_PREFIX) {
-        const uint8_t *b = s->in.p;
+        uint8_t *b = s->in.p;
         uint32_t flen = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
         if (flen > n->s.stream_frame_bytes_max) {
             node_drop(n, RUMOR_DROP_OVERSIZE);

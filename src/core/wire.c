@@ -1,5 +1,6 @@
 #include "core/wire.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #define DROP(reason) (-(int)(reason)-1)
@@ -58,6 +59,85 @@ static bool get_member(buf_reader *r, wire_member *m, uint32_t meta_max)
            buf_get_lbytes(r, meta_max, &m->meta.p, &m->meta.len);
 }
 
+/* ---- identity trailers ---- */
+
+static bool get_block(buf_reader *r, wire_ident *id)
+{
+    uint8_t flags;
+    memset(id, 0, sizeof(*id));
+    if (!buf_get_u8(r, &flags) || (flags & ~WIRE_IDENT_CERT) ||
+        !buf_get_bytes(r, WIRE_KEY_BYTES, &id->pk))
+        return false;
+    if (flags & WIRE_IDENT_CERT) {
+        if (!buf_get_u64be(r, &id->cert_expires_ms) || !buf_get_bytes(r, WIRE_SIG_BYTES, &id->cert))
+            return false;
+        id->has_cert = true;
+    }
+    if (!buf_get_bytes(r, WIRE_SIG_BYTES, &id->sig))
+        return false;
+    id->present = true;
+    return true;
+}
+
+/* Whether what is left of a payload starts with a well-formed trailer of `blocks` identity
+ * blocks (or, with `sigs`, that many bare signatures). Anything after it is ignored. */
+static bool trailer_ok(buf_reader p, uint32_t blocks, uint32_t sigs)
+{
+    uint8_t v;
+    wire_ident id;
+    const uint8_t *b;
+    if (!buf_get_u8(&p, &v) || v != WIRE_IDENT_V1)
+        return false;
+    for (uint32_t i = 0; i < blocks; i++)
+        if (!get_block(&p, &id))
+            return false;
+    size_t n;
+    return size_mul_ok(sigs, WIRE_SIG_BYTES, &n) && buf_get_bytes(&p, n, &b);
+}
+
+void wire_alive_ident(const wire_msg *m, wire_ident *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!m->u.alive.ident)
+        return;
+    buf_reader r;
+    buf_reader_init(&r, m->u.alive.meta.p + m->u.alive.meta.len + 1, WIRE_IDENT_BLOCK_MAX);
+    (void)get_block(&r, out); /* validated at decode */
+}
+
+void wire_accuse_ident(const wire_msg *m, wire_ident *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!m->u.accuse.ident)
+        return;
+    wire_str last = m->type == WIRE_LEFT ? m->u.accuse.name : m->u.accuse.accuser;
+    out->sig = last.p + last.len + 1;
+    out->present = true;
+}
+
+bool wire_pushpull_idents(const wire_msg *m, buf_reader *out)
+{
+    if (!m->u.pushpull.ident)
+        return false;
+    const buf_reader *mr = &m->u.pushpull.members;
+    /* The trailer follows the records, the 8-byte digest and the version byte. */
+    buf_reader_init(out, mr->p + mr->len + 9, (size_t)m->u.pushpull.count * WIRE_IDENT_BLOCK_MAX);
+    return true;
+}
+
+bool wire_ident_next(buf_reader *r, wire_ident *out)
+{
+    return get_block(r, out);
+}
+
+const uint8_t *wire_kv_delta_sigs(const wire_msg *m)
+{
+    if (!m->u.kv_delta.ident)
+        return NULL;
+    const buf_reader *er = &m->u.kv_delta.entries;
+    return er->p + er->len + 1;
+}
+
 bool wire_member_next(buf_reader *r, wire_member *m)
 {
     return get_member(r, m, RUMOR_META_MAX);
@@ -75,7 +155,10 @@ static bool decode_pushpull(buf_reader *p, wire_msg *m, uint32_t meta_max)
         if (!get_member(p, &wm, meta_max))
             return false;
     buf_reader_init(&m->u.pushpull.members, p->p + start, p->off - start);
-    return buf_get_u64be(p, &m->u.pushpull.digest);
+    if (!buf_get_u64be(p, &m->u.pushpull.digest))
+        return false;
+    m->u.pushpull.ident = trailer_ok(*p, m->u.pushpull.count, 0);
+    return true;
 }
 
 #define KV_KEY_WIRE_MAX 256 /* RUMOR_KEY_MAX */
@@ -169,7 +252,98 @@ static bool decode_kv_delta(buf_reader *p, wire_msg *m)
         last = e.version;
     }
     buf_reader_init(&m->u.kv_delta.entries, p->p + start, p->off - start);
+    m->u.kv_delta.ident = trailer_ok(*p, 0, m->u.kv_delta.count + 1u);
     return true;
+}
+
+static bool get_ltime(buf_reader *r, uint64_t *out)
+{
+    return buf_get_varint_max(r, WIRE_LTIME_MAX, out);
+}
+
+static bool get_text(buf_reader *r, size_t min, size_t max, wire_str *s)
+{
+    return buf_get_lbytes(r, max, &s->p, &s->len) && s->len >= min &&
+           (s->len == 0 || memchr(s->p, 0, s->len) == NULL);
+}
+
+bool wire_query_node_next(buf_reader *r, wire_str *name)
+{
+    return get_name(r, name, false);
+}
+
+bool wire_query_tag_next(buf_reader *r, wire_str *key, wire_str *value)
+{
+    return get_text(r, 1, RUMOR_TAG_KEY_MAX, key) && get_text(r, 0, RUMOR_TAG_VALUE_MAX, value);
+}
+
+/* Reads (and so validates) a QUERY's variable part; `out` may be NULL. */
+static bool query_parts(buf_reader *r, wire_query_parts *out)
+{
+    wire_query_parts q;
+    wire_str a, b;
+    if (!buf_get_u32v(r, &q.nnodes))
+        return false;
+    size_t start = r->off;
+    for (uint32_t i = 0; i < q.nnodes; i++)
+        if (!wire_query_node_next(r, &a))
+            return false;
+    buf_reader_init(&q.nodes, r->p + start, r->off - start);
+    if (!buf_get_u32v(r, &q.ntags))
+        return false;
+    start = r->off;
+    for (uint32_t i = 0; i < q.ntags; i++)
+        if (!wire_query_tag_next(r, &a, &b))
+            return false;
+    buf_reader_init(&q.tags, r->p + start, r->off - start);
+    if (!get_text(r, 1, RUMOR_EVENT_NAME_MAX, &q.name) ||
+        !buf_get_lbytes(r, RUMOR_PACKET_MAX, &q.payload.p, &q.payload.len))
+        return false;
+    if (out)
+        *out = q;
+    return true;
+}
+
+void wire_query_parts_of(wire_str rest, wire_query_parts *out)
+{
+    buf_reader r;
+    buf_reader_init(&r, rest.p, rest.len);
+    if (!query_parts(&r, out))
+        memset(out, 0, sizeof(*out)); /* not from wire_msg_decode: nothing to read */
+}
+
+void wire_addr_of(wire_str bytes, rumor_addr *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->len = (uint8_t)(bytes.len <= RUMOR_ADDR_MAX ? bytes.len : RUMOR_ADDR_MAX);
+    memcpy(out->bytes, bytes.p, out->len);
+}
+
+static bool decode_query(buf_reader *p, wire_msg *m)
+{
+    uint8_t alen;
+    if (!get_ltime(p, &m->u.query.ltime) || !buf_get_u32v(p, &m->u.query.id) ||
+        !get_name(p, &m->u.query.origin, false) || !buf_get_u8(p, &alen) || alen == 0 ||
+        alen > RUMOR_ADDR_MAX || !buf_get_bytes(p, alen, &m->u.query.addr.p) ||
+        !buf_get_u8(p, &m->u.query.flags) || !buf_get_u32v(p, &m->u.query.timeout_ms))
+        return false;
+    m->u.query.addr.len = alen;
+    size_t start = p->off;
+    if (!query_parts(p, NULL))
+        return false;
+    m->u.query.rest = wire_str_of(p->p + start, p->off - start);
+    return true;
+}
+
+static bool decode_query_resp(buf_reader *p, wire_msg *m)
+{
+    if (!get_ltime(p, &m->u.query_resp.ltime) || !buf_get_u32v(p, &m->u.query_resp.id) ||
+        !get_name(p, &m->u.query_resp.from, false) || !buf_get_u8(p, &m->u.query_resp.flags) ||
+        !buf_get_lbytes(p, RUMOR_PACKET_MAX, &m->u.query_resp.payload.p,
+                        &m->u.query_resp.payload.len))
+        return false;
+    /* An ack carries nothing. */
+    return !((m->u.query_resp.flags & WIRE_Q_ACK) && m->u.query_resp.payload.len);
 }
 
 static bool decode_payload(buf_reader *p, wire_msg *m, uint32_t meta_max)
@@ -191,22 +365,44 @@ static bool decode_payload(buf_reader *p, wire_msg *m, uint32_t meta_max)
     case WIRE_NACK:
         return buf_get_u32v(p, &m->u.ack.seq);
     case WIRE_ALIVE:
-        return buf_get_u32v(p, &m->u.alive.inc) && get_name(p, &m->u.alive.name, false) &&
-               get_addr(p, &m->u.alive.addr) &&
-               buf_get_lbytes(p, meta_max, &m->u.alive.meta.p, &m->u.alive.meta.len);
+        if (!buf_get_u32v(p, &m->u.alive.inc) || !get_name(p, &m->u.alive.name, false) ||
+            !get_addr(p, &m->u.alive.addr) ||
+            !buf_get_lbytes(p, meta_max, &m->u.alive.meta.p, &m->u.alive.meta.len))
+            return false;
+        m->u.alive.ident = trailer_ok(*p, 1, 0);
+        return true;
     case WIRE_SUSPECT:
     case WIRE_FAILED:
-        return buf_get_u32v(p, &m->u.accuse.inc) && get_name(p, &m->u.accuse.name, false) &&
-               get_name(p, &m->u.accuse.accuser, false);
+        if (!buf_get_u32v(p, &m->u.accuse.inc) || !get_name(p, &m->u.accuse.name, false) ||
+            !get_name(p, &m->u.accuse.accuser, false))
+            return false;
+        m->u.accuse.ident = trailer_ok(*p, 0, 1);
+        return true;
     case WIRE_LEFT:
         m->u.accuse.accuser = wire_str_of(NULL, 0);
-        return buf_get_u32v(p, &m->u.accuse.inc) && get_name(p, &m->u.accuse.name, false);
+        if (!buf_get_u32v(p, &m->u.accuse.inc) || !get_name(p, &m->u.accuse.name, false))
+            return false;
+        m->u.accuse.ident = trailer_ok(*p, 0, 1);
+        return true;
     case WIRE_PUSHPULL:
         return decode_pushpull(p, m, meta_max);
     case WIRE_KV_DIGEST:
         return decode_kv_digest(p, m);
     case WIRE_KV_DELTA:
         return decode_kv_delta(p, m);
+    case WIRE_USER_EVENT:
+        return get_ltime(p, &m->u.user_event.ltime) &&
+               get_name(p, &m->u.user_event.origin, false) &&
+               get_text(p, 1, RUMOR_EVENT_NAME_MAX, &m->u.user_event.name) &&
+               buf_get_lbytes(p, RUMOR_PACKET_MAX, &m->u.user_event.payload.p,
+                              &m->u.user_event.payload.len);
+    case WIRE_QUERY:
+        return decode_query(p, m);
+    case WIRE_QUERY_RESP:
+        return decode_query_resp(p, m);
+    case WIRE_CLOCKS:
+        return buf_get_u8(p, &m->u.clocks.flags) && get_ltime(p, &m->u.clocks.event_ltime) &&
+               get_ltime(p, &m->u.clocks.query_ltime) && buf_get_u64be(p, &m->u.clocks.event_sum);
     default:
         return false;
     }
@@ -295,24 +491,64 @@ void wire_put_ack(buf_writer *w, uint8_t type, uint32_t seq)
 void wire_put_alive(buf_writer *w, uint32_t inc, wire_str name, const rumor_addr *addr,
                     wire_str meta)
 {
+    wire_put_alive_ident(w, inc, name, addr, meta, NULL);
+}
+
+size_t wire_ident_block_size(const wire_ident *id)
+{
+    return 1u + WIRE_KEY_BYTES + (id->has_cert ? 8u + WIRE_SIG_BYTES : 0u) + WIRE_SIG_BYTES;
+}
+
+void wire_put_ident_block(buf_writer *w, const wire_ident *id)
+{
+    buf_put_u8(w, id->has_cert ? WIRE_IDENT_CERT : 0);
+    buf_put_bytes(w, id->pk, WIRE_KEY_BYTES);
+    if (id->has_cert) {
+        buf_put_u64be(w, id->cert_expires_ms);
+        buf_put_bytes(w, id->cert, WIRE_SIG_BYTES);
+    }
+    buf_put_bytes(w, id->sig, WIRE_SIG_BYTES);
+}
+
+void wire_put_alive_ident(buf_writer *w, uint32_t inc, wire_str name, const rumor_addr *addr,
+                          wire_str meta, const wire_ident *id)
+{
+    bool signed_ = id && id->present;
+    size_t trailer = signed_ ? 1u + wire_ident_block_size(id) : 0u;
     put_head(w, WIRE_ALIVE,
-             buf_varint_size(inc) + lstr_size(name) + 1u + addr->len + lstr_size(meta));
+             buf_varint_size(inc) + lstr_size(name) + 1u + addr->len + lstr_size(meta) + trailer);
     buf_put_varint(w, inc);
     put_lstr(w, name);
     put_addr(w, addr);
     put_lstr(w, meta);
+    if (signed_) {
+        buf_put_u8(w, WIRE_IDENT_V1);
+        wire_put_ident_block(w, id);
+    }
 }
 
 void wire_put_accuse(buf_writer *w, uint8_t type, uint32_t inc, wire_str name, wire_str accuser)
 {
+    wire_put_accuse_ident(w, type, inc, name, accuser, NULL);
+}
+
+void wire_put_accuse_ident(buf_writer *w, uint8_t type, uint32_t inc, wire_str name,
+                           wire_str accuser, const uint8_t *sig)
+{
     size_t len = buf_varint_size(inc) + lstr_size(name);
     if (type != WIRE_LEFT)
         len += lstr_size(accuser);
+    if (sig)
+        len += 1u + WIRE_SIG_BYTES;
     put_head(w, type, len);
     buf_put_varint(w, inc);
     put_lstr(w, name);
     if (type != WIRE_LEFT)
         put_lstr(w, accuser);
+    if (sig) {
+        buf_put_u8(w, WIRE_IDENT_V1);
+        buf_put_bytes(w, sig, WIRE_SIG_BYTES);
+    }
 }
 
 size_t wire_member_size(const wire_member *m)
@@ -324,8 +560,14 @@ size_t wire_member_size(const wire_member *m)
 void wire_put_pushpull_begin(buf_writer *w, uint8_t flags, wire_str sender, uint32_t count,
                              size_t members_bytes)
 {
+    wire_put_pushpull_begin_ident(w, flags, sender, count, members_bytes, 0);
+}
+
+void wire_put_pushpull_begin_ident(buf_writer *w, uint8_t flags, wire_str sender, uint32_t count,
+                                   size_t members_bytes, size_t trailer_bytes)
+{
     put_head(w, WIRE_PUSHPULL,
-             1u + lstr_size(sender) + buf_varint_size(count) + members_bytes + 8u);
+             1u + lstr_size(sender) + buf_varint_size(count) + members_bytes + 8u + trailer_bytes);
     buf_put_u8(w, flags);
     put_lstr(w, sender);
     buf_put_varint(w, count);
@@ -431,4 +673,83 @@ void wire_put_kv_entry(buf_writer *w, const wire_kv_entry *e)
     buf_put_u8(w, e->flags);
     buf_put_varint(w, e->stamp);
     put_lstr(w, e->value);
+}
+
+/* ---- user events and queries ---- */
+
+void wire_put_user_event(buf_writer *w, uint64_t ltime, wire_str origin, wire_str name,
+                         wire_str payload)
+{
+    put_head(w, WIRE_USER_EVENT,
+             buf_varint_size(ltime) + lstr_size(origin) + lstr_size(name) + lstr_size(payload));
+    buf_put_varint(w, ltime);
+    put_lstr(w, origin);
+    put_lstr(w, name);
+    put_lstr(w, payload);
+}
+
+size_t wire_query_rest_size(const wire_str *nodes, uint32_t nnodes, const wire_str *keys,
+                            const wire_str *values, uint32_t ntags, wire_str name, wire_str payload)
+{
+    size_t n =
+        buf_varint_size(nnodes) + buf_varint_size(ntags) + lstr_size(name) + lstr_size(payload);
+    for (uint32_t i = 0; i < nnodes; i++)
+        n += lstr_size(nodes[i]);
+    for (uint32_t i = 0; i < ntags; i++)
+        n += lstr_size(keys[i]) + lstr_size(values[i]);
+    return n;
+}
+
+void wire_put_query_rest(buf_writer *w, const wire_str *nodes, uint32_t nnodes,
+                         const wire_str *keys, const wire_str *values, uint32_t ntags,
+                         wire_str name, wire_str payload)
+{
+    buf_put_varint(w, nnodes);
+    for (uint32_t i = 0; i < nnodes; i++)
+        put_lstr(w, nodes[i]);
+    buf_put_varint(w, ntags);
+    for (uint32_t i = 0; i < ntags; i++) {
+        put_lstr(w, keys[i]);
+        put_lstr(w, values[i]);
+    }
+    put_lstr(w, name);
+    put_lstr(w, payload);
+}
+
+void wire_put_query(buf_writer *w, uint64_t ltime, uint32_t id, wire_str origin,
+                    const rumor_addr *addr, uint8_t flags, uint32_t timeout_ms, wire_str rest)
+{
+    put_head(w, WIRE_QUERY,
+             buf_varint_size(ltime) + buf_varint_size(id) + lstr_size(origin) + 1u + addr->len +
+                 1u + buf_varint_size(timeout_ms) + rest.len);
+    buf_put_varint(w, ltime);
+    buf_put_varint(w, id);
+    put_lstr(w, origin);
+    put_addr(w, addr);
+    buf_put_u8(w, flags);
+    buf_put_varint(w, timeout_ms);
+    buf_put_bytes(w, rest.p, rest.len);
+}
+
+void wire_put_query_resp(buf_writer *w, uint64_t ltime, uint32_t id, wire_str from, uint8_t flags,
+                         wire_str payload)
+{
+    put_head(w, WIRE_QUERY_RESP,
+             buf_varint_size(ltime) + buf_varint_size(id) + lstr_size(from) + 1u +
+                 lstr_size(payload));
+    buf_put_varint(w, ltime);
+    buf_put_varint(w, id);
+    put_lstr(w, from);
+    buf_put_u8(w, flags);
+    put_lstr(w, payload);
+}
+
+void wire_put_clocks(buf_writer *w, uint8_t flags, uint64_t event_ltime, uint64_t query_ltime,
+                     uint64_t event_sum)
+{
+    put_head(w, WIRE_CLOCKS, 1u + buf_varint_size(event_ltime) + buf_varint_size(query_ltime) + 8u);
+    buf_put_u8(w, flags);
+    buf_put_varint(w, event_ltime);
+    buf_put_varint(w, query_ltime);
+    buf_put_u64be(w, event_sum);
 }

@@ -41,7 +41,11 @@ typedef enum wire_type {
     WIRE_PUSHPULL = 9,
     WIRE_KV_DIGEST = 10,
     WIRE_KV_DELTA = 11,
-    WIRE_TYPE_MAX = 11,
+    WIRE_USER_EVENT = 12,
+    WIRE_QUERY = 13,
+    WIRE_QUERY_RESP = 14,
+    WIRE_CLOCKS = 15,
+    WIRE_TYPE_MAX = 15,
 } wire_type;
 
 #define WIRE_PP_JOIN   0x01 /* the sender is joining */
@@ -60,10 +64,38 @@ typedef enum wire_type {
 #define WIRE_KVX_COMPLETE 0x02 /* every entry up to origin_max is in this delta */
 #define WIRE_KVX_RUMOR    0x04 /* a fresh write being rumor-mongered: pass it on when new */
 
+/* QUERY flags: acks requested. QUERY_RESP flags: this is an ack (no payload). */
+#define WIRE_Q_ACK 0x01
+/* CLOCKS flags: the sender is joining and wants no past user events. */
+#define WIRE_CLK_NO_REPLAY 0x01
+/* Lamport times stay below 2^63, so witnessing one (time + 1) can never wrap. */
+#define WIRE_LTIME_MAX ((1ull << 63) - 1)
+
 typedef struct wire_str {
     const uint8_t *p;
     size_t len;
 } wire_str;
+
+/*
+ * Per-node identity (docs/protocol.md section 12). Signed claims carry an identity trailer after
+ * the message's version-1 fields, which receivers without identities skip as trailing payload.
+ * Every trailer starts with WIRE_IDENT_V1; one that does not parse counts as absent (the message
+ * still decodes). An identity block is `flags | public key | [expiry | certificate] | signature`.
+ */
+#define WIRE_IDENT_V1        1    /* first byte of every identity trailer */
+#define WIRE_IDENT_CERT      0x01 /* block flag: a certificate follows the key */
+#define WIRE_KEY_BYTES       32   /* Ed25519 public key */
+#define WIRE_SIG_BYTES       64   /* Ed25519 signature (and certificate) */
+#define WIRE_IDENT_BLOCK_MAX (1u + WIRE_KEY_BYTES + 8u + 2u * WIRE_SIG_BYTES)
+
+typedef struct wire_ident {
+    bool present;        /* false: the claim carried no (well-formed) identity */
+    bool has_cert;       /* blocks only */
+    const uint8_t *pk;   /* blocks only: WIRE_KEY_BYTES */
+    const uint8_t *sig;  /* WIRE_SIG_BYTES */
+    const uint8_t *cert; /* WIRE_SIG_BYTES when has_cert */
+    uint64_t cert_expires_ms;
+} wire_ident;
 
 typedef struct wire_header {
     uint8_t version;
@@ -102,10 +134,12 @@ typedef struct wire_msg {
             uint32_t inc;
             wire_str name;
             rumor_addr addr;
+            bool ident; /* an identity trailer follows meta: wire_alive_ident() */
             wire_str meta;
         } alive;
         struct {
             uint32_t inc;
+            bool ident; /* a signature trailer follows: wire_accuse_ident() */
             wire_str name;
             wire_str accuser; /* empty for LEFT */
         } accuse;             /* SUSPECT, FAILED, LEFT */
@@ -122,6 +156,7 @@ typedef struct wire_msg {
         struct {
             wire_str origin;
             uint8_t flags;
+            bool ident;     /* signatures follow the entries: wire_kv_delta_sigs() */
             uint64_t since; /* entries follow version `since` of the origin */
             uint64_t origin_max;
             uint64_t gc_version;
@@ -130,11 +165,40 @@ typedef struct wire_msg {
         } kv_delta;
         struct {
             uint8_t flags;
+            bool ident; /* identity blocks follow the digest: wire_pushpull_idents() */
             wire_str sender;
             uint32_t count;
             buf_reader members; /* `count` encoded wire_member records, validated */
             uint64_t digest;    /* the sender's members_digest */
         } pushpull;
+        struct {
+            uint64_t ltime;
+            wire_str origin;
+            wire_str name;
+            wire_str payload;
+        } user_event;
+        struct {
+            uint64_t ltime;
+            uint32_t id;
+            uint8_t flags;
+            uint32_t timeout_ms;
+            wire_str origin;
+            wire_str addr; /* the asker's address bytes (1..RUMOR_ADDR_MAX), wire_addr_of() */
+            wire_str rest; /* filters, name and payload, validated: wire_query_parts() */
+        } query;
+        struct {
+            uint64_t ltime;
+            uint32_t id;
+            uint8_t flags;
+            wire_str from;
+            wire_str payload; /* empty for an ack */
+        } query_resp;
+        struct {
+            uint8_t flags;
+            uint64_t event_ltime;
+            uint64_t query_ltime;
+            uint64_t event_sum; /* over the sender's recent user events (msg_window_sum) */
+        } clocks;
     } u;
 } wire_msg;
 
@@ -195,6 +259,39 @@ void wire_put_kv_delta_begin(buf_writer *w, wire_str origin, uint8_t flags, uint
                              uint64_t max, uint64_t gc, uint32_t count, size_t bytes);
 void wire_put_kv_entry(buf_writer *w, const wire_kv_entry *e);
 
+/* The variable part of a QUERY (`rest`), split: node-name filters, tag filters, name, payload.
+ * Read the filters with wire_query_node_next() and wire_query_tag_next(). */
+typedef struct wire_query_parts {
+    uint32_t nnodes;
+    buf_reader nodes;
+    uint32_t ntags;
+    buf_reader tags;
+    wire_str name;
+    wire_str payload;
+} wire_query_parts;
+
+void wire_query_parts_of(wire_str rest, wire_query_parts *out);
+bool wire_query_node_next(buf_reader *r, wire_str *name);
+bool wire_query_tag_next(buf_reader *r, wire_str *key, wire_str *value);
+void wire_addr_of(wire_str bytes, rumor_addr *out);
+
+/* User events and queries. A QUERY's variable part is encoded first (its size is what
+ * query_bytes_max bounds), then wrapped with the fixed fields. */
+void wire_put_user_event(buf_writer *w, uint64_t ltime, wire_str origin, wire_str name,
+                         wire_str payload);
+size_t wire_query_rest_size(const wire_str *nodes, uint32_t nnodes, const wire_str *keys,
+                            const wire_str *values, uint32_t ntags, wire_str name,
+                            wire_str payload);
+void wire_put_query_rest(buf_writer *w, const wire_str *nodes, uint32_t nnodes,
+                         const wire_str *keys, const wire_str *values, uint32_t ntags,
+                         wire_str name, wire_str payload);
+void wire_put_query(buf_writer *w, uint64_t ltime, uint32_t id, wire_str origin,
+                    const rumor_addr *addr, uint8_t flags, uint32_t timeout_ms, wire_str rest);
+void wire_put_query_resp(buf_writer *w, uint64_t ltime, uint32_t id, wire_str from, uint8_t flags,
+                         wire_str payload);
+void wire_put_clocks(buf_writer *w, uint8_t flags, uint64_t event_ltime, uint64_t query_ltime,
+                     uint64_t event_sum);
+
 /* Reads the next member of a push-pull state (already validated by wire_msg_decode). */
 bool wire_member_next(buf_reader *r, wire_member *m);
 
@@ -223,6 +320,37 @@ void wire_put_pushpull_begin(buf_writer *w, uint8_t flags, wire_str sender, uint
 size_t wire_member_size(const wire_member *m);
 void wire_put_member(buf_writer *w, const wire_member *m);
 void wire_put_pushpull_end(buf_writer *w, uint64_t digest);
+
+/* ---- identity trailers (docs/protocol.md section 12) ---- */
+
+/* The identity block of an ALIVE; `out->present` false when it has none. */
+void wire_alive_ident(const wire_msg *m, wire_ident *out);
+/* The signature of a SUSPECT, FAILED or LEFT (only `present` and `sig` are set). */
+void wire_accuse_ident(const wire_msg *m, wire_ident *out);
+/* A reader over the `count` identity blocks of a PUSHPULL (validated at decode); false when the
+ * message carries none. Read them with wire_ident_next() alongside wire_member_next(). */
+bool wire_pushpull_idents(const wire_msg *m, buf_reader *out);
+bool wire_ident_next(buf_reader *r, wire_ident *out);
+/* The origin's signature over the KV_DELTA's head, followed by one signature per entry in
+ * order (WIRE_SIG_BYTES each); NULL when the message carries none. */
+const uint8_t *wire_kv_delta_sigs(const wire_msg *m);
+
+size_t wire_ident_block_size(const wire_ident *id);
+void wire_put_ident_block(buf_writer *w, const wire_ident *id);
+/* ALIVE with an identity trailer (`id` NULL or not present: none, as wire_put_alive). */
+void wire_put_alive_ident(buf_writer *w, uint32_t inc, wire_str name, const rumor_addr *addr,
+                          wire_str meta, const wire_ident *id);
+/* SUSPECT, FAILED or LEFT with a signature trailer (`sig` NULL: none, as wire_put_accuse). */
+void wire_put_accuse_ident(buf_writer *w, uint8_t type, uint32_t inc, wire_str name,
+                           wire_str accuser, const uint8_t *sig);
+/* PUSHPULL whose payload also holds `trailer_bytes` after the digest (1 + the blocks). */
+void wire_put_pushpull_begin_ident(buf_writer *w, uint8_t flags, wire_str sender, uint32_t count,
+                                   size_t members_bytes, size_t trailer_bytes);
+/* Bytes of a KV_DELTA signature trailer for `count` entries. */
+static inline size_t wire_kv_sigs_size(uint32_t count)
+{
+    return 1u + WIRE_SIG_BYTES + (size_t)count * WIRE_SIG_BYTES;
+}
 
 static inline wire_str wire_str_of(const void *p, size_t len)
 {

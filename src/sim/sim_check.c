@@ -249,6 +249,11 @@ void sim_check_event(rumor_sim *s, uint32_t o, const rumor_event *ev)
         s->trace = sim_hash_u64(s->trace, ev->version << 1 | ev->deleted);
         return;
     }
+    if (ev->type >= RUMOR_EVENT_USER) {
+        /* User events and queries are not membership either. */
+        s->trace = sim_hash_u64(s->trace, ev->ltime << 8 | ev->payload_len);
+        return;
+    }
     uint32_t m;
     if (!sim_addr_index(s, &ev->member.addr, &m)) {
         sim_violation(s, "node-%u: %s about an address the simulator never gave out", o,

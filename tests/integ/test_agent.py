@@ -47,7 +47,7 @@ def cli_surface(a, b):
     check(r.returncode == 3 and "no agent answered" in r.stderr, f"unreachable: {r}")
     r = subprocess.run([BIN, "bogus"], capture_output=True, text=True)
     check(r.returncode == 2, f"unknown command exit {r.returncode}")
-    for cmd in ["agent", "members", "join", "leave", "monitor", "info", "tags"]:
+    for cmd in ["agent", "members", "join", "leave", "monitor", "info", "tags", "kv", "state"]:
         r = subprocess.run([BIN, cmd, "--help"], capture_output=True, text=True)
         check(r.returncode == 0 and "Usage" in r.stdout, f"rumor {cmd} --help: {r}")
     env = dict(os.environ, RUMOR_HTTP_ADDR=a.http)

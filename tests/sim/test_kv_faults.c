@@ -258,7 +258,8 @@ static void restore_snapshot(rumor_sim *s, uint32_t i, const snapshot *sn)
                       strlen(se->value),
                       se->version,
                       0,
-                      0};
+                      0,
+                      NULL};
         assert_int_equal(kv_apply(&n->kv, n->kv_self, &d, rumor_sim_now(s)), 1);
     }
 }

@@ -37,6 +37,10 @@ struct tnet {
     uint64_t now;
     uint64_t rng;
     double loss;
+    tnet_event_fn hook;
+    void *hook_ud;
+    tnet_tap_fn tap;
+    void *tap_ud;
 };
 
 static uint64_t rnd(tnet *t)
@@ -212,13 +216,31 @@ static void drain(tnet *t, int i)
         }
     }
     rumor_event ev;
+    bool hooked = false;
     while (rumor_node_poll_event(nd, &ev)) {
         int who = -1;
         if (ev.member.addr.len == 4)
             who = idx_of(&ev.member.addr);
         if (who >= 0 && who < TNET_MAX && ev.type < 9)
             t->events[i][who][ev.type]++;
+        if (t->hook) {
+            t->hook(t, i, &ev, t->hook_ud);
+            hooked = true;
+        }
     }
+    if (hooked)
+        drain(t, i); /* what the hook made the node send */
+}
+
+void tnet_poll(tnet *t, int i)
+{
+    drain(t, i);
+}
+
+void tnet_set_event_hook(tnet *t, tnet_event_fn fn, void *ud)
+{
+    t->hook = fn;
+    t->hook_ud = ud;
 }
 
 static void deliver(tnet *t, delivery *d)
@@ -231,6 +253,8 @@ static void deliver(tnet *t, delivery *d)
     switch (d->kind) {
     case D_DGRAM: {
         rumor_addr from = tnet_addr(d->from);
+        if (t->tap && !t->cut[d->from][to])
+            t->tap(t->tap_ud, d->from, to, false, d->data, d->len);
         if (!t->cut[d->from][to])
             rumor_node_receive(nd, &from, d->data, d->len, t->now);
         break;
@@ -248,6 +272,8 @@ static void deliver(tnet *t, delivery *d)
         break;
     case D_DATA: {
         uint64_t id = d->sid ? c->idb : c->ida;
+        if (t->tap)
+            t->tap(t->tap_ud, d->from, to, true, d->data, d->len);
         if (id && id != UINT64_MAX)
             rumor_node_stream_data(nd, id, d->data, d->len, t->now);
         break;
@@ -332,4 +358,16 @@ int tnet_inject(tnet *t, int to, const rumor_addr *from, const uint8_t *p, size_
     int rc = rumor_node_receive(t->node[to], from, p, len, t->now);
     drain(t, to);
     return rc;
+}
+
+void tnet_tap(tnet *t, tnet_tap_fn fn, void *ud)
+{
+    t->tap = fn;
+    t->tap_ud = ud;
+}
+
+void tnet_restart(tnet *t, int i)
+{
+    tnet_start(t, i);
+    drain(t, i);
 }

@@ -32,7 +32,18 @@ void tnet_cut(tnet *t, int i, int j, bool cut);
 int tnet_state(tnet *t, int observer, int who);
 /* Number of events of `type` about `who` seen by `observer`. */
 int tnet_events(tnet *t, int observer, int who, rumor_event_type type);
+/* Called with every event a node emits, after the harness counted it. The hook may call the
+ * node (answer a query): what that sends is delivered like anything else. */
+typedef void (*tnet_event_fn)(tnet *t, int node, const rumor_event *ev, void *ud);
+void tnet_set_event_hook(tnet *t, tnet_event_fn fn, void *ud);
+/* Drains node i's output now: what a direct API call made it send, and its events. */
+void tnet_poll(tnet *t, int i);
 /* Raw datagram injection, as if from `from` (any address). */
 int tnet_inject(tnet *t, int to, const rumor_addr *from, const uint8_t *p, size_t len);
+/* Sees every datagram and stream write as it is delivered (a packet capture). */
+typedef void (*tnet_tap_fn)(void *ud, int from, int to, bool stream, const uint8_t *p, size_t len);
+void tnet_tap(tnet *t, tnet_tap_fn fn, void *ud);
+/* Restarts node i (a new rumor_node from its settings, which the caller may change first). */
+void tnet_restart(tnet *t, int i);
 
 #endif

@@ -389,8 +389,9 @@ static void test_stream_pushpull_answered(void **ctx)
     assert_true(rumor_node_poll_stream(n, &op));
     assert_int_equal(op.kind, RUMOR_STREAM_WRITE);
     assert_int_equal(op.id, id);
-    /* The reply is one frame: prefix, header, one PUSHPULL with the reply flag and both, then
-     * the node's complete key-value digest (it holds nothing: no entries). */
+    /* The reply is one frame: prefix, header, the Lamport clocks of user events and queries,
+     * one PUSHPULL with the reply flag and both, then the node's complete key-value digest (it
+     * holds nothing: no entries). */
     uint32_t flen = (uint32_t)op.data[0] << 24 | (uint32_t)op.data[1] << 16 |
                     (uint32_t)op.data[2] << 8 | op.data[3];
     assert_int_equal(flen + 4, op.len);
@@ -399,6 +400,8 @@ static void test_stream_pushpull_answered(void **ctx)
     wire_header h;
     wire_msg msg;
     assert_int_equal(wire_header_decode(&r, &h), 0);
+    assert_int_equal(wire_msg_decode(&r, &msg, RUMOR_META_MAX), 1);
+    assert_int_equal(msg.type, WIRE_CLOCKS);
     assert_int_equal(wire_msg_decode(&r, &msg, RUMOR_META_MAX), 1);
     assert_int_equal(msg.type, WIRE_PUSHPULL);
     assert_true(msg.u.pushpull.flags & WIRE_PP_REPLY);
@@ -432,7 +435,7 @@ static uint64_t digest_term(const char *name, uint32_t inc, int state)
     return x ^ (x >> 31);
 }
 
-/* Reads the one PUSHPULL of the frame written by `op`. */
+/* Reads the one PUSHPULL of the frame written by `op` (after the CLOCKS before it). */
 static void reply_of(const rumor_stream_op *op, wire_msg *msg)
 {
     assert_int_equal(op->kind, RUMOR_STREAM_WRITE);
@@ -444,6 +447,8 @@ static void reply_of(const rumor_stream_op *op, wire_msg *msg)
     buf_reader_init(&r, op->data + 4, flen);
     wire_header h;
     assert_int_equal(wire_header_decode(&r, &h), 0);
+    assert_int_equal(wire_msg_decode(&r, msg, RUMOR_META_MAX), 1);
+    assert_int_equal(msg->type, WIRE_CLOCKS);
     assert_int_equal(wire_msg_decode(&r, msg, RUMOR_META_MAX), 1);
     assert_int_equal(msg->type, WIRE_PUSHPULL);
 }

@@ -1,0 +1,140 @@
+/*
+ * The recent-message window of a Lamport clock (Serf's eventBuffer / queryBuffer): slot
+ * `ltime % size` holds the identities of the messages seen at that time. A message is stale
+ * when its time is more than `size` behind the clock. Two times within the window never share a
+ * slot, so a slot holding another time holds an older one that has left the window, and is
+ * reused.
+ */
+#include "core/msg.h"
+
+#include <string.h>
+
+bool msg_window_init(msg_window *w, const rumor_allocator *a, uint32_t size, size_t bytes_max)
+{
+    w->size = size;
+    w->bytes = 0;
+    w->bytes_max = bytes_max;
+    w->slots = rcalloc(a, size, sizeof(msg_slot));
+    return w->slots != NULL;
+}
+
+static void slot_clear(msg_window *w, msg_slot *s, const rumor_allocator *a)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        w->bytes -= s->items[i].len;
+        rfree(a, s->items[i].id);
+    }
+    s->n = 0;
+}
+
+void msg_window_free(msg_window *w, const rumor_allocator *a)
+{
+    if (!w->slots)
+        return;
+    for (uint32_t i = 0; i < w->size; i++) {
+        slot_clear(w, &w->slots[i], a);
+        rfree(a, w->slots[i].items);
+    }
+    rfree(a, w->slots);
+    w->slots = NULL;
+}
+
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static uint64_t fnv(uint64_t h, const uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+uint64_t msg_window_low(const msg_window *w, uint64_t clock)
+{
+    return clock > w->size ? clock - w->size : 0;
+}
+
+uint64_t msg_window_sum(const msg_window *w, uint64_t clock)
+{
+    uint64_t lo = msg_window_low(w, clock), sum = 0;
+    for (uint32_t i = 0; i < w->size; i++) {
+        const msg_slot *s = &w->slots[i];
+        if (s->ltime < lo)
+            continue;
+        for (size_t k = 0; k < s->n; k++)
+            sum += s->items[k].hash;
+    }
+    return sum;
+}
+
+void msg_witness(uint64_t *clock, uint64_t ltime)
+{
+    if (ltime >= *clock)
+        *clock = ltime + 1;
+}
+
+static bool same(const msg_seen *it, const wire_str *parts, size_t nparts, size_t len)
+{
+    if (it->len != len)
+        return false;
+    size_t off = 0;
+    for (size_t i = 0; i < nparts; off += parts[i].len, i++)
+        if (parts[i].len && memcmp(it->id + off, parts[i].p, parts[i].len) != 0)
+            return false;
+    return true;
+}
+
+msg_admit msg_window_admit(msg_window *w, const rumor_allocator *a, uint64_t clock, uint64_t ltime,
+                           const wire_str *parts, size_t nparts)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < nparts; i++)
+        len += parts[i].len;
+    /* Serf: stale when the clock is past the window and the time is below its start. */
+    if (ltime < msg_window_low(w, clock))
+        return MSG_STALE;
+    msg_slot *s = &w->slots[ltime % w->size];
+    if (s->n && s->ltime != ltime)
+        slot_clear(w, s, a);
+    s->ltime = ltime;
+    for (size_t i = 0; i < s->n; i++)
+        if (same(&s->items[i], parts, nparts, len))
+            return MSG_DUP;
+    if (s->n >= MSG_SLOT_MAX || len > UINT32_MAX || w->bytes + len > w->bytes_max)
+        return MSG_FULL;
+    void *items = s->items;
+    if (!rgrow(a, &items, &s->cap, s->n + 1, sizeof(msg_seen)))
+        return MSG_FULL;
+    s->items = items;
+    uint8_t *copy = ralloc(a, len ? len : 1);
+    if (!copy)
+        return MSG_FULL;
+    for (size_t i = 0, off = 0; i < nparts; off += parts[i].len, i++)
+        if (parts[i].len)
+            memcpy(copy + off, parts[i].p, parts[i].len);
+    uint8_t lt[8];
+    for (int i = 0; i < 8; i++)
+        lt[i] = (uint8_t)(ltime >> (56 - 8 * i));
+    s->items[s->n].id = copy;
+    s->items[s->n].len = (uint32_t)len;
+    s->items[s->n].hash = mix(fnv(fnv(0xcbf29ce484222325ull, lt, 8), copy, len));
+    s->n++;
+    w->bytes += len;
+    return MSG_NEW;
+}
+
+void msg_window_unadmit(msg_window *w, const rumor_allocator *a, uint64_t ltime)
+{
+    msg_slot *s = &w->slots[ltime % w->size];
+    if (s->n && s->ltime == ltime) {
+        s->n--;
+        w->bytes -= s->items[s->n].len;
+        rfree(a, s->items[s->n].id);
+    }
+}
