@@ -338,6 +338,17 @@ def main(wd):
     durability(agents, others)
     older_copy(wd, agents)
 
+    # The value limit is checked against one stream frame with the delta around the value and,
+    # with --identity, its signatures (1,049,097 - 521 - 129 = 1,048,447 bytes).
+    frame = ["--engine", "stream_frame_bytes_max=1049097", "--kv-value-max", "1048576"]
+    r = subprocess.run([BIN, "agent", "--data-dir", f"{wd}/limits", *frame, "--identity"],
+                       capture_output=True, text=True, timeout=30)
+    check(r.returncode == 2 and "at most 1048447" in r.stderr and "identities" in r.stderr,
+          f"--kv-value-max over a frame with signatures: exit {r.returncode}, {r.stderr[-300:]}")
+    r = subprocess.run([BIN, "agent", "--kv-value-max", str(1024 * 1024 + 1)], capture_output=True,
+                       text=True, timeout=30)
+    check(r.returncode != 0 and "1048576" in r.stderr, f"--kv-value-max over 1 MiB: {r}")
+
     # A data dir whose saved entries cannot be read is refused, not silently started empty.
     bad = agents[10]
     bad.kill()
