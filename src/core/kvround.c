@@ -14,8 +14,6 @@
 #define KV_SUM_HOT_MAX 8
 /* A KV_DIGEST's own bytes around its entries: type, length, flags, count, sum. */
 #define KV_DIGEST_OVERHEAD (1u + 3u + 1u + 3u + 8u)
-/* Deltas in one stream frame, leaving room for the frame's other messages. */
-#define KV_STREAM_DELTAS_MAX (WIRE_STREAM_MSGS_MAX - 16u)
 
 static wire_str origin_name(const kv_origin *o)
 {
@@ -462,7 +460,7 @@ uint64_t kvnode_deadline(const rumor_node *n)
 /* ---- key-value state on streams ---- */
 
 size_t kvnode_put_deltas_for(rumor_node *n, buf_writer *w, buf_reader r, uint32_t count, bool all,
-                             size_t budget)
+                             size_t budget, size_t msgs_max)
 {
     uint32_t gen = ++n->kv_mark;
     size_t start = w->len, msgs = 0;
@@ -477,7 +475,7 @@ size_t kvnode_put_deltas_for(rumor_node *n, buf_writer *w, buf_reader r, uint32_
         if (!kvnode_lacks(n, o, their_max, their_gc))
             continue;
         size_t used = w->len - start;
-        if (msgs >= KV_STREAM_DELTAS_MAX || used >= budget)
+        if (msgs >= msgs_max || used >= budget)
             return msgs;
         msgs += kvnode_put_delta(n, w, o, their_max, their_gc, 0, budget - used, 0, NULL);
     }
@@ -489,7 +487,7 @@ size_t kvnode_put_deltas_for(rumor_node *n, buf_writer *w, buf_reader r, uint32_
         if (o->mark == gen || (o->max_version == 0 && o->gc_version == 0))
             continue;
         size_t used = w->len - start;
-        if (msgs >= KV_STREAM_DELTAS_MAX || used >= budget)
+        if (msgs >= msgs_max || used >= budget)
             break;
         msgs += kvnode_put_delta(n, w, o, 0, 0, 0, budget - used, 0, NULL);
     }

@@ -328,10 +328,13 @@ bool kvnode_lacks(const rumor_node *n, const kv_origin *o, uint64_t their_max, u
 void kvnode_ask(rumor_node *n, const rumor_addr *to, const kv_origin *o);
 /* Retires our shared entries that newer writes of other origins superseded a while ago. */
 void kvnode_retire(rumor_node *n, uint64_t now);
-/* kvround.c: key-value state on streams. Appends KV_DELTAs (at most `budget` bytes) for what
- * the sender of a digest list lacks; returns the messages appended. */
+/* kvround.c: key-value state on streams. Appends KV_DELTAs (at most `budget` bytes and
+ * `msgs_max` messages) for what the sender of a digest list lacks; returns the messages
+ * appended. A stream frame holds at most WIRE_STREAM_MSGS_MAX messages: KV_STREAM_DELTAS_MAX
+ * leaves room for the frame's others (CLOCKS, PUSHPULL, the digest). */
+#define KV_STREAM_DELTAS_MAX (WIRE_STREAM_MSGS_MAX - 16u)
 size_t kvnode_put_deltas_for(rumor_node *n, buf_writer *w, buf_reader r, uint32_t count, bool all,
-                             size_t budget);
+                             size_t budget, size_t msgs_max);
 /* Our complete digest (KV_DIGEST with ALL): its encoded size, and the message. */
 size_t kvnode_digest_all_size(const rumor_node *n);
 void kvnode_put_digest_all(rumor_node *n, buf_writer *w);

@@ -198,15 +198,27 @@ static size_t frame_room(const rumor_node *n, const stream *s, size_t off, size_
 /* Our key-value part of a full-state frame: deltas for what the peer lacks when its complete
  * digest `peer_kv` is known, then our own complete digest, all within `room` bytes (membership
  * first: when even the digest does not fit, no key-value state). */
-static void put_kv(rumor_node *n, size_t room, const wire_msg *peer_kv)
+static void put_kv(rumor_node *n, size_t room, size_t msgs_max, const wire_msg *peer_kv)
 {
     size_t dsz = kvnode_digest_all_size(n);
     if (dsz > room)
         return;
     if (peer_kv)
         kvnode_put_deltas_for(n, &n->sout, peer_kv->u.kv_digest.entries, peer_kv->u.kv_digest.count,
-                              true, room - dsz);
+                              true, room - dsz, msgs_max);
     kvnode_put_digest_all(n, &n->sout);
+}
+
+/* Messages in an encoded run of them (user events rendered aside). */
+static size_t msgs_in(const buf_writer *w)
+{
+    buf_reader r;
+    buf_reader_init(&r, w->p, w->len);
+    wire_msg m;
+    size_t count = 0;
+    while (wire_msg_decode(&r, &m, RUMOR_META_MAX) > 0)
+        count++;
+    return count;
 }
 
 /*
@@ -226,8 +238,12 @@ static bool send_state(rumor_node *n, stream *s, uint8_t flags, const wire_msg *
     msg_put_events(n, &ev, (flags & WIRE_PP_REPLY) != 0, frame_room(n, s, off, 0));
     if (ev.failed)
         ev.len = 0; /* out of memory: the events wait for another exchange */
-    if (!(flags & WIRE_PP_DIGEST))
-        put_kv(n, frame_room(n, s, off, ev.len), peer_kv);
+    if (!(flags & WIRE_PP_DIGEST)) {
+        /* The frame's message count is bounded too (WIRE_STREAM_MSGS_MAX): events count. */
+        size_t evn = ev.len ? msgs_in(&ev) : 0;
+        put_kv(n, frame_room(n, s, off, ev.len),
+               evn < KV_STREAM_DELTAS_MAX ? KV_STREAM_DELTAS_MAX - evn : 0, peer_kv);
+    }
     if (ev.len)
         buf_put_bytes(&n->sout, ev.p, ev.len);
     buf_writer_free(&ev);
@@ -301,7 +317,8 @@ int sync_kv_push(rumor_node *n, const rumor_addr *to, buf_reader r, uint32_t cou
     size_t start = w->len, msgs = 0;
     size_t dsz = (how & SYNC_KV_ASK) ? kvnode_digest_all_size(n) : 0;
     if (dsz <= room) {
-        msgs = kvnode_put_deltas_for(n, w, r, count, (how & SYNC_KV_ALL) != 0, room - dsz);
+        msgs = kvnode_put_deltas_for(n, w, r, count, (how & SYNC_KV_ALL) != 0, room - dsz,
+                                     KV_STREAM_DELTAS_MAX);
         if (how & SYNC_KV_ASK) {
             kvnode_put_digest_all(n, w);
             msgs++;
@@ -553,7 +570,7 @@ static bool on_inbound_frame(rumor_node *n, stream *s, size_t count, uint64_t no
     if (kv) {
         size_t env = 0, off = frame_begin(n, s, &env);
         if (kvnode_put_deltas_for(n, &n->sout, kv->u.kv_digest.entries, kv->u.kv_digest.count, true,
-                                  frame_room(n, s, off, 0)))
+                                  frame_room(n, s, off, 0), KV_STREAM_DELTAS_MAX))
             frame_end(n, s, off, env);
         else
             n->sout.len = off;
