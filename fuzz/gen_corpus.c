@@ -144,6 +144,60 @@ static void b_pushpull_digest(buf_writer *w)
     wire_put_pushpull_end(w, 0x0123456789abcdefull);
 }
 
+/* Key-value messages (docs/protocol.md 4.6), about the members the fuzzed node knows. */
+static void kv_digest(buf_writer *w, uint8_t flags, uint32_t nbuckets)
+{
+    const char *names[] = {"m1", "m2", "self"};
+    size_t bytes = 0;
+    for (int i = 0; i < 3; i++)
+        bytes += wire_kv_digest_entry_size(S(names[i]), (uint64_t)(3 - i), (uint64_t)(i == 0));
+    wire_put_kv_digest_begin_b(w, flags, 3, bytes, nbuckets);
+    for (int i = 0; i < 3; i++)
+        wire_put_kv_digest_entry(w, S(names[i]), (uint64_t)(3 - i), (uint64_t)(i == 0));
+    wire_put_kv_digest_end(w, 0x0102030405060708ull);
+    uint64_t sums[64];
+    for (uint32_t i = 0; i < 64; i++)
+        sums[i] = i * 0x9e3779b97f4a7c15ull;
+    wire_put_kv_digest_buckets(w, sums, nbuckets);
+}
+static void b_kv_sum(buf_writer *w)
+{
+    kv_digest(w, WIRE_KVD_SUM | WIRE_KVD_PUSH | WIRE_KVD_PULL, 64);
+}
+static void b_kv_offer(buf_writer *w)
+{
+    kv_digest(w, WIRE_KVD_OFFER | WIRE_KVD_PUSH | WIRE_KVD_PULL, 0);
+}
+static void b_kv_reply(buf_writer *w)
+{
+    kv_digest(w, WIRE_KVD_REPLY, 0);
+}
+static void b_kv_all(buf_writer *w)
+{
+    kv_digest(w, WIRE_KVD_ALL, 0);
+}
+static void b_kv_delta(buf_writer *w)
+{
+    uint8_t dep[16];
+    size_t dl = wire_kv_retired_put(dep, S("m2"), 1);
+    wire_kv_entry e[3] = {
+        {S("k1"), 1, 0x02, 100, S("a")},
+        {S("k2"), 2, 0x01, 0, S("")},
+        {S("k1"), 3, 0x07, 100, wire_str_of(dep, dl)},
+    };
+    size_t bytes = 0;
+    for (int i = 0; i < 3; i++)
+        bytes += wire_kv_entry_size(&e[i]);
+    wire_put_kv_delta_begin(w, S("m1"), WIRE_KVX_COMPLETE | WIRE_KVX_RUMOR, 0, 3, 0, 3, bytes);
+    for (int i = 0; i < 3; i++)
+        wire_put_kv_entry(w, &e[i]);
+}
+static void b_pushpull_kv(buf_writer *w)
+{
+    b_pushpull(w);
+    b_kv_delta(w);
+    b_kv_all(w);
+}
 static void b_user_event(buf_writer *w)
 {
     wire_put_user_event(w, 5, S("m1"), S("deploy"), S("v1.2"));
@@ -172,6 +226,16 @@ static void b_clocks_events(buf_writer *w)
     b_pushpull_digest(w);
     wire_put_user_event(w, 39, S("m3"), S("missed"), S(""));
 }
+/* A full-state frame as send_state lays it out: CLOCKS, PUSHPULL, key-value deltas and the
+ * complete digest, recent user events last. */
+static void b_clocks_pushpull_kv_events(buf_writer *w)
+{
+    wire_put_clocks(w, 0, 40, 3, 0x55);
+    b_pushpull(w);
+    b_kv_delta(w);
+    b_kv_all(w);
+    wire_put_user_event(w, 39, S("m3"), S("missed"), S(""));
+}
 
 static const struct {
     const char *name;
@@ -193,11 +257,18 @@ static const struct {
     {"pushpull", b_pushpull},
     {"pushpull-left", b_pushpull_left},
     {"pushpull-digest", b_pushpull_digest},
+    {"kv-sum", b_kv_sum},
+    {"kv-offer", b_kv_offer},
+    {"kv-reply", b_kv_reply},
+    {"kv-all", b_kv_all},
+    {"kv-delta-retired", b_kv_delta},
+    {"pushpull-kv", b_pushpull_kv},
     {"user-event", b_user_event},
     {"query", b_query},
     {"query-resp", b_query_resp},
     {"query-ack", b_query_ack},
     {"clocks-events", b_clocks_events},
+    {"clocks-pushpull-kv-events", b_clocks_pushpull_kv_events},
 };
 
 /* ---- signed messages (fuzz_ident) ---- */
@@ -323,6 +394,47 @@ static void i_pushpull(buf_writer *w)
     }
 }
 
+/* A KV_DELTA of `origin` signed with key `key`: head (max, gc) and every entry. */
+static void signed_delta(buf_writer *w, const char *origin, uint8_t key, uint8_t flags,
+                         uint64_t since, uint64_t max, uint64_t gc, const wire_kv_entry *e,
+                         uint32_t count)
+{
+    uint8_t stmt[IDENT_STMT_MAX], sig[64];
+    size_t bytes = wire_kv_sigs_size(count);
+    for (uint32_t i = 0; i < count; i++)
+        bytes += wire_kv_entry_size(&e[i]);
+    wire_put_kv_delta_begin(w, S(origin), flags, since, max, gc, count, bytes);
+    for (uint32_t i = 0; i < count; i++)
+        wire_put_kv_entry(w, &e[i]);
+    buf_put_u8(w, WIRE_IDENT_V1);
+    sign_with(key, stmt, ident_stmt_kv_head(stmt, S(origin), max, gc), sig);
+    buf_put_bytes(w, sig, 64);
+    for (uint32_t i = 0; i < count; i++) {
+        sign_with(key, stmt, ident_stmt_kv_entry(stmt, S(origin), &e[i]), sig);
+        buf_put_bytes(w, sig, 64);
+    }
+}
+/* m2 writes shared "sk"; m1's older write of it follows, then m1's signed retirement of it,
+ * which names m2's entry as what superseded it. */
+static void i_kv_retired(buf_writer *w)
+{
+    wire_kv_entry e2 = {S("sk"), 1, 0x02, 200, S("new")};
+    signed_delta(w, "m2", 12, WIRE_KVX_COMPLETE, 0, 1, 0, &e2, 1);
+    uint8_t dep[16];
+    size_t dl = wire_kv_retired_put(dep, S("m2"), 1);
+    wire_kv_entry e1[2] = {{S("sk"), 2, 0x02, 100, S("old")},
+                           {S("sk"), 3, 0x07, 100, wire_str_of(dep, dl)}};
+    signed_delta(w, "m1", 11, WIRE_KVX_COMPLETE, 1, 3, 0, e1, 2);
+}
+/* A full-state frame of m1 with signed key-value deltas and its complete digest. */
+static void i_pushpull_kv(buf_writer *w)
+{
+    wire_put_clocks(w, 0, 7, 1, 0);
+    i_pushpull(w);
+    i_kv(w);
+    kv_digest(w, WIRE_KVD_ALL, 0);
+}
+
 static const struct {
     const char *name;
     body_fn fn;
@@ -336,6 +448,8 @@ static const struct {
     {"left", i_left},
     {"kv", i_kv},
     {"pushpull", i_pushpull},
+    {"kv-retired", i_kv_retired},
+    {"pushpull-kv", i_pushpull_kv},
 };
 
 static size_t packet(uint8_t *out, size_t cap, const char *label, uint8_t flags, body_fn fn)

@@ -59,6 +59,7 @@ extern "C" {
 #define RUMOR_PACKET_MAX        65000                 /* bytes of one datagram */
 #define RUMOR_STREAM_FRAME_MAX  (64u * 1024u * 1024u) /* bytes of one stream frame */
 #define RUMOR_KEY_MAX           256                   /* bytes of a key */
+#define RUMOR_KV_VALUE_MAX      (1024u * 1024u)       /* bytes of one key-value value */
 #define RUMOR_KEY_BYTES         32                    /* bytes of an encryption key */
 #define RUMOR_KEYRING_MAX       16                    /* encryption keys held at once */
 #define RUMOR_SEAL_SECRET_BYTES 32                    /* host entropy for sealing nonces */
@@ -204,12 +205,15 @@ typedef struct rumor_settings {
     /* Replicated key-value state. */
     uint32_t kv_sync_interval_ms; /* anti-entropy round period; 0 = off */
     rumor_sync_mode kv_sync_mode; /* default RUMOR_SYNC_PUSH_PULL */
-    uint32_t kv_value_bytes_max;  /* one value; it must fit a datagram with its key */
+    uint32_t kv_value_bytes_max;  /* one value, <= RUMOR_KV_VALUE_MAX and one stream frame;
+                                     values too big for a datagram travel over streams */
     uint32_t kv_keys_max;         /* keys per node */
     uint32_t kv_node_bytes_max;   /* key + value bytes per node */
     uint64_t kv_total_bytes_max;  /* key + value bytes over all replicas held */
     uint32_t kv_tombstone_ttl_ms; /* a delete is remembered this long before collection */
     int64_t wallclock_offset_ms;  /* now + this = Unix time in ms, for shared-key stamps */
+    uint32_t kv_rumor_transmits;  /* each node passes a fresh write on this many times through
+                                     the broadcast queue (0 = anti-entropy only); default 4 */
 
     /* Per-node identity (docs/protocol.md section 12). Off unless `identity` is set; when on,
      * this node signs its own claims (alive, leave, accusations, key-value writes) with the key
@@ -367,7 +371,9 @@ typedef struct rumor_event {
     rumor_member member;
     char accuser[RUMOR_NAME_MAX + 1];
     /* RUMOR_EVENT_KV_CHANGE: the key, its new version (0 never) and the version it replaced
-     * (0 when the key was absent); `deleted` when the change is a delete. */
+     * (0 when the key was absent); `deleted` when the change is a delete. A writer retiring its
+     * shared entry after a newer write of another node superseded it raises no event: no value
+     * anyone reads changes (rumor_node_shared_get already returns the newer write). */
     const uint8_t *key;
     size_t key_len;
     uint64_t version;
@@ -707,8 +713,9 @@ typedef struct rumor_kv_entry {
     bool shared;         /* a write to the shared keyspace (not necessarily the winning one) */
     bool deleted;        /* a delete */
     uint32_t flags;      /* the entry's flags as KV_DELTA carries them (docs/protocol.md), of
-                            which `shared` and `deleted` are two; a host that saves entries saves
-                            them and gives them back to restore (0 there: from the booleans) */
+                            which `shared` and `deleted` are two (0x04: a shared write its owner
+                            retired, `value` naming what superseded it); a host that saves entries
+                            saves them and gives them back to restore (0 there: from the booleans) */
 } rumor_kv_entry;
 
 /* Which entries a walk visits (rumor_kv_filter.flags); 0 means RUMOR_KV_OWN. */

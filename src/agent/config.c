@@ -373,8 +373,9 @@ static int set_kv_sync_interval(agent_config *cfg, const char *v, const char *wh
 static int set_kv_value_max(agent_config *cfg, const char *v, const char *where, char *err,
                             size_t cap)
 {
-    /* The packet size may still change: the pair is checked once every flag is in. */
-    return set_kv_number(cfg, v, "kv_value_bytes_max", 0, RUMOR_PACKET_MAX, "bytes", where, err,
+    /* Values too big for a datagram travel over streams; the frame size may still change, so
+     * the value is checked against it once every flag is in (check_engine). */
+    return set_kv_number(cfg, v, "kv_value_bytes_max", 0, RUMOR_KV_VALUE_MAX, "bytes", where, err,
                          cap);
 }
 
@@ -391,14 +392,26 @@ static int set_kv_tombstone_ttl(agent_config *cfg, const char *v, const char *wh
                          err, cap);
 }
 
-/* Whether the engine takes these settings (with a stand-in identity). */
-static bool engine_accepts(const rumor_settings *s)
+/* Whether the engine takes these settings (with a stand-in identity, and stand-in keys when
+ * the node signs or seals: signatures and the sealed envelope take room in a stream frame). */
+static bool engine_accepts(const agent_config *cfg, const rumor_settings *s)
 {
+    static const uint8_t stand_in[1][RUMOR_KEY_BYTES] = {{1}};
     rumor_settings t = *s;
     rumor_node *n = NULL;
     uint8_t ip[4] = {127, 0, 0, 1};
     t.name = "settings-check";
     (void)rumor_addr_from_ip(&t.addr, 4, ip, RUMOR_RUNTIME_DEFAULT_PORT);
+    if (cfg->identity) {
+        t.identity = true;
+        memset(t.identity_seed, 1, sizeof(t.identity_seed));
+    }
+    if (cfg->encrypt_set || cfg->keyring[0]) {
+        t.keys = stand_in;
+        t.nkeys = 1;
+        memset(t.seal_secret, 1, sizeof(t.seal_secret));
+        t.seal_epoch = 1;
+    }
     int rc = rumor_node_new(&n, &t, 0);
     rumor_node_del(n);
     return rc == RUMOR_OK;
@@ -406,7 +419,8 @@ static bool engine_accepts(const rumor_settings *s)
 
 /*
  * Checks, once every flag and file is in, the one limit that depends on others: the largest
- * value must fit the engine's message budget (a datagram or a stream frame). The engine is the
+ * value must fit one stream frame with its message, its signatures (--identity) and the sealed
+ * envelope (--encrypt); values larger than a datagram travel over streams. The engine is the
  * judge, so the bound is found by asking it rather than by repeating its formula here.
  */
 static int check_engine(const agent_config *cfg, char *err, size_t cap)
@@ -414,25 +428,26 @@ static int check_engine(const agent_config *cfg, char *err, size_t cap)
     rumor_settings s;
     rumor_settings_default(&s, cfg->profile);
     agent_config_apply_engine(cfg, &s);
-    if (engine_accepts(&s))
+    if (engine_accepts(cfg, &s))
         return 0;
     uint32_t want = s.kv_value_bytes_max, lo = 0, hi = want;
     s.kv_value_bytes_max = 0;
-    if (!engine_accepts(&s)) {
+    if (!engine_accepts(cfg, &s)) {
         snprintf(err, cap, "the engine refuses this combination of --engine values");
         return -1;
     }
     while (lo + 1 < hi) { /* lo is accepted, hi refused */
         s.kv_value_bytes_max = lo + (hi - lo) / 2;
-        if (engine_accepts(&s))
+        if (engine_accepts(cfg, &s))
             lo = s.kv_value_bytes_max;
         else
             hi = s.kv_value_bytes_max;
     }
     snprintf(err, cap,
              "kv_value_bytes_max %u (--kv-value-max) is more than these settings allow: at most "
-             "%u with packet_bytes_max %u and stream_frame_bytes_max %u",
-             want, lo, s.packet_bytes_max, s.stream_frame_bytes_max);
+             "%u with stream_frame_bytes_max %u%s%s",
+             want, lo, s.stream_frame_bytes_max, cfg->identity ? ", identities" : "",
+             cfg->encrypt_set || cfg->keyring[0] ? ", encryption" : "");
     return -1;
 }
 
@@ -536,7 +551,7 @@ static const option options[] = {
     {"kv-sync-interval", "kv_sync_interval_ms", OPT_NUMBER, set_kv_sync_interval, "MS",
      "key-value anti-entropy round period, 0 = off (lan 1000, local 500)"},
     {"kv-value-max", "kv_value_bytes_max", OPT_NUMBER, set_kv_value_max, "BYTES",
-     "largest key-value value (default 512; must fit one datagram)"},
+     "largest key-value value, up to 1048576 (default 512; larger than a datagram: over streams)"},
     {"kv-keys-max", "kv_keys_max", OPT_NUMBER, set_kv_keys_max, "N",
      "keys per node, its shared-keyspace writes included (default 1024)"},
     {"kv-tombstone-ttl", "kv_tombstone_ttl_ms", OPT_NUMBER, set_kv_tombstone_ttl, "MS",

@@ -91,7 +91,8 @@ static void sse_free(void *cls)
 }
 
 /* A stream of `hub`'s events. The buffer holds the largest event: a key-value change carries
- * a value of up to a datagram, base64-encoded, and a key escaped as JSON. */
+ * a value of up to kv_value_bytes_max (1 MiB at most), base64-encoded, and a key escaped as
+ * JSON. */
 static enum MHD_Result serve_stream(agent *a, struct MHD_Connection *conn, agent_hub *hub,
                                     const char *prefix, size_t prefix_len, bool kv)
 {

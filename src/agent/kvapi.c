@@ -423,8 +423,10 @@ static bool check_request(agent *a, const api_request *req, const kv_route *r, k
     }
     if (c->op == OP_PUT) {
         if (req->body_too_large) {
-            api_error(resp, 413, "request body larger than %zu bytes; nothing changed",
-                      http_body_max(a));
+            api_error(resp, 413,
+                      "value larger than %zu bytes; the limit is %u (kv_value_bytes_max); "
+                      "nothing changed",
+                      http_body_max(a), a->engine.kv_value_bytes_max);
             return false;
         }
         if (req->body_len > a->engine.kv_value_bytes_max) {

@@ -96,6 +96,15 @@ bool bcast_push(bcast_queue *q, uint8_t cls, const uint8_t *msg, size_t len, bca
     return true;
 }
 
+bool bcast_push_n(bcast_queue *q, uint8_t cls, const uint8_t *msg, size_t len,
+                  uint8_t max_transmits)
+{
+    if (!bcast_push(q, cls, msg, len, NULL, false))
+        return false;
+    q->cls[cls].head[0]->max_transmits = max_transmits; /* a new item heads bucket 0 */
+    return true;
+}
+
 uint32_t bcast_count(const bcast_queue *q)
 {
     return q->cls[0].count + q->cls[1].count;
@@ -170,7 +179,7 @@ size_t bcast_fill(bcast_queue *q, buf_writer *w, size_t budget, uint32_t limit)
         b->picked = false;
         unlink_item(q, b);
         b->transmits++;
-        if (b->transmits >= limit) {
+        if (b->transmits >= limit || (b->max_transmits && b->transmits >= b->max_transmits)) {
             if (b->notify)
                 q->notify_retired++;
             destroy(q, b);

@@ -29,8 +29,9 @@ typedef struct bcast {
     struct bcast **owner; /* cleared when the item goes (e.g. member->bcast) */
     uint32_t transmits;
     uint8_t cls;
-    bool notify; /* report retirement (used for leave) */
-    bool picked; /* already in the packet being filled */
+    bool notify;           /* report retirement (used for leave) */
+    bool picked;           /* already in the packet being filled */
+    uint8_t max_transmits; /* retire after this many even below the queue's limit; 0 = none */
     uint32_t len;
     uint8_t data[]; /* one encoded message */
 } bcast;
@@ -54,6 +55,10 @@ void bcast_free(bcast_queue *q);
  * about the same subject) and *owner tracks the new item. Returns false when out of memory. */
 bool bcast_push(bcast_queue *q, uint8_t cls, const uint8_t *msg, size_t len, bcast **owner,
                 bool notify);
+/* Queues a copy of `msg` that retires after `max_transmits` transmissions (or the queue's
+ * limit, whichever is lower): a rumor with a fixed counter (Demers et al.). False on OOM. */
+bool bcast_push_n(bcast_queue *q, uint8_t cls, const uint8_t *msg, size_t len,
+                  uint8_t max_transmits);
 /* Drops an item (its owner pointer is cleared). */
 void bcast_remove(bcast_queue *q, bcast *b);
 uint32_t bcast_count(const bcast_queue *q);

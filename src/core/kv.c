@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "core/wire.h"
+
 static uint32_t fnv(const void *p, size_t len, uint32_t h)
 {
     const uint8_t *b = p;
@@ -176,6 +178,8 @@ kv_origin *kv_origin_get(kv_store *s, const char *name, size_t len)
     o->idx = (uint32_t)s->norigins;
     s->origins[s->norigins++] = o;
     oslot_put(s->oslots, s->noslots, o);
+    o->bnext = s->bhead[kv_bucket(o)];
+    s->bhead[kv_bucket(o)] = o;
     return o;
 }
 
@@ -186,9 +190,12 @@ kv_origin *kv_origin_get(kv_store *s, const char *name, size_t len)
  * one small message. Origins holding nothing add nothing (every node has its own, empty). */
 static uint64_t sum_term(const kv_origin *o)
 {
-    if (o->max_version == 0)
+    if (o->max_version == 0 && o->gc_version == 0)
         return 0;
-    uint64_t x = ((uint64_t)o->hash << 32) ^ o->max_version ^ ((uint64_t)o->name_len << 56);
+    /* The horizon counts too: a replica still holding tombstones its origin collected differs,
+     * and the round that follows tells it the horizon. */
+    uint64_t x = ((uint64_t)o->hash << 32) ^ o->max_version ^ ((uint64_t)o->name_len << 56) ^
+                 (o->gc_version * 0x9e3779b97f4a7c15ull);
     x ^= x >> 30;
     x *= 0xbf58476d1ce4e5b9ull;
     x ^= x >> 27;
@@ -196,11 +203,26 @@ static uint64_t sum_term(const kv_origin *o)
     return x ^ (x >> 31);
 }
 
+static void set_versions(kv_store *s, kv_origin *o, uint64_t max, uint64_t gc)
+{
+    uint64_t *b = &s->bsum[kv_bucket(o)];
+    s->sum -= sum_term(o);
+    *b -= sum_term(o);
+    s->vtotal += max - o->max_version; /* wraps back when max is lower: exact either way */
+    o->max_version = max;
+    o->gc_version = gc;
+    s->sum += sum_term(o);
+    *b += sum_term(o);
+}
+
 static void set_max(kv_store *s, kv_origin *o, uint64_t v)
 {
-    s->sum -= sum_term(o);
-    o->max_version = v;
-    s->sum += sum_term(o);
+    set_versions(s, o, v, o->gc_version);
+}
+
+static void set_gc(kv_store *s, kv_origin *o, uint64_t gc)
+{
+    set_versions(s, o, o->max_version, gc);
 }
 
 /* ---- the shared index ---- */
@@ -319,12 +341,40 @@ void kv_origin_reset(kv_store *s, kv_origin *o, uint64_t gc_version)
         entry_remove(s, o, o->head);
     set_max(s, o, 0);
     if (gc_version > o->gc_version)
-        o->gc_version = gc_version;
+        set_gc(s, o, gc_version);
+}
+
+static void hot_unlink(kv_store *s, kv_origin *o)
+{
+    if (o->hot_prev)
+        o->hot_prev->hot_next = o->hot_next;
+    else if (s->hot == o)
+        s->hot = o->hot_next;
+    if (o->hot_next)
+        o->hot_next->hot_prev = o->hot_prev;
+    o->hot_prev = o->hot_next = NULL;
+}
+
+void kv_touch(kv_store *s, kv_origin *o, uint64_t now)
+{
+    o->changed_at = now;
+    if (s->hot == o)
+        return;
+    hot_unlink(s, o);
+    o->hot_next = s->hot;
+    if (s->hot)
+        s->hot->hot_prev = o;
+    s->hot = o;
 }
 
 void kv_origin_drop(kv_store *s, kv_origin *o)
 {
     kv_origin_reset(s, o, 0);
+    hot_unlink(s, o);
+    kv_origin **bp = &s->bhead[kv_bucket(o)];
+    while (*bp != o)
+        bp = &(*bp)->bnext;
+    *bp = o->bnext;
     oslot_remove(s, oslot_find(s, o->name, o->name_len, o->hash));
     kv_origin *last = s->origins[--s->norigins];
     s->origins[o->idx] = last;
@@ -351,10 +401,30 @@ const kv_entry *kv_get(const kv_origin *o, const uint8_t *key, size_t len)
     return slot ? *slot : NULL;
 }
 
+const kv_entry *kv_get_shared(const kv_origin *o, const uint8_t *key, size_t len)
+{
+    kv_entry **slot =
+        table_find(o->slots, o->nslots, key, len, key_hash(key, len, KV_SHARED), KV_SHARED);
+    return slot ? *slot : NULL;
+}
+
 static int check_delta(const kv_store *s, const kv_delta *d)
 {
     if (d->key_len == 0 || d->key_len > KV_KEY_MAX || (d->flags & ~KV_FLAGS_KNOWN) ||
-        (d->value_len && !d->value) || ((d->flags & KV_TOMBSTONE) && d->value_len))
+        (d->value_len && !d->value))
+        return RUMOR_ERR_INVALID;
+    if (d->flags & KV_RETIRED) {
+        /* A retired entry's value is the small dependency record, not a user value: it is not
+         * held to value_bytes_max (a low limit must not block a keyspace at a retirement). */
+        wire_str o;
+        uint64_t v;
+        if ((d->flags & (KV_TOMBSTONE | KV_SHARED)) != (KV_TOMBSTONE | KV_SHARED) ||
+            d->value_len > KV_RETIRED_VALUE_MAX ||
+            !wire_kv_retired_dep(wire_str_of(d->value, d->value_len), &o, &v))
+            return RUMOR_ERR_INVALID;
+        return RUMOR_OK;
+    }
+    if ((d->flags & KV_TOMBSTONE) && d->value_len)
         return RUMOR_ERR_INVALID;
     if (d->value_len > s->lim.value_bytes_max)
         return RUMOR_ERR_TOO_BIG;
@@ -422,7 +492,7 @@ static int store(kv_store *s, kv_origin *o, const kv_delta *d, uint64_t now)
     e->version = d->version;
     e->stamp = d->stamp;
     e->flags = d->flags;
-    e->dead_since = (d->flags & KV_TOMBSTONE) ? now : 0;
+    e->dead_since = now;
     list_append(o, e);
     o->bytes += entry_bytes(e);
     s->total_bytes += entry_bytes(e);
@@ -470,7 +540,7 @@ void kv_learn_gc(kv_store *s, kv_origin *o, uint64_t gc_version)
 {
     if (gc_version <= o->gc_version)
         return;
-    o->gc_version = gc_version;
+    set_gc(s, o, gc_version);
     for (kv_entry *e = o->head; e && e->version <= gc_version;) {
         kv_entry *next = e->next;
         if (!live(e))
@@ -509,7 +579,7 @@ void kv_collect(kv_store *s, kv_origin *o, uint64_t now)
             if (now < e->dead_since + s->lim.tombstone_ttl_ms ||
                 ((e->flags & KV_SHARED) && hides_older_value(s, e)))
                 return;
-            o->gc_version = e->version;
+            set_gc(s, o, e->version);
             entry_remove(s, o, e);
         }
         e = next;

@@ -19,6 +19,26 @@
  * key is the entry with the highest (stamp, origin name) across all origins, so every replica
  * picks the same winner. A shared tombstone is kept while any older entry for its key survives,
  * so collecting it can never uncover a value it had overwritten.
+ *
+ * Superseded shared entries are retired, so storage follows keys, not writers x keys. When a
+ * node's own live shared entry for a key has lost to a newer entry of another origin D (at D's
+ * version v), the owner replaces it with a retired tombstone (KV_RETIRED): same key, same stamp,
+ * no value, and the dependency (D, v). Why this never changes a winner nor brings an old value
+ * back, on any replica R:
+ *  - R applies the retirement only once it holds D's keyspace up to v (kvnode.c; otherwise the
+ *    delta stops there, a gap that a later round fills). D's entry for the key at version v is
+ *    newer than the retired one, and whatever R holds of D at or past v for that key is at
+ *    least as new: a later write or delete by D carries a later stamp (D's clock only grows),
+ *    and if D itself retired its entry, R applied that only after holding what superseded D,
+ *    newer still (induction along the chain, whose stamps grow strictly). So R always holds a
+ *    strictly newer entry than the retired one: removing the retired value removes a loser.
+ *  - The retired tombstone keeps the old stamp, so it can never win over anything newer, and
+ *    it still hides every older value like the entry it replaced did.
+ *  - It is collected like any shared tombstone: after the ttl, and only once no older live
+ *    value of its key survives at the owner (their owners retire them the same way).
+ * If D is no member of R's (it was reaped: its entries are dropped everywhere) the dependency
+ * cannot be met and is waived, so a reap never blocks the retiring origin's keyspace; the owner
+ * retires only entries superseded for a few rounds, so D is known cluster-wide by then.
  */
 #ifndef RUMOR_CORE_KV_H
 #define RUMOR_CORE_KV_H
@@ -33,17 +53,26 @@
 #define KV_KEY_MAX     256
 #define KV_TOMBSTONE   0x01
 #define KV_SHARED      0x02
-#define KV_FLAGS_KNOWN (KV_TOMBSTONE | KV_SHARED)
+#define KV_RETIRED     0x04 /* with KV_TOMBSTONE | KV_SHARED; the value names what superseded it */
+#define KV_FLAGS_KNOWN (KV_TOMBSTONE | KV_SHARED | KV_RETIRED)
+/* The largest value of a retired entry: a varint version and an origin name. */
+#define KV_RETIRED_VALUE_MAX (10u + 128u)
 
 typedef struct kv_origin kv_origin;
 struct ident_head;
+
+/* Origins fall into buckets by name hash, each with its own store sum: two nodes whose sums
+ * differ can tell which buckets differ and compare only those origins (a hash of ranges), so
+ * the few origins one lags on are found among thousands in one datagram. */
+#define KV_BUCKETS 64
 
 typedef struct kv_entry {
     struct kv_entry *prev, *next; /* the origin's entries in ascending version */
     kv_origin *origin;
     uint64_t version;
     uint64_t stamp;      /* HLC stamp (shared entries) */
-    uint64_t dead_since; /* local time a tombstone was written or learned */
+    uint64_t dead_since; /* local time the entry was written or learned (for a tombstone: since
+                            when it is dead) */
     uint32_t hash;
     uint16_t key_len;
     uint8_t flags;
@@ -63,6 +92,12 @@ struct kv_origin {
     kv_entry **slots;
     size_t nslots, count;
     kv_entry *head, *tail;
+    /* Recency: origins in the order their max_version last grew here, newest first (kv_touch),
+     * so anti-entropy can offer what is spreading right now first. */
+    struct kv_origin *hot_prev, *hot_next;
+    uint64_t changed_at;
+    struct kv_origin *bnext;  /* next origin of the same bucket */
+    uint32_t mark;            /* scratch for one message being built (kvnode.c) */
     struct ident_head *ident; /* identities on: the origin's signed head (ident.c); freed here */
 };
 
@@ -88,10 +123,14 @@ typedef struct kv_store {
     size_t norigins, origins_cap;
     kv_origin **oslots; /* origins by name hash, open addressing, NULL = empty */
     size_t noslots;
-    uint64_t sum;      /* wrapping sum over origins holding versions of mix(name, max_version) */
-    kv_entry **shared; /* winners by key hash, open addressing, NULL = empty */
+    uint64_t sum; /* wrapping sum over origins holding versions of mix(name, max_version) */
+    uint64_t bsum[KV_BUCKETS];    /* the same sum over each bucket of origins */
+    uint64_t vtotal;              /* sum of max_version over origins: how much is held */
+    kv_origin *bhead[KV_BUCKETS]; /* origins by bucket */
+    kv_entry **shared;            /* winners by key hash, open addressing, NULL = empty */
     size_t nshared, shared_slots;
     uint64_t total_bytes;
+    kv_origin *hot; /* most recently changed origin first */
     kv_limits lim;
     uint32_t sig_len; /* identities on: bytes of signature stored after each value (else 0) */
     const rumor_allocator *a;
@@ -122,6 +161,11 @@ void kv_origin_drop(kv_store *s, kv_origin *o);
 void kv_origin_reset(kv_store *s, kv_origin *o, uint64_t gc_version);
 
 const kv_entry *kv_get(const kv_origin *o, const uint8_t *key, size_t len);
+/* The origin's own entry for a shared key (live, tombstone or retired), or NULL. */
+const kv_entry *kv_get_shared(const kv_origin *o, const uint8_t *key, size_t len);
+/* Marks `o` as changed at `now` (its max_version grew): it moves to the front of the recency
+ * list. */
+void kv_touch(kv_store *s, kv_origin *o, uint64_t now);
 /* The winning entry of a shared key (a tombstone when it was deleted), or NULL. */
 const kv_entry *kv_shared_get(const kv_store *s, const uint8_t *key, size_t len);
 
@@ -152,6 +196,11 @@ void kv_learn_gc(kv_store *s, kv_origin *o, uint64_t gc_version);
 bool kv_needs_reset(const kv_origin *o, uint64_t their_max, uint64_t their_gc);
 /* Collects the origin's own tombstones older than the ttl (call for self only). */
 void kv_collect(kv_store *s, kv_origin *o, uint64_t now);
+
+static inline uint32_t kv_bucket(const kv_origin *o)
+{
+    return (o->hash * 2654435761u) >> 26; /* Fibonacci hashing: 6 bits for 64 buckets */
+}
 
 /* First entry with version > since (ascending walk via ->next), or NULL. */
 const kv_entry *kv_after(const kv_origin *o, uint64_t since);

@@ -3,14 +3,19 @@
  * digest anti-entropy (scuttlebutt over datagrams).
  *
  * A round: every kv_sync_interval the node sends one random live member its store sum (an
- * O(1)-maintained sum over origins of their max_version). A peer in sync does nothing. One that
- * differs offers (origin, max_version, gc_version) for a rotating slice of its member table
- * (one datagram whatever N is; the whole table over successive rounds); with PUSH the asker
- * sends the KV_DELTAs the peer lacks, with PULL it lists where it lags itself and the peer
- * sends those. Deltas go oldest version first and
- * as many as fit one datagram, so an exchange cut short leaves no gap; the rest follows in
- * later rounds. A fresh write also travels at once as a RUMOR delta through the application
- * broadcast class, and every node that applies it passes it on.
+ * O(1)-maintained sum over origins of their max_version), and in push modes the origins that
+ * changed here most recently ("hot": what is spreading right now). A peer in sync does nothing.
+ * One that differs offers (origin, max_version, gc_version) in one datagram: first for the
+ * asker's hot origins, then its own hot ones, then a rotating slice of its member table (the
+ * whole table over successive rounds, whatever N is). With PUSH the asker sends the KV_DELTAs
+ * the peer lacks, with PULL it lists where it lags itself and the peer sends those. Because
+ * both sides lead with what is spreading, every exchange between a node that has a fresh write
+ * and one that lacks it moves the write, as in the push / pull / push-pull models of Demers et
+ * al. and Karp et al., at any N. Deltas go oldest version first and as many as fit one
+ * datagram, so an exchange cut short leaves no gap; the rest follows in later rounds. An entry
+ * too big for any datagram goes over a stream instead (sync.c, KV push). A fresh write also
+ * travels at once as a RUMOR delta through the application broadcast class, and every node
+ * that applies it passes it on kv_rumor_transmits times.
  */
 #include "core/node.h"
 
@@ -23,9 +28,36 @@ static wire_str origin_name(const kv_origin *o)
 
 /* ---- events ---- */
 
+/* Own shared entries are retired this long after another origin's newer write superseded them
+ * (kv.h): long enough for news of that origin to have reached every member. */
+static uint64_t retire_delay(const rumor_node *n)
+{
+    return 4ull * n->s.kv_sync_interval_ms;
+}
+
+/* A shared entry of another origin was stored: when it beats our own live entry for the key,
+ * a retirement pass is due. */
+static void note_superseded(rumor_node *n, const kv_change *c)
+{
+    const kv_entry *e = c->entry;
+    if (!(e->flags & KV_SHARED) || c->origin == n->kv_self || !n->kv_self)
+        return;
+    const kv_entry *mine = kv_get_shared(n->kv_self, kv_key(e), e->key_len);
+    if (!mine || (mine->flags & KV_TOMBSTONE) ||
+        kv_shared_get(&n->kv, kv_key(e), e->key_len) == mine)
+        return;
+    uint64_t at = n->now + retire_delay(n);
+    if (at < n->kv_retire_at)
+        n->kv_retire_at = at;
+}
+
 static void on_change(void *ud, const kv_change *c)
 {
     rumor_node *n = ud;
+    note_superseded(n, c);
+    /* A retirement changes no value anyone reads (the winner is newer): no event. */
+    if (c->entry->flags & KV_RETIRED)
+        return;
     ev_rec *e = node_event_slot(n);
     uint8_t *key = e ? ralloc(&n->alloc, c->entry->key_len) : NULL;
     if (!key)
@@ -71,6 +103,8 @@ int kvnode_init(rumor_node *n)
                           ? n->now + 1 + rng_below(&n->rng, n->s.kv_sync_interval_ms)
                           : NODE_NEVER;
     n->next_kv_collect = n->next_kv_sync;
+    n->kv_retire_at = NODE_NEVER;
+    buf_writer_init(&n->kv_scratch, &n->alloc, RUMOR_PACKET_MAX);
     return RUMOR_OK;
 }
 
@@ -91,41 +125,80 @@ static wire_kv_entry entry_rec(const kv_entry *e)
 }
 
 /*
- * Appends a KV_DELTA of `o` for a replica that holds everything up to `since` (or must be reset
- * to the horizon first), with as many entries as fit `budget` bytes, oldest first. Returns false
- * when nothing (not even one entry) fits.
- *
- * With identities the delta carries the origin's signed head (its max version and horizon, which
- * may be ahead of what we hold) and each entry's signature (docs/protocol.md section 12).
+ * Identities: the signed head we hold for `o` may be ahead of the entries we hold (a head is
+ * stored once verified, also with a delta we could not apply). Deltas always carry that head, and
+ * a replica refuses deltas while it is below their horizon (a gap the origin's collection left).
+ * So we serve `o` only once we hold it past the signed horizon; then our own horizon is the
+ * signed one (it is learned here if no delta brought it yet: the head was verified).
  */
-static bool put_delta(rumor_node *n, buf_writer *w, kv_origin *o, uint64_t since, uint64_t their_gc,
-                      uint8_t flags, size_t budget)
+static bool head_usable(rumor_node *n, kv_origin *o, const ident_head *h)
+{
+    if (o->max_version < h->gc)
+        return false;
+    if (o->gc_version < h->gc)
+        kv_learn_gc(&n->kv, o, h->gc);
+    return true;
+}
+
+/* Identities: a replica at (their_max, their_gc) holds `o` past the horizon of our signed head
+ * but has not learned that horizon. Digests are not signed, so it learns a horizon only from a
+ * signed head: a delta brings it even when there are no entries to send. */
+static bool head_news(const rumor_node *n, const kv_origin *o, uint64_t their_max,
+                      uint64_t their_gc)
+{
+    const ident_head *h = n->ident ? ident_kv_head(o) : NULL;
+    return h && their_gc < h->gc && their_max >= h->gc && o->max_version >= h->gc;
+}
+
+bool kvnode_lacks(const rumor_node *n, const kv_origin *o, uint64_t their_max, uint64_t their_gc)
+{
+    return o->max_version > their_max || kv_needs_reset(o, their_max, their_gc) ||
+           head_news(n, o, their_max, their_gc);
+}
+
+/*
+ * With identities the delta carries the origin's signed head (its max version and horizon, which
+ * may be ahead of what we hold) and each entry's signature (docs/protocol.md section 12), on
+ * datagrams and streams alike: whoever relays the entries cannot alter them.
+ */
+bool kvnode_put_delta(rumor_node *n, buf_writer *w, kv_origin *o, uint64_t since, uint64_t their_gc,
+                      uint8_t flags, size_t budget, size_t big_over, int *cut)
 {
     if (n->ident && o == n->kv_self)
         ident_kv_sign_head(n); /* our head always speaks for what we hold (a no-op mostly) */
     const ident_head *h = n->ident ? ident_kv_head(o) : NULL;
     if (n->ident && !h)
         return false; /* nothing we could prove */
+    if (h && !head_usable(n, o, h))
+        return false;
     uint64_t max = h ? h->max : o->max_version, gc = h ? h->gc : o->gc_version;
     size_t per_sig = h ? WIRE_SIG_BYTES : 0, sigs = h ? wire_kv_sigs_size(0) : 0;
+    bool news = head_news(n, o, since, their_gc);
     bool reset = kv_needs_reset(o, since, their_gc);
     if (reset)
         since = 0;
     const kv_entry *first = kv_after(o, since), *e = first;
     uint32_t count = 0;
     size_t bytes = 0;
+    /* Type byte and the payload length's varint, sized for the largest payload that fits. */
+    size_t msg_head = 1u + buf_varint_size(budget);
     for (; e; e = e->next) {
         wire_kv_entry we = entry_rec(e);
         size_t sz = wire_kv_entry_size(&we) + per_sig;
-        size_t head = 3u + wire_kv_delta_head_size(origin_name(o), since, max, gc, count + 1);
-        if (head + sigs + bytes + sz > budget)
+        size_t head =
+            msg_head + sigs + wire_kv_delta_head_size(origin_name(o), since, max, gc, count + 1);
+        if (head + bytes + sz > budget) {
+            if (cut && *cut < KV_CUT_BIG)
+                *cut = head + sz > big_over ? KV_CUT_BIG : KV_CUT;
             break;
+        }
         bytes += sz;
         count++;
     }
-    /* Nothing fitted: still worth sending when it resets the replica or moves it past
-     * versions that were collected tombstones (no entries, but a newer origin_max). */
-    if (count == 0 && !(reset || (!first && o->max_version > since)))
+    /* Nothing fitted: still worth sending when it resets the replica, moves it past versions
+     * that were collected tombstones (no entries, but a newer origin_max) or brings it a signed
+     * horizon it lacks. */
+    if (count == 0 && !(reset || news || (!first && o->max_version > since)))
         return false;
     if (!e && o->max_version == max)
         flags |= WIRE_KVX_COMPLETE; /* everything up to max_version is here */
@@ -147,33 +220,87 @@ static bool put_delta(rumor_node *n, buf_writer *w, kv_origin *o, uint64_t since
     return true;
 }
 
-/* Rumor-mongers what `o` holds after `since` through the application broadcast class. */
+/* The datagram budget for key-value messages: the packet less its header (and, sealed, less
+ * the envelope and the tag). */
+static size_t dgram_budget(const rumor_node *n)
+{
+    return n->pkt_max - n->pkt_head;
+}
+
+/*
+ * Rumor-mongering is the fast path for writes that are rare next to what gossip can carry.
+ * When writes arrive faster (a burst from many nodes), the application broadcast queue backs
+ * up and most rumors run into gaps at their receivers; anti-entropy, which moves many entries
+ * per message and over streams when far behind, is then both faster and cheaper. So a node
+ * passes rumors on only while its queue holds less than about two gossip rounds' worth.
+ */
+static bool rumor_congested(const rumor_node *n)
+{
+    uint32_t per_packet = n->s.packet_bytes_max / 40u; /* a small KV_DELTA is ~40 bytes */
+    return n->bq.cls[BCAST_CLASS_APP].count > 2u * n->s.gossip_nodes * per_packet;
+}
+
+#define RUMOR_LOOKBACK 2
+
+/* Rumor-mongers what `o` holds after `since` through the application broadcast class, when it
+ * fits a datagram (a larger entry is left to anti-entropy, which moves it over a stream). */
 static void rumor_delta(rumor_node *n, kv_origin *o, uint64_t since)
 {
-    uint8_t tmp[RUMOR_PACKET_MAX];
-    buf_writer w;
-    size_t budget = n->pkt_max - n->pkt_head;
-    buf_writer_init_fixed(&w, tmp, budget < sizeof(tmp) ? budget : sizeof(tmp));
-    if (!put_delta(n, &w, o, since, o->gc_version, WIRE_KVX_RUMOR, w.cap) || w.failed)
+    if (n->s.kv_rumor_transmits == 0)
         return;
-    if (bcast_push(&n->bq, BCAST_CLASS_APP, w.p, w.len, NULL, false)) {
+    /* A receiver that missed one of the origin's previous rumors could apply none of the later
+     * ones (it would have a gap). In a burst of writes by one origin, the rumor therefore also
+     * carries the few entries stored here just before (rarely any in a steady trickle). */
+    const kv_entry *e = kv_after(o, since);
+    for (int back = 0; e && e->prev && back < RUMOR_LOOKBACK &&
+                       e->prev->dead_since + n->s.gossip_interval_ms >= n->now;
+         back++)
+        e = e->prev;
+    if (e && e->version <= since && e->version - 1 >= o->gc_version)
+        since = e->version - 1; /* never below the horizon: that would take a RESET */
+    buf_writer *w = &n->kv_scratch;
+    buf_writer_reset(w);
+    if (!kvnode_put_delta(n, w, o, since, o->gc_version, WIRE_KVX_RUMOR, dgram_budget(n), 0,
+                          NULL) ||
+        w->failed)
+        return;
+    if (bcast_push_n(&n->bq, BCAST_CLASS_APP, w->p, w->len, (uint8_t)n->s.kv_rumor_transmits)) {
         n->st.broadcasts_queued++;
         gossip_eager(n, n->now);
     }
+}
+
+/*
+ * Whether a retired entry may be applied: only once we hold what superseded it (kv.h explains
+ * why that keeps every winner). A superseding origin that is no member here was reaped, and its
+ * entries with it; waiting for it would block the retiring origin for good.
+ */
+static bool retire_ready(const rumor_node *n, const wire_kv_entry *we)
+{
+    wire_str dep;
+    uint64_t version;
+    if (!wire_kv_retired_dep(we->value, &dep, &version))
+        return false;
+    if (!members_find(&n->mem, (const char *)dep.p, dep.len))
+        return true;
+    const kv_origin *d = kv_origin_find(&n->kv, (const char *)dep.p, dep.len);
+    return d && d->max_version >= version;
 }
 
 void kvnode_on_delta(rumor_node *n, const wire_msg *m, uint64_t now)
 {
     wire_str on = m->u.kv_delta.origin;
     /* Only members' keyspaces are held: a reaped member's keys must not come back through a
-     * peer that has not reaped it yet. */
-    if (!members_find(&n->mem, (const char *)on.p, on.len)) {
-        node_drop(n, RUMOR_DROP_STALE);
-        return;
+     * peer that has not reaped it yet. An origin we hold is a member (reaping drops it). */
+    kv_origin *o = kv_origin_find(&n->kv, (const char *)on.p, on.len);
+    if (!o) {
+        if (!members_find(&n->mem, (const char *)on.p, on.len)) {
+            node_drop(n, RUMOR_DROP_STALE);
+            return;
+        }
+        if (!(o = kv_origin_get(&n->kv, (const char *)on.p, on.len)))
+            return;
     }
-    kv_origin *o = kv_origin_get(&n->kv, (const char *)on.p, on.len);
-    if (!o)
-        return;
     uint64_t gc = m->u.kv_delta.gc_version;
     /* Identities: the head (max version, horizon) and every entry must carry the origin's
      * signature; the head is checked before it can reset or advance anything. */
@@ -189,234 +316,118 @@ void kvnode_on_delta(rumor_node *n, const wire_msg *m, uint64_t now)
     }
     if ((m->u.kv_delta.flags & WIRE_KVX_RESET) && o->max_version < gc && o->gc_version < gc)
         kv_origin_reset(&n->kv, o, gc);
-    kv_learn_gc(&n->kv, o, gc);
+    /* A horizon is learned only once we hold the origin past it. A replica still below it may
+     * hold keys whose deletes were collected: adopting the horizon would make it look reset
+     * (kv_needs_reset) and it would keep them for good. It waits for a RESET delta instead. */
+    else if (o->max_version >= gc)
+        kv_learn_gc(&n->kv, o, gc);
     uint64_t before = o->max_version;
-    if (m->u.kv_delta.since > before) {
-        node_drop(n, RUMOR_DROP_STALE); /* a gap: anti-entropy will send from our version */
+    /* Below the horizon without a RESET: the deltas may skip collected deletes we never saw,
+     * so we must not take them; it is a gap like any other, and the answer resets us. */
+    bool behind = o->max_version < gc && o->gc_version < gc;
+    if (m->u.kv_delta.since > before || behind) {
+        node_drop(n, RUMOR_DROP_STALE); /* a gap: nothing here can be applied */
+        /* A rumor carries only the newest write, so one lost rumor would leave a gap that every
+         * later rumor of the origin runs into until anti-entropy comes by. Ask its sender for
+         * what we lack at once; at most once per gossip interval, so that a burst of writes
+         * (where anti-entropy moves more per message) cannot turn into a storm of asks. */
+        if ((m->u.kv_delta.flags & WIRE_KVX_RUMOR) && n->from &&
+            (n->kv_asked_at == 0 || now >= n->kv_asked_at + n->s.gossip_interval_ms)) {
+            n->kv_asked_at = now;
+            kvnode_ask(n, n->from, o);
+        }
         return;
     }
     buf_reader r = m->u.kv_delta.entries;
     wire_kv_entry we;
+    bool whole = true;
     for (uint32_t i = 0; i < m->u.kv_delta.count && wire_kv_entry_next(&r, &we); i++) {
         kv_delta d = {we.key.p,   we.key.len, we.value.p, we.value.len,
                       we.version, we.stamp,   we.flags,   NULL};
+        if (we.version > o->max_version && (we.flags & KV_RETIRED) && !retire_ready(n, &we)) {
+            whole = false; /* stop at the gap: a later round brings it once it can apply */
+            break;
+        }
         if (sigs) { /* verified once, when it is new to us; stored entries were checked */
             if (we.version <= o->max_version)
                 continue;
             d.sig = sigs + WIRE_SIG_BYTES * (i + 1u);
-            if (!ident_kv_entry_ok(n, pk, on, &we, d.sig))
-                return; /* a forged entry: stop at the gap, anti-entropy resends the rest */
+            if (!ident_kv_entry_ok(n, pk, on, &we, d.sig)) {
+                whole = false; /* a forged entry: stop at the gap, anti-entropy resends the rest */
+                break;
+            }
         }
         if (we.flags & KV_SHARED)
             hlc_observe(&n->clock, we.stamp); /* our next shared write must follow it */
         if (kv_apply(&n->kv, o, &d, now) < 0) {
             node_drop(n, RUMOR_DROP_OVERSIZE); /* over a local limit: stop at the gap */
-            return;
+            whole = false;
+            break;
         }
     }
-    if (m->u.kv_delta.flags & WIRE_KVX_COMPLETE)
+    if (whole && (m->u.kv_delta.flags & WIRE_KVX_COMPLETE))
         kv_advance(&n->kv, o, m->u.kv_delta.origin_max);
     if (o == n->kv_self)
         ident_kv_sign_head(n); /* we adopted versions of our own from before a restart */
-    if ((m->u.kv_delta.flags & WIRE_KVX_RUMOR) && o->max_version > before && o != n->kv_self)
-        rumor_delta(n, o, before);
+    if (o->max_version > before) {
+        kv_touch(&n->kv, o, now);
+        if ((m->u.kv_delta.flags & WIRE_KVX_RUMOR) && o != n->kv_self && !rumor_congested(n))
+            rumor_delta(n, o, before);
+    }
 }
 
-/* ---- anti-entropy ---- */
+/* ---- retiring superseded shared entries (kv.h has the safety argument) ---- */
 
-/* One datagram to `to` holding deltas for the (origin, their max, their gc) list in `r`. */
-static void send_deltas(rumor_node *n, const rumor_addr *to, buf_reader r, uint32_t count)
+/* Replaces our live entry `e` with a retired tombstone naming the newer entry `w` that
+ * superseded it. It keeps e's stamp, so it never wins over anything newer. */
+static void retire_one(rumor_node *n, const kv_entry *e, const kv_entry *w, uint64_t now)
 {
-    bool open = false;
-    wire_str on;
-    uint64_t their_max, their_gc;
-    for (uint32_t i = 0; i < count && wire_kv_digest_next(&r, &on, &their_max, &their_gc); i++) {
-        kv_origin *o = kv_origin_find(&n->kv, (const char *)on.p, on.len);
-        if (!o || (o->max_version <= their_max && !kv_needs_reset(o, their_max, their_gc)))
-            continue;
-        if (!open && !(open = node_pkt_begin(n, to, n->from_id)))
-            return;
-        buf_writer *w = node_pkt(n);
-        size_t used = w->len - n->cur_start;
-        if (used >= n->pkt_max || !put_delta(n, w, o, their_max, their_gc, 0, n->pkt_max - used))
-            break;
+    uint8_t key[KV_KEY_MAX], dep[KV_RETIRED_VALUE_MAX];
+    size_t key_len = e->key_len;
+    memcpy(key, kv_key(e), key_len);
+    size_t dep_len = wire_kv_retired_put(dep, origin_name(w->origin), w->version);
+    uint8_t flags = KV_SHARED | KV_TOMBSTONE | KV_RETIRED;
+    kv_delta d = {key, key_len, dep, dep_len, 0, e->stamp, flags, NULL};
+    kv_origin *self = n->kv_self;
+    uint64_t before = self->max_version;
+    uint8_t sig[WIRE_SIG_BYTES];
+    if (n->ident) { /* signed like any write of ours, for the version kv_write gives it */
+        wire_kv_entry we = {wire_str_of(key, key_len), before + 1, flags, e->stamp,
+                            wire_str_of(dep, dep_len)};
+        ident_kv_sign_entry(n, &we, sig);
+        d.sig = sig;
     }
-    if (open) {
-        if (node_pkt_empty(n)) {
-            node_pkt_abort(n); /* nothing fitted */
-            return;
+    if (kv_write(&n->kv, self, &d, now) != RUMOR_OK) {
+        /* Over a byte limit (the dependency may be longer than the value): try again later. */
+        if (now + retire_delay(n) < n->kv_retire_at)
+            n->kv_retire_at = now + retire_delay(n);
+        return;
+    }
+    ident_kv_sign_head(n);
+    kv_touch(&n->kv, self, now);
+    rumor_delta(n, self, before);
+}
+
+void kvnode_retire(rumor_node *n, uint64_t now)
+{
+    n->kv_retire_at = NODE_NEVER;
+    uint64_t delay = retire_delay(n);
+    kv_origin *self = n->kv_self;
+    /* A retired entry moves to the tail of the version list; it is a tombstone by then, so the
+     * walk passes it by. */
+    for (kv_entry *e = self->head; e;) {
+        kv_entry *next = e->next;
+        if ((e->flags & (KV_SHARED | KV_TOMBSTONE)) == KV_SHARED) {
+            const kv_entry *w = kv_shared_get(&n->kv, kv_key(e), e->key_len);
+            if (w && w != e && w->origin != self) {
+                if (now >= w->dead_since + delay)
+                    retire_one(n, e, w, now);
+                else if (w->dead_since + delay < n->kv_retire_at)
+                    n->kv_retire_at = w->dead_since + delay;
+            }
         }
-        node_pkt_end(n, false);
+        e = next;
     }
-}
-
-/* The KV_DIGEST reply: where we lag behind the asker, for it to send. */
-static void send_lags(rumor_node *n, const rumor_addr *to, buf_reader r, uint32_t count)
-{
-    uint32_t nlag = 0;
-    size_t bytes = 0, budget = n->pkt_max - n->pkt_head - 16u;
-    wire_str on;
-    uint64_t their_max, gc;
-    buf_reader scan = r;
-    for (uint32_t i = 0; i < count && wire_kv_digest_next(&scan, &on, &their_max, &gc); i++) {
-        kv_origin *o = kv_origin_find(&n->kv, (const char *)on.p, on.len);
-        uint64_t mine = o ? o->max_version : 0, my_gc = o ? o->gc_version : 0;
-        if (their_max <= mine || !members_find(&n->mem, (const char *)on.p, on.len))
-            continue;
-        size_t sz = wire_kv_digest_entry_size(on, mine, my_gc);
-        if (bytes + sz > budget)
-            break;
-        bytes += sz;
-        nlag++;
-    }
-    if (nlag == 0 || !node_pkt_begin(n, to, n->from_id))
-        return;
-    buf_writer *w = node_pkt(n);
-    wire_put_kv_digest_begin(w, WIRE_KVD_REPLY, nlag, bytes);
-    for (uint32_t i = 0, put = 0; put < nlag && wire_kv_digest_next(&r, &on, &their_max, &gc);
-         i++) {
-        kv_origin *o = kv_origin_find(&n->kv, (const char *)on.p, on.len);
-        uint64_t mine = o ? o->max_version : 0, my_gc = o ? o->gc_version : 0;
-        if (their_max <= mine || !members_find(&n->mem, (const char *)on.p, on.len))
-            continue;
-        wire_put_kv_digest_entry(w, on, mine, my_gc);
-        put++;
-    }
-    wire_put_kv_digest_end(w, n->kv.sum);
-    node_pkt_end(n, false);
-}
-
-/*
- * Our slice of the member table with what we hold of each (origin, max_version, gc_version),
- * in one datagram: a rotating window, so successive offers cover the whole table whatever N is.
- * Members holding nothing are listed too (max 0): that is how a peer learns we lack them.
- */
-static void send_offer(rumor_node *n, const rumor_addr *to, uint8_t mode)
-{
-    if (!node_pkt_begin(n, to, n->from_id))
-        return;
-    members *t = &n->mem;
-    size_t budget = n->pkt_max - n->pkt_head - 24u, bytes = 0;
-    uint32_t count = 0;
-    size_t start = n->kv_digest_pos % t->count;
-    for (size_t k = 0; k < t->count; k++) {
-        const member *m = t->order[(start + k) % t->count];
-        kv_origin *o = kv_origin_find(&n->kv, member_name(m), m->name_len);
-        size_t sz = wire_kv_digest_entry_size(wire_str_of(member_name(m), m->name_len),
-                                              o ? o->max_version : 0, o ? o->gc_version : 0);
-        if (bytes + sz > budget)
-            break;
-        bytes += sz;
-        count++;
-    }
-    buf_writer *w = node_pkt(n);
-    wire_put_kv_digest_begin(w, (uint8_t)(WIRE_KVD_OFFER | mode), count, bytes);
-    for (uint32_t k = 0; k < count; k++) {
-        const member *m = t->order[(start + k) % t->count];
-        kv_origin *o = kv_origin_find(&n->kv, member_name(m), m->name_len);
-        wire_put_kv_digest_entry(w, wire_str_of(member_name(m), m->name_len),
-                                 o ? o->max_version : 0, o ? o->gc_version : 0);
-    }
-    wire_put_kv_digest_end(w, n->kv.sum);
-    n->kv_digest_pos = start + count;
-    node_pkt_end(n, false);
-}
-
-/*
- * A round has up to three steps. The asker sends its store sum with its mode (SUM); a peer
- * whose sum differs answers with its slice (OFFER); the asker then pushes what the peer lags
- * on (PUSH) and/or lists where it lags itself (REPLY) for the peer to send (PULL). Nodes in
- * sync exchange one small message per round.
- */
-void kvnode_on_digest(rumor_node *n, const wire_msg *m, uint64_t now)
-{
-    (void)now;
-    if (!n->from)
-        return; /* digests are answered by datagram only */
-    uint8_t f = m->u.kv_digest.flags;
-    uint8_t mode = f & (WIRE_KVD_PULL | WIRE_KVD_PUSH);
-    if (f & WIRE_KVD_SUM) {
-        if (m->u.kv_digest.sum != n->kv.sum && members_live(&n->mem) > 1)
-            send_offer(n, n->from, mode);
-        return;
-    }
-    if (f & WIRE_KVD_REPLY) {
-        send_deltas(n, n->from, m->u.kv_digest.entries, m->u.kv_digest.count);
-        return;
-    }
-    if (!(f & WIRE_KVD_OFFER))
-        return;
-    if (f & WIRE_KVD_PUSH)
-        send_deltas(n, n->from, m->u.kv_digest.entries, m->u.kv_digest.count);
-    if (f & WIRE_KVD_PULL)
-        send_lags(n, n->from, m->u.kv_digest.entries, m->u.kv_digest.count);
-}
-
-static uint8_t round_mode(const rumor_node *n)
-{
-    return n->s.kv_sync_mode == RUMOR_SYNC_PUSH   ? WIRE_KVD_PUSH
-           : n->s.kv_sync_mode == RUMOR_SYNC_PULL ? WIRE_KVD_PULL
-                                                  : WIRE_KVD_PUSH | WIRE_KVD_PULL;
-}
-
-static void put_sum(rumor_node *n, buf_writer *w)
-{
-    wire_put_kv_digest_begin(w, (uint8_t)(WIRE_KVD_SUM | round_mode(n)), 0, 0);
-    wire_put_kv_digest_end(w, n->kv.sum);
-}
-
-bool kvnode_piggyback(rumor_node *n, buf_writer *w, uint64_t now)
-{
-    if (n->leaving || !n->s.kv_sync_interval_ms || now < n->next_kv_sync)
-        return false;
-    put_sum(n, w);
-    n->next_kv_sync = now + n->s.kv_sync_interval_ms;
-    return true;
-}
-
-/*
- * The round's first step normally rides on a probe ping (kvnode_piggyback): the ping goes to a
- * random member each interval anyway, so anti-entropy between nodes in sync costs a few bytes
- * and no packet. Only when no ping carried it for a whole probe interval past due (a lone node,
- * a leave, a longer probe interval) does a round go out on its own.
- */
-static uint64_t standalone_at(const rumor_node *n)
-{
-    return n->next_kv_sync + n->s.probe_interval_ms;
-}
-
-/* Our own tombstones wait for collection (entries that are not live keys). */
-static bool has_tombstones(const rumor_node *n)
-{
-    return n->kv_self->count > n->kv_self->keys;
-}
-
-void kvnode_tick(rumor_node *n, uint64_t now)
-{
-    if (n->leaving || !n->s.kv_sync_interval_ms)
-        return;
-    if (has_tombstones(n) && now >= n->next_kv_collect) {
-        kv_collect(&n->kv, n->kv_self, now);
-        ident_kv_sign_head(n);
-        n->next_kv_collect = now + n->s.kv_sync_interval_ms;
-    }
-    if (now < standalone_at(n))
-        return;
-    member *peer;
-    if (members_live(&n->mem) > 1 && gossip_pick(n, &peer, 1, NULL, false, now) == 1 &&
-        node_pkt_begin(n, &peer->addr, node_dest(n, peer))) {
-        put_sum(n, node_pkt(n));
-        node_pkt_end(n, true);
-    }
-    n->next_kv_sync = now + n->s.kv_sync_interval_ms;
-}
-
-uint64_t kvnode_deadline(const rumor_node *n)
-{
-    if (n->leaving || !n->s.kv_sync_interval_ms)
-        return NODE_NEVER;
-    uint64_t a = standalone_at(n);
-    return has_tombstones(n) && n->next_kv_collect < a ? n->next_kv_collect : a;
 }
 
 /* ---- public API ---- */
@@ -446,6 +457,7 @@ static int write_own(rumor_node *n, const void *key, size_t key_len, const void 
     int rc = kv_write(&n->kv, n->kv_self, &d, now);
     if (rc == RUMOR_OK) {
         ident_kv_sign_head(n);
+        kv_touch(&n->kv, n->kv_self, now);
         rumor_delta(n, n->kv_self, before);
     }
     return rc;

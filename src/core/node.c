@@ -15,8 +15,8 @@
 #define NODE_ALIVE_OVERHEAD                                                                        \
     (5u + RUMOR_LABEL_MAX + 3u + 5u + 2u + RUMOR_NAME_MAX + 1u + RUMOR_ADDR_MAX + 3u)
 
-/* The largest header and single-entry KV_DELTA around a value: a fresh write must fit one
- * datagram so that it can be rumor-mongered. */
+/* The largest header and single-entry KV_DELTA around a value. A value must fit one stream frame
+ * with it; one that does not fit a datagram travels over streams only (kvnode.c). */
 #define NODE_KV_OVERHEAD                                                                           \
     (5u + RUMOR_LABEL_MAX + 4u + 2u + RUMOR_NAME_MAX + 1u + 3u * 10u + 5u + 2u + RUMOR_KEY_MAX +   \
      10u + 1u + 10u + 3u)
@@ -34,8 +34,11 @@ static bool settings_valid(const rumor_settings *s)
     uint32_t ik = s->identity ? NODE_IDENT_KV_OVERHEAD : 0;
     if (s->identity_ca && !s->identity)
         return false;
-    /* A sealed datagram carries the envelope too: an ALIVE and a fresh write must still fit. */
+    /* A sealed datagram carries the envelope too: an ALIVE must still fit. A value must fit one
+     * stream frame with its KV_DELTA, signatures and, on a sealed stream, the frame's envelope
+     * (one too big for a datagram travels over streams, kvnode.c). */
     size_t seal = s->nkeys ? SEAL_DGRAM_OVERHEAD : 0;
+    size_t sealf = s->nkeys ? SEAL_FRAME_OVERHEAD : 0;
     return nl >= 1 && nl <= RUMOR_NAME_MAX && s->addr.len >= 1 && s->addr.len <= RUMOR_ADDR_MAX &&
            ll <= RUMOR_LABEL_MAX && s->probe_interval_ms > 0 && s->probe_timeout_ms > 0 &&
            s->probe_timeout_ms <= s->probe_interval_ms && s->gossip_interval_ms > 0 &&
@@ -47,8 +50,9 @@ static bool settings_valid(const rumor_settings *s)
            s->stream_frame_bytes_max >= 4096 &&
            s->stream_frame_bytes_max <= RUMOR_STREAM_FRAME_MAX && s->stream_timeout_ms > 0 &&
            (unsigned)s->kv_sync_mode <= RUMOR_SYNC_PULL && s->kv_keys_max >= 1 &&
-           s->kv_value_bytes_max + NODE_KV_OVERHEAD + ik + seal <= s->packet_bytes_max &&
-           msg_settings_valid(s);
+           s->kv_value_bytes_max <= RUMOR_KV_VALUE_MAX &&
+           s->kv_value_bytes_max + NODE_KV_OVERHEAD + ik + sealf <= s->stream_frame_bytes_max &&
+           s->kv_rumor_transmits < BCAST_BUCKETS && msg_settings_valid(s);
 }
 
 static int node_init(rumor_node *n, const rumor_settings *s, uint64_t now)
@@ -84,6 +88,7 @@ static int node_init(rumor_node *n, const rumor_settings *s, uint64_t now)
     /* Not zeroed: decoding writes each slot before it is read, so only the pages that a
      * packet's message count reaches are ever touched (the whole array is 90 KB per node). */
     n->msgs = ralloc(&n->alloc, WIRE_MSGS_MAX * sizeof(wire_msg));
+    n->msgs_cap = WIRE_MSGS_MAX;
     n->self = members_add(&n->mem, n->name, n->name_len, &n->rng);
     if (!n->msgs || !n->self)
         return RUMOR_ERR_NOMEM;
@@ -144,6 +149,7 @@ void rumor_node_del(rumor_node *n)
         return;
     rumor_allocator a = n->alloc;
     kv_free(&n->kv);
+    buf_writer_free(&n->kv_scratch);
     msg_free(n);
     ident_free(n);
     for (size_t i = 0; i < n->nsusps; i++)

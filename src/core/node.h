@@ -55,6 +55,7 @@ typedef enum stream_kind {
     STREAM_PP_OUT = 1, /* we started a push-pull (join, periodic, reconnect) */
     STREAM_PING_OUT,   /* fallback probe */
     STREAM_IN,         /* the host accepted it */
+    STREAM_KV_OUT,     /* we push key-value deltas (one frame; the acceptor closes) */
 } stream_kind;
 
 typedef struct stream {
@@ -76,6 +77,7 @@ typedef struct stream {
     uint32_t seq_out, seq_in;
     uint8_t target_len; /* STREAM_PING_OUT: the probed name, for a held-back ping */
     char target[RUMOR_NAME_MAX];
+    buf_writer held; /* STREAM_KV_OUT, sealed: the frame's messages, held back for the hello */
     rumor_addr peer;
     uint64_t started;
     uint64_t deadline;
@@ -197,14 +199,19 @@ struct rumor_node {
     hlc clock; /* stamps of shared writes */
     uint64_t next_kv_sync;
     uint64_t next_kv_collect;
-    size_t kv_digest_pos; /* where the next digest slice starts in the member order */
+    size_t kv_digest_pos;  /* where the next digest slice starts in the member order */
+    uint64_t kv_retire_at; /* next pass retiring our superseded shared entries */
+    uint32_t kv_mark;      /* generation for kv_origin.mark */
+    uint64_t kv_asked_at;  /* when we last asked a rumor's sender to fill a gap */
+    buf_writer kv_scratch; /* one key-value message being assembled */
 
     msg_state msg; /* user events and queries (msg_*.c) */
     /* Encryption (seal.c): keyring, nonces, replay windows. */
     seal_state seal;
     ident_state *ident; /* per-node identity (ident.c); NULL when off */
 
-    wire_msg *msgs;         /* decode scratch, WIRE_MSGS_MAX */
+    wire_msg *msgs; /* decode scratch, WIRE_MSGS_MAX (more for a large stream frame) */
+    size_t msgs_cap;
     const rumor_addr *from; /* sender of the packet being applied, NULL otherwise */
     uint64_t from_id;       /* its seal id when it came sealed, 0 otherwise */
     rumor_stats st;
@@ -282,6 +289,16 @@ int sync_ping(rumor_node *n, const member *target, uint32_t seq, uint64_t now);
 void sync_free(rumor_node *n);
 void sync_learn(rumor_node *n, const rumor_addr *from, uint64_t now);
 uint32_t sync_pushpull_interval(const rumor_node *n);
+/* Opens a KV stream to `to` carrying one frame of KV_DELTAs for what the sender of the digest
+ * list `r` (`count` entries) lacks. With SYNC_KV_ALL the list is a complete digest; with
+ * SYNC_KV_ASK our own complete digest follows the deltas and the peer answers with what we
+ * lack before it closes. At most a few such streams are open at once, one per peer. Returns 1
+ * when a stream carries it (a new one, or one already on its way to `to`), 0 when there was
+ * nothing to send, or a negative error. */
+#define SYNC_KV_ALL 0x01
+#define SYNC_KV_ASK 0x02
+int sync_kv_push(rumor_node *n, const rumor_addr *to, buf_reader r, uint32_t count, unsigned how,
+                 uint64_t now);
 
 /* kvnode.c */
 int kvnode_init(rumor_node *n);
@@ -293,6 +310,34 @@ void kvnode_forget(rumor_node *n, const char *name, size_t len);
 /* Appends the round's first step (the store sum) to a packet being built when a round is due;
  * returns whether it did. */
 bool kvnode_piggyback(rumor_node *n, buf_writer *w, uint64_t now);
+/*
+ * Appends a KV_DELTA of `o` for a replica that holds everything up to `since` (or must be reset
+ * to the horizon first), with as many entries as fit `budget` bytes, oldest first. Returns false
+ * when nothing (not even one entry) fits. When `cut` is given and entries were left out, raises
+ * *cut to KV_CUT, or to KV_CUT_BIG when the first entry left out would not fit `big_over` bytes
+ * even on its own.
+ */
+#define KV_CUT     1
+#define KV_CUT_BIG 2
+bool kvnode_put_delta(rumor_node *n, buf_writer *w, kv_origin *o, uint64_t since, uint64_t their_gc,
+                      uint8_t flags, size_t budget, size_t big_over, int *cut);
+/* Whether a replica at (their_max, their_gc) lacks anything of `o` we could send: newer
+ * entries, a reset, or (identities) the signed horizon we hold. */
+bool kvnode_lacks(const rumor_node *n, const kv_origin *o, uint64_t their_max, uint64_t their_gc);
+/* Asks `to` for what it holds of `o` after our version (a KV_DIGEST REPLY of one entry). */
+void kvnode_ask(rumor_node *n, const rumor_addr *to, const kv_origin *o);
+/* Retires our shared entries that newer writes of other origins superseded a while ago. */
+void kvnode_retire(rumor_node *n, uint64_t now);
+/* kvround.c: key-value state on streams. Appends KV_DELTAs (at most `budget` bytes and
+ * `msgs_max` messages) for what the sender of a digest list lacks; returns the messages
+ * appended. A stream frame holds at most WIRE_STREAM_MSGS_MAX messages: KV_STREAM_DELTAS_MAX
+ * leaves room for the frame's others (CLOCKS, PUSHPULL, the digest). */
+#define KV_STREAM_DELTAS_MAX (WIRE_STREAM_MSGS_MAX - 16u)
+size_t kvnode_put_deltas_for(rumor_node *n, buf_writer *w, buf_reader r, uint32_t count, bool all,
+                             size_t budget, size_t msgs_max);
+/* Our complete digest (KV_DIGEST with ALL): its encoded size, and the message. */
+size_t kvnode_digest_all_size(const rumor_node *n);
+void kvnode_put_digest_all(rumor_node *n, buf_writer *w);
 
 /* msg_event.c, msg_query.c: user events and queries */
 bool msg_settings_valid(const rumor_settings *s);
@@ -325,6 +370,8 @@ int recv_header(rumor_node *n, const uint8_t *data, size_t len, bool stream, wir
  * (counted). `allow_empty`: a body without messages is valid (a sealed stream hello). */
 int recv_msgs(rumor_node *n, const uint8_t *p, size_t len, bool stream, bool allow_empty);
 int recv_reject(rumor_node *n, rumor_drop_reason r);
+/* Gives back the decode array's growth after a large stream frame. */
+void recv_shrink(rumor_node *n);
 /* A datagram: header, envelope (opened, destination and replay checked), messages, apply. */
 int recv_packet(rumor_node *n, const rumor_addr *from, const uint8_t *data, size_t len,
                 uint64_t now);

@@ -31,6 +31,31 @@ int recv_reject(rumor_node *n, rumor_drop_reason r)
     return err_of(r);
 }
 
+/* A stream frame with more messages than a datagram can hold (a full state with one KV_DELTA per
+ * origin) grows the decode array; recv_shrink gives the growth back afterwards. */
+static bool grow_msgs(rumor_node *n)
+{
+    void *p = n->msgs;
+    size_t cap = n->msgs_cap;
+    if (!rgrow(&n->alloc, &p, &cap, n->msgs_cap * 2, sizeof(wire_msg)))
+        return false;
+    n->msgs = p;
+    n->msgs_cap = cap;
+    return true;
+}
+
+void recv_shrink(rumor_node *n)
+{
+    if (n->msgs_cap <= WIRE_MSGS_MAX)
+        return;
+    wire_msg *p = ralloc(&n->alloc, WIRE_MSGS_MAX * sizeof(wire_msg));
+    if (!p)
+        return; /* keep the larger array */
+    rfree(&n->alloc, n->msgs);
+    n->msgs = p;
+    n->msgs_cap = WIRE_MSGS_MAX;
+}
+
 int recv_header(rumor_node *n, const uint8_t *data, size_t len, bool is_stream, wire_header *h)
 {
     size_t max = is_stream ? n->s.stream_frame_bytes_max : RUMOR_PACKET_MAX;
@@ -72,8 +97,10 @@ int recv_msgs(rumor_node *n, const uint8_t *p, size_t len, bool is_stream, bool 
          * is a forgery or a bug. */
         if ((m.type == WIRE_PUSHPULL || m.type == WIRE_CLOCKS) && !is_stream)
             return recv_reject(n, RUMOR_DROP_MALFORMED);
-        if (count == WIRE_MSGS_MAX)
+        if (count == (is_stream ? WIRE_STREAM_MSGS_MAX : WIRE_MSGS_MAX))
             return recv_reject(n, RUMOR_DROP_OVERSIZE);
+        if (count == n->msgs_cap && !grow_msgs(n))
+            return recv_reject(n, RUMOR_DROP_QUEUE_FULL);
         n->msgs[count++] = m;
     }
     for (size_t i = 0; i < unknown; i++)

@@ -9,6 +9,13 @@
  * The acceptor merges the request before it answers. When a healed partition reconnects, the
  * request tells the acceptor that it was declared failed; it refutes with a higher incarnation
  * and that record travels back in the answer, so a single exchange revives it on the other side.
+ *
+ * Key-value state rides on every full-state frame (joins, learning, healing): the sender's
+ * complete digest {origin -> max_version, gc_version}, preceded by KV_DELTAs for what the peer
+ * lacks whenever the frame answers one that carried the peer's digest, oldest version first per
+ * origin and as much as the frame budget allows. Whatever the frames of an exchange could not
+ * carry in the other direction follows on a KV push stream: one frame of KV_DELTAs that the
+ * acceptor applies before it closes (also how an entry too big for a datagram travels).
  */
 #include "core/node.h"
 
@@ -59,6 +66,7 @@ static void stream_release(rumor_node *n, stream *s)
         }
     }
     buf_writer_free(&s->in);
+    buf_writer_free(&s->held);
     rfree(&n->alloc, s);
 }
 
@@ -178,17 +186,67 @@ static void put_state(rumor_node *n, buf_writer *w, uint8_t flags)
             wire_put_ident_block(w, &id);
 }
 
-static bool send_state(rumor_node *n, stream *s, uint8_t flags)
+/* Bytes a frame on `s` may still take after `off`, with the seal's tag still to come and
+ * `reserve` bytes kept for what goes after. */
+static size_t frame_room(const rumor_node *n, const stream *s, size_t off, size_t reserve)
+{
+    size_t used = n->sout.len - off - WIRE_FRAME_PREFIX + (s->sealed ? SEAL_TAG_BYTES : 0);
+    size_t max = n->s.stream_frame_bytes_max;
+    return used + reserve < max ? max - used - reserve : 0;
+}
+
+/* Our key-value part of a full-state frame: deltas for what the peer lacks when its complete
+ * digest `peer_kv` is known, then our own complete digest, all within `room` bytes (membership
+ * first: when even the digest does not fit, no key-value state). */
+static void put_kv(rumor_node *n, size_t room, size_t msgs_max, const wire_msg *peer_kv)
+{
+    size_t dsz = kvnode_digest_all_size(n);
+    if (dsz > room)
+        return;
+    if (peer_kv)
+        kvnode_put_deltas_for(n, &n->sout, peer_kv->u.kv_digest.entries, peer_kv->u.kv_digest.count,
+                              true, room - dsz, msgs_max);
+    kvnode_put_digest_all(n, &n->sout);
+}
+
+/* Messages in an encoded run of them (user events rendered aside). */
+static size_t msgs_in(const buf_writer *w)
+{
+    buf_reader r;
+    buf_reader_init(&r, w->p, w->len);
+    wire_msg m;
+    size_t count = 0;
+    while (wire_msg_decode(&r, &m, RUMOR_META_MAX) > 0)
+        count++;
+    return count;
+}
+
+/*
+ * A full-state frame: CLOCKS, PUSHPULL, then (unless only the membership digest is sent) our
+ * key-value deltas and digest, then the recent user events an answer carries. The Lamport clocks
+ * of user events and queries go first: a request frame is read only up to its PUSHPULL and the
+ * key-value part after it. The events go last but get their room first: they are rendered
+ * aside, and the key-value part fills what the frame has left after them (and the seal's tag).
+ */
+static bool send_state(rumor_node *n, stream *s, uint8_t flags, const wire_msg *peer_kv)
 {
     size_t env = 0, off = frame_begin(n, s, &env);
-    /* The Lamport clocks of user events and queries go first: a request frame is read only up
-     * to its PUSHPULL. Recent events an answer carries go last, in what the frame has left
-     * (the seal's tag still to come). */
     msg_put_clocks(n, &n->sout, (flags & WIRE_PP_JOIN) != 0);
     put_state(n, &n->sout, flags);
-    size_t used = n->sout.len - off - WIRE_FRAME_PREFIX + (s->sealed ? SEAL_TAG_BYTES : 0);
-    msg_put_events(n, &n->sout, (flags & WIRE_PP_REPLY) != 0,
-                   used < n->s.stream_frame_bytes_max ? n->s.stream_frame_bytes_max - used : 0);
+    buf_writer ev;
+    buf_writer_init(&ev, &n->alloc, n->s.stream_frame_bytes_max);
+    msg_put_events(n, &ev, (flags & WIRE_PP_REPLY) != 0, frame_room(n, s, off, 0));
+    if (ev.failed)
+        ev.len = 0; /* out of memory: the events wait for another exchange */
+    if (!(flags & WIRE_PP_DIGEST)) {
+        /* The frame's message count is bounded too (WIRE_STREAM_MSGS_MAX): events count. */
+        size_t evn = ev.len ? msgs_in(&ev) : 0;
+        put_kv(n, frame_room(n, s, off, ev.len),
+               evn < KV_STREAM_DELTAS_MAX ? KV_STREAM_DELTAS_MAX - evn : 0, peer_kv);
+    }
+    if (ev.len)
+        buf_put_bytes(&n->sout, ev.p, ev.len);
+    buf_writer_free(&ev);
     return frame_end(n, s, off, env);
 }
 
@@ -207,6 +265,112 @@ static bool send_ping_frame(rumor_node *n, stream *s)
     return frame_end(n, s, off, env);
 }
 
+/* A sealed KV push: the frame's messages, held back until the acceptor's hello. */
+static bool send_held(rumor_node *n, stream *s)
+{
+    size_t env = 0, off = frame_begin(n, s, &env);
+    buf_put_bytes(&n->sout, s->held.p, s->held.len);
+    buf_writer_free(&s->held);
+    return frame_end(n, s, off, env);
+}
+
+/* Open KV push streams are capped so a node catching many peers up at once cannot exhaust its
+ * stream slots; the rest waits for later rounds. */
+#define SYNC_KV_PUSH_MAX 4
+
+int sync_kv_push(rumor_node *n, const rumor_addr *to, buf_reader r, uint32_t count, unsigned how,
+                 uint64_t now)
+{
+    if (n->leaving)
+        return RUMOR_ERR_STATE;
+    size_t pushing = 0;
+    for (size_t i = 0; i < n->nstreams; i++) {
+        if (n->streams[i]->kind != STREAM_KV_OUT)
+            continue;
+        if (rumor_addr_equal(&n->streams[i]->peer, to))
+            return 1; /* one in flight to this peer already */
+        pushing++;
+    }
+    if (pushing >= SYNC_KV_PUSH_MAX || n->nstreams >= n->s.streams_max)
+        return RUMOR_ERR_FULL;
+    stream *s = stream_new(n, STREAM_KV_OUT, to, now);
+    if (!s)
+        return RUMOR_ERR_NOMEM;
+    /*
+     * A plain stream's frame is built in place. A sealed one starts with our hello, and its
+     * frame must wait for the acceptor's (it binds the acceptor's fresh token): the messages
+     * are built aside now, while the digest list they answer is at hand, within the room the
+     * frame will have (its header, the sealed envelope and the tag taken off).
+     */
+    size_t env = 0, off = 0, room;
+    buf_writer *w;
+    if (s->sealed) {
+        buf_writer_init(&s->held, &n->alloc, n->s.stream_frame_bytes_max);
+        w = &s->held;
+        size_t head = 5u + n->label_len + SEAL_FRAME_OVERHEAD;
+        room = head < n->s.stream_frame_bytes_max ? n->s.stream_frame_bytes_max - head : 0;
+    } else {
+        off = frame_begin(n, s, &env);
+        w = &n->sout;
+        room = frame_room(n, s, off, 0);
+    }
+    size_t start = w->len, msgs = 0;
+    size_t dsz = (how & SYNC_KV_ASK) ? kvnode_digest_all_size(n) : 0;
+    if (dsz <= room) {
+        msgs = kvnode_put_deltas_for(n, w, r, count, (how & SYNC_KV_ALL) != 0, room - dsz,
+                                     KV_STREAM_DELTAS_MAX);
+        if (how & SYNC_KV_ASK) {
+            kvnode_put_digest_all(n, w);
+            msgs++;
+        }
+    }
+    /* Nothing to send (0), out of memory, or no stream: nothing stays behind. */
+    int rc = !msgs ? 0 : w->failed ? RUMOR_ERR_NOMEM : 1;
+    if (rc == 1 && !node_sop(n, RUMOR_STREAM_OPEN, s->id, to, 0, 0))
+        rc = RUMOR_ERR_NOMEM;
+    if (rc != 1) {
+        w->len = start;
+        w->failed = false;
+        if (!s->sealed)
+            n->sout.len = off;
+        stream_release(n, s);
+        return rc;
+    }
+    n->st.streams_out++;
+    s->pending = s->sealed;
+    if (s->sealed ? !send_hello(n, s) : !frame_end(n, s, off, env)) {
+        stream_finish(n, s);
+        return RUMOR_ERR_TOO_BIG;
+    }
+    return 1;
+}
+
+/* The complete key-value digest among a frame's messages [from, count), or NULL. */
+static const wire_msg *kv_all_in(const rumor_node *n, size_t from, size_t count)
+{
+    for (size_t i = from; i < count; i++)
+        if (n->msgs[i].type == WIRE_KV_DIGEST && (n->msgs[i].u.kv_digest.flags & WIRE_KVD_ALL))
+            return &n->msgs[i];
+    return NULL;
+}
+
+/* Applies the KV_DELTAs among a frame's messages [from, count). */
+static void apply_kv(rumor_node *n, size_t from, size_t count, uint64_t now)
+{
+    for (size_t i = from; i < count; i++)
+        if (n->msgs[i].type == WIRE_KV_DELTA)
+            recv_apply(n, NULL, &n->msgs[i], now);
+}
+
+/* Sends `peer_kv`'s sender, a member named `name`, what it lacks, on a KV push stream. */
+static void push_to_member(rumor_node *n, wire_str name, const wire_msg *peer_kv, uint64_t now)
+{
+    const member *m = members_find(&n->mem, (const char *)name.p, name.len);
+    if (peer_kv && m && !m->is_self)
+        sync_kv_push(n, &m->addr, peer_kv->u.kv_digest.entries, peer_kv->u.kv_digest.count,
+                     SYNC_KV_ALL, now);
+}
+
 int sync_pushpull(rumor_node *n, const rumor_addr *to, bool join, bool digest_only, uint64_t now)
 {
     stream *s = stream_new(n, STREAM_PP_OUT, to, now);
@@ -223,7 +387,7 @@ int sync_pushpull(rumor_node *n, const rumor_addr *to, bool join, bool digest_on
     /* Sealed: the state follows the acceptor's hello, bound to its fresh token. */
     s->pending = s->sealed;
     s->pending_flags = flags;
-    if (s->sealed ? !send_hello(n, s) : !send_state(n, s, flags)) {
+    if (s->sealed ? !send_hello(n, s) : !send_state(n, s, flags, NULL)) {
         stream_finish(n, s);
         return RUMOR_ERR_TOO_BIG;
     }
@@ -335,37 +499,48 @@ static bool sender_admitted(rumor_node *n, const wire_msg *m)
     return !n->ident || (sm && !sm->is_self && !ident_unverified(n, sm));
 }
 
-/* Membership news inside a stream frame. A stream's peer address is not where its datagrams
- * come from (an accepted connection has an ephemeral port), so nothing here may answer by
- * datagram: probes and acks on streams are handled by their own rules above. */
+/* Membership news, key-value deltas, clocks and user events inside a stream frame. A stream's
+ * peer address is not where its datagrams come from (an accepted connection has an ephemeral
+ * port), so nothing here may answer by datagram: probes and acks on streams are handled by their
+ * own rules above. */
 static void apply_news(rumor_node *n, const wire_msg *m, uint64_t now)
 {
-    if ((m->type >= WIRE_ALIVE && m->type <= WIRE_LEFT) || m->type == WIRE_CLOCKS ||
-        m->type == WIRE_USER_EVENT)
+    if ((m->type >= WIRE_ALIVE && m->type <= WIRE_LEFT) || m->type == WIRE_KV_DELTA ||
+        m->type == WIRE_CLOCKS || m->type == WIRE_USER_EVENT)
         recv_apply(n, NULL, m, now);
 }
 
-/* A push-pull request reached us. Returns true while the stream stays open. */
-static bool on_pushpull_request(rumor_node *n, stream *s, const wire_msg *m, uint64_t now)
+/* A push-pull request reached us, message `i` of the frame. Returns true while the stream stays
+ * open. The frame's key-value deltas are applied after the membership merge (their origins may
+ * be new members) and before we answer (so our digest in the answer already holds them). */
+static bool on_pushpull_request(rumor_node *n, stream *s, size_t i, size_t count, uint64_t now)
 {
+    const wire_msg *m = &n->msgs[i];
+    const wire_msg *kv = kv_all_in(n, i + 1, count);
     if (s->await_state) { /* step 3 of a digest exchange: the opener's full state */
         merge_state(n, m, now);
+        apply_kv(n, i + 1, count, now);
+        if (sender_admitted(n, m))
+            push_to_member(n, m->u.pushpull.sender, kv, now);
         return false;
     }
     if (!(m->u.pushpull.flags & WIRE_PP_DIGEST)) {
         merge_state(n, m, now); /* merge first: see the comment at the top of this file */
+        /* Deltas are signed by their origins (kvnode_on_delta checks), whoever relays them;
+         * only the answer waits for the sender's admission. */
+        apply_kv(n, i + 1, count, now);
         if (sender_admitted(n, m))
-            send_state(n, s, WIRE_PP_REPLY);
+            send_state(n, s, WIRE_PP_REPLY, kv);
         return false;
     }
     if (!sender_admitted(n, m))
         return false;
     if (m->u.pushpull.digest == n->mem.digest) {
         n->st.pushpulls++; /* in sync: nothing moves but two digests */
-        send_state(n, s, WIRE_PP_REPLY | WIRE_PP_DIGEST);
+        send_state(n, s, WIRE_PP_REPLY | WIRE_PP_DIGEST, NULL);
         return false;
     }
-    send_state(n, s, WIRE_PP_REPLY);
+    send_state(n, s, WIRE_PP_REPLY, NULL);
     s->await_state = true;
     return true;
 }
@@ -376,7 +551,7 @@ static bool on_inbound_frame(rumor_node *n, stream *s, size_t count, uint64_t no
     for (size_t i = 0; i < count; i++) {
         const wire_msg *m = &n->msgs[i];
         if (m->type == WIRE_PUSHPULL && !(m->u.pushpull.flags & WIRE_PP_REPLY))
-            return on_pushpull_request(n, s, m, now);
+            return on_pushpull_request(n, s, i, count, now);
         if (m->type == WIRE_PING) {
             wire_str t = m->u.ping.target;
             if (t.len && (t.len != n->name_len || memcmp(t.p, n->name, t.len) != 0)) {
@@ -390,12 +565,24 @@ static bool on_inbound_frame(rumor_node *n, stream *s, size_t count, uint64_t no
         }
         apply_news(n, m, now);
     }
+    /* A KV stream that asks: answer with what its opener lacks, then close. */
+    const wire_msg *kv = kv_all_in(n, 0, count);
+    if (kv) {
+        size_t env = 0, off = frame_begin(n, s, &env);
+        if (kvnode_put_deltas_for(n, &n->sout, kv->u.kv_digest.entries, kv->u.kv_digest.count, true,
+                                  frame_room(n, s, off, 0), KV_STREAM_DELTAS_MAX))
+            frame_end(n, s, off, env);
+        else
+            n->sout.len = off;
+    }
     return false;
 }
 
 /* The answer on a stream we opened. The stream is done afterwards. */
 static void on_reply_frame(rumor_node *n, stream *s, size_t count, uint64_t now)
 {
+    const wire_msg *kv = NULL;
+    bool merged = false;
     for (size_t i = 0; i < count; i++) {
         const wire_msg *m = &n->msgs[i];
         if (s->kind == STREAM_PP_OUT && m->type == WIRE_PUSHPULL) {
@@ -405,18 +592,24 @@ static void on_reply_frame(rumor_node *n, stream *s, size_t count, uint64_t now)
                 continue;
             }
             merge_state(n, m, now);
+            merged = true;
             /* A joiner announces itself too, so its news starts from two places. */
             if (s->join)
                 state_broadcast_alive(n, n->self);
-            /* We only sent a digest: the peer needs our state too (step 3). */
-            if (s->digest_req)
-                send_state(n, s, 0);
         } else if (s->kind == STREAM_PING_OUT && m->type == WIRE_ACK) {
             probe_on_ack(n, m->u.ack.seq, now);
+        } else if (m->type == WIRE_KV_DIGEST && (m->u.kv_digest.flags & WIRE_KVD_ALL)) {
+            kv = m;
         } else {
             apply_news(n, m, now);
         }
     }
+    if (!merged)
+        return;
+    if (s->digest_req)
+        send_state(n, s, 0, kv); /* we only sent a digest: the peer needs our state (step 3) */
+    else if (kv)
+        sync_kv_push(n, &s->peer, kv->u.kv_digest.entries, kv->u.kv_digest.count, SYNC_KV_ALL, now);
 }
 
 /*
@@ -462,8 +655,9 @@ static int on_hello(rumor_node *n, stream *s, const seal_inner *in, size_t blen)
     }
     memcpy(s->tok_acc, in->acceptor, SEAL_TOKEN_BYTES);
     s->pending = false;
-    bool sent =
-        s->kind == STREAM_PING_OUT ? send_ping_frame(n, s) : send_state(n, s, s->pending_flags);
+    bool sent = s->kind == STREAM_PING_OUT ? send_ping_frame(n, s)
+                : s->kind == STREAM_KV_OUT ? send_held(n, s)
+                                           : send_state(n, s, s->pending_flags, NULL);
     return sent ? 1 : RUMOR_ERR_TOO_BIG;
 }
 
@@ -496,12 +690,17 @@ static int on_frame(rumor_node *n, stream *s, uint8_t *p, size_t len, uint64_t n
             return on_hello(n, s, &in, blen);
     }
     int count = recv_msgs(n, body, blen, true, false);
-    if (count < 0)
+    if (count < 0) {
+        recv_shrink(n);
         return count;
+    }
+    int rc = 0;
     if (s->kind == STREAM_IN)
-        return on_inbound_frame(n, s, (size_t)count, now) ? 1 : 0;
-    on_reply_frame(n, s, (size_t)count, now);
-    return 0;
+        rc = on_inbound_frame(n, s, (size_t)count, now) ? 1 : 0;
+    else
+        on_reply_frame(n, s, (size_t)count, now);
+    recv_shrink(n);
+    return rc;
 }
 
 int rumor_node_stream_accept(rumor_node *n, const rumor_addr *from, uint64_t *id, uint64_t now)

@@ -168,19 +168,45 @@ bool wire_kv_digest_next(buf_reader *r, wire_str *origin, uint64_t *max, uint64_
     return get_name(r, origin, false) && buf_get_varint(r, max) && buf_get_varint(r, gc);
 }
 
-static bool get_kv_entry(buf_reader *r, wire_kv_entry *e, size_t value_max)
+bool wire_kv_retired_dep(wire_str value, wire_str *origin, uint64_t *version)
+{
+    buf_reader r;
+    buf_reader_init(&r, value.p, value.len);
+    if (!buf_get_varint(&r, version) || *version == 0)
+        return false;
+    origin->p = value.p + r.off;
+    origin->len = value.len - r.off;
+    return wire_name_ok(origin->p, origin->len);
+}
+
+size_t wire_kv_retired_put(uint8_t *out, wire_str origin, uint64_t version)
+{
+    buf_writer w;
+    buf_writer_init_fixed(&w, out, 10u + RUMOR_NAME_MAX);
+    buf_put_varint(&w, version);
+    buf_put_bytes(&w, origin.p, origin.len);
+    return w.len;
+}
+
+static bool get_kv_entry(buf_reader *r, wire_kv_entry *e)
 {
     if (!buf_get_lbytes(r, KV_KEY_WIRE_MAX, &e->key.p, &e->key.len) || e->key.len == 0 ||
         !buf_get_varint(r, &e->version) || e->version == 0 || !buf_get_u8(r, &e->flags) ||
-        (e->flags & ~0x03u) || !buf_get_varint(r, &e->stamp) ||
-        !buf_get_lbytes(r, value_max, &e->value.p, &e->value.len))
+        (e->flags & ~0x07u) || !buf_get_varint(r, &e->stamp) ||
+        !buf_get_lbytes(r, RUMOR_KV_VALUE_MAX, &e->value.p, &e->value.len))
         return false;
+    if (e->flags & WIRE_KV_RETIRED) {
+        /* Only a shared tombstone is retired, and its value names what superseded it. */
+        wire_str o;
+        uint64_t v;
+        return (e->flags & 0x03u) == 0x03u && wire_kv_retired_dep(e->value, &o, &v);
+    }
     return !((e->flags & 0x01u) && e->value.len); /* a tombstone has no value */
 }
 
 bool wire_kv_entry_next(buf_reader *r, wire_kv_entry *e)
 {
-    return get_kv_entry(r, e, RUMOR_PACKET_MAX);
+    return get_kv_entry(r, e);
 }
 
 static bool decode_kv_digest(buf_reader *p, wire_msg *m)
@@ -194,7 +220,20 @@ static bool decode_kv_digest(buf_reader *p, wire_msg *m)
         if (!wire_kv_digest_next(p, &o, &a, &b))
             return false;
     buf_reader_init(&m->u.kv_digest.entries, p->p + start, p->off - start);
-    return buf_get_u64be(p, &m->u.kv_digest.sum);
+    if (!buf_get_u64be(p, &m->u.kv_digest.sum))
+        return false;
+    /* Optional per-bucket sums: a count, then that many u32. */
+    uint8_t nb;
+    if (buf_reader_left(p) == 0 || !buf_get_u8(p, &nb))
+        return true;
+    m->u.kv_digest.nbuckets = nb;
+    if (!buf_get_bytes(p, (size_t)nb * 4u, &m->u.kv_digest.buckets))
+        return false;
+    /* Optional after the buckets: the sender's version total. */
+    if (buf_reader_left(p) == 0)
+        return true;
+    m->u.kv_digest.has_total = true;
+    return buf_get_varint(p, &m->u.kv_digest.total);
 }
 
 static bool decode_kv_delta(buf_reader *p, wire_msg *m)
@@ -208,8 +247,7 @@ static bool decode_kv_delta(buf_reader *p, wire_msg *m)
     wire_kv_entry e;
     for (uint32_t i = 0; i < m->u.kv_delta.count; i++) {
         /* Entries ascend strictly from `since` and never pass origin_max. */
-        if (!get_kv_entry(p, &e, RUMOR_PACKET_MAX) || e.version <= last ||
-            e.version > m->u.kv_delta.origin_max)
+        if (!get_kv_entry(p, &e) || e.version <= last || e.version > m->u.kv_delta.origin_max)
             return false;
         last = e.version;
     }
@@ -559,6 +597,36 @@ void wire_put_kv_digest_begin(buf_writer *w, uint8_t flags, uint32_t count, size
     put_head(w, WIRE_KV_DIGEST, 1u + buf_varint_size(count) + bytes + 8u);
     buf_put_u8(w, flags);
     buf_put_varint(w, count);
+}
+
+void wire_put_kv_digest_begin_b(buf_writer *w, uint8_t flags, uint32_t count, size_t bytes,
+                                uint32_t nbuckets)
+{
+    put_head(w, WIRE_KV_DIGEST, 1u + buf_varint_size(count) + bytes + 8u + 1u + 4u * nbuckets);
+    buf_put_u8(w, flags);
+    buf_put_varint(w, count);
+}
+
+void wire_put_kv_digest_begin_t(buf_writer *w, uint8_t flags, uint32_t count, size_t bytes,
+                                uint32_t nbuckets, uint64_t total)
+{
+    put_head(w, WIRE_KV_DIGEST,
+             1u + buf_varint_size(count) + bytes + 8u + 1u + 4u * nbuckets +
+                 buf_varint_size(total));
+    buf_put_u8(w, flags);
+    buf_put_varint(w, count);
+}
+
+void wire_put_kv_digest_total(buf_writer *w, uint64_t total)
+{
+    buf_put_varint(w, total);
+}
+
+void wire_put_kv_digest_buckets(buf_writer *w, const uint64_t *sums, uint32_t nbuckets)
+{
+    buf_put_u8(w, (uint8_t)nbuckets);
+    for (uint32_t i = 0; i < nbuckets; i++)
+        buf_put_u32be(w, (uint32_t)sums[i]);
 }
 
 void wire_put_kv_digest_entry(buf_writer *w, wire_str origin, uint64_t max, uint64_t gc)

@@ -23,6 +23,9 @@
 /* Messages in one packet. A 1400-byte datagram holds at most ~700 two-byte messages; the cap
  * only bounds the decode array for large stream frames, which carry one message each. */
 #define WIRE_MSGS_MAX 1024
+/* Messages in one stream frame. A full-state frame carries one KV_DELTA per origin, so it must
+ * hold more than a datagram's worth at 10,000 members; the decode array grows to it on demand. */
+#define WIRE_STREAM_MSGS_MAX 65536
 /* Length prefix of a stream frame. */
 #define WIRE_FRAME_PREFIX 4
 
@@ -55,6 +58,7 @@ typedef enum wire_type {
 #define WIRE_KVD_REPLY 0x04 /* reply: these are the origins where I lag */
 #define WIRE_KVD_SUM   0x08 /* request: no entries, compare store sums first */
 #define WIRE_KVD_OFFER 0x10 /* answer to a SUM that differed: my slice, for you to act on */
+#define WIRE_KVD_ALL   0x20 /* streams: the entries list every origin the sender holds */
 /* KV_DELTA flags. */
 #define WIRE_KVX_RESET    0x01 /* drop your copy first if you are behind the collection horizon */
 #define WIRE_KVX_COMPLETE 0x02 /* every entry up to origin_max is in this delta */
@@ -142,8 +146,12 @@ typedef struct wire_msg {
         struct {
             uint8_t flags;
             uint32_t count;
-            buf_reader entries; /* `count` (origin, max_version, gc_version), validated */
-            uint64_t sum;       /* the sender's kv_store.sum */
+            buf_reader entries;     /* `count` (origin, max_version, gc_version), validated */
+            uint64_t sum;           /* the sender's kv_store.sum */
+            uint32_t nbuckets;      /* optional: per-bucket sums follow (0 when absent) */
+            const uint8_t *buckets; /* `nbuckets` u32be, low bits of each bucket's sum */
+            bool has_total;
+            uint64_t total; /* optional: the sender's sum of max_version over origins */
         } kv_digest;
         struct {
             wire_str origin;
@@ -216,6 +224,16 @@ typedef struct wire_kv_entry {
     wire_str value;
 } wire_kv_entry;
 
+/* Entry flag bit 2: a shared-keyspace entry its owner retired because a newer write by another
+ * node superseded it (kv.h). Set with the tombstone and shared bits; `value` then names the
+ * superseding entry: varint version, then the origin name (1..128 bytes, no NUL). */
+#define WIRE_KV_RETIRED 0x04
+/* Splits a retired entry's value into the superseding (origin, version). False when malformed. */
+bool wire_kv_retired_dep(wire_str value, wire_str *origin, uint64_t *version);
+/* Writes a retired entry's value into `out` (at least 10 + RUMOR_NAME_MAX bytes); returns its
+ * length. */
+size_t wire_kv_retired_put(uint8_t *out, wire_str origin, uint64_t version);
+
 /* Readers for validated KV_DIGEST and KV_DELTA entries. */
 bool wire_kv_digest_next(buf_reader *r, wire_str *origin, uint64_t *max, uint64_t *gc);
 bool wire_kv_entry_next(buf_reader *r, wire_kv_entry *e);
@@ -224,6 +242,16 @@ size_t wire_kv_digest_entry_size(wire_str origin, uint64_t max, uint64_t gc);
 void wire_put_kv_digest_begin(buf_writer *w, uint8_t flags, uint32_t count, size_t bytes);
 void wire_put_kv_digest_entry(buf_writer *w, wire_str origin, uint64_t max, uint64_t gc);
 void wire_put_kv_digest_end(buf_writer *w, uint64_t sum);
+/* A KV_DIGEST with per-bucket sums: begin with their number, end with them (u32 each). */
+void wire_put_kv_digest_begin_b(buf_writer *w, uint8_t flags, uint32_t count, size_t bytes,
+                                uint32_t nbuckets);
+void wire_put_kv_digest_buckets(buf_writer *w, const uint64_t *sums, uint32_t nbuckets);
+/* The same with the sender's version total after the buckets: begin_t, end, buckets, total. */
+void wire_put_kv_digest_begin_t(buf_writer *w, uint8_t flags, uint32_t count, size_t bytes,
+                                uint32_t nbuckets, uint64_t total);
+void wire_put_kv_digest_total(buf_writer *w, uint64_t total);
+/* Bucket sums a KV_DIGEST may carry. */
+#define WIRE_KV_BUCKETS_MAX 255
 size_t wire_kv_entry_size(const wire_kv_entry *e);
 size_t wire_kv_delta_head_size(wire_str origin, uint64_t since, uint64_t max, uint64_t gc,
                                uint32_t count);

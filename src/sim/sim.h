@@ -129,6 +129,10 @@ int rumor_sim_node_crash(rumor_sim *s, uint32_t i);
  */
 int rumor_sim_node_restart(rumor_sim *s, uint32_t i, bool bump, uint32_t seed);
 
+/* rumor_sim_node_restart without the join: the caller may prepare the new engine first (say,
+ * restore a snapshot into it) and then call rumor_sim_node_join. */
+int rumor_sim_node_reboot(rumor_sim *s, uint32_t i, bool bump);
+
 /* Stalls node `i` for `ms`: input queues and is handled, in arrival order, when it resumes. */
 int rumor_sim_node_pause(rumor_sim *s, uint32_t i, uint64_t ms);
 

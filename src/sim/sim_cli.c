@@ -37,6 +37,7 @@ typedef struct cli_opts {
     bool warm;
     bool identity;
     bool log, log_events;
+    sim_kv_opts kv;
     bool encrypt;
     double replay;
     int64_t rotate_at_ms; /* -1 = no rotation */
@@ -54,6 +55,10 @@ static void usage(FILE *f)
           "                 [--pause] [--pause-at SECONDS] [--pause-for SECONDS]\n"
           "                 [--encrypt] [--rotate-at SECONDS] [--replay P]\n"
           "                 [--log] [--log-events]   (trace to stderr)\n"
+          "                 [--kv-mode push-pull|push|pull] [--kv-rumor-transmits K]\n"
+          "                 [--kv-probe-writes N]   (single writes, each timed until all hold it)\n"
+          "                 [--kv-writes-per-s R] [--kv-keys K] [--kv-value-bytes B]\n"
+          "                 [--kv-start SECONDS] [--kv-drain SECONDS]   (a steady write load)\n"
           "Faults without an explicit time happen once every node sees every other alive\n"
           "(or at a third of the duration if that never happens). Prints one JSON object.\n",
           f);
@@ -110,6 +115,7 @@ static void defaults(cli_opts *c)
     c->partition_for_ms = 120000;
     c->pause_for_ms = 10000;
     c->join_spread_ms = -1;
+    sim_kv_opts_default(&c->kv);
     c->rotate_at_ms = -1;
 }
 
@@ -159,6 +165,8 @@ static bool parse_ms_i(const char *v, int64_t *out)
 static int parse_valued(cli_opts *c, const char *name, const char *v)
 {
     uint64_t x;
+    if (!strncmp(name, "--kv-", 5))
+        return sim_kv_parse(&c->kv, name, v);
     if (!strcmp(name, "--nodes")) {
         if (!parse_u64(v, 1000000, &x) || x == 0)
             return 0;
@@ -357,19 +365,23 @@ static int schedule_rotation(rumor_sim *s, const cli_opts *c)
     return 0;
 }
 
-static int run_scenario(rumor_sim *s, const cli_opts *c, cli_state *st)
+static int run_scenario(rumor_sim *s, const cli_opts *c, cli_state *st, sim_kv_run *kv)
 {
     int rc = c->warm ? rumor_sim_warm_start(s) : schedule_joins(s, c);
     if (rc == 0 && c->rotate_at_ms >= 0)
         rc = schedule_rotation(s, c);
     if (rc != 0)
         return rc;
-    while (rumor_sim_now(s) < c->duration_ms) {
-        uint64_t next = rumor_sim_now(s) + CLI_STEP_MS;
+    /* Key-value probes are timed to 10 ms (a hundredth of a LAN anti-entropy round). */
+    uint64_t step = kv ? 10u : CLI_STEP_MS;
+    while (rumor_sim_now(s) < c->duration_ms && !(kv && sim_kv_done(kv))) {
+        uint64_t next = rumor_sim_now(s) + step;
         rc = rumor_sim_run_until(s, next < c->duration_ms ? next : c->duration_ms);
         if (rc != 0)
             return rc;
         inject_faults(s, c, st);
+        if (kv)
+            sim_kv_step(kv, rumor_sim_now(s));
     }
     return 0;
 }
@@ -436,13 +448,15 @@ static long peak_rss_kb(void)
 }
 
 static void print_result(FILE *out, rumor_sim *s, const rumor_sim_options *o, const cli_opts *c,
-                         const cli_state *st, double wall_s)
+                         const cli_state *st, const sim_kv_run *kv, double wall_s)
 {
     rumor_sim_metrics m;
     rumor_sim_metrics_get(s, &m);
     fprintf(out, "{\"nodes\":%u,\"seed\":%" PRIu64 ",", c->nodes, c->seed);
     print_options(out, o, c, st);
     rumor_sim_metrics_json(&m, out);
+    if (kv)
+        sim_kv_json(kv, out);
     fprintf(out, ",\"violation\":");
     if (rumor_sim_error(s))
         json_string(out, rumor_sim_error(s));
@@ -452,14 +466,23 @@ static void print_result(FILE *out, rumor_sim *s, const rumor_sim_options *o, co
 }
 
 /* --identity: each node's key pair from a seed derived from the run's seed and its index. */
-static void identity_settings(rumor_settings *s, uint32_t node, void *ud)
+static void identity_settings(rumor_settings *s, uint32_t node, uint64_t base)
 {
-    uint64_t base = *(const uint64_t *)ud;
     s->identity = true;
     for (int i = 0; i < 4; i++) {
         uint64_t x = (base + node * 0x9e3779b97f4a7c15ull) * (uint64_t)(2u * (unsigned)i + 1u);
         memcpy(s->identity_seed + 8 * i, &x, 8);
     }
+}
+
+/* Per-node settings: the --kv-* scenario's and --identity's. */
+static void node_settings(rumor_settings *s, uint32_t node, void *ud)
+{
+    const cli_opts *c = ud;
+    if (sim_kv_active(&c->kv))
+        sim_kv_settings(s, &c->kv);
+    if (c->identity)
+        identity_settings(s, node, c->seed);
 }
 
 int rumor_sim_cli(int argc, char **argv, FILE *out, FILE *err)
@@ -485,9 +508,9 @@ int rumor_sim_cli(int argc, char **argv, FILE *out, FILE *err)
         o.jitter_ms = (uint32_t)c.jitter_ms;
     o.log = c.log ? err : NULL;
     o.log_events = c.log_events;
-    if (c.identity) {
-        o.settings_fn = identity_settings;
-        o.settings_ud = &c.seed;
+    if (c.identity || sim_kv_active(&c.kv)) {
+        o.settings_fn = node_settings;
+        o.settings_ud = &c;
     }
     o.encrypt = c.encrypt;
     o.replay = c.replay;
@@ -503,9 +526,16 @@ int rumor_sim_cli(int argc, char **argv, FILE *out, FILE *err)
     }
     cli_state st = {.crash_done_at = -1, .partition_done_at = -1, .pause_done_at = -1};
     st.fallback_ms = c.duration_ms / 3;
+    sim_kv_run *kv = NULL;
+    if (sim_kv_active(&c.kv) && !(kv = sim_kv_new(s, &c.kv, c.duration_ms))) {
+        fprintf(err, "rumor-sim: out of memory\n");
+        rumor_sim_del(s);
+        return 1;
+    }
     double t0 = wall_now();
-    rc = run_scenario(s, &c, &st);
-    print_result(out, s, &o, &c, &st, wall_now() - t0);
+    rc = run_scenario(s, &c, &st, kv);
+    print_result(out, s, &o, &c, &st, kv, wall_now() - t0);
+    sim_kv_del(kv);
     rumor_sim_del(s);
     return rc == 0 ? 0 : 1;
 }

@@ -216,6 +216,30 @@ void vnet_stream_node_down(rumor_sim *s, uint32_t i, bool graceful);
 void vnet_stream_break_cut(rumor_sim *s);
 void vnet_stream_free(rumor_sim *s);
 
+/* sim_kv.c: the key-value scenarios of rumor-sim (--kv-*). */
+typedef struct sim_kv_opts {
+    int mode;              /* rumor_sync_mode, or -1 for the default */
+    int rumor_transmits;   /* kv_rumor_transmits, or -1 for the default */
+    uint32_t probe_writes; /* single writes, each measured until every node holds it */
+    double writes_per_s;   /* steady cluster-wide write load */
+    uint32_t keys;         /* keys per node the load writes among */
+    uint32_t value_bytes;  /* value size of the load's writes */
+    uint64_t start_ms;     /* the first probe or the load starts then */
+    uint64_t drain_ms;     /* the load stops this long before the end */
+} sim_kv_opts;
+typedef struct sim_kv_run sim_kv_run;
+void sim_kv_opts_default(sim_kv_opts *o);
+/* Returns 1 when parsed, 0 for a bad value, -1 when `name` is no --kv-* option. */
+int sim_kv_parse(sim_kv_opts *o, const char *name, const char *v);
+bool sim_kv_active(const sim_kv_opts *o);
+void sim_kv_settings(rumor_settings *st, const sim_kv_opts *o);
+sim_kv_run *sim_kv_new(rumor_sim *s, const sim_kv_opts *o, uint64_t duration_ms);
+void sim_kv_step(sim_kv_run *r, uint64_t now);
+bool sim_kv_done(const sim_kv_run *r);
+/* Appends `,"kv":{...}` to the result object. */
+void sim_kv_json(const sim_kv_run *r, FILE *f);
+void sim_kv_del(sim_kv_run *r);
+
 /* sim_check.c: event bookkeeping, invariants, convergence, detection. */
 int sim_check_init(rumor_sim *s);
 void sim_check_free(rumor_sim *s);

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Replicated key-value state on 16 real agents: `rumor kv put` on one is readable on all, deletes
-propagate, per-node state, a watch stream, refused requests that change nothing, kill -9 right
-after an acknowledged write followed by a restart from the data dir, and a restart from an older
-copy of the data dir that adopts the cluster's newer versions."""
+"""Replicated key-value state on 16 real agents: `rumor kv put` on one is readable on all, also a
+value far larger than a datagram (it travels over streams), deletes propagate, per-node state, a
+watch stream, refused requests that change nothing, kill -9 right after an acknowledged write
+followed by a restart from the data dir, and a restart from an older copy of the data dir that
+adopts the cluster's newer versions."""
 import base64
 import http.client
 import json
@@ -19,6 +20,8 @@ import time
 from rumor_integ import BIN, Agent, check, log, run, wait_for
 
 N = 16
+# Every agent takes values up to 64 KiB (--kv-value-max): larger than any datagram.
+VALUE_MAX = 65536
 
 
 def kv_of(a, key, space="/v1/kv"):
@@ -88,10 +91,10 @@ def snapshot(a):
 def bad_requests(agents):
     a = agents[2]
     before = snapshot(a)
-    big = b"x" * 513
-    refused(a, "PUT", "/v1/kv/big", big, 413)  # over kv_value_bytes_max (512)
+    big = b"x" * (VALUE_MAX + 1)
+    refused(a, "PUT", "/v1/kv/big", big, 413)  # over kv_value_bytes_max
     refused(a, "PUT", "/v1/state/big", big, 413)
-    refused(a, "PUT", "/v1/kv/huge", b"y" * (70 * 1024), 413)  # over the 64 KiB body cap
+    refused(a, "PUT", "/v1/kv/huge", b"y" * (200 * 1024), 413)  # over the body cap too
     refused(a, "PUT", "/v1/kv/", b"v", 400)  # empty key
     refused(a, "PUT", "/v1/kv/" + "k" * 257, b"v", 400)  # key too long
     refused(a, "PUT", "/v1/kv/a%00b", b"v", 400)  # a NUL must not cut the key short
@@ -111,7 +114,7 @@ def bad_requests(agents):
     refused(a, "GET", "/v1/nodes/nobody/state", None, 404)
     refused(a, "GET", "/v1/nodes//state", None, 404)
     refused(a, "PUT", "/v1/tags", b"{not json", 400)  # the agent's JSON endpoints too
-    r = a.cli("kv", "put", "big", "x" * 513)
+    r = a.cli("kv", "put", "big", "x" * (VALUE_MAX + 1))
     check(r.returncode == 1 and "kv_value_bytes_max" in r.stderr, f"CLI oversize: {r}")
     r = a.cli("kv", "get")
     check(r.returncode == 2 and "expected KEY" in r.stderr, f"CLI usage: {r}")
@@ -246,6 +249,8 @@ def durability(agents, others):
 
 def main(wd):
     agents = [Agent(wd, i) for i in range(N)]
+    for a in agents:  # kept across restarts: every replica must take the large values
+        a.extra += ["--kv-value-max", str(VALUE_MAX)]
     agents[0].start()
     for a in agents[1:]:
         extra = ["--join", agents[0].addr]
@@ -275,6 +280,17 @@ def main(wd):
     listing = json.loads(cli_ok(agents[5], "kv", "list", "--prefix", "gree", "--format", "json"))
     check([k["key"] for k in listing["keys"]] == ["greeting"] and
           listing["keys"][0]["writer"] == agents[3].name, f"kv list: {listing}")
+
+    # A value larger than a datagram (20 KB here; the packet is 1400 bytes) crosses streams.
+    large = bytes((i * 31 + 7) % 251 for i in range(20 * 1024))
+    status, text = agents[6].request("PUT", "/v1/kv/large", raw=large)
+    check(status == 200, f"PUT of a 20 KB value: {status} {text}")
+    t = everywhere(agents, "the 20 KB value on all 16",
+                   lambda a: (kv_of(a, "large") or (None,))[0] == large, 20)
+    log(f"a {len(large)}-byte value put on {agents[6].name} readable on all {N} agents after "
+        f"{t:.2f}s")
+    check(agents[0].get("/v1/info")["config"]["kv"]["value_bytes_max"] == VALUE_MAX,
+          "--kv-value-max")
 
     # The watch sees a matching change, with the value, and skips the others.
     cli_ok(agents[1], "kv", "put", "other/y", "skip me")
@@ -321,6 +337,17 @@ def main(wd):
     others = [a for a in agents if a is not agents[9]]
     durability(agents, others)
     older_copy(wd, agents)
+
+    # The value limit is checked against one stream frame with the delta around the value and,
+    # with --identity, its signatures (1,049,097 - 521 - 129 = 1,048,447 bytes).
+    frame = ["--engine", "stream_frame_bytes_max=1049097", "--kv-value-max", "1048576"]
+    r = subprocess.run([BIN, "agent", "--data-dir", f"{wd}/limits", *frame, "--identity"],
+                       capture_output=True, text=True, timeout=30)
+    check(r.returncode == 2 and "at most 1048447" in r.stderr and "identities" in r.stderr,
+          f"--kv-value-max over a frame with signatures: exit {r.returncode}, {r.stderr[-300:]}")
+    r = subprocess.run([BIN, "agent", "--kv-value-max", str(1024 * 1024 + 1)], capture_output=True,
+                       text=True, timeout=30)
+    check(r.returncode != 0 and "1048576" in r.stderr, f"--kv-value-max over 1 MiB: {r}")
 
     # A data dir whose saved entries cannot be read is refused, not silently started empty.
     bad = agents[10]

@@ -291,6 +291,35 @@ static void test_skips_items_too_big(void **ctx)
     bcast_free(&q);
 }
 
+/* A rumor with its own counter retires after that many transmissions, below the queue's limit,
+ * while items without one keep going to the limit. */
+static void test_own_counter(void **ctx)
+{
+    (void)ctx;
+    bcast_queue q;
+    bcast_init(&q, &rumor_alloc_libc, 100);
+    uint8_t b[ITEM];
+    memset(b, 0, sizeof(b));
+    b[3] = 7;
+    assert_true(bcast_push_n(&q, BCAST_CLASS_APP, b, sizeof(b), 2));
+    push(&q, BCAST_CLASS_APP, 8, NULL, false);
+    pkt p;
+    assert_int_equal(fill(&q, &p, 2 * ITEM, 5), 2);
+    assert_int_equal(fill(&q, &p, 2 * ITEM, 5), 2);
+    /* Item 7 went twice and is gone; item 8 goes on alone up to the limit of 5. */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(fill(&q, &p, 2 * ITEM, 5), 1);
+        assert_int_equal(p.ids[0], 8);
+    }
+    assert_int_equal(bcast_count(&q), 0);
+    /* A counter above the queue's limit does not extend it. */
+    assert_true(bcast_push_n(&q, BCAST_CLASS_APP, b, sizeof(b), 9));
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(fill(&q, &p, ITEM, 3), 1);
+    assert_int_equal(bcast_count(&q), 0);
+    bcast_free(&q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_fair_split),
         cmocka_unit_test(test_no_duplicates_when_room_is_left),
         cmocka_unit_test(test_skips_items_too_big),
+        cmocka_unit_test(test_own_counter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

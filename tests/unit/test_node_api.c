@@ -105,6 +105,35 @@ static void test_settings_validation(void **ctx)
     s.query_bytes_max = 512;
     s.query_response_bytes_max = 512;
     assert_int_equal(try_new(&s), RUMOR_OK);
+    /* A value too big for a datagram travels over streams: it must fit one frame. */
+    GOOD(kv_value_bytes_max, 1400);
+    GOOD(kv_value_bytes_max, RUMOR_KV_VALUE_MAX);
+    BAD(kv_value_bytes_max, RUMOR_KV_VALUE_MAX + 1);
+    s = valid_settings();
+    s.stream_frame_bytes_max = 4096;
+    s.kv_value_bytes_max = 4096;
+    assert_int_equal(try_new(&s), RUMOR_ERR_INVALID);
+    s.kv_value_bytes_max = 3000;
+    assert_int_equal(try_new(&s), RUMOR_OK);
+    /* Signatures and a sealed frame's envelope take room in that frame too: 521 bytes of
+     * header and delta, 129 of signatures, 98 of envelope around the value. */
+    static const uint8_t ring[1][RUMOR_KEY_BYTES] = {{1, 2, 3}};
+    s.identity = true;
+    memset(s.identity_seed, 3, sizeof(s.identity_seed));
+    s.keys = ring;
+    s.nkeys = 1;
+    memset(s.seal_secret, 9, sizeof(s.seal_secret));
+    s.seal_epoch = 1;
+    s.kv_value_bytes_max = 4096 - 748;
+    assert_int_equal(try_new(&s), RUMOR_OK);
+    s.kv_value_bytes_max++;
+    assert_int_equal(try_new(&s), RUMOR_ERR_INVALID);
+    s.identity = false;
+    assert_int_equal(try_new(&s), RUMOR_OK);
+    s.kv_value_bytes_max = 4096 - 521 - 98 + 1;
+    assert_int_equal(try_new(&s), RUMOR_ERR_INVALID);
+    BAD(kv_rumor_transmits, 64);
+    GOOD(kv_rumor_transmits, 0);
     /* A user event, a query and a response must each fit one datagram. */
     BAD(event_bytes_max, 0);
     BAD(event_bytes_max, 1300);
@@ -118,7 +147,6 @@ static void test_settings_validation(void **ctx)
     BAD(queries_max, 0);
     BAD(queries_max, 1u << 20);
     BAD(queries_inbound_max, 0);
-    BAD(kv_value_bytes_max, 1400); /* a fresh write must fit one datagram */
     BAD(kv_keys_max, 0);
     BAD(kv_sync_mode, (rumor_sync_mode)3);
     BAD(packet_bytes_max, RUMOR_PACKET_MAX + 1);

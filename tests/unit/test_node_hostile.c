@@ -390,7 +390,8 @@ static void test_stream_pushpull_answered(void **ctx)
     assert_int_equal(op.kind, RUMOR_STREAM_WRITE);
     assert_int_equal(op.id, id);
     /* The reply is one frame: prefix, header, the Lamport clocks of user events and queries,
-     * one PUSHPULL with the reply flag and both. */
+     * one PUSHPULL with the reply flag and both, then the node's complete key-value digest (it
+     * holds nothing: no entries). */
     uint32_t flen = (uint32_t)op.data[0] << 24 | (uint32_t)op.data[1] << 16 |
                     (uint32_t)op.data[2] << 8 | op.data[3];
     assert_int_equal(flen + 4, op.len);
@@ -405,6 +406,10 @@ static void test_stream_pushpull_answered(void **ctx)
     assert_int_equal(msg.type, WIRE_PUSHPULL);
     assert_true(msg.u.pushpull.flags & WIRE_PP_REPLY);
     assert_int_equal(msg.u.pushpull.count, 2);
+    assert_int_equal(wire_msg_decode(&r, &msg, RUMOR_META_MAX), 1);
+    assert_int_equal(msg.type, WIRE_KV_DIGEST);
+    assert_int_equal(msg.u.kv_digest.flags, WIRE_KVD_ALL);
+    assert_int_equal(msg.u.kv_digest.count, 0);
     assert_int_equal(wire_msg_decode(&r, &msg, RUMOR_META_MAX), 0);
     assert_true(rumor_node_poll_stream(n, &op));
     assert_int_equal(op.kind, RUMOR_STREAM_CLOSE);

@@ -647,6 +647,62 @@ static void test_golden_kv(void **ctx)
     assert_int_equal(msg_rc(bad, sizeof(bad), &m), -(int)RUMOR_DROP_MALFORMED - 1);
 }
 
+/* KV_DIGEST with bucket sums: flags SUM|PUSH, no entries, sum 1, two buckets 0x0a0b0c0d and 1. */
+static const uint8_t g_kv_buckets[] = {0x0a, 0x13, 0x0a, 0x00, 0x00, 0x00, 0x00,
+                                       0x00, 0x00, 0x00, 0x00, 0x01, 0x02, 0x0a,
+                                       0x0b, 0x0c, 0x0d, 0x00, 0x00, 0x00, 0x01};
+/* KV_DELTA: origin "a", since 1, max 2, one retired entry: key "k", version 2, flags 0x07,
+ * stamp 100, value = version 9 then origin "bb". */
+static const uint8_t g_kv_retired[] = {0x0b, 0x10, 0x01, 'a',  0x00, 0x01, 0x02, 0x00, 0x01,
+                                       0x01, 'k',  0x02, 0x07, 0x64, 0x03, 0x09, 'b',  'b'};
+
+static void test_golden_kv_extensions(void **ctx)
+{
+    (void)ctx;
+    enc e;
+    wire_msg m;
+    buf_writer *w = enc_begin(&e);
+    uint64_t sums[2] = {0xffffffff0a0b0c0dull, 1};
+    wire_put_kv_digest_begin_b(w, WIRE_KVD_SUM | WIRE_KVD_PUSH, 0, 0, 2);
+    wire_put_kv_digest_end(w, 1);
+    wire_put_kv_digest_buckets(w, sums, 2);
+    assert_bytes(&e, g_kv_buckets, sizeof(g_kv_buckets));
+    decode_one(g_kv_buckets, sizeof(g_kv_buckets), &m);
+    assert_int_equal(m.type, WIRE_KV_DIGEST);
+    assert_int_equal(m.u.kv_digest.nbuckets, 2);
+    assert_int_equal(m.u.kv_digest.buckets[3], 0x0d);
+    /* Bucket sums cut short: malformed. */
+    uint8_t bad[sizeof(g_kv_buckets)];
+    memcpy(bad, g_kv_buckets, sizeof(bad));
+    bad[1] = 0x12;
+    assert_int_equal(msg_rc(bad, sizeof(g_kv_buckets) - 1, &m), -(int)RUMOR_DROP_MALFORMED - 1);
+
+    uint8_t dep[16];
+    size_t dl = wire_kv_retired_put(dep, S("bb"), 9);
+    wire_kv_entry ke = {S("k"), 2, WIRE_KV_RETIRED | 0x03, 100, wire_str_of(dep, dl)};
+    w = enc_begin(&e);
+    wire_put_kv_delta_begin(w, S("a"), 0, 1, 2, 0, 1, wire_kv_entry_size(&ke));
+    wire_put_kv_entry(w, &ke);
+    assert_bytes(&e, g_kv_retired, sizeof(g_kv_retired));
+    decode_one(g_kv_retired, sizeof(g_kv_retired), &m);
+    wire_kv_entry got;
+    assert_true(wire_kv_entry_next(&m.u.kv_delta.entries, &got));
+    wire_str o;
+    uint64_t v;
+    assert_true(wire_kv_retired_dep(got.value, &o, &v));
+    assert_str(o, "bb");
+    assert_int_equal(v, 9);
+    /* Retired without the tombstone and shared bits, or with an empty origin: malformed. */
+    uint8_t r2[sizeof(g_kv_retired)];
+    memcpy(r2, g_kv_retired, sizeof(r2));
+    r2[12] = 0x05;
+    assert_int_equal(msg_rc(r2, sizeof(r2), &m), -(int)RUMOR_DROP_MALFORMED - 1);
+    memcpy(r2, g_kv_retired, sizeof(r2));
+    r2[1] = 0x0e; /* the value is the version alone */
+    r2[14] = 0x01;
+    assert_int_equal(msg_rc(r2, 16, &m), -(int)RUMOR_DROP_MALFORMED - 1);
+}
+
 /* ---- identity trailers (docs/protocol.md section 12) ---- */
 
 /* Key pair of node "a": Ed25519 from the seed 01 01 ... 01; the authority's from 02 02 ... 02.
@@ -1102,6 +1158,7 @@ int main(void)
         cmocka_unit_test(test_trailing_payload_ignored),
         cmocka_unit_test(test_unknown_type_skipped),
         cmocka_unit_test(test_golden_kv),
+        cmocka_unit_test(test_golden_kv_extensions),
         cmocka_unit_test(test_golden_ident_statements),
         cmocka_unit_test(test_golden_ident_messages),
         cmocka_unit_test(test_ident_pushpull),
