@@ -74,6 +74,14 @@ static const engine_key engine_keys[] = {
     EK(kv_keys_max),
     EK(kv_node_bytes_max),
     EK(kv_tombstone_ttl_ms),
+    EK(event_bytes_max),
+    EK(event_buffer),
+    EK(query_bytes_max),
+    EK(query_response_bytes_max),
+    EK(query_buffer),
+    EK(query_timeout_mult),
+    EK(queries_max),
+    EK(queries_inbound_max),
 };
 #define ENGINE_KEYS_N (sizeof engine_keys / sizeof engine_keys[0])
 
@@ -452,7 +460,7 @@ static const option options[] = {
     {"log-format", "log_format", OPT_VALUE, set_log_format, "text|json",
      "log line format (default text)"},
     {"event-handler", "event_handlers", OPT_LIST, set_handler, "[FILTER=]SCRIPT",
-     "run SCRIPT on membership events (repeatable)"},
+     "run SCRIPT on events (repeatable); FILTER: member-join,user:deploy,query:uptime,..."},
     {"cluster-label", "cluster_label", OPT_VALUE, set_label, "LABEL",
      "only talk to nodes with the same label"},
     {"tcp-only", "tcp_only", OPT_BOOL, flag_true, "",
