@@ -23,6 +23,8 @@ static void usage(FILE *out)
             "  tags      set or delete the agent's tags\n"
             "  kv        read, write, list and watch the shared key-value keyspace\n"
             "  state     read and write per-node key-value state\n"
+            "  event     send a user event to every node\n"
+            "  query     ask the nodes a query and print their responses\n"
             "  version   print the version\n\n"
             "Client commands find the agent at --http ADDR:PORT, else $%s, else "
             "127.0.0.1:7947.\nExit codes: 0 ok, 1 the agent reported an error, 2 bad usage, "
@@ -36,8 +38,9 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"members", cli_members}, {"join", cli_join}, {"leave", cli_leave}, {"monitor", cli_monitor},
-    {"info", cli_info},       {"tags", cli_tags}, {"kv", cli_kv},       {"state", cli_state},
+    {"members", cli_members}, {"join", cli_join},   {"leave", cli_leave}, {"monitor", cli_monitor},
+    {"info", cli_info},       {"tags", cli_tags},   {"kv", cli_kv},       {"state", cli_state},
+    {"event", cli_event},     {"query", cli_query},
 };
 
 int main(int argc, char **argv)
