@@ -5,6 +5,7 @@ handler exactly once; `rumor query` with a handler on all collects 16 responses;
 oversize output is not sent; oversize and malformed requests are refused with a 4xx JSON error
 and send nothing."""
 import base64
+import concurrent.futures as cf
 import json
 import os
 import signal
@@ -14,7 +15,8 @@ import time
 from rumor_integ import SLOW, Agent, check, log, run, wait_for
 
 N = 16
-TIMEOUT = f"{int(1500 * SLOW)}ms"  # long enough for 16 agents on two cores, ASan included
+# Long enough for 16 agents and their handler scripts on two cores, ASan included.
+TIMEOUT = "1000ms" if SLOW <= 1 else "2500ms"
 
 
 def write_script(path, text):
@@ -53,6 +55,14 @@ def query(a, *args, rc=None):
     """`rumor query ... --format json` at agent a: (exit code, answer)."""
     r = a.cli("query", *args, "--format", "json", check_rc=rc)
     return r.returncode, json.loads(r.stdout) if r.stdout.strip() else None
+
+
+def at_once(*calls):
+    """Runs (fn, args...) tuples side by side (each query waits for its deadline); results in
+    order."""
+    with cf.ThreadPoolExecutor(len(calls)) as pool:
+        futures = [pool.submit(c[0], *c[1:]) for c in calls]
+        return [f.result() for f in futures]
 
 
 def names(lst):
@@ -99,36 +109,40 @@ def queries(agents):
     check(f"{N} matched, {N} acks, {N} responses" in r.stderr, f"summary: {r.stderr}")
     log(f"rumor query on {asker.name}: {N} acks and {N} responses")
 
-    # --node: only the named nodes match and answer.
-    rc, o = query(agents[0], "whoami", "--node", agents[1].name, "--node", agents[2].name,
-                  "--timeout", TIMEOUT, rc=0)
-    check(o["counts"]["matched"] == 2 and names(o["responses"]) == [agents[1].name,
-                                                                   agents[2].name] and
-          names(o["acks"]) == [agents[1].name, agents[2].name], f"--node: {o}")
-    # --tag: an anchored regular expression over the member's tags, all filters must match.
-    rc, o = query(agents[0], "whoami", "--tag", "role=d.*", "--timeout", TIMEOUT, rc=0)
+    # --node: only the named nodes match and answer. --tag: an anchored regular expression
+    # over the member's tags; every filter must hold.
+    (rc1, o1), (rc2, o2), (rc3, o3), (rc4, o4) = at_once(
+        (query, agents[0], "whoami", "--node", agents[1].name, "--node", agents[2].name,
+         "--timeout", TIMEOUT),
+        (query, agents[1], "whoami", "--tag", "role=d.*", "--timeout", TIMEOUT),
+        (query, agents[2], "whoami", "--tag", "role=db", "--tag", "zone=(a|c)",
+         "--timeout", TIMEOUT),
+        (query, agents[3], "whoami", "--tag", "role=d", "--timeout", TIMEOUT))
+    check(rc1 == 0 and o1["counts"]["matched"] == 2 and
+          names(o1["responses"]) == [agents[1].name, agents[2].name] and
+          names(o1["acks"]) == [agents[1].name, agents[2].name], f"--node: rc {rc1} {o1}")
     odd = sorted(a.name for a in agents if a.index % 2)
-    check(o["counts"]["matched"] == N // 2 and names(o["responses"]) == odd, f"--tag: {o}")
-    rc, o = query(agents[0], "whoami", "--tag", "role=db", "--tag", "zone=(a|c)",
-                  "--timeout", TIMEOUT, rc=0)
+    check(rc2 == 0 and o2["counts"]["matched"] == N // 2 and names(o2["responses"]) == odd,
+          f"--tag: rc {rc2} {o2}")
     both = sorted(a.name for a in agents if a.index % 2 and a.index % 4 < 2)
-    check(names(o["responses"]) == both, f"two tags: {names(o['responses'])} != {both}")
-    rc, o = query(agents[0], "whoami", "--tag", "role=d", "--timeout", TIMEOUT)
-    check(rc == 1 and o["counts"]["matched"] == 0 and o["responses"] == [],
-          f"a partial match must not match (anchored): rc {rc} {o}")
+    check(rc3 == 0 and names(o3["responses"]) == both,
+          f"two tags: rc {rc3} {names(o3['responses'])} != {both}")
+    check(rc4 == 1 and o4["counts"]["matched"] == 0 and o4["responses"] == [],
+          f"a partial match must not match (anchored): rc {rc4} {o4}")
     log("--node and --tag filters restrict who answers")
 
-    # No handler for the query: acked, not answered; --no-ack asks for no acks.
-    rc, o = query(agents[7], "nohandler", "--timeout", TIMEOUT)
-    check(rc == 1 and o["counts"]["acks"] == N and o["counts"]["responses"] == 0 and
-          len(o["no_response"]) == N, f"a query without handlers: rc {rc} {o['counts']}")
-    rc, o = query(agents[7], "whoami", "--no-ack", "--timeout", TIMEOUT, rc=0)
-    check(not o["request_ack"] and o["acks"] == [] and o["counts"]["responses"] == N,
-          f"--no-ack: {o['counts']}")
-    # A handler that writes more than query_response_bytes_max: nothing is sent.
+    # No handler for the query: acked, not answered; --no-ack asks for no acks; a handler
+    # that writes more than query_response_bytes_max sends nothing.
     failures = "rumor_query_handler_response_failures_total"
     before = agents[4].metric(failures)
-    rc, o = query(agents[2], "big", "--node", agents[4].name, "--timeout", TIMEOUT)
+    (rc1, o1), (rc2, o2), (rc, o) = at_once(
+        (query, agents[7], "nohandler", "--timeout", TIMEOUT),
+        (query, agents[8], "whoami", "--no-ack", "--timeout", TIMEOUT),
+        (query, agents[2], "big", "--node", agents[4].name, "--timeout", TIMEOUT))
+    check(rc1 == 1 and o1["counts"]["acks"] == N and o1["counts"]["responses"] == 0 and
+          len(o1["no_response"]) == N, f"a query without handlers: rc {rc1} {o1['counts']}")
+    check(rc2 == 0 and not o2["request_ack"] and o2["acks"] == [] and
+          o2["counts"]["responses"] == N, f"--no-ack: rc {rc2} {o2['counts']}")
     check(rc == 1 and o["counts"]["acks"] == 1 and o["responses"] == [], f"big: {o}")
     check(agents[4].metric(failures) == before + 1,
           f"oversize handler output: {failures} went from {before} to "
@@ -141,11 +155,11 @@ def killed_agent(agents):
     victim.proc.send_signal(signal.SIGKILL)
     victim.proc.wait()
     # Still alive in every table for a while: expected to answer, and silent.
-    rc, o = query(agents[6], "whoami", "--timeout", TIMEOUT)
+    (rc, o), r = at_once((query, agents[6], "whoami", "--timeout", TIMEOUT),
+                         (agents[7].cli, "query", "whoami", "--timeout", TIMEOUT))
     check(rc == 1, f"exit {rc} with a silent member")
     check(o["no_response"] == [victim.name] and o["no_ack"] == [victim.name] and
           o["counts"]["responses"] == N - 1, f"after kill -9: {o['counts']} {o['no_response']}")
-    r = agents[6].cli("query", "whoami", "--timeout", TIMEOUT)
     check(r.returncode == 1 and f"no response (1): {victim.name}" in r.stderr,
           f"text summary after kill -9: {r.stderr}")
     log(f"kill -9 {victim.name}: reported as not acking and not responding")
