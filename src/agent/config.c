@@ -460,7 +460,7 @@ static const option options[] = {
     {"log-format", "log_format", OPT_VALUE, set_log_format, "text|json",
      "log line format (default text)"},
     {"event-handler", "event_handlers", OPT_LIST, set_handler, "[FILTER=]SCRIPT",
-     "run SCRIPT on events (repeatable); FILTER: member-join,user:deploy,query:uptime,..."},
+     "run SCRIPT on events (repeatable); FILTER: member-join,user:NAME,query:NAME,..."},
     {"cluster-label", "cluster_label", OPT_VALUE, set_label, "LABEL",
      "only talk to nodes with the same label"},
     {"tcp-only", "tcp_only", OPT_BOOL, flag_true, "",

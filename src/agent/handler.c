@@ -306,28 +306,29 @@ static void start_next(hspec *s);
 static void respond(running *r, agent *a)
 {
     const char *script = r->spec->script;
-    a->msg.handler_response_fails++; /* taken back below when the response goes out */
-    if (r->timed_out)
-        return; /* killed: it did not finish its answer */
+    rumor_node *n = rumor_runtime_node(a->rt);
+    int rc = RUMOR_ERR_STATE;
+    if (r->timed_out) {
+        a->msg.handler_response_fails++; /* killed: it did not finish its answer */
+        return;
+    }
     if (r->out_over) {
+        a->msg.handler_response_fails++;
         agent_log(RUMOR_LOG_WARN,
                   "query handler \"%s\" wrote more than query_response_bytes_max (%u) bytes; "
                   "no response sent",
                   script, a->engine.query_response_bytes_max);
         return;
     }
-    rumor_node *n = rumor_runtime_node(a->rt);
-    int rc =
-        n ? rumor_node_query_respond(n, r->job->query_id, r->out_buf, r->out_len, uv_now(a->loop))
-          : RUMOR_ERR_STATE;
+    if (n)
+        rc = rumor_node_query_respond(n, r->job->query_id, r->out_buf, r->out_len, uv_now(a->loop));
     if (rc == RUMOR_OK) {
-        a->msg.handler_response_fails--;
         a->msg.handler_responses++;
         rumor_runtime_pump(a->rt);
-    } else if (rc == RUMOR_ERR_STATE) {
-        a->msg.handler_response_fails--; /* another handler answered first: not a failure */
+    } else if (rc == RUMOR_ERR_STATE) { /* another handler answered first: not a failure */
         agent_log(RUMOR_LOG_DEBUG, "query handler \"%s\": the query was already answered", script);
     } else {
+        a->msg.handler_response_fails++;
         agent_log(RUMOR_LOG_WARN, "query handler \"%s\": response not sent: %s%s", script,
                   rumor_strerror(rc),
                   rc == RUMOR_ERR_EXPIRED ? " (the script ended after the query's deadline)" : "");

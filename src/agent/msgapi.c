@@ -28,6 +28,9 @@
 #define QUERY_TIMEOUT_MAX_MS 300000u /* five minutes: the HTTP client waits this long */
 #define QUERY_FILTERS_MAX    256u    /* nodes or tags per query; query_bytes_max binds first */
 #define QUERY_WAIT_SLACK_MS  5000u   /* past the deadline before the HTTP side stops waiting */
+/* Each waiting query holds one of the HTTP server's 64 connection threads (http.c): half of
+ * them stay free for everything else, health checks included. */
+#define QUERY_WAITING_MAX 32u
 
 /* ---- user events ---- */
 
@@ -491,8 +494,12 @@ static void post_query(agent *a, const api_request *req, const char *name, api_r
         return;
     }
     ask_call c = {.a = a, .name = name, .req = &r, .q = q};
-    atomic_fetch_add(&a->msg.waiting, 1);
-    if (rumor_runtime_call(a->rt, do_ask, &c) != 0)
+    if (atomic_fetch_add(&a->msg.waiting, 1) >= QUERY_WAITING_MAX)
+        api_error(resp, 429,
+                  "%u queries are already waiting for their deadline here; try again "
+                  "when one ends",
+                  QUERY_WAITING_MAX);
+    else if (rumor_runtime_call(a->rt, do_ask, &c) != 0)
         api_error(resp, 503, "the agent is shutting down");
     else if (c.rc == RUMOR_ERR_TOO_BIG)
         api_error(resp, 413,
@@ -507,7 +514,7 @@ static void post_query(agent *a, const api_request *req, const char *name, api_r
     else if (c.rc != RUMOR_OK)
         api_error(resp, c.rc == RUMOR_ERR_INVALID ? 400 : 500, "the query was not sent: %s",
                   rumor_strerror(c.rc));
-    if (c.rc == RUMOR_OK && resp->status == 0) {
+    if (c.rc == RUMOR_OK && resp->status == 0 && q->id != 0) {
         wait_done(a, &c);
         if (q->aborted)
             api_error(resp, 503, "the agent stopped before the query's deadline");

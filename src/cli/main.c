@@ -18,7 +18,7 @@ static void usage(FILE *out)
             "  members   list the cluster's members\n"
             "  join      join the agent to a cluster through HOST[:PORT]...\n"
             "  leave     make the agent leave the cluster gracefully and exit\n"
-            "  monitor   stream membership events\n"
+            "  monitor   stream membership events, user events and queries\n"
             "  info      show the agent, its counters and configuration\n"
             "  tags      set or delete the agent's tags\n"
             "  kv        read, write, list and watch the shared key-value keyspace\n"

@@ -297,6 +297,7 @@ static int show_answer(const cli_ctx *c, const char *name, const char *body, boo
         printf("%s\n", body);
     } else {
         json_array_foreach(json_object_get(o, "responses"), i, r) print_response(r);
+        fflush(stdout); /* the responses before the summary, also when both go to one pipe */
         fprintf(stderr, "query \"%s\": %ld matched, ", name, matched);
         if (json_is_true(json_object_get(o, "request_ack")))
             fprintf(stderr, "%ld acks, ", count_of(o, "acks"));
