@@ -11,10 +11,17 @@ For each system and N it reports
   - memory per agent (mean, MB): RSS, PSS (shared library pages split among the processes
     that map them) and USS (pages only this process holds),
   - idle bytes per second per agent: UDP and TCP payload bytes the agents send on loopback,
-    captured with an AF_PACKET socket on `lo` (needs root; "n/a" otherwise).
+    captured with an AF_PACKET socket on `lo` (needs root; "n/a" otherwise),
+  - with --load RATE: CPU per agent and bytes per second while the cluster takes RATE tag
+    updates per second (each a membership update gossiped to everyone), spread over the nodes.
 
-Only stdlib. Usage: bench_serf.py [--nodes 16 64] [--idle 20] [--systems rumor serf] [--json F]
+Systems: rumor, serf, and rumor+enc / serf+enc, the same with gossip encryption (one fresh
+32-byte key: rumor agent --encrypt, serf agent -encrypt).
+
+Only stdlib. Usage: bench_serf.py [--nodes 16 64] [--idle 20] [--load 10]
+                                  [--systems rumor serf rumor+enc serf+enc] [--json F]
 """
+import base64
 import argparse
 import concurrent.futures as cf
 import json
@@ -38,32 +45,59 @@ def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+KEY = base64.b64encode(os.urandom(32)).decode()
+
+
 class Node:
     def __init__(self, system, i, port, ctl_port, work, rumor_bin):
         self.system, self.i, self.port, self.ctl = system, i, port, ctl_port
         self.name = f"{system[0]}{i:03d}"
         self.work, self.rumor_bin = work, rumor_bin
+        self.encrypt = system.endswith("+enc")
         self.proc = None
+        self.pending = []
 
     def start(self, seed=None):
         logf = open(os.path.join(self.work, f"{self.name}.log"), "w")
-        if self.system == "rumor":
+        if self.system.startswith("rumor"):
             args = [self.rumor_bin, "agent", "--node", self.name, "--bind",
                     f"127.0.0.1:{self.port}", "--http", f"127.0.0.1:{self.ctl}", "--profile",
                     "lan", "--log-level", "warn"]
             if seed:
                 args += ["--join", f"127.0.0.1:{seed.port}"]
+            if self.encrypt:
+                args += ["--encrypt", KEY]
         else:
             args = ["serf", "agent", f"-node={self.name}", f"-bind=127.0.0.1:{self.port}",
                     f"-rpc-addr=127.0.0.1:{self.ctl}", "-log-level=warn", "-profile=lan"]
             if seed:
                 args += [f"-join=127.0.0.1:{seed.port}"]
+            if self.encrypt:
+                args += [f"-encrypt={KEY}"]
         self.proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT)
+
+    def set_tag(self, value):
+        """One tag update: a membership update the cluster gossips to every member."""
+        try:
+            if self.system.startswith("rumor"):
+                body = json.dumps({"set": {"seq": value}}).encode()
+                req = urllib.request.Request(f"http://127.0.0.1:{self.ctl}/v1/tags", data=body,
+                                             method="PUT")
+                urllib.request.urlopen(req, timeout=5).read()
+            else:
+                # `serf tags` takes ~0.4 s to start: run them side by side so that serf gets
+                # the same update rate (their own CPU is not counted, only the agents').
+                self.pending.append(subprocess.Popen(
+                    ["serf", "tags", f"-rpc-addr=127.0.0.1:{self.ctl}", "-set", f"seq={value}"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                self.pending = [p for p in self.pending if p.poll() is None]
+        except (OSError, subprocess.TimeoutExpired):
+            pass
 
     def members(self):
         """{name: status} as this node sees it, or None when it does not answer."""
         try:
-            if self.system == "rumor":
+            if self.system.startswith("rumor"):
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.ctl}/v1/members",
                                             timeout=5) as r:
                     doc = json.load(r)
@@ -174,7 +208,33 @@ def pct(values, q):
     return v[min(len(v) - 1, int(round(q * (len(v) - 1))))]
 
 
-def run_system(system, n, idle_s, kills, rumor_bin, base):
+def measure(nodes, base, n, seconds, load_rate=0):
+    """CPU % of one core per agent and bytes/s per agent over `seconds`, with `load_rate` tag
+    updates per second round-robin over the nodes (0: idle)."""
+    sniff = Sniffer(base, base + n)
+    sniff.start()
+    cpu0 = {x: cpu_ns(x.proc.pid) for x in nodes}
+    t0 = time.monotonic()
+    k = 0
+    while time.monotonic() - t0 < seconds:
+        if load_rate:
+            nodes[k % len(nodes)].set_tag(str(k))
+            k += 1
+            time.sleep(max(0.0, t0 + k / load_rate - time.monotonic()))
+        else:
+            time.sleep(seconds)
+    elapsed = time.monotonic() - t0
+    used = [cpu_ns(x.proc.pid) - cpu0[x] for x in nodes]
+    for x in nodes:
+        for p in x.pending:
+            p.wait()
+        x.pending = []
+    sniff.stop()
+    cpu = 100.0 * statistics.mean(used) / 1e9 / elapsed
+    return cpu, (sniff.bytes / elapsed / n if sniff.ok else None), k
+
+
+def run_system(system, n, idle_s, kills, rumor_bin, base, load_rate=0):
     work = tempfile.mkdtemp(prefix=f"bench-{system}-{n}-")
     nodes = [Node(system, i, base + i, base + 1000 + i, work, rumor_bin) for i in range(n)]
     res = {"system": system, "n": n}
@@ -197,18 +257,18 @@ def run_system(system, n, idle_s, kills, rumor_bin, base):
             f"({len(got)}/{n} converged)")
 
         time.sleep(5)  # let joins' full syncs and broadcasts finish before measuring idle
-        sniff = Sniffer(base, base + n)
-        sniff.start()
-        cpu0 = {x: cpu_ns(x.proc.pid) for x in nodes}
-        time.sleep(idle_s)
-        used = [cpu_ns(x.proc.pid) - cpu0[x] for x in nodes]
-        sniff.stop()
-        res["idle_cpu_pct"] = 100.0 * statistics.mean(used) / 1e9 / idle_s
+        res["idle_cpu_pct"], res["idle_bytes_per_s"], _ = measure(nodes, base, n, idle_s)
+        if load_rate:
+            res["load_cpu_pct"], res["load_bytes_per_s"], updates = measure(
+                nodes, base, n, idle_s, load_rate)
+            res["load_rate"] = updates / idle_s
+            log(f"{system} N={n}: {updates} tag updates in {idle_s} s: cpu "
+                f"{res['load_cpu_pct']:.3f}% bytes/s {res['load_bytes_per_s']}")
+            time.sleep(3)
         mem = [mem_kb(x.proc.pid) for x in nodes]
         res["rss_mb"] = statistics.mean(m[0] for m in mem) / 1024
         res["pss_mb"] = statistics.mean(m[1] for m in mem) / 1024
         res["uss_mb"] = statistics.mean(m[2] for m in mem) / 1024
-        res["idle_bytes_per_s"] = sniff.bytes / idle_s / n if sniff.ok else None
         log(f"{system} N={n}: idle cpu {res['idle_cpu_pct']:.3f}% rss {res['rss_mb']:.1f} MB "
             f"pss {res['pss_mb']:.1f} MB uss {res['uss_mb']:.1f} MB "
             f"bytes/s {res['idle_bytes_per_s']}")
@@ -256,6 +316,14 @@ def table(results):
                    f"{fmt(r.get('idle_cpu_pct'), ' %', 3)} | {fmt(r.get('rss_mb'), '', 1)} / "
                    f"{fmt(r.get('pss_mb'), '', 1)} / {fmt(r.get('uss_mb'), ' MB', 1)} | "
                    f"{fmt(r.get('idle_bytes_per_s'), '', 0)} |")
+    if any("load_cpu_pct" in r for r in results):
+        out += ["", "| system | N | tag updates/s | CPU per agent under load | bytes/s per agent "
+                    "under load |", "|---|---|---|---|---|"]
+        for r in results:
+            if "load_cpu_pct" in r:
+                out.append(f"| {r['system']} | {r['n']} | {fmt(r.get('load_rate'), '', 1)} | "
+                           f"{fmt(r.get('load_cpu_pct'), ' %', 3)} | "
+                           f"{fmt(r.get('load_bytes_per_s'), '', 0)} |")
     return "\n".join(out)
 
 
@@ -264,19 +332,21 @@ def main():
     ap.add_argument("--nodes", type=int, nargs="+", default=[16, 64])
     ap.add_argument("--idle", type=int, default=20)
     ap.add_argument("--kills", type=int, default=3, help="crashes per run, pooled")
-    ap.add_argument("--systems", nargs="+", default=["rumor", "serf"])
+    ap.add_argument("--systems", nargs="+", default=["rumor", "serf"],
+                    choices=["rumor", "serf", "rumor+enc", "serf+enc"])
+    ap.add_argument("--load", type=float, default=0, help="tag updates per second (0: none)")
     ap.add_argument("--rumor", default=os.environ.get("RUMOR_BIN", "rumor"))
     ap.add_argument("--port-base", type=int, default=10000)
     ap.add_argument("--json")
     a = ap.parse_args()
-    if "serf" in a.systems and not shutil.which("serf"):
+    if any(s.startswith("serf") for s in a.systems) and not shutil.which("serf"):
         sys.exit("bench: serf is not installed (RUMOR_WITH_SERF=1 scripts/deps.sh)")
     results = []
     for n in a.nodes:
         for k, system in enumerate(a.systems):
             base = a.port_base + 2000 * k
             log(f"--- {system}, N={n}")
-            results.append(run_system(system, n, a.idle, a.kills, a.rumor, base))
+            results.append(run_system(system, n, a.idle, a.kills, a.rumor, base, a.load))
     print(table(results))
     if a.json:
         with open(a.json, "w") as f:

@@ -6,7 +6,7 @@
  *   - a push-pull state accepted by wire_msg_decode() yields exactly `count` records through
  *     wire_member_next() (recv/sync apply it without re-checking);
  *   - every decoded message re-encodes to bytes that decode to the same fields (the encoder and
- *     decoder agree on the format).
+ *     decoder agree on the format), identity trailers included (docs/protocol.md section 12).
  *
  * When the header does not decode, the input is also read as bare messages, so that the fuzzer
  * reaches the message decoders without first having to discover the header.
@@ -51,30 +51,52 @@ static void reencode(const wire_msg *m, buf_writer *w)
     case WIRE_NACK:
         wire_put_ack(w, m->type, m->u.ack.seq);
         break;
-    case WIRE_ALIVE:
-        wire_put_alive(w, m->u.alive.inc, m->u.alive.name, &m->u.alive.addr, m->u.alive.meta);
+    case WIRE_ALIVE: {
+        wire_ident id;
+        wire_alive_ident(m, &id);
+        wire_put_alive_ident(w, m->u.alive.inc, m->u.alive.name, &m->u.alive.addr, m->u.alive.meta,
+                             &id);
         break;
+    }
     case WIRE_SUSPECT:
     case WIRE_FAILED:
-    case WIRE_LEFT:
-        wire_put_accuse(w, m->type, m->u.accuse.inc, m->u.accuse.name, m->u.accuse.accuser);
+    case WIRE_LEFT: {
+        wire_ident id;
+        wire_accuse_ident(m, &id);
+        wire_put_accuse_ident(w, m->type, m->u.accuse.inc, m->u.accuse.name, m->u.accuse.accuser,
+                              id.present ? id.sig : NULL);
         break;
+    }
     case WIRE_PUSHPULL: {
-        buf_reader r = m->u.pushpull.members;
+        buf_reader r = m->u.pushpull.members, ir;
         wire_member wm;
-        size_t bytes = 0;
+        wire_ident id;
+        size_t bytes = 0, idbytes = 0;
+        bool ids = wire_pushpull_idents(m, &ir);
         for (uint32_t i = 0; i < m->u.pushpull.count; i++) {
             check(wire_member_next(&r, &wm));
             bytes += wire_member_size(&wm);
+            if (ids) {
+                check(wire_ident_next(&ir, &id));
+                idbytes += wire_ident_block_size(&id);
+            }
         }
-        wire_put_pushpull_begin(w, m->u.pushpull.flags, m->u.pushpull.sender, m->u.pushpull.count,
-                                bytes);
+        wire_put_pushpull_begin_ident(w, m->u.pushpull.flags, m->u.pushpull.sender,
+                                      m->u.pushpull.count, bytes, ids ? 1 + idbytes : 0);
         r = m->u.pushpull.members;
         for (uint32_t i = 0; i < m->u.pushpull.count; i++) {
             check(wire_member_next(&r, &wm));
             wire_put_member(w, &wm);
         }
         wire_put_pushpull_end(w, m->u.pushpull.digest);
+        if (ids) {
+            buf_put_u8(w, WIRE_IDENT_V1);
+            check(wire_pushpull_idents(m, &ir));
+            for (uint32_t i = 0; i < m->u.pushpull.count; i++) {
+                check(wire_ident_next(&ir, &id));
+                wire_put_ident_block(w, &id);
+            }
+        }
         break;
     }
     case WIRE_KV_DIGEST: {
@@ -103,13 +125,19 @@ static void reencode(const wire_msg *m, buf_writer *w)
             check(wire_kv_entry_next(&r, &e));
             bytes += wire_kv_entry_size(&e);
         }
+        const uint8_t *sigs = wire_kv_delta_sigs(m);
         wire_put_kv_delta_begin(w, m->u.kv_delta.origin, m->u.kv_delta.flags, m->u.kv_delta.since,
                                 m->u.kv_delta.origin_max, m->u.kv_delta.gc_version,
-                                m->u.kv_delta.count, bytes);
+                                m->u.kv_delta.count,
+                                bytes + (sigs ? wire_kv_sigs_size(m->u.kv_delta.count) : 0));
         r = m->u.kv_delta.entries;
         for (uint32_t i = 0; i < m->u.kv_delta.count; i++) {
             check(wire_kv_entry_next(&r, &e));
             wire_put_kv_entry(w, &e);
+        }
+        if (sigs) {
+            buf_put_u8(w, WIRE_IDENT_V1);
+            buf_put_bytes(w, sigs, wire_kv_sigs_size(m->u.kv_delta.count) - 1);
         }
         break;
     }
@@ -185,8 +213,66 @@ static void compare_members(const wire_msg *a, const wire_msg *b)
     }
 }
 
+static bool bytes_eq(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    return (!a && !b) || (a && b && memcmp(a, b, n) == 0);
+}
+
+static void compare_ident(const wire_ident *a, const wire_ident *b, bool block)
+{
+    check(a->present == b->present && a->has_cert == b->has_cert);
+    if (!a->present)
+        return;
+    check(bytes_eq(a->sig, b->sig, WIRE_SIG_BYTES));
+    if (block)
+        check(bytes_eq(a->pk, b->pk, WIRE_KEY_BYTES));
+    if (a->has_cert)
+        check(a->cert_expires_ms == b->cert_expires_ms &&
+              bytes_eq(a->cert, b->cert, WIRE_SIG_BYTES));
+}
+
+/* Identity trailers survive the round trip (docs/protocol.md section 12). */
+static void compare_idents(const wire_msg *a, const wire_msg *b)
+{
+    wire_ident x, y;
+    buf_reader ra, rb;
+    switch (a->type) {
+    case WIRE_ALIVE:
+        wire_alive_ident(a, &x);
+        wire_alive_ident(b, &y);
+        compare_ident(&x, &y, true);
+        break;
+    case WIRE_SUSPECT:
+    case WIRE_FAILED:
+    case WIRE_LEFT:
+        wire_accuse_ident(a, &x);
+        wire_accuse_ident(b, &y);
+        compare_ident(&x, &y, false);
+        break;
+    case WIRE_PUSHPULL:
+        check(wire_pushpull_idents(a, &ra) == wire_pushpull_idents(b, &rb));
+        if (!a->u.pushpull.ident)
+            break;
+        for (uint32_t i = 0; i < a->u.pushpull.count; i++) {
+            check(wire_ident_next(&ra, &x) && wire_ident_next(&rb, &y));
+            compare_ident(&x, &y, true);
+        }
+        break;
+    case WIRE_KV_DELTA: {
+        const uint8_t *sa = wire_kv_delta_sigs(a), *sb = wire_kv_delta_sigs(b);
+        check(!sa == !sb);
+        if (sa)
+            check(memcmp(sa, sb, wire_kv_sigs_size(a->u.kv_delta.count) - 1) == 0);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
 static void compare(const wire_msg *a, const wire_msg *b)
 {
+    compare_idents(a, b);
     check(a->type == b->type);
     switch (a->type) {
     case WIRE_PING:

@@ -1,10 +1,11 @@
 /*
- * Writes the seed corpora for fuzz_packet and fuzz_node with the engine's own encoder: one
- * packet per message type, compound packets, labelled and push-pull frames, plus a few
- * deterministic mutations (truncations and bit flips). Not part of the build; run by hand:
+ * Writes the seed corpora for fuzz_packet, fuzz_node and fuzz_ident with the engine's own
+ * encoder: one packet per message type, compound packets, labelled and push-pull frames, the
+ * signed messages of members m1..m3 (identity keys from seeds 11 11 .. 11, 12 .., 13 ..), plus a
+ * few deterministic mutations (truncations and bit flips). Not part of the build; run by hand:
  *
- *     cc -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc fuzz/gen_corpus.c src/core/[a-z]*.c -lm
- * \ -o /tmp/gen_corpus && /tmp/gen_corpus fuzz/corpus
+ *     cc -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc fuzz/gen_corpus.c src/core/[a-z]*.c
+ * -lsodium -lm \ -o /tmp/gen_corpus && /tmp/gen_corpus fuzz/corpus
  *
  * Names are stable, so rerunning it overwrites the seeds without touching inputs found later.
  */
@@ -13,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "core/buf.h"
+#include "core/ident.h"
 #include "core/wire.h"
 
 static const char *outdir;
@@ -196,6 +200,144 @@ static const struct {
     {"clocks-events", b_clocks_events},
 };
 
+/* ---- signed messages (fuzz_ident) ---- */
+
+typedef struct gkey {
+    uint8_t pk[32], sk[64];
+} gkey;
+
+static gkey gkey_of(uint8_t i)
+{
+    gkey k;
+    uint8_t seed[32];
+    memset(seed, i, sizeof(seed));
+    crypto_sign_seed_keypair(k.pk, k.sk, seed);
+    return k;
+}
+
+static void sign_with(uint8_t i, const uint8_t *stmt, size_t len, uint8_t *sig)
+{
+    gkey k = gkey_of(i);
+    crypto_sign_detached(sig, NULL, stmt, len, k.sk);
+}
+
+static void signed_alive(buf_writer *w, const char *name, uint8_t key, uint32_t inc, uint8_t addr,
+                         const char *meta, bool cert)
+{
+    rumor_addr a = addr4(addr);
+    uint8_t stmt[IDENT_STMT_MAX], sig[64], c[64];
+    gkey k = gkey_of(key);
+    sign_with(key, stmt, ident_stmt_alive(stmt, S(name), inc, &a, S(meta)), sig);
+    memset(c, 0xc5, sizeof(c));
+    wire_ident id = {.present = true, .has_cert = cert, .pk = k.pk, .sig = sig, .cert = c};
+    wire_put_alive_ident(w, inc, S(name), &a, S(meta), &id);
+}
+
+static void signed_accuse(buf_writer *w, uint8_t type, const char *name, uint32_t inc,
+                          const char *accuser, uint8_t key)
+{
+    uint8_t stmt[IDENT_STMT_MAX], sig[64];
+    size_t len = type == WIRE_LEFT ? ident_stmt_left(stmt, S(name), inc)
+                                   : ident_stmt_accuse(stmt, type, inc, S(name), S(accuser));
+    sign_with(key, stmt, len, sig);
+    wire_put_accuse_ident(w, type, inc, S(name), S(accuser), sig);
+}
+
+static void i_alive(buf_writer *w)
+{
+    signed_alive(w, "m1", 11, 2, 11, "role=web", false);
+}
+static void i_alive_new(buf_writer *w)
+{
+    signed_alive(w, "m4", 14, 1, 14, "zone=c", true);
+}
+static void i_alive_forged(buf_writer *w)
+{
+    signed_alive(w, "m2", 11, 5, 12, "evil", false);
+}
+static void i_alive_self(buf_writer *w)
+{
+    signed_alive(w, "self", 1, 3, 1, "old", false);
+}
+static void i_suspect(buf_writer *w)
+{
+    signed_accuse(w, WIRE_SUSPECT, "m2", 1, "m1", 11);
+}
+static void i_failed_self(buf_writer *w)
+{
+    signed_accuse(w, WIRE_FAILED, "self", 0, "m3", 13);
+}
+static void i_left(buf_writer *w)
+{
+    signed_accuse(w, WIRE_LEFT, "m3", 1, "", 13);
+}
+static void i_kv(buf_writer *w)
+{
+    uint8_t stmt[IDENT_STMT_MAX], head[64], sig[2][64];
+    wire_kv_entry e[2] = {{S("k2"), 2, 0, 0, S("x")}, {S("k"), 3, 0x01 /* tombstone */, 0, S("")}};
+    sign_with(11, stmt, ident_stmt_kv_head(stmt, S("m1"), 3, 0), head);
+    for (int i = 0; i < 2; i++)
+        sign_with(11, stmt, ident_stmt_kv_entry(stmt, S("m1"), &e[i]), sig[i]);
+    wire_put_kv_delta_begin(w, S("m1"), WIRE_KVX_COMPLETE | WIRE_KVX_RUMOR, 1, 3, 0, 2,
+                            wire_kv_entry_size(&e[0]) + wire_kv_entry_size(&e[1]) +
+                                wire_kv_sigs_size(2));
+    wire_put_kv_entry(w, &e[0]);
+    wire_put_kv_entry(w, &e[1]);
+    buf_put_u8(w, WIRE_IDENT_V1);
+    buf_put_bytes(w, head, 64);
+    buf_put_bytes(w, sig[0], 64);
+    buf_put_bytes(w, sig[1], 64);
+}
+static void i_pushpull(buf_writer *w)
+{
+    /* m1's state: itself, m2 suspected by m1, m3 left, a newcomer m5. */
+    const char *names[] = {"m1", "m2", "m3", "m5"};
+    uint8_t keys[] = {11, 12, 13, 15};
+    uint8_t states[] = {RUMOR_MEMBER_ALIVE, RUMOR_MEMBER_SUSPECT, RUMOR_MEMBER_LEFT,
+                        RUMOR_MEMBER_ALIVE};
+    uint32_t incs[] = {1, 1, 2, 1};
+    wire_member ms[4];
+    uint8_t sigs[4][64], stmt[IDENT_STMT_MAX];
+    gkey k[4];
+    size_t bytes = 0, idb = 1;
+    for (int i = 0; i < 4; i++) {
+        ms[i] = (wire_member){S(names[i]), addr4(keys[i]), incs[i], states[i], S("role=db")};
+        bytes += wire_member_size(&ms[i]);
+        k[i] = gkey_of(keys[i]);
+        size_t len = states[i] == RUMOR_MEMBER_ALIVE
+                         ? ident_stmt_alive(stmt, ms[i].name, incs[i], &ms[i].addr, ms[i].meta)
+                     : states[i] == RUMOR_MEMBER_LEFT
+                         ? ident_stmt_left(stmt, ms[i].name, incs[i])
+                         : ident_stmt_accuse(stmt, WIRE_SUSPECT, incs[i], ms[i].name, S("m1"));
+        sign_with(states[i] == RUMOR_MEMBER_SUSPECT ? 11 : keys[i], stmt, len, sigs[i]);
+        idb += 1 + 32 + 64;
+    }
+    wire_put_pushpull_begin_ident(w, 0, S("m1"), 4, bytes, idb);
+    for (int i = 0; i < 4; i++)
+        wire_put_member(w, &ms[i]);
+    wire_put_pushpull_end(w, 0x99);
+    buf_put_u8(w, WIRE_IDENT_V1);
+    for (int i = 0; i < 4; i++) {
+        wire_ident id = {.present = true, .pk = k[i].pk, .sig = sigs[i]};
+        wire_put_ident_block(w, &id);
+    }
+}
+
+static const struct {
+    const char *name;
+    body_fn fn;
+} ident_bodies[] = {
+    {"alive", i_alive},
+    {"alive-new", i_alive_new},
+    {"alive-forged", i_alive_forged},
+    {"alive-self", i_alive_self},
+    {"suspect", i_suspect},
+    {"failed-self", i_failed_self},
+    {"left", i_left},
+    {"kv", i_kv},
+    {"pushpull", i_pushpull},
+};
+
 static size_t packet(uint8_t *out, size_t cap, const char *label, uint8_t flags, body_fn fn)
 {
     buf_writer w;
@@ -249,6 +391,20 @@ int main(int argc, char **argv)
                  q, n);
         put_file("node", (snprintf(name, sizeof(name), "%s-flip%zu", bodies[i].name, at), name), q,
                  n);
+    }
+    if (sodium_init() < 0)
+        return 1;
+    for (size_t i = 0; i < sizeof(ident_bodies) / sizeof(ident_bodies[0]); i++) {
+        size_t n = packet(p, sizeof(p), "", 0, ident_bodies[i].fn);
+        const char *nm = ident_bodies[i].name;
+        put_file("ident", nm, p, n);
+        put_file("packet", (snprintf(name, sizeof(name), "ident-%s", nm), name), p, n);
+        /* A flipped bit inside the signed part or the trailer, and a cut trailer. */
+        memcpy(q, p, n);
+        size_t at = 5 + rnd() % (n - 5);
+        q[at] ^= (uint8_t)(1u << (rnd() % 8));
+        put_file("ident", (snprintf(name, sizeof(name), "%s-flip%zu", nm, at), name), q, n);
+        put_file("ident", (snprintf(name, sizeof(name), "%s-cut", nm), name), p, n - 7);
     }
     size_t n = packet(p, sizeof(p), "prod", 0, b_compound);
     put_file("packet", "label", p, n);

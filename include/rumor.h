@@ -52,16 +52,23 @@ extern "C" {
 #define RUMOR_PROTOCOL_VERSION 1
 
 /* Hard bounds. Settings may lower, never raise, them. */
-#define RUMOR_NAME_MAX         128                   /* bytes of a node name, no NUL inside */
-#define RUMOR_ADDR_MAX         24                    /* bytes of an opaque host address */
-#define RUMOR_LABEL_MAX        64                    /* bytes of a cluster label */
-#define RUMOR_META_MAX         4096                  /* bytes of node metadata (tags) */
-#define RUMOR_PACKET_MAX       65000                 /* bytes of one datagram */
-#define RUMOR_STREAM_FRAME_MAX (64u * 1024u * 1024u) /* bytes of one stream frame */
-#define RUMOR_KEY_MAX          256                   /* bytes of a key */
-#define RUMOR_EVENT_NAME_MAX   128                   /* bytes of a user event or query name */
-#define RUMOR_TAG_KEY_MAX      128                   /* bytes of a query tag filter's key */
-#define RUMOR_TAG_VALUE_MAX    512                   /* bytes of a query tag filter's value */
+#define RUMOR_NAME_MAX          128                   /* bytes of a node name, no NUL inside */
+#define RUMOR_ADDR_MAX          24                    /* bytes of an opaque host address */
+#define RUMOR_LABEL_MAX         64                    /* bytes of a cluster label */
+#define RUMOR_META_MAX          4096                  /* bytes of node metadata (tags) */
+#define RUMOR_PACKET_MAX        65000                 /* bytes of one datagram */
+#define RUMOR_STREAM_FRAME_MAX  (64u * 1024u * 1024u) /* bytes of one stream frame */
+#define RUMOR_KEY_MAX           256                   /* bytes of a key */
+#define RUMOR_KEY_BYTES         32                    /* bytes of an encryption key */
+#define RUMOR_KEYRING_MAX       16                    /* encryption keys held at once */
+#define RUMOR_SEAL_SECRET_BYTES 32                    /* host entropy for sealing nonces */
+#define RUMOR_EVENT_NAME_MAX    128                   /* bytes of a user event or query name */
+#define RUMOR_TAG_KEY_MAX       128                   /* bytes of a query tag filter's key */
+#define RUMOR_TAG_VALUE_MAX     512                   /* bytes of a query tag filter's value */
+
+/* Per-node identity (docs/protocol.md section 12): Ed25519 keys and signatures. */
+#define RUMOR_IDENTITY_KEY_BYTES 32 /* a public key, or the secret seed of a key pair */
+#define RUMOR_IDENTITY_SIG_BYTES 64 /* a signature, and a certificate */
 
 /* Error codes. 0 is success. */
 enum {
@@ -204,6 +211,22 @@ typedef struct rumor_settings {
     uint32_t kv_tombstone_ttl_ms; /* a delete is remembered this long before collection */
     int64_t wallclock_offset_ms;  /* now + this = Unix time in ms, for shared-key stamps */
 
+    /* Per-node identity (docs/protocol.md section 12). Off unless `identity` is set; when on,
+     * this node signs its own claims (alive, leave, accusations, key-value writes) with the key
+     * pair of `identity_seed` and refuses every member claim that is not signed by its owner, so
+     * every member of the cluster must have one. A name is bound to the first key seen for it
+     * while the member is known (trust on first use); with `identity_ca`, only members holding
+     * a certificate from that authority are admitted and the certificate binds the name.
+     * The host calls libsodium's sodium_init() once before (the engine never does: it reads
+     * OS entropy), as for encryption. */
+    bool identity;
+    uint8_t identity_seed[RUMOR_IDENTITY_KEY_BYTES];   /* secret; copied, wiped at _del */
+    bool identity_ca;                                  /* admit only certified members */
+    uint8_t identity_ca_key[RUMOR_IDENTITY_KEY_BYTES]; /* the authority's public key */
+    bool identity_has_cert;                            /* this node holds a certificate: */
+    uint8_t identity_cert[RUMOR_IDENTITY_SIG_BYTES];   /* rumor_identity_cert_sign() output */
+    uint64_t identity_cert_expires_ms; /* Unix ms the certificate ends (0 = never) */
+
     /* User events and queries (Serf's). Both are ordered by their own Lamport clock and
      * remembered for a window of that clock to drop duplicates; anything older is stale. */
     uint32_t event_bytes_max; /* name + payload of one user event (default 512) */
@@ -228,6 +251,28 @@ typedef struct rumor_settings {
     void *query_tag_match_ud;
 
     const rumor_allocator *allocator; /* NULL = libc; the pointed struct is copied */
+
+    /*
+     * Encryption (docs/protocol.md section 3.1). With a keyring, every datagram and stream frame
+     * is sealed with XChaCha20-Poly1305 under the primary key, and only packets that open under
+     * one of the keys, are addressed to this node and are not replays are accepted. Without
+     * keys (nkeys 0) the node speaks plaintext and drops sealed packets. The engine copies the
+     * keys and wipes its copies when it drops them; the caller wipes its own.
+     */
+    const uint8_t (*keys)[RUMOR_KEY_BYTES]; /* the keyring; keys[0] is the primary */
+    size_t nkeys;                           /* 0..RUMOR_KEYRING_MAX */
+    /* Entropy from the host (randombytes_buf in the agent), from which nonces and stream tokens
+     * are derived; the engine itself never reads OS randomness. Required with keys (all zero is
+     * refused). Fresh entropy per life keeps nonces unique even if an epoch repeats. */
+    uint8_t seal_secret[RUMOR_SEAL_SECRET_BYTES];
+    /* This life's epoch: every life of a node name must use a larger one than the last (the
+     * agent takes max(Unix ms, stored epoch + 1)). Receivers reject packets from an older life
+     * of a sender. 0 = now + wallclock_offset_ms at rumor_node_new. */
+    uint64_t seal_epoch;
+    /* Migration to or from encryption (memberlist's GossipVerifyIncoming / Outgoing set to
+     * false): also accept unsealed packets, and send unsealed ones. Both false by default. */
+    bool seal_accept_plaintext;
+    bool seal_send_plaintext;
 } rumor_settings;
 
 /*
@@ -267,6 +312,9 @@ typedef struct rumor_member {
     size_t meta_len;
     uint64_t state_since_ms; /* `now` when the local view last changed state */
     bool is_self;
+    /* The member's Ed25519 public key (RUMOR_IDENTITY_KEY_BYTES), NULL when identities are off
+     * or none is known yet. rumor_node_restore() pins a key given here. */
+    const uint8_t *public_key;
 } rumor_member;
 
 typedef enum rumor_event_type {
@@ -355,11 +403,45 @@ typedef enum rumor_drop_reason {
     RUMOR_DROP_NOT_FOR_US,    /* addressed to another node name */
     RUMOR_DROP_STALE,         /* older than what is known (counted, harmless) */
     RUMOR_DROP_QUEUE_FULL,    /* an outbound queue or table was at its cap */
+    RUMOR_DROP_AUTH_FAILED,   /* sealed, and did not open under the key its id names */
+    RUMOR_DROP_UNKNOWN_KEY,   /* sealed under a key that is not in the keyring */
+    RUMOR_DROP_REPLAYED,      /* a sealed packet or frame seen before, or from an older life */
+    RUMOR_DROP_PLAINTEXT,     /* not sealed, and this node requires sealing */
+    RUMOR_DROP_IDENTITY,      /* a claim refused by identity checks (see ident_refused) */
     RUMOR_DROP_REASON_COUNT
 } rumor_drop_reason;
 
 /* "truncated", "bad_magic", ... */
 RUMOR_API const char *rumor_drop_reason_name(rumor_drop_reason r);
+
+/* Why a claim was refused by the identity checks (docs/protocol.md section 12). Each refusal
+ * also counts as RUMOR_DROP_IDENTITY; the message's other effects and the rest of the packet
+ * are unaffected. */
+typedef enum rumor_ident_refusal {
+    RUMOR_IDENT_UNSIGNED = 0,   /* no identity block or signature although identities are on */
+    RUMOR_IDENT_BAD_ALIVE,      /* an alive claim (or sync record) its owner did not sign */
+    RUMOR_IDENT_BAD_LEFT,       /* a leave its owner did not sign */
+    RUMOR_IDENT_BAD_ACCUSATION, /* a suspect/failed accusation its accuser did not sign */
+    RUMOR_IDENT_BAD_KV,         /* a key-value entry or keyspace head its origin did not sign */
+    RUMOR_IDENT_UNKNOWN_KEY,    /* signed by a member (accuser, origin) with no key known here */
+    RUMOR_IDENT_KEY_MISMATCH,   /* a known name claimed with another key */
+    RUMOR_IDENT_NO_CERT,        /* an authority is set and the member shows no certificate */
+    RUMOR_IDENT_BAD_CERT,       /* a certificate the authority did not sign for name and key */
+    RUMOR_IDENT_CERT_EXPIRED,   /* a certificate past its end (host wall clock) */
+    RUMOR_IDENT_REFUSAL_COUNT
+} rumor_ident_refusal;
+
+/* "unsigned", "bad_alive", ... */
+RUMOR_API const char *rumor_ident_refusal_name(rumor_ident_refusal r);
+
+/* A claim the identity checks refused, for a host's logs. */
+typedef struct rumor_ident_refused_info {
+    rumor_ident_refusal reason;
+    char name[RUMOR_NAME_MAX + 1]; /* the member the claim was about */
+    char by[RUMOR_NAME_MAX + 1];   /* the accuser or origin it claimed to be signed by, or "" */
+    rumor_addr from;               /* sender of the datagram it came in (len 0: a stream) */
+    uint64_t at_ms;
+} rumor_ident_refused_info;
 
 typedef struct rumor_stats {
     uint64_t probes;         /* direct probes started */
@@ -383,6 +465,11 @@ typedef struct rumor_stats {
     uint32_t broadcast_queue; /* broadcasts waiting, all classes */
     uint32_t awareness;       /* local health score, 0 = healthy */
     uint32_t incarnation;     /* our own */
+    /* Per-node identity (all 0 when identities are off). */
+    uint64_t ident_signed;   /* signatures made by this node */
+    uint64_t ident_verified; /* Ed25519 verifications run */
+    uint64_t ident_cached;   /* checks answered from the verification cache instead */
+    uint64_t ident_refused[RUMOR_IDENT_REFUSAL_COUNT]; /* claims refused, by reason */
     /* User events and queries. */
     uint64_t user_events_sent;      /* rumor_node_event() calls that succeeded */
     uint64_t user_events_received;  /* USER_EVENT messages received, duplicates included */
@@ -441,6 +528,33 @@ RUMOR_API int rumor_node_leave(rumor_node *n, uint64_t now);
 RUMOR_API int rumor_node_restore(rumor_node *n, const rumor_member *m, uint64_t now);
 
 /*
+ * Makes room for `count` members in all, self included (capped at members_max), before many
+ * rumor_node_restore() calls: the member table's arrays are then sized once and exactly instead
+ * of growing by doubling. Only memory changes; a table may still grow past it. Errors:
+ * RUMOR_ERR_NOMEM (the table is as before, or only partly enlarged).
+ */
+RUMOR_API int rumor_node_reserve(rumor_node *n, size_t count);
+
+/*
+ * A hint for hosts that drive many nodes in one process (a simulator at 10,000 nodes, whose
+ * node states do not fit the CPU cache): starts loading into the cache the memory that the next
+ * call into `n` will read, so that it arrives while the host finishes other work. `level` 0 is
+ * the node's own state; 1 also what that state points to (its own member record, output
+ * buffers, the next probe target's place in the probe order); 2 also the next probe target's
+ * record. Issue the levels in that order, some work apart: a level reads memory that the one
+ * before it fetched. Changes nothing.
+ */
+RUMOR_API void rumor_node_prefetch(const rumor_node *n, unsigned level);
+
+/*
+ * The same kind of hint for a member the next call will look up by name (a datagram's sender,
+ * say): level 1 requests its place in the member index, level 2 its record; level 0 does
+ * nothing. Call after rumor_node_prefetch(n, 0), with work in between. Changes nothing.
+ */
+RUMOR_API void rumor_node_prefetch_member(const rumor_node *n, const char *name, size_t len,
+                                          unsigned level);
+
+/*
  * Sets this node's metadata (tags) and broadcasts it with a new incarnation. Errors:
  * RUMOR_ERR_TOO_BIG (over meta_bytes_max; nothing changes), RUMOR_ERR_STATE (after leave).
  */
@@ -448,8 +562,10 @@ RUMOR_API int rumor_node_set_meta(rumor_node *n, const uint8_t *meta, size_t len
 
 /*
  * Feeds one received datagram. Malformed or foreign input returns a negative code, is counted
- * in stats.dropped and changes nothing. The return value is informational; the host need not
- * act on it.
+ * in stats.dropped and changes nothing: RUMOR_ERR_AUTH for a sealed packet that does not open,
+ * names another recipient or is a replay, and for a packet of the wrong mode (sealed at a node
+ * without keys, plaintext at a node that requires sealing). The return value is informational;
+ * the host need not act on it (the agent logs RUMOR_ERR_AUTH with the sender's address).
  */
 RUMOR_API int rumor_node_receive(rumor_node *n, const rumor_addr *from, const uint8_t *data,
                                  size_t len, uint64_t now);
@@ -788,6 +904,36 @@ RUMOR_API uint32_t rumor_node_query_timeout_default(const rumor_node *n);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Inspecting the node                                                                         */
+/* The encryption keyring                                                                      */
+
+/*
+ * A node started with keys (rumor_settings.keys) seals with its primary key and opens with any
+ * key of its keyring. Rotation without losing contact, on every member in turn: install the new
+ * key, make it primary, remove the old one. A node started without keys has no keyring: these
+ * calls return RUMOR_ERR_STATE there. Keys are compared in constant time and wiped when dropped.
+ */
+
+/* Adds a key that opens (a key already held is a no-op). Errors: RUMOR_ERR_STATE (no keyring),
+ * RUMOR_ERR_FULL (RUMOR_KEYRING_MAX keys), RUMOR_ERR_INVALID (its 4-byte key id collides with a
+ * different key held; pick another key). */
+RUMOR_API int rumor_node_keyring_install(rumor_node *n, const uint8_t key[RUMOR_KEY_BYTES]);
+
+/* Makes an installed key the primary: it seals from now on. Errors: RUMOR_ERR_STATE (no
+ * keyring), RUMOR_ERR_NOT_FOUND (not installed). */
+RUMOR_API int rumor_node_keyring_use(rumor_node *n, const uint8_t key[RUMOR_KEY_BYTES]);
+
+/* Drops a key and wipes it. Errors: RUMOR_ERR_STATE (no keyring, or it is the primary: make
+ * another key primary first), RUMOR_ERR_NOT_FOUND. */
+RUMOR_API int rumor_node_keyring_remove(rumor_node *n, const uint8_t key[RUMOR_KEY_BYTES]);
+
+/* Number of keys held (0 without a keyring). */
+RUMOR_API size_t rumor_node_keyring_count(const rumor_node *n);
+
+/* Copies key `i` into `out`; key 0 is the primary. Errors: RUMOR_ERR_NOT_FOUND. */
+RUMOR_API int rumor_node_keyring_key(const rumor_node *n, size_t i, uint8_t out[RUMOR_KEY_BYTES]);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Queries                                                                                     */
 
 /* Number of members in the table, self included, in any state. */
 RUMOR_API size_t rumor_node_member_count(const rumor_node *n);
@@ -809,6 +955,47 @@ RUMOR_API uint32_t rumor_node_health(const rumor_node *n);
 
 /* True after rumor_node_leave(). */
 RUMOR_API bool rumor_node_is_leaving(const rumor_node *n);
+
+/* The latest claim refused by the identity checks for `reason` (counted in
+ * rumor_stats.ident_refused). Errors: RUMOR_ERR_NOT_FOUND (none yet, or identities off),
+ * RUMOR_ERR_INVALID. */
+RUMOR_API int rumor_node_ident_last_refused(const rumor_node *n, rumor_ident_refusal reason,
+                                            rumor_ident_refused_info *out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Per-node identity (docs/protocol.md section 12)                                             */
+
+/*
+ * Derives the public key of the key pair whose secret seed is `seed` (both
+ * RUMOR_IDENTITY_KEY_BYTES). The host makes the seed from its own randomness (the engine never
+ * reads any) and keeps it secret. Errors: RUMOR_ERR_INVALID (NULL argument).
+ */
+RUMOR_API int rumor_identity_public_key(const uint8_t *seed, uint8_t *public_key);
+
+/*
+ * Certifies that `name` owns `public_key` until `expires_ms` (Unix ms, 0 = never): writes the
+ * authority's signature (RUMOR_IDENTITY_SIG_BYTES) to `cert`. `ca_seed` is the authority's
+ * secret seed. Errors: RUMOR_ERR_INVALID (NULL argument, bad name).
+ */
+RUMOR_API int rumor_identity_cert_sign(const uint8_t *ca_seed, const char *name,
+                                       const uint8_t *public_key, uint64_t expires_ms,
+                                       uint8_t *cert);
+
+/*
+ * Checks a certificate against the authority's public key `ca_key`. Does not look at the
+ * expiry (the caller compares it with its clock). Errors: RUMOR_ERR_INVALID (NULL argument,
+ * bad name), RUMOR_ERR_AUTH (not signed by that authority for this name, key and expiry).
+ */
+RUMOR_API int rumor_identity_cert_verify(const uint8_t *ca_key, const char *name,
+                                         const uint8_t *public_key, uint64_t expires_ms,
+                                         const uint8_t *cert);
+
+/*
+ * A short fingerprint of a public key for people: the first 8 bytes of its SHA-256 as 16 hex
+ * digits in groups of four ("3f2a:09bc:77d1:e054"). Writes at most `cap` bytes including the
+ * NUL; returns the length (19) or 0 when `cap` is too small.
+ */
+RUMOR_API size_t rumor_identity_fingerprint(const uint8_t *public_key, char *out, size_t cap);
 
 #ifdef __cplusplus
 }

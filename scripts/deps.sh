@@ -3,9 +3,11 @@
 # nothing when everything is present. Called by `make`, `make check` and `make demo`.
 set -euo pipefail
 
+# tcpdump: tests/integ/test_encrypt.py captures the gossip ports to check nothing leaks in
+# plaintext (skipped with a message where capturing needs privileges the run does not have).
 pkgs=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev clang-format
       libcmocka-dev libsodium-dev libuv1-dev libjansson-dev libmicrohttpd-dev libsqlite3-dev
-      libcurl4-openssl-dev sqlite3 curl python3 iproute2 procps)
+      libcurl4-openssl-dev sqlite3 curl python3 iproute2 procps tcpdump)
 
 missing=()
 for p in "${pkgs[@]}"; do

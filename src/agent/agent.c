@@ -12,6 +12,7 @@
 
 #define PERSIST_DELAY_MS 500u
 #define REJOIN_ADDRS_MAX 32u
+#define IDENT_LOG_MS     5000u /* refusals are summed into one log line this often */
 
 static void agent_shutdown(agent *a);
 
@@ -218,6 +219,7 @@ static void agent_shutdown(agent *a)
     close_handle((uv_handle_t *)&a->sig_hup);
     close_handle((uv_handle_t *)&a->persist_timer);
     close_handle((uv_handle_t *)&a->leave_timer);
+    close_handle((uv_handle_t *)&a->ident_timer);
     rumor_runtime_close(a->rt, NULL, NULL);
 }
 
@@ -307,6 +309,146 @@ static int load_identity(agent *a, uint32_t *incarnation, char *err, size_t cap)
     return 0;
 }
 
+/* ---- per-node identity ---- */
+
+void agent_fingerprint(const uint8_t *pk, char out[24])
+{
+    if (rumor_identity_fingerprint(pk, out, 24) == 0)
+        out[0] = '\0';
+}
+
+/* The certificate must be this node's: its name, its key, the configured authority, a valid
+ * signature and not expired. */
+static int check_cert(agent *a, char *err, size_t cap)
+{
+    const keys_cert *c = &a->cert;
+    const char *path = a->cfg.ca_cert;
+    if (strcmp(c->name, a->node) != 0) {
+        snprintf(err, cap, "certificate %.200s is for node \"%s\", not \"%s\"", path, c->name,
+                 a->node);
+        return -1;
+    }
+    if (memcmp(c->public_key, a->public_key, sizeof c->public_key) != 0) {
+        snprintf(err, cap,
+                 "certificate %.200s certifies another key than this node's (%.200s/%s); sign this "
+                 "node's public key (rumor identity --data-dir %.200s)",
+                 path, a->cfg.data_dir, KEYS_NODE_PUBLIC, a->cfg.data_dir);
+        return -1;
+    }
+    if (memcmp(c->authority, a->ca_key, sizeof c->authority) != 0 ||
+        rumor_identity_cert_verify(a->ca_key, c->name, c->public_key, c->expires_ms,
+                                   c->signature) != 0) {
+        snprintf(err, cap, "certificate %.200s is not signed by the authority of --ca-key", path);
+        return -1;
+    }
+    if (c->expires_ms && c->expires_ms <= keys_unix_ms()) {
+        snprintf(err, cap,
+                 "certificate %.200s expired (expires_ms %llu); ask the authority for a "
+                 "new one",
+                 path, (unsigned long long)c->expires_ms);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * The node's key pair lives in the data dir and is created on the first start (mode 0600); a
+ * key file others may read is refused. Identities are used (claims signed and checked) with
+ * --identity or --ca-key. `seed` receives the secret for the engine.
+ */
+static int load_keys(agent *a, uint8_t *seed, char *err, size_t cap)
+{
+    const agent_config *c = &a->cfg;
+    bool created = false;
+    if (c->data_dir[0]) {
+        if (keys_load_pair(c->data_dir, KEYS_NODE_SECRET, KEYS_NODE_PUBLIC, true, seed,
+                           a->public_key, &created, err, cap) != 0)
+            return -1;
+        a->has_key = true;
+        if (created)
+            agent_log(RUMOR_LOG_INFO, "created the node's key pair in %s/%s", c->data_dir,
+                      KEYS_NODE_SECRET);
+    }
+    if (!c->identity && !c->ca_cert[0])
+        return 0;
+    if (!a->has_key) {
+        snprintf(err, cap, "--identity needs --data-dir: the node's key pair is kept there");
+        return -1;
+    }
+    a->identity = true;
+    if (c->ca_key[0]) {
+        if (keys_load_public(c->ca_key, a->ca_key, err, cap) != 0)
+            return -1;
+        a->has_ca = true;
+    }
+    if (c->ca_cert[0]) {
+        if (!a->has_ca) {
+            snprintf(err, cap, "--ca-cert needs --ca-key, the authority that signed it");
+            return -1;
+        }
+        if (keys_cert_load(c->ca_cert, &a->cert, err, cap) != 0 || check_cert(a, err, cap) != 0)
+            return -1;
+        a->has_cert = true;
+    } else if (a->has_ca) {
+        agent_log(RUMOR_LOG_WARN, "no --ca-cert: members that use this authority will not admit "
+                                  "this node");
+    }
+    return 0;
+}
+
+static void identity_settings(agent *a, rumor_settings *s, const uint8_t *seed)
+{
+    if (!a->identity)
+        return;
+    s->identity = true;
+    memcpy(s->identity_seed, seed, sizeof s->identity_seed);
+    s->identity_ca = a->has_ca;
+    memcpy(s->identity_ca_key, a->ca_key, sizeof s->identity_ca_key);
+    s->identity_has_cert = a->has_cert;
+    memcpy(s->identity_cert, a->cert.signature, sizeof s->identity_cert);
+    s->identity_cert_expires_ms = a->cert.expires_ms;
+}
+
+typedef struct ident_poll {
+    rumor_stats st;
+    rumor_ident_refused_info last[RUMOR_IDENT_REFUSAL_COUNT];
+} ident_poll;
+
+static void take_ident(rumor_runtime *rt, void *arg)
+{
+    ident_poll *p = arg;
+    rumor_node *n = rumor_runtime_node(rt);
+    rumor_node_stats(n, &p->st);
+    for (int r = 0; r < RUMOR_IDENT_REFUSAL_COUNT; r++)
+        if (rumor_node_ident_last_refused(n, (rumor_ident_refusal)r, &p->last[r]) != 0)
+            memset(&p->last[r], 0, sizeof p->last[r]);
+}
+
+/* Claims the identity checks refused since the last look, one line per reason with the latest
+ * one named: a forged or uncertified member shows up in the log, not only in the metrics. */
+static void ident_cb(uv_timer_t *t)
+{
+    agent *a = t->data;
+    static ident_poll p; /* loop thread only; too big for the stack of a callback */
+    if (a->stopping || rumor_runtime_call(a->rt, take_ident, &p) != 0)
+        return;
+    for (int r = 0; r < RUMOR_IDENT_REFUSAL_COUNT; r++) {
+        uint64_t d = p.st.ident_refused[r] - a->ident_refused[r];
+        a->ident_refused[r] = p.st.ident_refused[r];
+        if (!d)
+            continue;
+        const rumor_ident_refused_info *l = &p.last[r];
+        char from[64] = "a stream";
+        if (l->from.len)
+            rumor_addr_format(&l->from, from, sizeof from);
+        agent_log(RUMOR_LOG_WARN,
+                  "identity: refused %llu claim(s) (%s) in the last %u s; latest about %s%s%s via "
+                  "%s",
+                  (unsigned long long)d, rumor_ident_refusal_name((rumor_ident_refusal)r),
+                  IDENT_LOG_MS / 1000u, l->name, l->by[0] ? ", signed as " : "", l->by, from);
+    }
+}
+
 /* Stored tags first, then the configured ones on top. */
 static void load_tags(agent *a)
 {
@@ -321,19 +463,21 @@ static void load_tags(agent *a)
     json_object_update(a->tags, a->cfg.tags);
 }
 
-static int make_runtime(agent *a, uint32_t incarnation, char *err, size_t cap)
+static int make_runtime(agent *a, uint32_t incarnation, const uint8_t *seed, char *err, size_t cap)
 {
     rumor_runtime_options o;
     memset(&o, 0, sizeof o);
     rumor_settings_default(&o.settings, a->cfg.profile);
     agent_config_apply_engine(&a->cfg, &o.settings);
     o.settings.name = a->node;
+    identity_settings(a, &o.settings, seed);
     o.settings.cluster_label = a->cfg.cluster_label[0] ? a->cfg.cluster_label : NULL;
     o.settings.incarnation = incarnation;
     if (uv_random(NULL, NULL, &o.settings.seed, sizeof o.settings.seed, 0, NULL) != 0)
         o.settings.seed = (uint64_t)getpid() ^ uv_hrtime();
     /* Shared-key stamps carry Unix time (the engine's `now` is uv_now()), so last-writer-wins
-     * between agents follows their wall clocks when writes are concurrent. */
+     * between agents follows their wall clocks when writes are concurrent; certificate expiry is
+     * checked against it too. */
     uv_timeval64_t tv;
     uv_update_time(a->loop);
     if (uv_gettimeofday(&tv) == 0)
@@ -346,6 +490,7 @@ static int make_runtime(agent *a, uint32_t incarnation, char *err, size_t cap)
     a->engine = o.settings;
     a->engine.name = NULL; /* only the limits are read, from HTTP threads */
     a->engine.cluster_label = NULL;
+    sodium_memzero(a->engine.identity_seed, sizeof a->engine.identity_seed);
     if (a->cfg.advertise[0] &&
         rumor_runtime_parse_addr(a->cfg.advertise, RUMOR_RUNTIME_DEFAULT_PORT, &o.settings.addr,
                                  err, cap) != 0)
@@ -357,20 +502,28 @@ static int make_runtime(agent *a, uint32_t incarnation, char *err, size_t cap)
                                      .log = on_log,
                                      .ud = a,
                                      .before_send = on_before_send};
+    uint8_t keys[RUMOR_KEYRING_MAX][RUMOR_KEY_BYTES];
     char why[256];
-    if (rumor_runtime_new(&a->rt, a->loop, &o, why, sizeof why) != 0) {
+    int rc = keys_setup(a, &o.settings, keys, err, cap);
+    if (rc == 0 && rumor_runtime_new(&a->rt, a->loop, &o, why, sizeof why) != 0) {
         snprintf(err, cap, "cannot use --bind %s: %s", a->cfg.bind, why);
-        return -1;
+        rc = -1;
     }
+    /* The runtime holds its own copies now (and wipes them once the engine has them). */
+    sodium_memzero(keys, sizeof keys);
+    sodium_memzero(o.settings.seal_secret, sizeof o.settings.seal_secret);
+    sodium_memzero(o.settings.identity_seed, sizeof o.settings.identity_seed);
+    if (rc != 0)
+        return -1;
     rumor_addr_format(rumor_runtime_advertise(a->rt), a->advertise, sizeof a->advertise);
     if (rumor_runtime_start(a->rt) != 0) {
         snprintf(err, cap, "the engine refused its settings (check --engine values)");
         return -1;
     }
     char *meta = tags_encode(a->tags);
-    int rc = meta ? rumor_node_set_meta(rumor_runtime_node(a->rt), (const uint8_t *)meta,
-                                        strlen(meta), uv_now(a->loop))
-                  : RUMOR_ERR_NOMEM;
+    rc = meta ? rumor_node_set_meta(rumor_runtime_node(a->rt), (const uint8_t *)meta, strlen(meta),
+                                    uv_now(a->loop))
+              : RUMOR_ERR_NOMEM;
     free(meta);
     if (rc != 0) {
         snprintf(err, cap, "tags: %s (at most %u bytes as JSON)", rumor_strerror(rc),
@@ -437,10 +590,13 @@ static void start_joins(agent *a)
 static int agent_setup(agent *a, char *err, size_t cap)
 {
     uint32_t incarnation;
+    uint8_t seed[RUMOR_IDENTITY_KEY_BYTES];
     if (a->cfg.data_dir[0] && store_open(&a->store, a->cfg.data_dir, err, cap) != 0)
         return -1;
-    if (load_identity(a, &incarnation, err, cap) != 0)
+    if (load_identity(a, &incarnation, err, cap) != 0 || load_keys(a, seed, err, cap) != 0) {
+        sodium_memzero(seed, sizeof seed);
         return -1;
+    }
     load_tags(a);
     a->hub = hub_new(AGENT_EVENTS_RING);
     a->kvhub = hub_new(AGENT_KV_EVENTS_RING);
@@ -448,11 +604,24 @@ static int agent_setup(agent *a, char *err, size_t cap)
         return -1;
     uv_timer_init(a->loop, &a->persist_timer);
     uv_timer_init(a->loop, &a->leave_timer);
-    a->persist_timer.data = a->leave_timer.data = a;
+    uv_timer_init(a->loop, &a->ident_timer);
+    a->persist_timer.data = a->leave_timer.data = a->ident_timer.data = a;
     start_signals(a);
     a->incarnation = incarnation;
-    if (make_runtime(a, incarnation, err, cap) != 0)
+    int rc = make_runtime(a, incarnation, seed, err, cap);
+    sodium_memzero(seed, sizeof seed);
+    if (rc != 0)
         return -1;
+    if (a->identity) {
+        char pk[KEYS_TEXT_MAX], fp[24];
+        keys_public_text(a->public_key, pk);
+        agent_fingerprint(a->public_key, fp);
+        agent_log(RUMOR_LOG_INFO, "identity %s (fingerprint %s)%s", pk, fp,
+                  a->has_cert ? ", certified by the authority"
+                  : a->has_ca ? ", authority set, no certificate"
+                              : ", trust on first use");
+        uv_timer_start(&a->ident_timer, ident_cb, IDENT_LOG_MS, IDENT_LOG_MS);
+    }
     /* Before the API takes writes and before any peer is heard: versions carry on. */
     if (agent_kv_restore(a, err, cap) != 0)
         return -1;

@@ -3,6 +3,7 @@
 #define RUMOR_AGENT_H
 
 #include "config.h"
+#include "idkeys.h"
 #include "rumor_runtime.h"
 #include "store.h"
 
@@ -104,8 +105,17 @@ typedef struct agent {
     agent_http_counters http_counters;
     agent_handler_counters handler_counters;
     uint64_t events_total;
+    /* Per-node identity (idkeys.c): the key pair lives in the data dir; `identity` when the
+     * engine signs and checks claims with it. */
+    bool has_key, identity, has_ca, has_cert;
+    uint8_t public_key[RUMOR_IDENTITY_KEY_BYTES];
+    uint8_t ca_key[RUMOR_IDENTITY_KEY_BYTES];
+    keys_cert cert;
+    uv_timer_t ident_timer;
+    uint64_t ident_refused[RUMOR_IDENT_REFUSAL_COUNT]; /* as last logged */
     agent_kv kv;
-    atomic_uint kv_watchers; /* open GET /v1/kv/watch streams */
+    atomic_uint kv_watchers;  /* open GET /v1/kv/watch streams */
+    atomic_uint keyring_size; /* keys held; 0 = encryption off (for /metrics) */
     agent_msg msg;
 } agent;
 
@@ -124,6 +134,9 @@ json_t *agent_tags_from_meta(const uint8_t *meta, size_t len);
 
 /* JSON of one member as the API and CLI show it. */
 json_t *agent_member_json(const rumor_runtime_member *m);
+
+/* "3f2a:09bc:..." fingerprint of a public key. */
+void agent_fingerprint(const uint8_t *pk, char out[24]);
 
 /* ---- events hubs (events.c): events for SSE readers, any thread ---- */
 #define AGENT_EVENTS_RING    256u  /* membership events kept for /v1/events readers */
@@ -236,6 +249,22 @@ bool msgapi_handle(agent *a, const api_request *req, api_response *resp);
 bool kvapi_handle(agent *a, const api_request *req, api_response *resp);
 /* Checks a key or a key prefix from a URL (`prefix` allows empty): 0, or -1 with why. */
 int kvapi_check_key(const char *key, size_t len, bool prefix, char *why, size_t cap);
+/* The same as the routes' own helpers, for routes in other files. */
+void api_reply(api_response *resp, unsigned status, json_t *o);
+/* The request body as a JSON object, or NULL with a 400 already in `resp`. */
+json_t *api_body(const api_request *req, api_response *resp);
+
+/* ---- the keyring (keys.c) ---- */
+/* Loop thread, before the runtime starts: the keys from --encrypt and --keyring (the file is
+ * created or updated as needed), this life's seal epoch and fresh seal entropy, into `s`.
+ * The caller wipes s->seal_secret and `keys` once the runtime holds them. */
+int keys_setup(agent *a, rumor_settings *s, uint8_t keys[RUMOR_KEYRING_MAX][RUMOR_KEY_BYTES],
+               char *err, size_t cap);
+/* GET /v1/keys, POST /v1/keys, PUT /v1/keys/primary, DELETE /v1/keys. */
+void api_keys_list(agent *a, const api_request *req, api_response *resp);
+void api_keys_install(agent *a, const api_request *req, api_response *resp);
+void api_keys_use(agent *a, const api_request *req, api_response *resp);
+void api_keys_remove(agent *a, const api_request *req, api_response *resp);
 
 /* ---- metrics (metrics.c) ---- */
 /* Key-value gauges and counters, copied on the loop thread. */

@@ -117,10 +117,22 @@ json_t *agent_member_json(const rumor_runtime_member *m)
         inet_ntop(fam == 4 ? AF_INET : AF_INET6, ip, ipstr, sizeof ipstr);
     else
         rumor_addr_format(&m->addr, ipstr, sizeof ipstr);
-    return json_pack("{s:s,s:s,s:i,s:s,s:I,s:o,s:b}", "name", m->name, "addr", ipstr, "port",
-                     (int)port, "status", rumor_member_state_name(m->state), "incarnation",
-                     (json_int_t)m->incarnation, "tags", agent_tags_from_meta(m->meta, m->meta_len),
-                     "self", m->is_self);
+    json_t *o = json_pack("{s:s,s:s,s:i,s:s,s:I,s:o,s:b}", "name", m->name, "addr", ipstr, "port",
+                          (int)port, "status", rumor_member_state_name(m->state), "incarnation",
+                          (json_int_t)m->incarnation, "tags",
+                          agent_tags_from_meta(m->meta, m->meta_len), "self", m->is_self);
+    /* Identities on: the member's key and its short fingerprint, else null. */
+    if (o && m->has_public_key) {
+        char pk[KEYS_TEXT_MAX], fp[24];
+        keys_public_text(m->public_key, pk);
+        agent_fingerprint(m->public_key, fp);
+        json_object_set_new(o, "public_key", json_string(pk));
+        json_object_set_new(o, "fingerprint", json_string(fp));
+    } else if (o) {
+        json_object_set_new(o, "public_key", json_null());
+        json_object_set_new(o, "fingerprint", json_null());
+    }
+    return o;
 }
 
 /* ---- members ---- */
@@ -245,6 +257,30 @@ static json_t *stats_json(const rumor_stats *st)
     return o;
 }
 
+/* How this node proves who it is (docs/protocol.md section 12). */
+static json_t *identity_json(agent *a)
+{
+    char pk[KEYS_TEXT_MAX] = "", fp[24] = "", ca[KEYS_TEXT_MAX] = "";
+    if (a->has_key) {
+        keys_public_text(a->public_key, pk);
+        agent_fingerprint(a->public_key, fp);
+    }
+    if (a->has_ca)
+        keys_public_text(a->ca_key, ca);
+    json_t *o = json_pack("{s:b,s:s,s:b}", "enabled", a->identity, "binding",
+                          !a->identity ? "off"
+                          : a->has_ca  ? "authority"
+                                       : "trust on first use",
+                          "certified", a->has_cert);
+    json_object_set_new(o, "public_key", a->has_key ? json_string(pk) : json_null());
+    json_object_set_new(o, "fingerprint", a->has_key ? json_string(fp) : json_null());
+    json_object_set_new(o, "authority", a->has_ca ? json_string(ca) : json_null());
+    if (a->has_cert)
+        json_object_set_new(o, "certificate_expires_ms",
+                            json_integer((json_int_t)a->cert.expires_ms));
+    return o;
+}
+
 static json_t *config_json(agent *a)
 {
     const agent_config *c = &a->cfg;
@@ -263,10 +299,12 @@ static json_t *config_json(agent *a)
                   (json_int_t)e->query_response_bytes_max, "query_timeout_mult",
                   (json_int_t)e->query_timeout_mult, "queries_max", (json_int_t)e->queries_max,
                   "queries_inbound_max", (json_int_t)e->queries_inbound_max);
-    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:i,s:s,s:o,s:o}", "bind", c->bind, "advertise",
-                     a->advertise, "http", c->http, "profile", profiles[c->profile % 3], "data_dir",
-                     c->data_dir, "tcp_only", c->tcp_only, "event_handlers", (int)c->handlers.n,
-                     "log_level", agent_log_level_name(c->log_level), "kv", kv, "messages", msg);
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:i,s:s,s:o,s:o,s:b,s:o}", "bind", c->bind,
+                     "advertise", a->advertise, "http", c->http, "profile",
+                     profiles[c->profile % 3], "data_dir", c->data_dir, "tcp_only", c->tcp_only,
+                     "event_handlers", (int)c->handlers.n, "log_level",
+                     agent_log_level_name(c->log_level), "kv", kv, "messages", msg, "encrypt",
+                     atomic_load(&a->keyring_size) > 0, "identity", identity_json(a));
 }
 
 typedef struct snapshot {
@@ -372,6 +410,16 @@ static json_t *parse_body(const api_request *req, api_response *resp)
         return NULL;
     }
     return o;
+}
+
+void api_reply(api_response *resp, unsigned status, json_t *o)
+{
+    api_json(resp, status, o);
+}
+
+json_t *api_body(const api_request *req, api_response *resp)
+{
+    return parse_body(req, resp);
 }
 
 /* Resolves every entry of "addrs" (blocking getaddrinfo, fine on an HTTP thread). */
@@ -544,10 +592,12 @@ typedef struct route {
 } route;
 
 static const route routes[] = {
-    {"GET", "/v1/members", get_members}, {"GET", "/v1/self", get_self},
-    {"GET", "/v1/info", get_info},       {"GET", "/v1/health", get_health},
-    {"GET", "/metrics", get_metrics},    {"POST", "/v1/join", post_join},
-    {"POST", "/v1/leave", post_leave},   {"PUT", "/v1/tags", put_tags},
+    {"GET", "/v1/members", get_members},     {"GET", "/v1/self", get_self},
+    {"GET", "/v1/info", get_info},           {"GET", "/v1/health", get_health},
+    {"GET", "/metrics", get_metrics},        {"POST", "/v1/join", post_join},
+    {"POST", "/v1/leave", post_leave},       {"PUT", "/v1/tags", put_tags},
+    {"GET", "/v1/keys", api_keys_list},      {"POST", "/v1/keys", api_keys_install},
+    {"DELETE", "/v1/keys", api_keys_remove}, {"PUT", "/v1/keys/primary", api_keys_use},
 };
 
 void api_handle(agent *a, const api_request *req, api_response *resp)
@@ -555,12 +605,17 @@ void api_handle(agent *a, const api_request *req, api_response *resp)
     const route *path_match = NULL;
     if (kvapi_handle(a, req, resp) || msgapi_handle(a, req, resp))
         return;
+    char allowed[64] = "";
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (strcmp(routes[i].path, req->path) != 0)
             continue;
         path_match = &routes[i];
-        if (strcmp(routes[i].method, req->method) != 0)
+        if (strcmp(routes[i].method, req->method) != 0) {
+            size_t used = strlen(allowed);
+            snprintf(allowed + used, sizeof allowed - used, "%s%s", used ? ", " : "",
+                     routes[i].method);
             continue;
+        }
         if (req->body_too_large) {
             api_error(resp, 413, "request body larger than %zu bytes", http_body_max(a));
             return;
@@ -569,12 +624,11 @@ void api_handle(agent *a, const api_request *req, api_response *resp)
         return;
     }
     if (path_match)
-        api_error(resp, 405, "%s does not accept %s (use %s)", req->path, req->method,
-                  path_match->method);
+        api_error(resp, 405, "%s does not accept %s (use %s)", req->path, req->method, allowed);
     else
         api_error(resp, 404,
                   "no such endpoint: %s (see GET /v1/members, /v1/self, /v1/info, "
-                  "/v1/health, /v1/events, /v1/kv, /v1/state, /v1/nodes/NAME/state, "
+                  "/v1/health, /v1/events, /v1/kv, /v1/state, /v1/nodes/NAME/state, /v1/keys, "
                   "/v1/event/NAME, /v1/query/NAME, /metrics)",
                   req->path);
 }

@@ -5,8 +5,10 @@
  */
 #include "config.h"
 
+#include "keyring.h"
 #include "log.h"
 
+#include <sodium.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -298,6 +300,25 @@ static int parse_u32(const char *v, long long *out)
     return *end == '\0' && *out >= 0 && *out <= (long long)UINT32_MAX ? 0 : -1;
 }
 
+static int set_ca_key(agent_config *cfg, const char *v, const char *where, char *err, size_t cap)
+{
+    if (!*v) {
+        snprintf(err, cap, "%s: must not be empty", where);
+        return -1;
+    }
+    cfg->identity = true; /* an authority only makes sense with identities */
+    return copy_str(cfg->ca_key, sizeof cfg->ca_key, v, where, err, cap);
+}
+
+static int set_ca_cert(agent_config *cfg, const char *v, const char *where, char *err, size_t cap)
+{
+    if (!*v) {
+        snprintf(err, cap, "%s: must not be empty", where);
+        return -1;
+    }
+    return copy_str(cfg->ca_cert, sizeof cfg->ca_cert, v, where, err, cap);
+}
+
 static int set_engine_kv(agent_config *cfg, const char *v, const char *where, char *err, size_t cap)
 {
     const char *eq = strchr(v, '=');
@@ -423,6 +444,47 @@ static int check_engine(const agent_config *cfg, char *err, size_t cap)
     return -1;
 }
 
+static int set_encrypt(agent_config *cfg, const char *v, const char *where, char *err, size_t cap)
+{
+    if (keyring_decode(v, cfg->encrypt_key) != 0) {
+        snprintf(err, cap,
+                 "%s: expected a base64-encoded %d-byte key (make one with: rumor keygen)", where,
+                 RUMOR_KEY_BYTES);
+        return -1;
+    }
+    cfg->encrypt_set = true;
+    return 0;
+}
+
+static int set_keyring(agent_config *cfg, const char *v, const char *where, char *err, size_t cap)
+{
+    if (!*v) {
+        snprintf(err, cap, "%s: must not be empty", where);
+        return -1;
+    }
+    return copy_str(cfg->keyring, sizeof cfg->keyring, v, where, err, cap);
+}
+
+static int set_accept_plain(agent_config *cfg, const char *v, const char *where, char *err,
+                            size_t cap)
+{
+    (void)where;
+    (void)err;
+    (void)cap;
+    cfg->encrypt_accept_plaintext = strcmp(v, "false") != 0;
+    return 0;
+}
+
+static int set_send_plain(agent_config *cfg, const char *v, const char *where, char *err,
+                          size_t cap)
+{
+    (void)where;
+    (void)err;
+    (void)cap;
+    cfg->encrypt_send_plaintext = strcmp(v, "false") != 0;
+    return 0;
+}
+
 /* ---- the option table ---- */
 
 typedef enum { OPT_VALUE, OPT_NUMBER, OPT_BOOL, OPT_LIST, OPT_MAP } opt_kind;
@@ -437,6 +499,8 @@ typedef struct option {
 } option;
 
 static int flag_true(agent_config *cfg, const char *v, const char *where, char *err, size_t cap);
+static int flag_identity(agent_config *cfg, const char *v, const char *where, char *err,
+                         size_t cap);
 
 static const option options[] = {
     {"node", "node", OPT_VALUE, set_node, "NAME",
@@ -465,6 +529,12 @@ static const option options[] = {
      "only talk to nodes with the same label"},
     {"tcp-only", "tcp_only", OPT_BOOL, flag_true, "",
      "carry gossip over TCP only (networks that block UDP)"},
+    {"identity", "identity", OPT_BOOL, flag_identity, "",
+     "sign this node's claims with the key pair in --data-dir and check every member's"},
+    {"ca-key", "ca_key", OPT_VALUE, set_ca_key, "KEY|FILE",
+     "admit only nodes certified by this authority (ed25519:... or ca.pub; implies --identity)"},
+    {"ca-cert", "ca_cert", OPT_VALUE, set_ca_cert, "FILE",
+     "this node's certificate from the authority (rumor ca sign)"},
     {"engine", "engine", OPT_MAP, set_engine_kv, "KEY=N",
      "override an engine setting, e.g. probe_interval_ms=500"},
     {"handler-timeout", "event_handler_timeout_ms", OPT_NUMBER, set_handler_timeout, "MS",
@@ -479,6 +549,14 @@ static const option options[] = {
      "keys per node, its shared-keyspace writes included (default 1024)"},
     {"kv-tombstone-ttl", "kv_tombstone_ttl_ms", OPT_NUMBER, set_kv_tombstone_ttl, "MS",
      "remember a delete this long before collecting it (default 86400000)"},
+    {"encrypt", "encrypt", OPT_VALUE, set_encrypt, "KEY",
+     "encrypt gossip with this base64 32-byte key (make one: rumor keygen)"},
+    {"keyring", "keyring", OPT_VALUE, set_keyring, "FILE",
+     "keyring file, a JSON list of base64 keys, primary first; kept up to date, mode 0600"},
+    {"encrypt-accept-plaintext", "encrypt_accept_plaintext", OPT_BOOL, set_accept_plain, "",
+     "while migrating to encryption: also accept unencrypted packets"},
+    {"encrypt-send-plaintext", "encrypt_send_plaintext", OPT_BOOL, set_send_plain, "",
+     "while migrating: send unencrypted (needs --encrypt-accept-plaintext)"},
 };
 #define OPTIONS_N (sizeof options / sizeof options[0])
 
@@ -488,6 +566,15 @@ static int flag_true(agent_config *cfg, const char *v, const char *where, char *
     (void)err;
     (void)cap;
     cfg->tcp_only = strcmp(v, "false") != 0;
+    return 0;
+}
+
+static int flag_identity(agent_config *cfg, const char *v, const char *where, char *err, size_t cap)
+{
+    (void)where;
+    (void)err;
+    (void)cap;
+    cfg->identity = strcmp(v, "false") != 0;
     return 0;
 }
 
@@ -605,6 +692,9 @@ static int load_file(agent_config *cfg, const char *path, char *err, size_t cap)
     if (!json_is_object(root)) {
         snprintf(err, cap, "config file %s: the top level must be a JSON object", path);
         rc = -1;
+    } else if (json_object_get(root, "encrypt") &&
+               keyring_check_mode(path, "config file", err, cap) != 0) {
+        rc = -1; /* it holds a key: the same rule as a keyring file */
     }
     const char *key;
     json_t *v;
@@ -630,6 +720,9 @@ static int load_file(agent_config *cfg, const char *path, char *err, size_t cap)
             rc = load_field(cfg, &options[i], v, where, err, cap);
         }
     }
+    json_t *secret = json_object_get(root, "encrypt");
+    if (json_is_string(secret))
+        sodium_memzero((char *)(uintptr_t)json_string_value(secret), json_string_length(secret));
     json_decref(root);
     return rc;
 }
@@ -730,4 +823,5 @@ void agent_config_free(agent_config *cfg)
     strv_free(&cfg->config_files);
     json_decref(cfg->tags);
     cfg->tags = NULL;
+    sodium_memzero(cfg->encrypt_key, sizeof cfg->encrypt_key);
 }

@@ -39,11 +39,21 @@ typedef struct agent_config {
     bool log_json;
     bool tcp_only;
     bool rejoin; /* join through the members the data dir remembers (default on) */
+    /* Per-node identity (docs/protocol.md section 12): sign and check claims with the key pair
+     * of the data dir; with an authority key, admit only nodes it certified. */
+    bool identity;
+    char ca_key[PATH_MAX];  /* the authority's public key, or a file holding it; "" = none */
+    char ca_cert[PATH_MAX]; /* this node's certificate (rumor ca sign); "" = none */
     uint32_t handler_timeout_ms;
     rumor_sync_mode kv_sync_mode; /* with kv_sync_mode_set */
     bool kv_sync_mode_set;
     engine_override engine[AGENT_ENGINE_KEYS_MAX];
     size_t nengine;
+    /* Encryption (keys.c): --encrypt KEY, --keyring FILE, and the migration switches. */
+    uint8_t encrypt_key[RUMOR_KEY_BYTES];
+    bool encrypt_set;
+    char keyring[PATH_MAX];
+    bool encrypt_accept_plaintext, encrypt_send_plaintext;
 } agent_config;
 
 /*

@@ -95,6 +95,19 @@ static void engine_metrics(sbuf *b, const rumor_stats *st)
               (double)st->pushpull_ms_total / 1000.0);
     gauge(b, "rumor_local_health_score", "Lifeguard local health score (0 = healthy).",
           st->awareness);
+    counter(b, "rumor_identity_signatures_total", "Ed25519 signatures made by this node.",
+            st->ident_signed);
+    counter(b, "rumor_identity_verifications_total", "Ed25519 signatures verified.",
+            st->ident_verified);
+    counter(b, "rumor_identity_verify_cache_hits_total",
+            "Signature checks answered by the verification cache.", st->ident_cached);
+    sb_printf(b, "# HELP rumor_identity_refused_total Claims refused by the identity checks, by "
+                 "reason (forged or altered signatures: bad_*).\n"
+                 "# TYPE rumor_identity_refused_total counter\n");
+    for (int r = 0; r < RUMOR_IDENT_REFUSAL_COUNT; r++)
+        sb_printf(b, "rumor_identity_refused_total{reason=\"%s\"} %llu\n",
+                  rumor_ident_refusal_name((rumor_ident_refusal)r),
+                  (unsigned long long)st->ident_refused[r]);
     gauge(b, "rumor_incarnation", "This node's incarnation number.", st->incarnation);
 }
 
@@ -123,6 +136,10 @@ static void runtime_metrics(sbuf *b, const rumor_runtime_counters *rc)
     counter(b, "rumor_joins_total", "Join attempts.", rc->joins);
     counter(b, "rumor_resolve_errors_total", "Join host names that did not resolve.",
             rc->resolve_errors);
+    counter(b, "rumor_auth_refused_total",
+            "Packets and stream frames refused as unauthenticated, replayed, misdirected or "
+            "plaintext (reasons in rumor_packets_dropped_total).",
+            rc->auth_refused);
 }
 
 static void kv_metrics(sbuf *b, const agent_kv_snapshot *kv)
@@ -208,6 +225,8 @@ char *metrics_render(agent *a, const rumor_stats *st, const rumor_runtime_counte
     runtime_metrics(&b, rc);
     kv_metrics(&b, kv);
     msg_metrics(&b, st, msg);
+    gauge(&b, "rumor_keyring_keys", "Encryption keys held (0: encryption off).",
+          atomic_load(&a->keyring_size));
     sb_printf(&b,
               "# HELP rumor_http_requests_total HTTP requests answered, by class.\n"
               "# TYPE rumor_http_requests_total counter\n"

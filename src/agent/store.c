@@ -2,6 +2,7 @@
  * so what the agent reported as done survives a crash or kill -9 at any instant. */
 #include "store.h"
 
+#include "idkeys.h"
 #include "log.h"
 
 #include <errno.h>
@@ -31,7 +32,10 @@ static const char *const schema =
     " value BLOB NOT NULL, version INTEGER NOT NULL, stamp INTEGER NOT NULL,"
     " deleted INTEGER NOT NULL, deleted_at_ms INTEGER NOT NULL, flags INTEGER NOT NULL,"
     " PRIMARY KEY(shared, key));"
-    "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');";
+    "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');"
+    /* Identities: the key each member was known by, so that a restart keeps the pins of trust
+     * on first use (docs/protocol.md section 12.5). */
+    "CREATE TABLE IF NOT EXISTS member_keys(name TEXT PRIMARY KEY, public_key TEXT NOT NULL);";
 
 static int mkdir_p(const char *dir)
 {
@@ -189,11 +193,36 @@ static int insert_member(sqlite3_stmt *q, const rumor_runtime_member *m)
     return sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
 }
 
+static int save_keys(agent_store *st, const rumor_runtime_member *m, size_t n)
+{
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(st->db,
+                           "INSERT OR REPLACE INTO member_keys(name, public_key) VALUES(?, ?)", -1,
+                           &q, NULL) != SQLITE_OK)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (m[i].is_self || !m[i].has_public_key)
+            continue;
+        char pk[KEYS_TEXT_MAX];
+        keys_public_text(m[i].public_key, pk);
+        sqlite3_reset(q);
+        sqlite3_bind_text(q, 1, m[i].name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, pk, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(q) != SQLITE_DONE) {
+            sqlite3_finalize(q);
+            return -1;
+        }
+    }
+    sqlite3_finalize(q);
+    return 0;
+}
+
 int store_save_members(agent_store *st, const rumor_runtime_member *m, size_t n)
 {
     char err[256];
     sqlite3_stmt *q = NULL;
-    if (exec_sql(st, "BEGIN IMMEDIATE; DELETE FROM members;", err, sizeof err) != 0)
+    if (exec_sql(st, "BEGIN IMMEDIATE; DELETE FROM members; DELETE FROM member_keys;", err,
+                 sizeof err) != 0)
         goto fail;
     if (sqlite3_prepare_v2(st->db,
                            "INSERT OR REPLACE INTO members(name, addr, status, incarnation, "
@@ -204,6 +233,9 @@ int store_save_members(agent_store *st, const rumor_runtime_member *m, size_t n)
         if (!m[i].is_self && insert_member(q, &m[i]) != 0)
             goto fail;
     sqlite3_finalize(q);
+    q = NULL;
+    if (save_keys(st, m, n) != 0)
+        goto fail;
     return exec_sql(st, "COMMIT;", err, sizeof err);
 fail:
     agent_log(RUMOR_LOG_ERROR, "database %s: saving members: %s", st->path, sqlite3_errmsg(st->db));
@@ -234,8 +266,9 @@ int store_load_members(agent_store *st, void (*fn)(const rumor_member *m, void *
 {
     sqlite3_stmt *q = NULL;
     if (sqlite3_prepare_v2(st->db,
-                           "SELECT name, addr, incarnation, tags FROM members "
-                           "WHERE status IN ('alive', 'suspect')",
+                           "SELECT m.name, m.addr, m.incarnation, m.tags, k.public_key "
+                           "FROM members m LEFT JOIN member_keys k ON k.name = m.name "
+                           "WHERE m.status IN ('alive', 'suspect')",
                            -1, &q, NULL) != SQLITE_OK)
         return -1;
     while (sqlite3_step(q) == SQLITE_ROW) {
@@ -247,6 +280,11 @@ int store_load_members(agent_store *st, void (*fn)(const rumor_member *m, void *
                           .incarnation = (uint32_t)sqlite3_column_int64(q, 2),
                           .meta = tags,
                           .meta_len = (size_t)sqlite3_column_bytes(q, 3)};
+        const char *key = (const char *)sqlite3_column_text(q, 4);
+        uint8_t pk[RUMOR_IDENTITY_KEY_BYTES];
+        char why[256];
+        if (key && keys_public_parse(key, pk, why, sizeof why) == 0)
+            m.public_key = pk; /* pinned again at restore */
         /* Rows an operator edited into nonsense are skipped, not fatal. */
         if (name && addr &&
             rumor_runtime_parse_addr(addr, RUMOR_RUNTIME_DEFAULT_PORT, &m.addr, NULL, 0) == 0)

@@ -1,7 +1,8 @@
 /*
  * The data directory: an SQLite database (WAL, synchronous=FULL) holding the node's identity,
- * its last incarnation, its tags and the members it knew, plus a lock file that keeps a second
- * agent off the same directory. Inspect it with `sqlite3 DIR/rumor.db .dump`.
+ * its last incarnation, its tags and the members it knew (with the key each was known by, when
+ * identities are on; idkeys.h keeps the node's own key pair in files), plus a lock file that keeps
+ * a second agent off the same directory. Inspect it with `sqlite3 DIR/rumor.db .dump`.
  */
 #ifndef RUMOR_AGENT_STORE_H
 #define RUMOR_AGENT_STORE_H

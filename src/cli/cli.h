@@ -49,6 +49,11 @@ int cli_kv(cli_ctx *c, int argc, char **argv);
 int cli_state(cli_ctx *c, int argc, char **argv);
 int cli_event(cli_ctx *c, int argc, char **argv);
 int cli_query(cli_ctx *c, int argc, char **argv);
+int cli_keys(cli_ctx *c, int argc, char **argv);
+int cli_identity(cli_ctx *c, int argc, char **argv);
+/* `rumor keygen` and `rumor ca ...` need no agent. */
+int cli_keygen(int argc, char **argv);
+int cli_ca(int argc, char **argv);
 
 /* Takes "--http ADDR"/"--http=ADDR" and "--help" out of argv; returns 1 for help, -1 on a
  * missing value, 0 otherwise. */

@@ -79,7 +79,14 @@ static void members_table(json_t *members)
 {
     size_t i;
     json_t *m;
-    printf("%-24s %-24s %-8s %-11s %s\n", "NAME", "ADDRESS", "STATUS", "INCARNATION", "TAGS");
+    /* With identities, each member's key fingerprint gets a column. */
+    bool keys = false;
+    json_array_foreach(members, i, m) keys =
+        keys || json_is_string(json_object_get(m, "fingerprint"));
+    printf("%-24s %-24s %-8s %-11s ", "NAME", "ADDRESS", "STATUS", "INCARNATION");
+    if (keys)
+        printf("%-19s ", "KEY");
+    printf("TAGS\n");
     json_array_foreach(members, i, m)
     {
         char addr[80], tags[512];
@@ -88,9 +95,14 @@ static void members_table(json_t *members)
         snprintf(addr, sizeof addr, strchr(ip ? ip : "", ':') ? "[%s]:%d" : "%s:%d", ip ? ip : "?",
                  port);
         print_tags(json_object_get(m, "tags"), tags, sizeof tags);
-        printf("%-24s %-24s %-8s %-11lld %s\n", json_string_value(json_object_get(m, "name")), addr,
+        printf("%-24s %-24s %-8s %-11lld ", json_string_value(json_object_get(m, "name")), addr,
                json_string_value(json_object_get(m, "status")),
-               (long long)json_integer_value(json_object_get(m, "incarnation")), tags);
+               (long long)json_integer_value(json_object_get(m, "incarnation")));
+        if (keys) {
+            const char *fp = json_string_value(json_object_get(m, "fingerprint"));
+            printf("%-19s ", fp ? fp : "-");
+        }
+        printf("%s\n", tags);
     }
 }
 
@@ -105,7 +117,8 @@ static void append_query(char *path, size_t cap, const char *key, const char *v)
 static const char members_help[] =
     "Usage: rumor members [--format table|json] [--status S[,S]] [--tag K=V]...\n\n"
     "Lists the members the agent knows. Status is alive, suspect, failed or left.\n"
-    "--format json prints {\"members\": [{name, addr, port, status, incarnation, tags}]}.";
+    "--format json prints {\"members\": [{name, addr, port, status, incarnation, tags,\n"
+    "public_key, fingerprint}]}. With identities the table shows each key's fingerprint.";
 
 int cli_members(cli_ctx *c, int argc, char **argv)
 {

@@ -25,6 +25,10 @@ static void usage(FILE *out)
             "  state     read and write per-node key-value state\n"
             "  event     send a user event to every node\n"
             "  query     ask the nodes a query and print their responses\n"
+            "  keys      list, install, use or remove encryption keys\n"
+            "  keygen    print a new encryption key\n"
+            "  identity  show the node's public key (from the agent or its data dir)\n"
+            "  ca        a cluster authority: init, sign a node's certificate\n"
             "  version   print the version\n\n"
             "Client commands find the agent at --http ADDR:PORT, else $%s, else "
             "127.0.0.1:7947.\nExit codes: 0 ok, 1 the agent reported an error, 2 bad usage, "
@@ -38,9 +42,10 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"members", cli_members}, {"join", cli_join},   {"leave", cli_leave}, {"monitor", cli_monitor},
-    {"info", cli_info},       {"tags", cli_tags},   {"kv", cli_kv},       {"state", cli_state},
-    {"event", cli_event},     {"query", cli_query},
+    {"members", cli_members}, {"join", cli_join},   {"leave", cli_leave},
+    {"monitor", cli_monitor}, {"info", cli_info},   {"tags", cli_tags},
+    {"kv", cli_kv},           {"state", cli_state}, {"event", cli_event},
+    {"query", cli_query},     {"keys", cli_keys},   {"identity", cli_identity},
 };
 
 int main(int argc, char **argv)
@@ -52,11 +57,15 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "agent") == 0)
         return agent_main(argc - 2, argv + 2);
+    if (strcmp(argv[1], "keygen") == 0)
+        return cli_keygen(argc - 2, argv + 2);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("rumor %d.%d.%d (protocol %d)\n", RUMOR_VERSION_MAJOR, RUMOR_VERSION_MINOR,
                RUMOR_VERSION_PATCH, RUMOR_PROTOCOL_VERSION);
         return CLI_OK;
     }
+    if (strcmp(argv[1], "ca") == 0)
+        return cli_ca(argc - 2, argv + 2);
     cli_ctx c = {.http = getenv(CLI_HTTP_ENV), .cmd = argv[1]};
     if (!c.http || !*c.http)
         c.http = "127.0.0.1:7947";

@@ -58,15 +58,14 @@ static void gossip_round(rumor_node *n, uint64_t now)
     size_t k = n->s.gossip_nodes < 64 ? n->s.gossip_nodes : 64;
     size_t nt = gossip_pick(n, targets, k, NULL, true, now);
     for (size_t i = 0; i < nt && bcast_count(&n->bq); i++) {
-        if (!node_pkt_begin(n, &targets[i]->addr))
+        if (!node_pkt_begin(n, &targets[i]->addr, node_dest(n, targets[i])))
             break;
         size_t before = node_pkt(n)->len;
         size_t used = before - n->cur_start;
-        size_t added =
-            bcast_fill(&n->bq, node_pkt(n), n->s.packet_bytes_max - used, node_retransmit_limit(n));
+        size_t added = bcast_fill(&n->bq, node_pkt(n), n->pkt_max - used, node_retransmit_limit(n));
         if (added == 0) {
             /* Nothing fitted: take the empty packet back. */
-            n->dout.len = n->cur_start;
+            node_pkt_abort(n);
             continue;
         }
         n->st.messages_out += added - 1; /* node_pkt_end counts one */

@@ -331,6 +331,7 @@ void kv_origin_drop(kv_store *s, kv_origin *o)
     last->idx = o->idx;
     rfree(s->a, o->slots);
     rfree(s->a, o->name);
+    rfree(s->a, o->ident);
     rfree(s->a, o);
 }
 
@@ -383,12 +384,18 @@ static int store(kv_store *s, kv_origin *o, const kv_delta *d, uint64_t now)
     kv_entry *e = *slot;
     if (over_limits(s, o, e, d))
         return RUMOR_ERR_TOO_BIG;
-    uint8_t *data = ralloc(s->a, d->key_len + d->value_len);
+    uint8_t *data = ralloc(s->a, d->key_len + d->value_len + s->sig_len);
     if (!data)
         return RUMOR_ERR_NOMEM;
     memcpy(data, d->key, d->key_len);
     if (d->value_len)
         memcpy(data + d->key_len, d->value, d->value_len);
+    if (s->sig_len) { /* identities: the signature travels on with the entry (ident.h) */
+        if (d->sig)
+            memcpy(data + d->key_len + d->value_len, d->sig, s->sig_len);
+        else
+            memset(data + d->key_len + d->value_len, 0, s->sig_len);
+    }
     uint64_t old_version = 0;
     if (e) {
         old_version = live(e) ? e->version : 0;

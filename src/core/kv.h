@@ -36,6 +36,7 @@
 #define KV_FLAGS_KNOWN (KV_TOMBSTONE | KV_SHARED)
 
 typedef struct kv_origin kv_origin;
+struct ident_head;
 
 typedef struct kv_entry {
     struct kv_entry *prev, *next; /* the origin's entries in ascending version */
@@ -62,6 +63,7 @@ struct kv_origin {
     kv_entry **slots;
     size_t nslots, count;
     kv_entry *head, *tail;
+    struct ident_head *ident; /* identities on: the origin's signed head (ident.c); freed here */
 };
 
 typedef struct kv_limits {
@@ -91,6 +93,7 @@ typedef struct kv_store {
     size_t nshared, shared_slots;
     uint64_t total_bytes;
     kv_limits lim;
+    uint32_t sig_len; /* identities on: bytes of signature stored after each value (else 0) */
     const rumor_allocator *a;
     kv_watch_fn watch;
     void *watch_ud;
@@ -105,6 +108,7 @@ typedef struct kv_delta {
     uint64_t version;
     uint64_t stamp;
     uint8_t flags;
+    const uint8_t *sig; /* the origin's signature (kv_store.sig_len bytes), or NULL */
 } kv_delta;
 
 void kv_init(kv_store *s, const rumor_allocator *a, const kv_limits *lim);
@@ -160,6 +164,12 @@ static inline const uint8_t *kv_key(const kv_entry *e)
 static inline const uint8_t *kv_value(const kv_entry *e)
 {
     return e->data + e->key_len;
+}
+
+/* The origin's signature of an entry, when the store keeps them (sig_len > 0). */
+static inline const uint8_t *kv_sig(const kv_entry *e)
+{
+    return e->data + e->key_len + e->value_len;
 }
 
 #endif

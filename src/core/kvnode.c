@@ -45,6 +45,7 @@ static void on_change(void *ud, const kv_change *c)
     memcpy(e->name, c->origin->name, c->origin->name_len);
     e->name[c->origin->name_len] = '\0';
     e->accuser[0] = '\0';
+    e->has_pk = false;
     const member *m = members_find(&n->mem, c->origin->name, c->origin->name_len);
     if (m) {
         e->addr = m->addr;
@@ -61,9 +62,11 @@ int kvnode_init(rumor_node *n)
     kv_init(&n->kv, &n->alloc, &lim);
     n->kv.watch = on_change;
     n->kv.watch_ud = n;
+    n->kv.sig_len = n->ident ? WIRE_SIG_BYTES : 0; /* entries keep their origin's signature */
     n->kv_self = kv_origin_get(&n->kv, n->name, n->name_len);
     if (!n->kv_self)
         return RUMOR_ERR_NOMEM;
+    ident_kv_sign_head(n);
     n->next_kv_sync = n->s.kv_sync_interval_ms
                           ? n->now + 1 + rng_below(&n->rng, n->s.kv_sync_interval_ms)
                           : NODE_NEVER;
@@ -91,10 +94,20 @@ static wire_kv_entry entry_rec(const kv_entry *e)
  * Appends a KV_DELTA of `o` for a replica that holds everything up to `since` (or must be reset
  * to the horizon first), with as many entries as fit `budget` bytes, oldest first. Returns false
  * when nothing (not even one entry) fits.
+ *
+ * With identities the delta carries the origin's signed head (its max version and horizon, which
+ * may be ahead of what we hold) and each entry's signature (docs/protocol.md section 12).
  */
-static bool put_delta(buf_writer *w, kv_origin *o, uint64_t since, uint64_t their_gc, uint8_t flags,
-                      size_t budget)
+static bool put_delta(rumor_node *n, buf_writer *w, kv_origin *o, uint64_t since, uint64_t their_gc,
+                      uint8_t flags, size_t budget)
 {
+    if (n->ident && o == n->kv_self)
+        ident_kv_sign_head(n); /* our head always speaks for what we hold (a no-op mostly) */
+    const ident_head *h = n->ident ? ident_kv_head(o) : NULL;
+    if (n->ident && !h)
+        return false; /* nothing we could prove */
+    uint64_t max = h ? h->max : o->max_version, gc = h ? h->gc : o->gc_version;
+    size_t per_sig = h ? WIRE_SIG_BYTES : 0, sigs = h ? wire_kv_sigs_size(0) : 0;
     bool reset = kv_needs_reset(o, since, their_gc);
     if (reset)
         since = 0;
@@ -103,10 +116,9 @@ static bool put_delta(buf_writer *w, kv_origin *o, uint64_t since, uint64_t thei
     size_t bytes = 0;
     for (; e; e = e->next) {
         wire_kv_entry we = entry_rec(e);
-        size_t sz = wire_kv_entry_size(&we);
-        size_t head = 3u + wire_kv_delta_head_size(origin_name(o), since, o->max_version,
-                                                   o->gc_version, count + 1);
-        if (head + bytes + sz > budget)
+        size_t sz = wire_kv_entry_size(&we) + per_sig;
+        size_t head = 3u + wire_kv_delta_head_size(origin_name(o), since, max, gc, count + 1);
+        if (head + sigs + bytes + sz > budget)
             break;
         bytes += sz;
         count++;
@@ -115,15 +127,22 @@ static bool put_delta(buf_writer *w, kv_origin *o, uint64_t since, uint64_t thei
      * versions that were collected tombstones (no entries, but a newer origin_max). */
     if (count == 0 && !(reset || (!first && o->max_version > since)))
         return false;
-    if (!e)
+    if (!e && o->max_version == max)
         flags |= WIRE_KVX_COMPLETE; /* everything up to max_version is here */
     if (reset)
         flags |= WIRE_KVX_RESET;
-    wire_put_kv_delta_begin(w, origin_name(o), flags, since, o->max_version, o->gc_version, count,
-                            bytes);
-    for (e = first; count--; e = e->next) {
+    wire_put_kv_delta_begin(w, origin_name(o), flags, since, max, gc, count, bytes + sigs);
+    e = first;
+    for (uint32_t i = 0; i < count; i++, e = e->next) {
         wire_kv_entry we = entry_rec(e);
         wire_put_kv_entry(w, &we);
+    }
+    if (h) {
+        buf_put_u8(w, WIRE_IDENT_V1);
+        buf_put_bytes(w, h->sig, WIRE_SIG_BYTES);
+        e = first;
+        for (uint32_t i = 0; i < count; i++, e = e->next)
+            buf_put_bytes(w, kv_sig(e), WIRE_SIG_BYTES);
     }
     return true;
 }
@@ -133,9 +152,9 @@ static void rumor_delta(rumor_node *n, kv_origin *o, uint64_t since)
 {
     uint8_t tmp[RUMOR_PACKET_MAX];
     buf_writer w;
-    size_t budget = n->s.packet_bytes_max - 5u - n->label_len;
+    size_t budget = n->pkt_max - n->pkt_head;
     buf_writer_init_fixed(&w, tmp, budget < sizeof(tmp) ? budget : sizeof(tmp));
-    if (!put_delta(&w, o, since, o->gc_version, WIRE_KVX_RUMOR, w.cap) || w.failed)
+    if (!put_delta(n, &w, o, since, o->gc_version, WIRE_KVX_RUMOR, w.cap) || w.failed)
         return;
     if (bcast_push(&n->bq, BCAST_CLASS_APP, w.p, w.len, NULL, false)) {
         n->st.broadcasts_queued++;
@@ -156,6 +175,18 @@ void kvnode_on_delta(rumor_node *n, const wire_msg *m, uint64_t now)
     if (!o)
         return;
     uint64_t gc = m->u.kv_delta.gc_version;
+    /* Identities: the head (max version, horizon) and every entry must carry the origin's
+     * signature; the head is checked before it can reset or advance anything. */
+    const uint8_t *pk = NULL, *sigs = NULL;
+    if (n->ident) {
+        if (!(sigs = wire_kv_delta_sigs(m))) {
+            ident_refuse(n, RUMOR_IDENT_UNSIGNED, on, wire_str_of(NULL, 0));
+            return;
+        }
+        if (!(pk = ident_kv_origin_key(n, on)) ||
+            !ident_kv_head_ok(n, o, pk, m->u.kv_delta.origin_max, gc, sigs))
+            return;
+    }
     if ((m->u.kv_delta.flags & WIRE_KVX_RESET) && o->max_version < gc && o->gc_version < gc)
         kv_origin_reset(&n->kv, o, gc);
     kv_learn_gc(&n->kv, o, gc);
@@ -168,7 +199,14 @@ void kvnode_on_delta(rumor_node *n, const wire_msg *m, uint64_t now)
     wire_kv_entry we;
     for (uint32_t i = 0; i < m->u.kv_delta.count && wire_kv_entry_next(&r, &we); i++) {
         kv_delta d = {we.key.p,   we.key.len, we.value.p, we.value.len,
-                      we.version, we.stamp,   we.flags};
+                      we.version, we.stamp,   we.flags,   NULL};
+        if (sigs) { /* verified once, when it is new to us; stored entries were checked */
+            if (we.version <= o->max_version)
+                continue;
+            d.sig = sigs + WIRE_SIG_BYTES * (i + 1u);
+            if (!ident_kv_entry_ok(n, pk, on, &we, d.sig))
+                return; /* a forged entry: stop at the gap, anti-entropy resends the rest */
+        }
         if (we.flags & KV_SHARED)
             hlc_observe(&n->clock, we.stamp); /* our next shared write must follow it */
         if (kv_apply(&n->kv, o, &d, now) < 0) {
@@ -178,6 +216,8 @@ void kvnode_on_delta(rumor_node *n, const wire_msg *m, uint64_t now)
     }
     if (m->u.kv_delta.flags & WIRE_KVX_COMPLETE)
         kv_advance(&n->kv, o, m->u.kv_delta.origin_max);
+    if (o == n->kv_self)
+        ident_kv_sign_head(n); /* we adopted versions of our own from before a restart */
     if ((m->u.kv_delta.flags & WIRE_KVX_RUMOR) && o->max_version > before && o != n->kv_self)
         rumor_delta(n, o, before);
 }
@@ -194,17 +234,16 @@ static void send_deltas(rumor_node *n, const rumor_addr *to, buf_reader r, uint3
         kv_origin *o = kv_origin_find(&n->kv, (const char *)on.p, on.len);
         if (!o || (o->max_version <= their_max && !kv_needs_reset(o, their_max, their_gc)))
             continue;
-        if (!open && !(open = node_pkt_begin(n, to)))
+        if (!open && !(open = node_pkt_begin(n, to, n->from_id)))
             return;
         buf_writer *w = node_pkt(n);
         size_t used = w->len - n->cur_start;
-        if (used >= n->s.packet_bytes_max ||
-            !put_delta(w, o, their_max, their_gc, 0, n->s.packet_bytes_max - used))
+        if (used >= n->pkt_max || !put_delta(n, w, o, their_max, their_gc, 0, n->pkt_max - used))
             break;
     }
     if (open) {
-        if (node_pkt(n)->len - n->cur_start <= 5u + n->label_len) {
-            n->dout.len = n->cur_start; /* nothing fitted */
+        if (node_pkt_empty(n)) {
+            node_pkt_abort(n); /* nothing fitted */
             return;
         }
         node_pkt_end(n, false);
@@ -215,7 +254,7 @@ static void send_deltas(rumor_node *n, const rumor_addr *to, buf_reader r, uint3
 static void send_lags(rumor_node *n, const rumor_addr *to, buf_reader r, uint32_t count)
 {
     uint32_t nlag = 0;
-    size_t bytes = 0, budget = n->s.packet_bytes_max - 5u - n->label_len - 16u;
+    size_t bytes = 0, budget = n->pkt_max - n->pkt_head - 16u;
     wire_str on;
     uint64_t their_max, gc;
     buf_reader scan = r;
@@ -230,7 +269,7 @@ static void send_lags(rumor_node *n, const rumor_addr *to, buf_reader r, uint32_
         bytes += sz;
         nlag++;
     }
-    if (nlag == 0 || !node_pkt_begin(n, to))
+    if (nlag == 0 || !node_pkt_begin(n, to, n->from_id))
         return;
     buf_writer *w = node_pkt(n);
     wire_put_kv_digest_begin(w, WIRE_KVD_REPLY, nlag, bytes);
@@ -254,10 +293,10 @@ static void send_lags(rumor_node *n, const rumor_addr *to, buf_reader r, uint32_
  */
 static void send_offer(rumor_node *n, const rumor_addr *to, uint8_t mode)
 {
-    if (!node_pkt_begin(n, to))
+    if (!node_pkt_begin(n, to, n->from_id))
         return;
     members *t = &n->mem;
-    size_t budget = n->s.packet_bytes_max - 5u - n->label_len - 24u, bytes = 0;
+    size_t budget = n->pkt_max - n->pkt_head - 24u, bytes = 0;
     uint32_t count = 0;
     size_t start = n->kv_digest_pos % t->count;
     for (size_t k = 0; k < t->count; k++) {
@@ -358,13 +397,14 @@ void kvnode_tick(rumor_node *n, uint64_t now)
         return;
     if (has_tombstones(n) && now >= n->next_kv_collect) {
         kv_collect(&n->kv, n->kv_self, now);
+        ident_kv_sign_head(n);
         n->next_kv_collect = now + n->s.kv_sync_interval_ms;
     }
     if (now < standalone_at(n))
         return;
     member *peer;
     if (members_live(&n->mem) > 1 && gossip_pick(n, &peer, 1, NULL, false, now) == 1 &&
-        node_pkt_begin(n, &peer->addr)) {
+        node_pkt_begin(n, &peer->addr, node_dest(n, peer))) {
         put_sum(n, node_pkt(n));
         node_pkt_end(n, true);
     }
@@ -394,11 +434,20 @@ static int write_own(rumor_node *n, const void *key, size_t key_len, const void 
         int64_t wall = (int64_t)now + n->s.wallclock_offset_ms;
         stamp = hlc_now(&n->clock, wall > 0 ? (uint64_t)wall : 0);
     }
-    kv_delta d = {key, key_len, value, value_len, 0, stamp, flags};
+    kv_delta d = {key, key_len, value, value_len, 0, stamp, flags, NULL};
     uint64_t before = n->kv_self->max_version;
+    uint8_t sig[WIRE_SIG_BYTES];
+    if (n->ident) { /* the entry is signed for the version kv_write will give it */
+        wire_kv_entry we = {wire_str_of(key, key_len), before + 1, flags, stamp,
+                            wire_str_of(value, value_len)};
+        ident_kv_sign_entry(n, &we, sig);
+        d.sig = sig;
+    }
     int rc = kv_write(&n->kv, n->kv_self, &d, now);
-    if (rc == RUMOR_OK)
+    if (rc == RUMOR_OK) {
+        ident_kv_sign_head(n);
         rumor_delta(n, n->kv_self, before);
+    }
     return rc;
 }
 
@@ -662,7 +711,14 @@ int rumor_node_kv_restore(rumor_node *n, const rumor_kv_entry *e, uint64_t now)
         return RUMOR_ERR_INVALID;
     if (n->leaving || e->version <= n->kv_self->max_version)
         return RUMOR_ERR_STATE;
-    kv_delta d = {e->key, e->key_len, e->value, e->value_len, e->version, e->stamp, flags};
+    kv_delta d = {e->key, e->key_len, e->value, e->value_len, e->version, e->stamp, flags, NULL};
+    uint8_t sig[WIRE_SIG_BYTES];
+    if (n->ident) { /* our own entry: signed again (Ed25519 is deterministic: the same bytes) */
+        wire_kv_entry we = {wire_str_of(e->key, e->key_len), e->version, flags, e->stamp,
+                            wire_str_of(e->value, e->value_len)};
+        ident_kv_sign_entry(n, &we, sig);
+        d.sig = sig;
+    }
     n->now = now;
     /* A restore is not news: no change event, and nothing is rumor-mongered (peers that lack
      * these versions get them from anti-entropy, the others hold them already). */
@@ -678,6 +734,7 @@ int rumor_node_kv_restore(rumor_node *n, const rumor_kv_entry *e, uint64_t now)
         n->kv_self->tail->dead_since = e->deleted_at < now ? e->deleted_at : now;
     if (e->shared)
         hlc_observe(&n->clock, e->stamp);
+    ident_kv_sign_head(n);
     return RUMOR_OK;
 }
 
@@ -692,5 +749,6 @@ int rumor_node_kv_restore_version(rumor_node *n, uint64_t max_version, uint64_t 
     kv_advance(&n->kv, n->kv_self, max_version);
     kv_learn_gc(&n->kv, n->kv_self, gc_version);
     hlc_observe(&n->clock, clock);
+    ident_kv_sign_head(n);
     return RUMOR_OK;
 }

@@ -106,7 +106,8 @@ typedef struct qin {
     uint64_t ltime;
     uint32_t wire_id;
     uint64_t deadline;
-    rumor_addr to; /* the asker */
+    rumor_addr to;  /* the asker */
+    uint64_t to_id; /* the asker's seal id (node_dest_name) */
     bool responded;
     bool local; /* we asked it ourselves: answers go straight to our qout */
 } qin;

@@ -28,8 +28,9 @@
 
 bool msg_settings_valid(const rumor_settings *s)
 {
-    uint64_t pkt = s->packet_bytes_max;
-    /* Every message must fit one datagram, or it could never be sent. */
+    /* Every message must fit one datagram (with the sealed envelope when there are keys), or it
+     * could never be sent. */
+    uint64_t pkt = s->packet_bytes_max - (s->nkeys ? SEAL_DGRAM_OVERHEAD : 0u);
     return s->event_bytes_max >= 1 && s->event_bytes_max + MSG_EVENT_OVERHEAD <= pkt &&
            s->query_bytes_max >= 16 && s->query_bytes_max + MSG_QUERY_OVERHEAD <= pkt &&
            (uint64_t)s->query_response_bytes_max + MSG_RESP_OVERHEAD <= pkt &&
@@ -85,6 +86,10 @@ ev_rec *msg_event(rumor_node *n, uint8_t type, wire_str from, wire_str name, wir
     e->name[from.len] = '\0';
     e->accuser[0] = '\0';
     const member *m = members_find(&n->mem, (const char *)from.p, from.len);
+    const uint8_t *pk = m ? ident_pk(n, m) : NULL; /* identities on: the sender's key */
+    e->has_pk = pk != NULL;
+    if (pk)
+        memcpy(e->pk, pk, sizeof(e->pk));
     if (m) {
         e->addr = m->addr;
         e->inc = m->incarnation;
@@ -107,7 +112,7 @@ bool msg_spread(rumor_node *n, const buf_writer *w, uint64_t now)
         return false;
     n->st.broadcasts_queued++;
     gossip_eager(n, now);
-    if (w->len + 5u + n->label_len > n->s.packet_bytes_max)
+    if (n->pkt_head + w->len > n->pkt_max)
         return true; /* only gossip can carry it, in a packet of its own */
     member *targets[64];
     size_t k = n->s.gossip_nodes < 64 ? n->s.gossip_nodes : 64;
@@ -115,7 +120,7 @@ bool msg_spread(rumor_node *n, const buf_writer *w, uint64_t now)
     for (size_t i = 0; i < nt; i++) {
         if (n->from && rumor_addr_equal(&targets[i]->addr, n->from))
             continue; /* it came from there */
-        if (!node_pkt_begin(n, &targets[i]->addr))
+        if (!node_pkt_begin(n, &targets[i]->addr, node_dest(n, targets[i])))
             break;
         buf_put_bytes(node_pkt(n), w->p, w->len);
         node_pkt_end(n, false);

@@ -60,7 +60,9 @@ static bool tag_ok(const rumor_node *n, const member *m, wire_str key, wire_str 
     if (value.len)
         memcpy(v, value.p, value.len);
     v[value.len] = '\0';
-    return n->s.query_tag_match(n->s.query_tag_match_ud, m->meta, m->meta_len, k, v);
+    size_t meta_len;
+    const uint8_t *meta = members_meta(&n->mem, m, &meta_len);
+    return n->s.query_tag_match(n->s.query_tag_match_ud, meta, meta_len, k, v);
 }
 
 static bool live(const member *m)
@@ -360,7 +362,7 @@ static qin *in_by_id(rumor_node *n, uint64_t id)
 
 static bool send_resp(rumor_node *n, const qin *in, uint8_t flags, wire_str payload)
 {
-    if (!node_pkt_begin(n, &in->to))
+    if (!node_pkt_begin(n, &in->to, in->to_id))
         return false;
     wire_put_query_resp(node_pkt(n), in->ltime, in->wire_id, node_self_name(n), flags, payload);
     node_pkt_end(n, true);
@@ -390,7 +392,10 @@ static void serve(rumor_node *n, const qask *a, wire_str name, wire_str payload,
     }
     g->in = arr;
     qin *in = &g->in[g->nin++];
-    *in = (qin){g->next_in_id++, a->ltime, a->wire_id, now + a->timeout_ms, a->addr, false, local};
+    *in = (qin){g->next_in_id++, a->ltime,
+                a->wire_id,      now + a->timeout_ms,
+                a->addr,         node_dest_name(n, a->origin),
+                false,           local};
     if (a->flags & WIRE_Q_ACK) {
         qout *q = local ? out_find(n, a->ltime, a->wire_id) : NULL;
         if (q)

@@ -3,6 +3,7 @@
 #include "core/node.h"
 
 #include <math.h>
+#include <sodium.h>
 #include <string.h>
 
 /* Outbound bytes held before new packets are refused (the host is not draining). */
@@ -20,22 +21,34 @@
     (5u + RUMOR_LABEL_MAX + 4u + 2u + RUMOR_NAME_MAX + 1u + 3u * 10u + 5u + 2u + RUMOR_KEY_MAX +   \
      10u + 1u + 10u + 3u)
 
+/* What identities add to those (docs/protocol.md section 12): an identity trailer on an ALIVE,
+ * the head and one entry signature on a KV_DELTA. */
+#define NODE_IDENT_ALIVE_OVERHEAD (1u + WIRE_IDENT_BLOCK_MAX)
+#define NODE_IDENT_KV_OVERHEAD    (1u + 2u * WIRE_SIG_BYTES)
+
 static bool settings_valid(const rumor_settings *s)
 {
     size_t nl = s->name ? strlen(s->name) : 0;
     size_t ll = s->cluster_label ? strlen(s->cluster_label) : 0;
+    uint32_t ia = s->identity ? NODE_IDENT_ALIVE_OVERHEAD : 0;
+    uint32_t ik = s->identity ? NODE_IDENT_KV_OVERHEAD : 0;
+    if (s->identity_ca && !s->identity)
+        return false;
+    /* A sealed datagram carries the envelope too: an ALIVE and a fresh write must still fit. */
+    size_t seal = s->nkeys ? SEAL_DGRAM_OVERHEAD : 0;
     return nl >= 1 && nl <= RUMOR_NAME_MAX && s->addr.len >= 1 && s->addr.len <= RUMOR_ADDR_MAX &&
            ll <= RUMOR_LABEL_MAX && s->probe_interval_ms > 0 && s->probe_timeout_ms > 0 &&
            s->probe_timeout_ms <= s->probe_interval_ms && s->gossip_interval_ms > 0 &&
            s->suspicion_mult >= 1 && s->suspicion_max_mult >= 1 && s->awareness_max >= 1 &&
            s->retransmit_mult >= 1 && s->packet_bytes_max >= 512 &&
            s->packet_bytes_max <= RUMOR_PACKET_MAX && s->meta_bytes_max <= RUMOR_META_MAX &&
-           s->meta_bytes_max + NODE_ALIVE_OVERHEAD <= s->packet_bytes_max && s->members_max >= 1 &&
-           s->streams_max >= 1 && s->broadcast_queue_max >= 1 &&
+           s->meta_bytes_max + NODE_ALIVE_OVERHEAD + ia + seal <= s->packet_bytes_max &&
+           s->members_max >= 1 && s->streams_max >= 1 && s->broadcast_queue_max >= 1 &&
            s->stream_frame_bytes_max >= 4096 &&
            s->stream_frame_bytes_max <= RUMOR_STREAM_FRAME_MAX && s->stream_timeout_ms > 0 &&
            (unsigned)s->kv_sync_mode <= RUMOR_SYNC_PULL && s->kv_keys_max >= 1 &&
-           s->kv_value_bytes_max + NODE_KV_OVERHEAD <= s->packet_bytes_max && msg_settings_valid(s);
+           s->kv_value_bytes_max + NODE_KV_OVERHEAD + ik + seal <= s->packet_bytes_max &&
+           msg_settings_valid(s);
 }
 
 static int node_init(rumor_node *n, const rumor_settings *s, uint64_t now)
@@ -48,12 +61,29 @@ static int node_init(rumor_node *n, const rumor_settings *s, uint64_t now)
     memcpy(n->label, s->cluster_label ? s->cluster_label : "", n->label_len);
     n->s.cluster_label = NULL;
     n->s.allocator = &n->alloc;
+    int rc = ident_init(n); /* takes the key out of n->s and wipes the copy there */
+    if (rc != RUMOR_OK)
+        return rc;
+    /* Keys and secret live in n->seal only; the settings copy keeps neither. */
+    n->s.keys = NULL;
+    sodium_memzero(n->s.seal_secret, sizeof(n->s.seal_secret));
+    rc = seal_init(&n->seal, s, now, s->members_max);
+    if (rc != RUMOR_OK)
+        return rc;
+    n->pkt_head = 5u + n->label_len;
+    n->pkt_max = s->packet_bytes_max;
+    if (seal_sending(&n->seal)) {
+        n->pkt_head += SEAL_ENV_BYTES + SEAL_INNER_DGRAM;
+        n->pkt_max -= SEAL_TAG_BYTES;
+    }
     rng_seed(&n->rng, s->seed);
     members_init(&n->mem, &n->alloc);
     bcast_init(&n->bq, &n->alloc, s->broadcast_queue_max);
     buf_writer_init(&n->dout, &n->alloc, NODE_OUT_BYTES_MAX);
     buf_writer_init(&n->sout, &n->alloc, NODE_OUT_BYTES_MAX);
-    n->msgs = rcalloc(&n->alloc, WIRE_MSGS_MAX, sizeof(wire_msg));
+    /* Not zeroed: decoding writes each slot before it is read, so only the pages that a
+     * packet's message count reaches are ever touched (the whole array is 90 KB per node). */
+    n->msgs = ralloc(&n->alloc, WIRE_MSGS_MAX * sizeof(wire_msg));
     n->self = members_add(&n->mem, n->name, n->name_len, &n->rng);
     if (!n->msgs || !n->self)
         return RUMOR_ERR_NOMEM;
@@ -75,8 +105,12 @@ static int node_init(rumor_node *n, const rumor_settings *s, uint64_t now)
                             : NODE_NEVER;
     n->next_reap = NODE_NEVER;
     n->next_stream_id = 1;
+    /* Sealed, start probe numbers anywhere: an ACK captured in an earlier life of this node and
+     * replayed after a restart must not answer a new probe (docs/protocol.md section 3.1.4). */
+    if (seal_enabled(&n->seal))
+        n->seq = (uint32_t)rng_next(&n->rng);
     n->st.incarnation = s->incarnation;
-    int rc = msg_init(n);
+    rc = msg_init(n);
     return rc == RUMOR_OK ? kvnode_init(n) : rc;
 }
 
@@ -111,6 +145,7 @@ void rumor_node_del(rumor_node *n)
     rumor_allocator a = n->alloc;
     kv_free(&n->kv);
     msg_free(n);
+    ident_free(n);
     for (size_t i = 0; i < n->nsusps; i++)
         rfree(&a, n->susps[i]);
     rfree(&a, n->susps);
@@ -132,6 +167,7 @@ void rumor_node_del(rumor_node *n)
     rfree(&a, n->ev_last.blob);
     rfree(&a, n->relays);
     rfree(&a, n->msgs);
+    seal_free(&n->seal, &a);
     a.free(a.ud, n);
 }
 
@@ -166,7 +202,17 @@ buf_writer *node_pkt(rumor_node *n)
     return &n->dout;
 }
 
-bool node_pkt_begin(rumor_node *n, const rumor_addr *to)
+uint64_t node_dest(const rumor_node *n, const member *m)
+{
+    return seal_sending(&n->seal) ? seal_id(member_name(m), m->name_len) : 0;
+}
+
+uint64_t node_dest_name(const rumor_node *n, wire_str name)
+{
+    return seal_sending(&n->seal) ? seal_id(name.p, name.len) : 0;
+}
+
+bool node_pkt_begin(rumor_node *n, const rumor_addr *to, uint64_t dest)
 {
     /* Every datagram already drained may be overwritten: reset the arena when it is empty. */
     if (n->dq_head == n->dq_len) {
@@ -185,16 +231,37 @@ bool node_pkt_begin(rumor_node *n, const rumor_addr *to)
     n->dq = dq;
     n->cur_start = n->dout.len;
     n->cur_to = *to;
-    wire_put_header(&n->dout, n->label, n->label_len, 0);
+    bool seal = seal_sending(&n->seal);
+    wire_put_header(&n->dout, n->label, n->label_len, seal ? WIRE_FLAG_SEALED : 0);
+    if (seal) {
+        seal_inner in = {.kind = SEAL_KIND_DGRAM, .dest = dest};
+        n->cur_env = seal_put_inner(&n->seal, &n->dout, &in);
+    }
     return true;
+}
+
+void node_pkt_abort(rumor_node *n)
+{
+    n->dout.len = n->cur_start;
+}
+
+bool node_pkt_empty(const rumor_node *n)
+{
+    return n->dout.len - n->cur_start <= n->pkt_head;
 }
 
 void node_pkt_end(rumor_node *n, bool piggyback)
 {
     size_t used = n->dout.len - n->cur_start;
-    if (piggyback && used < n->s.packet_bytes_max)
+    if (piggyback && used < n->pkt_max)
         n->st.messages_out +=
-            bcast_fill(&n->bq, &n->dout, n->s.packet_bytes_max - used, node_retransmit_limit(n));
+            bcast_fill(&n->bq, &n->dout, n->pkt_max - used, node_retransmit_limit(n));
+    if (seal_sending(&n->seal) && !seal_close(&n->seal, &n->dout, n->cur_start, n->cur_env)) {
+        node_pkt_abort(n);
+        n->dout.failed = false;
+        node_drop(n, RUMOR_DROP_QUEUE_FULL);
+        return;
+    }
     out_dgram *d = &n->dq[n->dq_len++];
     d->to = n->cur_to;
     d->off = n->cur_start;
@@ -257,6 +324,10 @@ void node_event(rumor_node *n, uint8_t type, const member *m, const char *accuse
     e->ltime = e->query_id = e->deadline = 0;
     memset(&e->qres, 0, sizeof(e->qres));
     e->accuser[0] = '\0';
+    const uint8_t *pk = m ? ident_pk(n, m) : NULL;
+    e->has_pk = pk != NULL;
+    if (pk)
+        memcpy(e->pk, pk, sizeof(e->pk));
     if (m) {
         memcpy(e->name, member_name(m), m->name_len);
         e->name[m->name_len] = '\0';
@@ -265,12 +336,14 @@ void node_event(rumor_node *n, uint8_t type, const member *m, const char *accuse
         e->state = m->state;
         e->since = m->state_since;
         e->is_self = m->is_self;
-        if (m->meta_len) {
-            e->meta = ralloc(&n->alloc, m->meta_len);
+        size_t meta_len;
+        const uint8_t *meta = members_meta(&n->mem, m, &meta_len);
+        if (meta_len) {
+            e->meta = ralloc(&n->alloc, meta_len);
             if (!e->meta)
                 return;
-            memcpy(e->meta, m->meta, m->meta_len);
-            e->meta_len = m->meta_len;
+            memcpy(e->meta, meta, meta_len);
+            e->meta_len = (uint16_t)meta_len;
         }
     } else {
         memset(e->name, 0, sizeof(e->name));
@@ -289,15 +362,15 @@ void node_event(rumor_node *n, uint8_t type, const member *m, const char *accuse
 
 /* ---- public API ---- */
 
-static void member_snapshot(const member *m, rumor_member *out)
+static void member_snapshot(const rumor_node *n, const member *m, rumor_member *out)
 {
+    out->public_key = ident_pk(n, m);
     out->name = member_name(m);
     out->name_len = m->name_len;
     out->addr = m->addr;
     out->incarnation = m->incarnation;
     out->state = (rumor_member_state)m->state;
-    out->meta = m->meta;
-    out->meta_len = m->meta_len;
+    out->meta = members_meta(&n->mem, m, &out->meta_len);
     out->state_since_ms = m->state_since;
     out->is_self = m->is_self;
 }
@@ -311,7 +384,7 @@ int rumor_node_member_at(const rumor_node *n, size_t i, rumor_member *out)
 {
     if (i >= n->mem.count || !out)
         return RUMOR_ERR_NOT_FOUND;
-    member_snapshot(n->mem.order[i], out);
+    member_snapshot(n, n->mem.order[i], out);
     return RUMOR_OK;
 }
 
@@ -323,13 +396,13 @@ int rumor_node_member_find(const rumor_node *n, const char *name, rumor_member *
     if (!m)
         return RUMOR_ERR_NOT_FOUND;
     if (out)
-        member_snapshot(m, out);
+        member_snapshot(n, m, out);
     return RUMOR_OK;
 }
 
 void rumor_node_self(const rumor_node *n, rumor_member *out)
 {
-    member_snapshot(n->self, out);
+    member_snapshot(n, n->self, out);
 }
 
 void rumor_node_stats(const rumor_node *n, rumor_stats *out)
@@ -387,7 +460,7 @@ int rumor_node_leave(rumor_node *n, uint64_t now)
     n->leaving = true;
     n->leave_deadline = now + n->s.leave_timeout_ms;
     n->probe.active = false;
-    state_left(n, n->self->incarnation + 1, node_self_name(n), now);
+    state_left(n, n->self->incarnation + 1, node_self_name(n), NULL, now);
     if (members_live(&n->mem) == 0) {
         n->leave_done = true;
         node_event(n, RUMOR_EVENT_LEAVE_DONE, n->self, NULL, 0);
@@ -410,8 +483,64 @@ int rumor_node_restore(rumor_node *n, const rumor_member *m, uint64_t now)
     n->now = now;
     size_t before = n->mem.count;
     state_alive_new(n, wire_str_of(m->name, len), m->incarnation, &m->addr,
-                    wire_str_of(m->meta, m->meta_len), true, now);
-    return n->mem.count > before ? RUMOR_OK : RUMOR_ERR_NOMEM;
+                    wire_str_of(m->meta, m->meta_len), true, NULL, now);
+    if (n->mem.count == before)
+        return RUMOR_ERR_NOMEM;
+    /* With identities, the member stays unverified until a claim signed by its key arrives;
+     * a key remembered from before the restart is pinned now (trust on first use carries on). */
+    if (m->public_key)
+        ident_pin(n, members_find(&n->mem, m->name, len), m->public_key);
+    return RUMOR_OK;
+}
+
+static void prefetch_range(const void *base, size_t from, size_t to)
+{
+    for (size_t off = from; off < to; off += 64)
+        __builtin_prefetch((const char *)base + off);
+}
+
+void rumor_node_prefetch(const rumor_node *n, unsigned level)
+{
+    if (level == 0) {
+        /* The fields calls read: settings and identity, the member table's header, the
+         * broadcast counts, timers, probe state, queues, key-value state and counters. The seed
+         * list and the broadcast buckets (read only while news waits) are left out. */
+        prefetch_range(n, 0, offsetof(rumor_node, bq));
+        for (int c = 0; c < BCAST_CLASSES; c++)
+            __builtin_prefetch(&n->bq.cls[c].count);
+        prefetch_range(n, offsetof(rumor_node, seq), offsetof(rumor_node, seeds));
+        prefetch_range(n, offsetof(rumor_node, nseeds), sizeof(rumor_node));
+        return;
+    }
+    const members *t = &n->mem;
+    if (level == 1) {
+        /* What the state points to: our own record, our key-value origin, the output and
+         * decode buffers, and the next probe target's place in the probe order. */
+        __builtin_prefetch(n->self);
+        __builtin_prefetch(n->kv_self);
+        __builtin_prefetch(n->dq);
+        __builtin_prefetch(n->dout.p);
+        __builtin_prefetch(n->msgs);
+        if (t->probe_idx < t->count)
+            __builtin_prefetch(&t->order[t->probe_idx]);
+        return;
+    }
+    /* The next probe target's record. */
+    if (t->probe_idx < t->count)
+        __builtin_prefetch(t->order[t->probe_idx]);
+}
+
+void rumor_node_prefetch_member(const rumor_node *n, const char *name, size_t len, unsigned level)
+{
+    if (name && len >= 1 && len <= RUMOR_NAME_MAX)
+        members_prefetch(&n->mem, name, len, level);
+}
+
+int rumor_node_reserve(rumor_node *n, size_t count)
+{
+    if (count > n->s.members_max)
+        count = n->s.members_max;
+    return members_reserve(&n->mem, count) ? RUMOR_OK : RUMOR_ERR_NOMEM;
 }
 
 int rumor_node_set_meta(rumor_node *n, const uint8_t *meta, size_t len, uint64_t now)
@@ -439,14 +568,14 @@ int rumor_node_receive(rumor_node *n, const rumor_addr *from, const uint8_t *dat
     n->now = now;
     n->st.packets_in++;
     n->st.bytes_in += len;
-    return recv_packet(n, from, data, len, false, now);
+    return recv_packet(n, from, data, len, now);
 }
 
 static void leave_tick(rumor_node *n, uint64_t now)
 {
     if (!n->leaving || n->leave_done)
         return;
-    bool retired = n->bq.notify_retired > 0 || n->self->bcast == NULL;
+    bool retired = n->bq.notify_retired > 0 || members_bcast(&n->mem, n->self) == NULL;
     if (retired || now >= n->leave_deadline || members_live(&n->mem) == 0) {
         n->leave_done = true;
         node_event(n, RUMOR_EVENT_LEAVE_DONE, n->self, NULL, 0);
@@ -546,6 +675,8 @@ bool rumor_node_poll_event(rumor_node *n, rumor_event *out)
     size_t name_len = strlen(q->name), acc_len = strlen(q->accuser);
     memcpy(e->name, q->name, name_len + 1);
     memcpy(e->accuser, q->accuser, acc_len + 1);
+    e->has_pk = q->has_pk;
+    memcpy(e->pk, q->pk, sizeof(e->pk));
     e->meta = q->meta;
     e->key = q->key;
     e->blob = q->blob;
@@ -574,6 +705,7 @@ bool rumor_node_poll_event(rumor_node *n, rumor_event *out)
     out->member.meta_len = q->meta_len;
     out->member.state_since_ms = q->since;
     out->member.is_self = q->is_self;
+    out->member.public_key = e->has_pk ? e->pk : NULL;
     memcpy(out->accuser, e->accuser, acc_len + 1);
     return true;
 }

@@ -9,10 +9,12 @@
 #include "core/bcast.h"
 #include "core/buf.h"
 #include "core/hlc.h"
+#include "core/ident.h"
 #include "core/kv.h"
 #include "core/members.h"
 #include "core/msg.h"
 #include "core/rng.h"
+#include "core/seal.h"
 #include "core/wire.h"
 #include "rumor.h"
 
@@ -44,6 +46,7 @@ typedef struct relay {
     uint32_t seq;      /* our ping to the target */
     uint32_t orig_seq; /* the requester's probe */
     rumor_addr to;     /* the requester */
+    uint64_t to_id;    /* the requester's seal id (sealed replies name their recipient) */
     bool nack;
     uint64_t deadline;
 } relay;
@@ -61,6 +64,18 @@ typedef struct stream {
     bool digest_req;  /* STREAM_PP_OUT: we asked with a digest only */
     bool await_state; /* STREAM_IN: digests differed, the opener's full state follows */
     uint32_t seq;     /* STREAM_PING_OUT */
+    /* Sealed streams (docs/protocol.md section 7.7): both sides' tokens, the frame numbers of
+     * each direction, and the request an opener holds back until the acceptor's hello. */
+    bool sealed;
+    bool plain;      /* STREAM_IN: the opener spoke plaintext (transition mode) */
+    bool hello_done; /* the tokens are exchanged */
+    bool pending;    /* opener: the request waits for the hello */
+    uint8_t pending_flags;
+    uint8_t tok_open[SEAL_TOKEN_BYTES];
+    uint8_t tok_acc[SEAL_TOKEN_BYTES];
+    uint32_t seq_out, seq_in;
+    uint8_t target_len; /* STREAM_PING_OUT: the probed name, for a held-back ping */
+    char target[RUMOR_NAME_MAX];
     rumor_addr peer;
     uint64_t started;
     uint64_t deadline;
@@ -102,6 +117,8 @@ typedef struct ev_rec {
     rumor_query_result qres;
     char name[RUMOR_NAME_MAX + 1];
     char accuser[RUMOR_NAME_MAX + 1];
+    bool has_pk;
+    uint8_t pk[WIRE_KEY_BYTES]; /* identities on: the member's key */
 } ev_rec;
 
 typedef struct probe_state {
@@ -161,7 +178,10 @@ struct rumor_node {
     out_dgram *dq;
     size_t dq_len, dq_cap, dq_head;
     size_t cur_start; /* packet being built */
+    size_t cur_env;   /* its sealed envelope (when sealing) */
     rumor_addr cur_to;
+    size_t pkt_head; /* bytes of a datagram before its first message */
+    size_t pkt_max;  /* bytes a datagram may fill before sealing adds its tag */
     /* Outbound stream operations, likewise. */
     buf_writer sout;
     out_sop *sq;
@@ -180,9 +200,13 @@ struct rumor_node {
     size_t kv_digest_pos; /* where the next digest slice starts in the member order */
 
     msg_state msg; /* user events and queries (msg_*.c) */
+    /* Encryption (seal.c): keyring, nonces, replay windows. */
+    seal_state seal;
+    ident_state *ident; /* per-node identity (ident.c); NULL when off */
 
     wire_msg *msgs;         /* decode scratch, WIRE_MSGS_MAX */
     const rumor_addr *from; /* sender of the packet being applied, NULL otherwise */
+    uint64_t from_id;       /* its seal id when it came sealed, 0 otherwise */
     rumor_stats st;
 };
 
@@ -193,8 +217,17 @@ ev_rec *node_event_slot(rumor_node *n);
 void node_event(rumor_node *n, uint8_t type, const member *m, const char *accuser,
                 size_t accuser_len);
 void node_drop(rumor_node *n, rumor_drop_reason r);
-bool node_pkt_begin(rumor_node *n, const rumor_addr *to);
+/* Starts a datagram to `to`. `dest` is the recipient's seal id (node_dest / n->from_id): a
+ * sealed datagram names its recipient so that it cannot be replayed to another member. */
+bool node_pkt_begin(rumor_node *n, const rumor_addr *to, uint64_t dest);
 void node_pkt_end(rumor_node *n, bool piggyback);
+/* Takes back the datagram being built (nothing fitted). */
+void node_pkt_abort(rumor_node *n);
+/* True when the datagram being built holds no message yet. */
+bool node_pkt_empty(const rumor_node *n);
+/* The seal id of a member or name, for node_pkt_begin (0 when this node does not seal). */
+uint64_t node_dest(const rumor_node *n, const member *m);
+uint64_t node_dest_name(const rumor_node *n, wire_str name);
 buf_writer *node_pkt(rumor_node *n);
 uint32_t node_retransmit_limit(const rumor_node *n);
 uint32_t node_scale(const rumor_node *n, uint32_t ms);
@@ -202,18 +235,21 @@ wire_str node_self_name(const rumor_node *n);
 bool node_sop(rumor_node *n, uint8_t kind, uint64_t id, const rumor_addr *to, size_t off,
               size_t len);
 
-/* state.c: membership rules (memberlist's aliveNode/suspectNode/deadNode), suspicion, reaping */
+/* state.c: membership rules (memberlist's aliveNode/suspectNode/deadNode), suspicion, reaping.
+ * `id` is the identity a received claim came with (ident.h); NULL for this node's own claims. */
 /* Alive news. A new member is gossiped on, also when learned from a sync: when many nodes join
  * at once that second wave is what reaches everyone. */
 void state_alive(rumor_node *n, uint32_t inc, wire_str name, const rumor_addr *addr, wire_str meta,
-                 uint64_t now);
+                 const wire_ident *id, uint64_t now);
 /* Adds a member known to be absent from the table (the caller looked it up); `quiet` skips
  * gossiping it (rumor_node_restore). */
 void state_alive_new(rumor_node *n, wire_str name, uint32_t inc, const rumor_addr *addr,
-                     wire_str meta, bool quiet, uint64_t now);
-void state_suspect(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser, uint64_t now);
-void state_failed(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser, uint64_t now);
-void state_left(rumor_node *n, uint32_t inc, wire_str name, uint64_t now);
+                     wire_str meta, bool quiet, const wire_ident *id, uint64_t now);
+void state_suspect(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser,
+                   const wire_ident *id, uint64_t now);
+void state_failed(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser,
+                  const wire_ident *id, uint64_t now);
+void state_left(rumor_node *n, uint32_t inc, wire_str name, const wire_ident *id, uint64_t now);
 void state_broadcast_alive(rumor_node *n, member *m);
 void state_refute(rumor_node *n, uint32_t accused_inc, uint64_t now);
 void state_suspicion_timers(rumor_node *n, uint64_t now);
@@ -282,8 +318,15 @@ ev_rec *msg_event(rumor_node *n, uint8_t type, wire_str from, wire_str name, wir
 bool msg_spread(rumor_node *n, const buf_writer *w, uint64_t now);
 
 /* recv.c */
-int recv_decode(rumor_node *n, const uint8_t *data, size_t len, bool stream);
-int recv_packet(rumor_node *n, const rumor_addr *from, const uint8_t *data, size_t len, bool stream,
+/* Checks a packet's bound, header and label. Returns the header length, or a negative error
+ * (counted). */
+int recv_header(rumor_node *n, const uint8_t *data, size_t len, bool stream, wire_header *h);
+/* Decodes the messages of a packet body into n->msgs. Returns the count or a negative error
+ * (counted). `allow_empty`: a body without messages is valid (a sealed stream hello). */
+int recv_msgs(rumor_node *n, const uint8_t *p, size_t len, bool stream, bool allow_empty);
+int recv_reject(rumor_node *n, rumor_drop_reason r);
+/* A datagram: header, envelope (opened, destination and replay checked), messages, apply. */
+int recv_packet(rumor_node *n, const rumor_addr *from, const uint8_t *data, size_t len,
                 uint64_t now);
 void recv_apply(rumor_node *n, const rumor_addr *from, const wire_msg *m, uint64_t now);
 

@@ -63,14 +63,19 @@ static member *stuck_suspect(rumor_node *n, uint64_t now)
 
 static void send_ping(rumor_node *n, const member *target, uint32_t seq, uint64_t now)
 {
-    if (!node_pkt_begin(n, &target->addr))
+    if (!node_pkt_begin(n, &target->addr, node_dest(n, target)))
         return;
     buf_writer *w = node_pkt(n);
     wire_str tname = wire_str_of(member_name(target), target->name_len);
     wire_put_ping(w, seq, tname, node_self_name(n));
     /* Lifeguard's buddy system: tell a suspect directly so it can refute at once. */
-    if (target->state == RUMOR_MEMBER_SUSPECT)
-        wire_put_accuse(w, WIRE_SUSPECT, target->incarnation, tname, node_self_name(n));
+    if (target->state == RUMOR_MEMBER_SUSPECT) {
+        uint8_t sig[WIRE_SIG_BYTES];
+        if (n->ident)
+            ident_accuse_sign(n, WIRE_SUSPECT, target->incarnation, tname, sig);
+        wire_put_accuse_ident(w, WIRE_SUSPECT, target->incarnation, tname, node_self_name(n),
+                              n->ident ? sig : NULL);
+    }
     /* Key-value anti-entropy starts on the ping: the target is a random member anyway. */
     kvnode_piggyback(n, w, now);
     node_pkt_end(n, true);
@@ -111,7 +116,7 @@ static void probe_indirect(rumor_node *n, uint64_t now)
     size_t nh = gossip_pick(n, helpers, k, t, false, now);
     wire_str tname = wire_str_of(member_name(t), t->name_len);
     for (size_t i = 0; i < nh; i++) {
-        if (!node_pkt_begin(n, &helpers[i]->addr))
+        if (!node_pkt_begin(n, &helpers[i]->addr, node_dest(n, helpers[i])))
             break;
         wire_put_ping_req(node_pkt(n), p->seq, tname, &t->addr, true, node_self_name(n));
         node_pkt_end(n, true);
@@ -139,7 +144,7 @@ static void probe_fail(rumor_node *n, uint64_t now)
     if (t->state == RUMOR_MEMBER_ALIVE)
         n->st.suspicions++;
     state_suspect(n, t->incarnation, wire_str_of(member_name(t), t->name_len), node_self_name(n),
-                  now);
+                  NULL, now);
 }
 
 void probe_tick(rumor_node *n, uint64_t now)
@@ -158,7 +163,7 @@ void probe_tick(rumor_node *n, uint64_t now)
             i++;
             continue;
         }
-        if (r->nack && node_pkt_begin(n, &r->to)) {
+        if (r->nack && node_pkt_begin(n, &r->to, r->to_id)) {
             wire_put_ack(node_pkt(n), WIRE_NACK, r->orig_seq);
             node_pkt_end(n, true);
         }
@@ -188,7 +193,7 @@ void probe_on_ping(rumor_node *n, const rumor_addr *from, const wire_msg *m, uin
         node_drop(n, RUMOR_DROP_NOT_FOR_US);
         return;
     }
-    if (node_pkt_begin(n, from)) {
+    if (node_pkt_begin(n, from, n->from_id)) {
         wire_put_ack(node_pkt(n), WIRE_ACK, m->u.ping.seq);
         node_pkt_end(n, true);
     }
@@ -213,10 +218,11 @@ void probe_on_ping_req(rumor_node *n, const rumor_addr *from, const wire_msg *m,
     r->seq = ++n->seq;
     r->orig_seq = m->u.ping_req.seq;
     r->to = *from;
+    r->to_id = n->from_id;
     r->nack = m->u.ping_req.nack;
     r->deadline = now + n->s.probe_timeout_ms;
     n->st.indirect_relayed++;
-    if (!node_pkt_begin(n, &m->u.ping_req.target_addr))
+    if (!node_pkt_begin(n, &m->u.ping_req.target_addr, node_dest_name(n, m->u.ping_req.target)))
         return;
     wire_put_ping(node_pkt(n), r->seq, m->u.ping_req.target, node_self_name(n));
     node_pkt_end(n, true);
@@ -240,7 +246,7 @@ void probe_on_ack(rumor_node *n, uint32_t seq, uint64_t now)
         if (r->seq != seq)
             continue;
         n->st.acks_in++;
-        if (node_pkt_begin(n, &r->to)) {
+        if (node_pkt_begin(n, &r->to, r->to_id)) {
             wire_put_ack(node_pkt(n), WIRE_ACK, r->orig_seq);
             node_pkt_end(n, true);
         }

@@ -1,5 +1,5 @@
-/* Inbound packets: check the header, decode every message before applying any (so a malformed
- * packet changes nothing), then dispatch. */
+/* Inbound packets: check the header, open the sealed envelope, decode every message before
+ * applying any (so a malformed, forged or replayed packet changes nothing), then dispatch. */
 #include "core/node.h"
 
 #include <string.h>
@@ -12,6 +12,11 @@ static int err_of(rumor_drop_reason r)
     case RUMOR_DROP_BAD_LABEL:
         return RUMOR_ERR_LABEL;
     case RUMOR_DROP_ENCRYPTED:
+    case RUMOR_DROP_AUTH_FAILED:
+    case RUMOR_DROP_UNKNOWN_KEY:
+    case RUMOR_DROP_REPLAYED:
+    case RUMOR_DROP_PLAINTEXT:
+    case RUMOR_DROP_NOT_FOR_US:
         return RUMOR_ERR_AUTH;
     case RUMOR_DROP_OVERSIZE:
         return RUMOR_ERR_TOO_BIG;
@@ -20,34 +25,43 @@ static int err_of(rumor_drop_reason r)
     }
 }
 
-static int reject(rumor_node *n, rumor_drop_reason r)
+int recv_reject(rumor_node *n, rumor_drop_reason r)
 {
     node_drop(n, r);
     return err_of(r);
 }
 
-/* Decodes a whole packet into n->msgs. Returns the message count or a negative error. */
-int recv_decode(rumor_node *n, const uint8_t *data, size_t len, bool is_stream)
+int recv_header(rumor_node *n, const uint8_t *data, size_t len, bool is_stream, wire_header *h)
 {
     size_t max = is_stream ? n->s.stream_frame_bytes_max : RUMOR_PACKET_MAX;
     if (len > max)
-        return reject(n, RUMOR_DROP_OVERSIZE);
+        return recv_reject(n, RUMOR_DROP_OVERSIZE);
     buf_reader r;
     buf_reader_init(&r, data, len);
-    wire_header h;
-    int rc = wire_header_decode(&r, &h);
+    int rc = wire_header_decode(&r, h);
     if (rc < 0)
-        return reject(n, wire_drop_of(rc));
-    if (h.label.len != n->label_len || memcmp(h.label.p, n->label, h.label.len) != 0)
-        return reject(n, RUMOR_DROP_BAD_LABEL);
-    if (h.flags & WIRE_FLAG_SEALED)
-        return reject(n, RUMOR_DROP_ENCRYPTED);
+        return recv_reject(n, wire_drop_of(rc));
+    if (h->label.len != n->label_len || memcmp(h->label.p, n->label, h->label.len) != 0)
+        return recv_reject(n, RUMOR_DROP_BAD_LABEL);
+    /* A node without keys cannot open a sealed packet; one with keys takes plaintext only
+     * while migrating (seal_accept_plaintext). */
+    if ((h->flags & WIRE_FLAG_SEALED) && !seal_enabled(&n->seal))
+        return recv_reject(n, RUMOR_DROP_ENCRYPTED);
+    if (!(h->flags & WIRE_FLAG_SEALED) && seal_enabled(&n->seal) && !n->seal.accept_plain)
+        return recv_reject(n, RUMOR_DROP_PLAINTEXT);
+    return (int)r.off;
+}
+
+int recv_msgs(rumor_node *n, const uint8_t *p, size_t len, bool is_stream, bool allow_empty)
+{
+    buf_reader r;
+    buf_reader_init(&r, p, len);
     size_t count = 0, unknown = 0;
     for (;;) {
         wire_msg m;
-        rc = wire_msg_decode(&r, &m, RUMOR_META_MAX);
+        int rc = wire_msg_decode(&r, &m, RUMOR_META_MAX);
         if (rc < 0)
-            return reject(n, wire_drop_of(rc));
+            return recv_reject(n, wire_drop_of(rc));
         if (rc == 0)
             break;
         if (m.type == 0) {
@@ -57,21 +71,22 @@ int recv_decode(rumor_node *n, const uint8_t *data, size_t len, bool is_stream)
         /* Full state (and the clocks sent with it) only travels on streams; on a datagram it
          * is a forgery or a bug. */
         if ((m.type == WIRE_PUSHPULL || m.type == WIRE_CLOCKS) && !is_stream)
-            return reject(n, RUMOR_DROP_MALFORMED);
+            return recv_reject(n, RUMOR_DROP_MALFORMED);
         if (count == WIRE_MSGS_MAX)
-            return reject(n, RUMOR_DROP_OVERSIZE);
+            return recv_reject(n, RUMOR_DROP_OVERSIZE);
         n->msgs[count++] = m;
     }
     for (size_t i = 0; i < unknown; i++)
         node_drop(n, RUMOR_DROP_UNKNOWN_TYPE);
-    if (count == 0 && unknown == 0)
-        return reject(n, RUMOR_DROP_MALFORMED);
+    if (count == 0 && unknown == 0 && !allow_empty)
+        return recv_reject(n, RUMOR_DROP_MALFORMED);
     n->st.messages_in += count;
     return (int)count;
 }
 
 void recv_apply(rumor_node *n, const rumor_addr *from, const wire_msg *m, uint64_t now)
 {
+    wire_ident id; /* what a membership claim came signed with (ident.h) */
     n->from = from;
     switch (m->type) {
     case WIRE_PING:
@@ -87,16 +102,21 @@ void recv_apply(rumor_node *n, const rumor_addr *from, const wire_msg *m, uint64
         probe_on_nack(n, m->u.ack.seq);
         break;
     case WIRE_ALIVE:
-        state_alive(n, m->u.alive.inc, m->u.alive.name, &m->u.alive.addr, m->u.alive.meta, now);
+        wire_alive_ident(m, &id);
+        state_alive(n, m->u.alive.inc, m->u.alive.name, &m->u.alive.addr, m->u.alive.meta, &id,
+                    now);
         break;
     case WIRE_SUSPECT:
-        state_suspect(n, m->u.accuse.inc, m->u.accuse.name, m->u.accuse.accuser, now);
+        wire_accuse_ident(m, &id);
+        state_suspect(n, m->u.accuse.inc, m->u.accuse.name, m->u.accuse.accuser, &id, now);
         break;
     case WIRE_FAILED:
-        state_failed(n, m->u.accuse.inc, m->u.accuse.name, m->u.accuse.accuser, now);
+        wire_accuse_ident(m, &id);
+        state_failed(n, m->u.accuse.inc, m->u.accuse.name, m->u.accuse.accuser, &id, now);
         break;
     case WIRE_LEFT:
-        state_left(n, m->u.accuse.inc, m->u.accuse.name, now);
+        wire_accuse_ident(m, &id);
+        state_left(n, m->u.accuse.inc, m->u.accuse.name, &id, now);
         break;
     case WIRE_KV_DIGEST:
         kvnode_on_digest(n, m, now);
@@ -122,13 +142,60 @@ void recv_apply(rumor_node *n, const rumor_addr *from, const wire_msg *m, uint64
     n->from = NULL;
 }
 
-int recv_packet(rumor_node *n, const rumor_addr *from, const uint8_t *data, size_t len,
-                bool is_stream, uint64_t now)
+/*
+ * A sealed datagram: it must open under a key of the keyring, be a datagram (not a stream frame
+ * moved over), name this node as its recipient (so a copy re-sent to another member fails), and
+ * carry a counter its sender's replay window has not seen. The window is only updated once
+ * every message decoded, so a rejected packet leaves no trace.
+ */
+static int open_datagram(rumor_node *n, const uint8_t *data, size_t len, size_t hdr, seal_inner *in)
 {
-    int count = recv_decode(n, data, len, is_stream);
+    uint8_t *out = seal_scratch(&n->seal, &n->alloc, len);
+    if (!out)
+        return recv_reject(n, RUMOR_DROP_QUEUE_FULL);
+    const uint8_t *body;
+    size_t blen;
+    int rc = seal_open(&n->seal, data, len, hdr, out, in, &body, &blen);
+    if (rc < 0)
+        return recv_reject(n, wire_drop_of(rc));
+    if (in->kind != SEAL_KIND_DGRAM)
+        return recv_reject(n, RUMOR_DROP_MALFORMED);
+    /* Recipient 0 comes from a node answering a plaintext packet while migrating: only a node
+     * that accepts plaintext anyway takes it. */
+    if (in->dest != n->seal.self_id && !(in->dest == 0 && n->seal.accept_plain))
+        return recv_reject(n, RUMOR_DROP_NOT_FOR_US);
+    if (in->sender == n->seal.self_id && in->epoch == n->seal.epoch)
+        return recv_reject(n, RUMOR_DROP_REPLAYED); /* our own packet reflected back */
+    rc = replay_check(&n->seal, in->sender, in->epoch, in->counter);
+    if (rc < 0)
+        return recv_reject(n, wire_drop_of(rc));
+    int count = recv_msgs(n, body, blen, false, false);
+    if (count >= 0)
+        replay_mark(&n->seal, &n->alloc, in->sender, in->epoch, in->counter, n->now);
+    return count;
+}
+
+int recv_packet(rumor_node *n, const rumor_addr *from, const uint8_t *data, size_t len,
+                uint64_t now)
+{
+    wire_header h;
+    int hdr = recv_header(n, data, len, false, &h);
+    if (hdr < 0)
+        return hdr;
+    int count;
+    uint64_t from_id = 0;
+    if (h.flags & WIRE_FLAG_SEALED) {
+        seal_inner in;
+        count = open_datagram(n, data, len, (size_t)hdr, &in);
+        from_id = in.sender;
+    } else {
+        count = recv_msgs(n, data + hdr, len - (size_t)hdr, false, false);
+    }
     if (count < 0)
         return count;
+    n->from_id = from_id;
     for (int i = 0; i < count; i++)
         recv_apply(n, from, &n->msgs[i], now);
+    n->from_id = 0;
     return RUMOR_OK;
 }

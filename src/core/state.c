@@ -12,8 +12,10 @@
 #include <math.h>
 #include <string.h>
 
-/* Big enough for any single membership message: name, address and metadata plus headers. */
-#define STATE_MSG_MAX (RUMOR_META_MAX + 2 * RUMOR_NAME_MAX + RUMOR_ADDR_MAX + 64)
+/* Big enough for any single membership message: name, address and metadata plus headers, and
+ * an identity trailer. */
+#define STATE_MSG_MAX                                                                              \
+    (RUMOR_META_MAX + 2 * RUMOR_NAME_MAX + RUMOR_ADDR_MAX + 64 + 1 + WIRE_IDENT_BLOCK_MAX)
 
 static member *find(rumor_node *n, wire_str name)
 {
@@ -23,6 +25,13 @@ static member *find(rumor_node *n, wire_str name)
 static wire_str name_of(const member *m)
 {
     return wire_str_of(member_name(m), m->name_len);
+}
+
+static wire_str meta_of(const rumor_node *n, const member *m)
+{
+    size_t len;
+    const uint8_t *p = members_meta(&n->mem, m, &len);
+    return wire_str_of(p, len);
 }
 
 static uint32_t hash_name(wire_str s)
@@ -37,10 +46,26 @@ static uint32_t hash_name(wire_str s)
 
 static void queue(rumor_node *n, member *m, const buf_writer *w, bool notify)
 {
-    if (w->failed || !bcast_push(&n->bq, BCAST_CLASS_MEMBER, w->p, w->len, &m->bcast, notify))
+    member_ext *x = w->failed ? NULL : members_ext_get(&n->mem, m);
+    if (!x)
         return;
+    if (!bcast_push(&n->bq, BCAST_CLASS_MEMBER, w->p, w->len, &x->bcast, notify)) {
+        members_ext_trim(&n->mem, m);
+        return;
+    }
     n->st.broadcasts_queued++;
     gossip_eager(n, n->now);
+}
+
+/* Writes `m`'s alive record with its owner's signature when identities are on; returns false
+ * (writing nothing) when we hold no signed claim to pass on. */
+static bool put_alive(rumor_node *n, buf_writer *w, const member *m)
+{
+    wire_ident id;
+    if (!ident_claim(n, m, &id) && n->ident)
+        return false;
+    wire_put_alive_ident(w, m->incarnation, name_of(m), &m->addr, meta_of(n, m), &id);
+    return true;
 }
 
 void state_broadcast_alive(rumor_node *n, member *m)
@@ -48,16 +73,40 @@ void state_broadcast_alive(rumor_node *n, member *m)
     uint8_t tmp[STATE_MSG_MAX];
     buf_writer w;
     buf_writer_init_fixed(&w, tmp, sizeof(tmp));
-    wire_put_alive(&w, m->incarnation, name_of(m), &m->addr, wire_str_of(m->meta, m->meta_len));
-    queue(n, m, &w, false);
+    if (put_alive(n, &w, m))
+        queue(n, m, &w, false);
 }
 
-static void broadcast_accuse(rumor_node *n, uint8_t type, member *m, wire_str accuser, bool notify)
+/*
+ * The signature an accusation or leave about `m` travels with: a leave carries its owner's, an
+ * accusation its accuser's — ours when `id` is NULL (we make it), else the one it arrived with.
+ * NULL when identities are off, or nothing can be shown.
+ */
+static const uint8_t *accuse_sig(rumor_node *n, uint8_t type, const member *m, const wire_ident *id,
+                                 uint8_t *buf)
 {
-    uint8_t tmp[STATE_MSG_MAX];
+    if (!n->ident)
+        return NULL;
+    if (type == WIRE_LEFT) {
+        wire_ident claim;
+        return ident_claim(n, m, &claim) ? claim.sig : NULL;
+    }
+    if (id)
+        return id->present ? id->sig : NULL;
+    ident_accuse_sign(n, type, m->incarnation, name_of(m), buf);
+    return buf;
+}
+
+static void broadcast_accuse(rumor_node *n, uint8_t type, member *m, wire_str accuser,
+                             const wire_ident *id, bool notify)
+{
+    uint8_t tmp[STATE_MSG_MAX], sigbuf[WIRE_SIG_BYTES];
+    const uint8_t *sig = accuse_sig(n, type, m, id, sigbuf);
+    if (n->ident && !sig)
+        return;
     buf_writer w;
     buf_writer_init_fixed(&w, tmp, sizeof(tmp));
-    wire_put_accuse(&w, type, m->incarnation, name_of(m), accuser);
+    wire_put_accuse_ident(&w, type, m->incarnation, name_of(m), accuser, sig);
     queue(n, m, &w, notify);
 }
 
@@ -86,9 +135,14 @@ static void suspicion_start(rumor_node *n, member *m, wire_str accuser, uint64_t
     if (!rgrow(&n->alloc, &arr, &n->susps_cap, n->nsusps + 1, sizeof(suspicion *)))
         return;
     n->susps = arr;
-    suspicion *s = rcalloc(&n->alloc, 1, sizeof(*s));
-    if (!s)
+    member_ext *x = members_ext_get(&n->mem, m);
+    if (!x)
         return;
+    suspicion *s = rcalloc(&n->alloc, 1, sizeof(*s));
+    if (!s) {
+        members_ext_trim(&n->mem, m);
+        return;
+    }
     s->m = m;
     s->start = now;
     s->min_ms = suspicion_min_ms(n);
@@ -103,11 +157,11 @@ static void suspicion_start(rumor_node *n, member *m, wire_str accuser, uint64_t
     s->deadline = now + suspicion_timeout(s);
     s->idx = (uint32_t)n->nsusps;
     n->susps[n->nsusps++] = s;
-    m->susp = s;
+    x->susp = s;
 }
 
-/* Counts an independent confirmation; returns true when it was new. */
-static bool suspicion_confirm(suspicion *s, wire_str accuser)
+/* Whether `accuser` would be a new independent confirmation. */
+static bool suspicion_is_new(const suspicion *s, wire_str accuser)
 {
     if (s->n >= s->k || s->nconfirmers >= NODE_CONFIRMERS_MAX)
         return false;
@@ -115,6 +169,15 @@ static bool suspicion_confirm(suspicion *s, wire_str accuser)
     for (uint32_t i = 0; i < s->nconfirmers; i++)
         if (s->confirmers[i] == h)
             return false;
+    return true;
+}
+
+/* Counts an independent confirmation; returns true when it was new. */
+static bool suspicion_confirm(suspicion *s, wire_str accuser)
+{
+    if (!suspicion_is_new(s, accuser))
+        return false;
+    uint32_t h = hash_name(accuser);
     s->confirmers[s->nconfirmers++] = h;
     s->n++;
     s->deadline = s->start + suspicion_timeout(s);
@@ -123,7 +186,8 @@ static bool suspicion_confirm(suspicion *s, wire_str accuser)
 
 static void suspicion_stop(rumor_node *n, member *m)
 {
-    suspicion *s = m->susp;
+    member_ext *x = members_ext(&n->mem, m);
+    suspicion *s = x ? x->susp : NULL;
     if (!s)
         return;
     size_t last = --n->nsusps;
@@ -132,7 +196,8 @@ static void suspicion_stop(rumor_node *n, member *m)
         n->susps[s->idx]->idx = s->idx;
     }
     rfree(&n->alloc, s);
-    m->susp = NULL;
+    x->susp = NULL;
+    members_ext_trim(&n->mem, m);
 }
 
 void state_suspicion_timers(rumor_node *n, uint64_t now)
@@ -145,8 +210,8 @@ void state_suspicion_timers(rumor_node *n, uint64_t now)
         }
         /* Timed out: declare the member failed in our own name. This removes susps[i]. */
         member *m = s->m;
-        state_failed(n, m->incarnation, name_of(m), node_self_name(n), now);
-        if (m->susp == s) /* not applied (out of memory): do not spin on it */
+        state_failed(n, m->incarnation, name_of(m), node_self_name(n), NULL, now);
+        if (members_susp(&n->mem, m) == s) /* not applied (out of memory): do not spin on it */
             suspicion_stop(n, m);
     }
 }
@@ -172,13 +237,14 @@ void state_refute(rumor_node *n, uint32_t accused_inc, uint64_t now)
     state_broadcast_alive(n, self);
 }
 
-static bool same_meta(const member *m, wire_str meta)
+static bool same_meta(const rumor_node *n, const member *m, wire_str meta)
 {
-    return m->meta_len == meta.len && (meta.len == 0 || memcmp(m->meta, meta.p, meta.len) == 0);
+    wire_str cur = meta_of(n, m);
+    return cur.len == meta.len && (meta.len == 0 || memcmp(cur.p, meta.p, meta.len) == 0);
 }
 
 void state_alive_new(rumor_node *n, wire_str name, uint32_t inc, const rumor_addr *addr,
-                     wire_str meta, bool quiet, uint64_t now)
+                     wire_str meta, bool quiet, const wire_ident *id, uint64_t now)
 {
     if (n->mem.count >= n->s.members_max) {
         node_drop(n, RUMOR_DROP_QUEUE_FULL);
@@ -187,6 +253,7 @@ void state_alive_new(rumor_node *n, wire_str name, uint32_t inc, const rumor_add
     member *m = members_add(&n->mem, (const char *)name.p, name.len, &n->rng);
     if (!m)
         return;
+    ident_forget(n, m); /* a fresh record: nothing of an earlier holder of this slot */
     if (!members_set_meta(&n->mem, m, meta.p, meta.len)) {
         members_remove(&n->mem, m);
         return;
@@ -194,30 +261,59 @@ void state_alive_new(rumor_node *n, wire_str name, uint32_t inc, const rumor_add
     m->addr = *addr;
     members_set_inc(&n->mem, m, inc);
     m->state_since = now;
+    ident_alive_keep(n, m, id);
     if (!quiet)
         state_broadcast_alive(n, m);
     node_event(n, RUMOR_EVENT_MEMBER_JOIN, m, NULL, 0);
 }
 
+/*
+ * A restored member (rumor_node_restore) has no signed claim yet: the first valid one for the
+ * incarnation we hold attaches its key and signature, and its address and metadata, without
+ * changing its state.
+ */
+static void attach_claim(rumor_node *n, member *m, const rumor_addr *addr, wire_str meta,
+                         const wire_ident *id)
+{
+    bool changed = !same_meta(n, m, meta) || !rumor_addr_equal(addr, &m->addr);
+    if (!members_set_meta(&n->mem, m, meta.p, meta.len))
+        return;
+    m->addr = *addr;
+    ident_alive_keep(n, m, id);
+    if (changed && (m->state == RUMOR_MEMBER_ALIVE || m->state == RUMOR_MEMBER_SUSPECT))
+        node_event(n, RUMOR_EVENT_MEMBER_UPDATE, m, NULL, 0);
+}
+
 void state_alive(rumor_node *n, uint32_t inc, wire_str name, const rumor_addr *addr, wire_str meta,
-                 uint64_t now)
+                 const wire_ident *id, uint64_t now)
 {
     member *m = find(n, name);
     if (!m) {
-        state_alive_new(n, name, inc, addr, meta, false, now);
+        if (ident_alive_ok(n, NULL, inc, name, addr, meta, id))
+            state_alive_new(n, name, inc, addr, meta, false, id, now);
         return;
     }
     if (m->is_self) {
         /* Someone speaks of an older or different life of ours (a restart, a replay):
-         * outbid it so our current record wins everywhere. */
-        bool same = inc == m->incarnation && rumor_addr_equal(addr, &m->addr) && same_meta(m, meta);
-        if (!n->leaving && inc >= m->incarnation && !same)
+         * outbid it so our current record wins everywhere. With identities, only a life we
+         * signed ourselves counts: a forged one is refused (and refused by everyone). */
+        bool same =
+            inc == m->incarnation && rumor_addr_equal(addr, &m->addr) && same_meta(n, m, meta);
+        if (!n->leaving && inc >= m->incarnation && !same &&
+            ident_alive_ok(n, m, inc, name, addr, meta, id))
             state_refute(n, inc, now);
         return;
     }
-    if (inc <= m->incarnation)
+    bool unverified = ident_unverified(n, m);
+    if (inc < m->incarnation || (inc == m->incarnation && !unverified))
         return;
-    bool changed = !same_meta(m, meta) || !rumor_addr_equal(addr, &m->addr);
+    if (!ident_alive_ok(n, m, inc, name, addr, meta, id))
+        return;
+    if (inc == m->incarnation) {
+        attach_claim(n, m, addr, meta, id);
+        return;
+    }
+    bool changed = !same_meta(n, m, meta) || !rumor_addr_equal(addr, &m->addr);
     if (!members_set_meta(&n->mem, m, meta.p, meta.len))
         return;
     uint8_t old = m->state;
@@ -226,6 +322,7 @@ void state_alive(rumor_node *n, uint32_t inc, wire_str name, const rumor_addr *a
     m->addr = *addr;
     members_set_inc(&n->mem, m, inc);
     suspicion_stop(n, m);
+    ident_alive_keep(n, m, id);
     state_broadcast_alive(n, m);
     if (old == RUMOR_MEMBER_FAILED || old == RUMOR_MEMBER_LEFT)
         node_event(n, RUMOR_EVENT_MEMBER_JOIN, m, NULL, 0);
@@ -243,10 +340,11 @@ void state_alive(rumor_node *n, uint32_t inc, wire_str name, const rumor_addr *a
  */
 static void tell_alive(rumor_node *n, const member *m)
 {
-    if (!n->from || n->leaving || m->state != RUMOR_MEMBER_ALIVE || !node_pkt_begin(n, n->from))
+    wire_ident id;
+    if (!n->from || n->leaving || m->state != RUMOR_MEMBER_ALIVE ||
+        (!ident_claim(n, m, &id) && n->ident) || !node_pkt_begin(n, n->from, n->from_id))
         return;
-    wire_put_alive(node_pkt(n), m->incarnation, name_of(m), &m->addr,
-                   wire_str_of(m->meta, m->meta_len));
+    wire_put_alive_ident(node_pkt(n), m->incarnation, name_of(m), &m->addr, meta_of(n, m), &id);
     node_pkt_end(n, true);
 }
 
@@ -255,7 +353,8 @@ static void tell_alive(rumor_node *n, const member *m)
  * is answered, an accusation of ourselves is refuted, and news about a member already failed or
  * gone changes nothing. Returns the member the news applies to, or NULL when it was handled.
  */
-static member *accused(rumor_node *n, uint32_t inc, wire_str name, uint64_t now)
+static member *accused(rumor_node *n, uint8_t type, uint32_t inc, wire_str name, wire_str accuser,
+                       const wire_ident *id, uint64_t now)
 {
     member *m = find(n, name);
     if (!m)
@@ -265,7 +364,9 @@ static member *accused(rumor_node *n, uint32_t inc, wire_str name, uint64_t now)
         return NULL;
     }
     if (m->is_self) {
-        if (!n->leaving) {
+        /* Refute unless the accusation is forged: one by an accuser we cannot check may still
+         * convince members that can, and refuting costs little. */
+        if (!n->leaving && ident_accuse_check(n, type, inc, name, accuser, id) != IDENT_REFUSED) {
             state_refute(n, inc, now);
             probe_awareness(n, 1); /* Lifeguard: being accused hints we are the slow one */
         }
@@ -276,35 +377,42 @@ static member *accused(rumor_node *n, uint32_t inc, wire_str name, uint64_t now)
     return m;
 }
 
-void state_suspect(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser, uint64_t now)
+void state_suspect(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser,
+                   const wire_ident *id, uint64_t now)
 {
-    member *m = accused(n, inc, name, now);
+    member *m = accused(n, WIRE_SUSPECT, inc, name, accuser, id, now);
     if (!m)
         return;
     if (m->state == RUMOR_MEMBER_SUSPECT) {
         /* Pass independent confirmations on so that other suspecters shorten theirs too. */
-        if (m->susp && inc == m->incarnation && suspicion_confirm(m->susp, accuser))
-            broadcast_accuse(n, WIRE_SUSPECT, m, accuser, false);
+        suspicion *s = members_susp(&n->mem, m);
+        if (s && inc == m->incarnation && suspicion_is_new(s, accuser) &&
+            ident_accuse_check(n, WIRE_SUSPECT, inc, name, accuser, id) == IDENT_OK &&
+            suspicion_confirm(s, accuser))
+            broadcast_accuse(n, WIRE_SUSPECT, m, accuser, id, false);
         return;
     }
+    if (ident_accuse_check(n, WIRE_SUSPECT, inc, name, accuser, id) != IDENT_OK)
+        return;
     if (!members_set_state(&n->mem, m, RUMOR_MEMBER_SUSPECT, now))
         return;
     members_set_inc(&n->mem, m, inc);
     suspicion_start(n, m, accuser, now);
-    broadcast_accuse(n, WIRE_SUSPECT, m, accuser, false);
+    broadcast_accuse(n, WIRE_SUSPECT, m, accuser, id, false);
     node_event(n, RUMOR_EVENT_MEMBER_SUSPECT, m, (const char *)accuser.p, accuser.len);
 }
 
-void state_failed(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser, uint64_t now)
+void state_failed(rumor_node *n, uint32_t inc, wire_str name, wire_str accuser,
+                  const wire_ident *id, uint64_t now)
 {
-    member *m = accused(n, inc, name, now);
-    if (!m)
+    member *m = accused(n, WIRE_FAILED, inc, name, accuser, id, now);
+    if (!m || ident_accuse_check(n, WIRE_FAILED, inc, name, accuser, id) != IDENT_OK)
         return;
     if (!members_set_state(&n->mem, m, RUMOR_MEMBER_FAILED, now))
         return;
     members_set_inc(&n->mem, m, inc);
     suspicion_stop(n, m);
-    broadcast_accuse(n, WIRE_FAILED, m, accuser, false);
+    broadcast_accuse(n, WIRE_FAILED, m, accuser, id, false);
     node_event(n, RUMOR_EVENT_MEMBER_FAILED, m, (const char *)accuser.p, accuser.len);
     uint64_t reap = now + n->s.reap_failed_ms;
     if (reap < n->next_reap)
@@ -317,39 +425,45 @@ static void left_self(rumor_node *n, uint32_t inc, uint64_t now)
     if (!members_set_state(&n->mem, self, RUMOR_MEMBER_LEFT, now))
         return;
     members_set_inc(&n->mem, self, inc);
-    broadcast_accuse(n, WIRE_LEFT, self, wire_str_of(NULL, 0), true);
+    broadcast_accuse(n, WIRE_LEFT, self, wire_str_of(NULL, 0), NULL, true);
     n->bq.notify_retired = 0;
+    wire_ident claim;
+    const uint8_t *sig = ident_claim(n, self, &claim) ? claim.sig : NULL;
     /* Push the news at once to a few members rather than wait for a gossip round. */
     member *targets[16];
     uint32_t k = n->s.gossip_nodes * 2 < 16 ? n->s.gossip_nodes * 2 : 16;
     size_t nt = gossip_pick(n, targets, k, NULL, false, now);
     for (size_t i = 0; i < nt; i++) {
-        if (!node_pkt_begin(n, &targets[i]->addr))
+        if (!node_pkt_begin(n, &targets[i]->addr, node_dest(n, targets[i])))
             break;
-        wire_put_accuse(node_pkt(n), WIRE_LEFT, inc, node_self_name(n), wire_str_of(NULL, 0));
+        wire_put_accuse_ident(node_pkt(n), WIRE_LEFT, inc, node_self_name(n), wire_str_of(NULL, 0),
+                              sig);
         node_pkt_end(n, true);
     }
 }
 
-void state_left(rumor_node *n, uint32_t inc, wire_str name, uint64_t now)
+void state_left(rumor_node *n, uint32_t inc, wire_str name, const wire_ident *id, uint64_t now)
 {
     member *m = find(n, name);
     if (!m || inc < m->incarnation)
         return;
     if (m->is_self) {
+        if (!ident_left_ok(n, m, inc, id))
+            return;
         if (n->leaving && m->state != RUMOR_MEMBER_LEFT)
             left_self(n, inc, now);
         else if (!n->leaving)
             state_refute(n, inc, now); /* a replay of an old leave of ours */
         return;
     }
-    if (m->state == RUMOR_MEMBER_LEFT)
+    if (m->state == RUMOR_MEMBER_LEFT || !ident_left_ok(n, m, inc, id))
         return;
     if (!members_set_state(&n->mem, m, RUMOR_MEMBER_LEFT, now))
         return;
     members_set_inc(&n->mem, m, inc);
     suspicion_stop(n, m);
-    broadcast_accuse(n, WIRE_LEFT, m, wire_str_of(NULL, 0), false);
+    ident_left_keep(n, m, id);
+    broadcast_accuse(n, WIRE_LEFT, m, wire_str_of(NULL, 0), id, false);
     node_event(n, RUMOR_EVENT_MEMBER_LEFT, m, NULL, 0);
     uint64_t reap = now + n->s.reap_left_ms;
     if (reap < n->next_reap)
@@ -360,12 +474,14 @@ void state_left(rumor_node *n, uint32_t inc, wire_str name, uint64_t now)
 
 void state_forget(rumor_node *n, member *m)
 {
-    if (m->bcast)
-        bcast_remove(&n->bq, m->bcast);
+    bcast *b = members_bcast(&n->mem, m);
+    if (b)
+        bcast_remove(&n->bq, b);
     suspicion_stop(n, m);
     if (n->probe.target == m)
         n->probe.target = NULL;
     kvnode_forget(n, member_name(m), m->name_len);
+    ident_forget(n, m);
     members_remove(&n->mem, m);
 }
 

@@ -41,6 +41,10 @@ static stream *stream_new(rumor_node *n, uint8_t kind, const rumor_addr *peer, u
     s->peer = *peer;
     s->started = now;
     s->deadline = now + n->s.stream_timeout_ms;
+    /* We seal what we open when we seal at all; an accepted stream follows its opener. */
+    s->sealed = kind != STREAM_IN && seal_sending(&n->seal);
+    if (s->sealed)
+        seal_token(&n->seal, s->tok_open);
     buf_writer_init(&s->in, &n->alloc, (size_t)n->s.stream_frame_bytes_max + WIRE_FRAME_PREFIX);
     n->streams[n->nstreams++] = s;
     return s;
@@ -72,17 +76,28 @@ void sync_free(rumor_node *n)
     rfree(&n->alloc, n->streams);
 }
 
-static size_t frame_begin(rumor_node *n)
+/* Starts a frame on `s`: the length placeholder, the header and, on a sealed stream, the
+ * envelope with the stream binding (both tokens) and this direction's next frame number. */
+static size_t frame_begin(rumor_node *n, stream *s, size_t *env)
 {
     size_t off = n->sout.len;
     buf_put_u32be(&n->sout, 0);
-    wire_put_header(&n->sout, n->label, n->label_len, 0);
+    wire_put_header(&n->sout, n->label, n->label_len, s->sealed ? WIRE_FLAG_SEALED : 0);
+    if (s->sealed) {
+        seal_inner in = {.kind = s->kind == STREAM_IN ? SEAL_KIND_ACCEPTOR : SEAL_KIND_OPENER};
+        memcpy(in.opener, s->tok_open, SEAL_TOKEN_BYTES);
+        memcpy(in.acceptor, s->tok_acc, SEAL_TOKEN_BYTES);
+        in.seq = s->seq_out++;
+        *env = seal_put_inner(&n->seal, &n->sout, &in);
+    }
     return off;
 }
 
-static bool frame_end(rumor_node *n, stream *s, size_t off)
+static bool frame_end(rumor_node *n, stream *s, size_t off, size_t env)
 {
     buf_writer *w = &n->sout;
+    if (s->sealed && !w->failed)
+        (void)seal_close(&n->seal, w, off + WIRE_FRAME_PREFIX, env);
     size_t len = w->len - off;
     if (w->failed || len - WIRE_FRAME_PREFIX > n->s.stream_frame_bytes_max ||
         !node_sop(n, RUMOR_STREAM_WRITE, s->id, NULL, off, len)) {
@@ -97,43 +112,99 @@ static bool frame_end(rumor_node *n, stream *s, size_t off)
     return true;
 }
 
-static wire_member member_rec(const member *m)
+static wire_member member_rec(const rumor_node *n, const member *m)
 {
     wire_member wm;
     wm.name = wire_str_of(member_name(m), m->name_len);
     wm.addr = m->addr;
     wm.inc = m->incarnation;
     wm.state = m->state;
-    wm.meta = wire_str_of(m->meta, m->meta_len);
+    size_t meta_len;
+    const uint8_t *meta = members_meta(&n->mem, m, &meta_len);
+    wm.meta = wire_str_of(meta, meta_len);
     return wm;
+}
+
+/*
+ * The identity block sent with member `m`'s record (docs/protocol.md section 12): its key and
+ * certificate, and the signature that speaks for the record's state — the owner's over its alive
+ * claim or its leave, or, for a member we hold suspect or failed, ours over a SUSPECT accusation
+ * (the receiver merges such a record as a suspicion by us). With `sign` false the signature is
+ * left out (sizing pass). Returns false for a member we hold no signed claim of: not sent.
+ */
+static bool record_ident(rumor_node *n, const member *m, wire_ident *id, uint8_t *buf, bool sign)
+{
+    if (!ident_claim(n, m, id))
+        return false;
+    if (sign && (m->state == RUMOR_MEMBER_SUSPECT || m->state == RUMOR_MEMBER_FAILED)) {
+        ident_accuse_sign(n, WIRE_SUSPECT, m->incarnation, wire_str_of(member_name(m), m->name_len),
+                          buf);
+        id->sig = buf;
+    }
+    return true;
 }
 
 static void put_state(rumor_node *n, buf_writer *w, uint8_t flags)
 {
-    size_t bytes = 0, count = (flags & WIRE_PP_DIGEST) ? 0 : n->mem.count;
-    for (size_t i = 0; i < count; i++) {
-        wire_member wm = member_rec(n->mem.order[i]);
+    size_t bytes = 0, idbytes = 0, total = (flags & WIRE_PP_DIGEST) ? 0 : n->mem.count;
+    uint32_t count = 0;
+    bool ids = n->ident != NULL;
+    wire_ident id;
+    uint8_t sig[WIRE_SIG_BYTES];
+    for (size_t i = 0; i < total; i++) {
+        const member *m = n->mem.order[i];
+        if (ids && !record_ident(n, m, &id, sig, false))
+            continue;
+        wire_member wm = member_rec(n, m);
         bytes += wire_member_size(&wm);
+        idbytes += ids ? wire_ident_block_size(&id) : 0;
+        count++;
     }
-    wire_put_pushpull_begin(w, flags, node_self_name(n), (uint32_t)count, bytes);
-    for (size_t i = 0; i < count && !w->failed; i++) {
-        wire_member wm = member_rec(n->mem.order[i]);
+    size_t trailer = ids && count ? 1u + idbytes : 0;
+    wire_put_pushpull_begin_ident(w, flags, node_self_name(n), count, bytes, trailer);
+    for (size_t i = 0; i < total && !w->failed; i++) {
+        const member *m = n->mem.order[i];
+        if (ids && !record_ident(n, m, &id, sig, false))
+            continue;
+        wire_member wm = member_rec(n, m);
         wire_put_member(w, &wm);
     }
     wire_put_pushpull_end(w, n->mem.digest);
+    if (!trailer)
+        return;
+    buf_put_u8(w, WIRE_IDENT_V1);
+    for (size_t i = 0; i < total && !w->failed; i++)
+        if (record_ident(n, n->mem.order[i], &id, sig, true))
+            wire_put_ident_block(w, &id);
 }
 
 static bool send_state(rumor_node *n, stream *s, uint8_t flags)
 {
-    size_t off = frame_begin(n);
+    size_t env = 0, off = frame_begin(n, s, &env);
     /* The Lamport clocks of user events and queries go first: a request frame is read only up
-     * to its PUSHPULL. Recent events an answer carries go last. */
+     * to its PUSHPULL. Recent events an answer carries go last, in what the frame has left
+     * (the seal's tag still to come). */
     msg_put_clocks(n, &n->sout, (flags & WIRE_PP_JOIN) != 0);
     put_state(n, &n->sout, flags);
-    size_t used = n->sout.len - off - WIRE_FRAME_PREFIX;
+    size_t used = n->sout.len - off - WIRE_FRAME_PREFIX + (s->sealed ? SEAL_TAG_BYTES : 0);
     msg_put_events(n, &n->sout, (flags & WIRE_PP_REPLY) != 0,
                    used < n->s.stream_frame_bytes_max ? n->s.stream_frame_bytes_max - used : 0);
-    return frame_end(n, s, off);
+    return frame_end(n, s, off, env);
+}
+
+/* A sealed stream's first frame each way: no messages, just the sender's token (the
+ * acceptor's binds both). */
+static bool send_hello(rumor_node *n, stream *s)
+{
+    size_t env = 0, off = frame_begin(n, s, &env);
+    return frame_end(n, s, off, env);
+}
+
+static bool send_ping_frame(rumor_node *n, stream *s)
+{
+    size_t env = 0, off = frame_begin(n, s, &env);
+    wire_put_ping(&n->sout, s->seq, wire_str_of(s->target, s->target_len), node_self_name(n));
+    return frame_end(n, s, off, env);
 }
 
 int sync_pushpull(rumor_node *n, const rumor_addr *to, bool join, bool digest_only, uint64_t now)
@@ -149,7 +220,10 @@ int sync_pushpull(rumor_node *n, const rumor_addr *to, bool join, bool digest_on
     }
     n->st.streams_out++;
     uint8_t flags = join ? WIRE_PP_JOIN : s->digest_req ? WIRE_PP_DIGEST : 0;
-    if (!send_state(n, s, flags)) {
+    /* Sealed: the state follows the acceptor's hello, bound to its fresh token. */
+    s->pending = s->sealed;
+    s->pending_flags = flags;
+    if (s->sealed ? !send_hello(n, s) : !send_state(n, s, flags)) {
         stream_finish(n, s);
         return RUMOR_ERR_TOO_BIG;
     }
@@ -162,6 +236,8 @@ int sync_ping(rumor_node *n, const member *target, uint32_t seq, uint64_t now)
     if (!s)
         return RUMOR_ERR_FULL;
     s->seq = seq;
+    s->target_len = target->name_len;
+    memcpy(s->target, member_name(target), target->name_len);
     /* The fallback only has to answer within this probe. */
     s->deadline = now + node_scale(n, n->s.probe_interval_ms);
     if (!node_sop(n, RUMOR_STREAM_OPEN, s->id, &target->addr, 0, 0)) {
@@ -169,10 +245,8 @@ int sync_ping(rumor_node *n, const member *target, uint32_t seq, uint64_t now)
         return RUMOR_ERR_NOMEM;
     }
     n->st.streams_out++;
-    size_t off = frame_begin(n);
-    wire_put_ping(&n->sout, seq, wire_str_of(member_name(target), target->name_len),
-                  node_self_name(n));
-    if (!frame_end(n, s, off)) {
+    s->pending = s->sealed;
+    if (s->sealed ? !send_hello(n, s) : !send_ping_frame(n, s)) {
         stream_finish(n, s);
         return RUMOR_ERR_TOO_BIG;
     }
@@ -190,27 +264,75 @@ void sync_learn(rumor_node *n, const rumor_addr *from, uint64_t now)
     sync_pushpull(n, from, false, false, now);
 }
 
+/* The next record of a state and its identity block (`id->present` false when none). */
+static bool next_record(buf_reader *r, buf_reader *ir, bool has_ids, wire_member *wm,
+                        wire_ident *id)
+{
+    if (!wire_member_next(r, wm))
+        return false;
+    if (!has_ids || !wire_ident_next(ir, id))
+        memset(id, 0, sizeof(*id));
+    return true;
+}
+
+static bool same_str(wire_str a, wire_str b)
+{
+    return a.len == b.len && memcmp(a.p, b.p, a.len) == 0;
+}
+
+/* With identities, the sender's own record goes first: its key must be known before the
+ * suspicions it signed in the same state can be checked. */
+static void merge_sender_first(rumor_node *n, const wire_msg *m, uint64_t now)
+{
+    buf_reader r = m->u.pushpull.members, ir;
+    bool has_ids = wire_pushpull_idents(m, &ir);
+    wire_member wm;
+    wire_ident id;
+    for (uint32_t i = 0; i < m->u.pushpull.count && next_record(&r, &ir, has_ids, &wm, &id); i++) {
+        if (wm.state == RUMOR_MEMBER_ALIVE && same_str(wm.name, m->u.pushpull.sender)) {
+            state_alive(n, wm.inc, wm.name, &wm.addr, wm.meta, &id, now);
+            return;
+        }
+    }
+}
+
 static void merge_state(rumor_node *n, const wire_msg *m, uint64_t now)
 {
-    buf_reader r = m->u.pushpull.members;
+    buf_reader r = m->u.pushpull.members, ir;
+    bool has_ids = wire_pushpull_idents(m, &ir);
     wire_str sender = m->u.pushpull.sender;
     wire_member wm;
-    for (uint32_t i = 0; i < m->u.pushpull.count && wire_member_next(&r, &wm); i++) {
+    wire_ident id;
+    if (n->ident)
+        merge_sender_first(n, m, now);
+    for (uint32_t i = 0; i < m->u.pushpull.count && next_record(&r, &ir, has_ids, &wm, &id); i++) {
+        if (n->ident && wm.state == RUMOR_MEMBER_ALIVE && same_str(wm.name, sender))
+            continue; /* merged first, above */
         switch (wm.state) {
         case RUMOR_MEMBER_ALIVE:
-            state_alive(n, wm.inc, wm.name, &wm.addr, wm.meta, now);
+            state_alive(n, wm.inc, wm.name, &wm.addr, wm.meta, &id, now);
             break;
         case RUMOR_MEMBER_LEFT:
-            state_left(n, wm.inc, wm.name, now);
+            state_left(n, wm.inc, wm.name, &id, now);
             break;
         default:
             /* A peer's "failed" is only a suspicion here (memberlist's mergeState): we may see
              * the member fine, and the member gets its chance to refute. */
-            state_suspect(n, wm.inc, wm.name, sender, now);
+            state_suspect(n, wm.inc, wm.name, sender, &id, now);
             break;
         }
     }
     n->st.pushpulls++;
+}
+
+/* With identities, a node we did not admit (no valid signed record of its own: no certificate,
+ * another node's key) gets no state back. This is admission, not authentication of the stream:
+ * a replay of a member's public record gets an answer; cluster encryption keeps outsiders out. */
+static bool sender_admitted(rumor_node *n, const wire_msg *m)
+{
+    wire_str s = m->u.pushpull.sender;
+    const member *sm = members_find(&n->mem, (const char *)s.p, s.len);
+    return !n->ident || (sm && !sm->is_self && !ident_unverified(n, sm));
 }
 
 /* Membership news inside a stream frame. A stream's peer address is not where its datagrams
@@ -232,9 +354,12 @@ static bool on_pushpull_request(rumor_node *n, stream *s, const wire_msg *m, uin
     }
     if (!(m->u.pushpull.flags & WIRE_PP_DIGEST)) {
         merge_state(n, m, now); /* merge first: see the comment at the top of this file */
-        send_state(n, s, WIRE_PP_REPLY);
+        if (sender_admitted(n, m))
+            send_state(n, s, WIRE_PP_REPLY);
         return false;
     }
+    if (!sender_admitted(n, m))
+        return false;
     if (m->u.pushpull.digest == n->mem.digest) {
         n->st.pushpulls++; /* in sync: nothing moves but two digests */
         send_state(n, s, WIRE_PP_REPLY | WIRE_PP_DIGEST);
@@ -258,9 +383,9 @@ static bool on_inbound_frame(rumor_node *n, stream *s, size_t count, uint64_t no
                 node_drop(n, RUMOR_DROP_NOT_FOR_US);
                 return false;
             }
-            size_t off = frame_begin(n);
+            size_t env = 0, off = frame_begin(n, s, &env);
             wire_put_ack(&n->sout, WIRE_ACK, m->u.ping.seq);
-            frame_end(n, s, off);
+            frame_end(n, s, off, env);
             return false;
         }
         apply_news(n, m, now);
@@ -294,12 +419,83 @@ static void on_reply_frame(rumor_node *n, stream *s, size_t count, uint64_t now)
     }
 }
 
+/*
+ * Opens a sealed frame in place and checks that it belongs to this stream (docs/protocol.md
+ * section 7.7): it comes from the other side, its tokens are this stream's, and it is the next
+ * frame of its direction. A recorded frame replayed on another stream, reflected back, or
+ * repeated on this one fails here.
+ */
+static int open_frame(rumor_node *n, stream *s, uint8_t *p, size_t len, size_t hdr, seal_inner *in,
+                      const uint8_t **body, size_t *blen)
+{
+    int rc = seal_open(&n->seal, p, len, hdr, p + hdr + SEAL_ENV_BYTES, in, body, blen);
+    if (rc < 0)
+        return recv_reject(n, wire_drop_of(rc));
+    static const uint8_t zero[SEAL_TOKEN_BYTES];
+    uint8_t want = s->kind == STREAM_IN ? SEAL_KIND_OPENER : SEAL_KIND_ACCEPTOR;
+    bool ok = in->kind == want && in->seq == s->seq_in;
+    if (!s->hello_done && s->kind == STREAM_IN)
+        ok = ok && memcmp(in->acceptor, zero, SEAL_TOKEN_BYTES) == 0;
+    else if (!s->hello_done)
+        ok = ok && memcmp(in->opener, s->tok_open, SEAL_TOKEN_BYTES) == 0;
+    else
+        ok = ok && memcmp(in->opener, s->tok_open, SEAL_TOKEN_BYTES) == 0 &&
+             memcmp(in->acceptor, s->tok_acc, SEAL_TOKEN_BYTES) == 0;
+    if (!ok)
+        return recv_reject(n, RUMOR_DROP_REPLAYED);
+    s->seq_in++;
+    return 0;
+}
+
+/* The other side's hello. The acceptor answers with its own token; the opener, now holding a
+ * token the acceptor just made, sends the request it held back. Returns 1 (stream stays open)
+ * or a negative error. */
+static int on_hello(rumor_node *n, stream *s, const seal_inner *in, size_t blen)
+{
+    if (blen != 0)
+        return recv_reject(n, RUMOR_DROP_MALFORMED);
+    s->hello_done = true;
+    if (s->kind == STREAM_IN) {
+        memcpy(s->tok_open, in->opener, SEAL_TOKEN_BYTES);
+        seal_token(&n->seal, s->tok_acc);
+        return send_hello(n, s) ? 1 : RUMOR_ERR_TOO_BIG;
+    }
+    memcpy(s->tok_acc, in->acceptor, SEAL_TOKEN_BYTES);
+    s->pending = false;
+    bool sent =
+        s->kind == STREAM_PING_OUT ? send_ping_frame(n, s) : send_state(n, s, s->pending_flags);
+    return sent ? 1 : RUMOR_ERR_TOO_BIG;
+}
+
 /* Handles one complete frame: 1 while the stream stays open, 0 when it is done, or a negative
  * error for a frame that did not decode. */
-static int on_frame(rumor_node *n, stream *s, const uint8_t *p, size_t len, uint64_t now)
+static int on_frame(rumor_node *n, stream *s, uint8_t *p, size_t len, uint64_t now)
 {
     n->st.packets_in++;
-    int count = recv_decode(n, p, len, true);
+    wire_header h;
+    int hdr = recv_header(n, p, len, true, &h);
+    if (hdr < 0)
+        return hdr;
+    bool sealed = (h.flags & WIRE_FLAG_SEALED) != 0;
+    /* An accepted stream is sealed or not as its opener's first frame is (plaintext only gets
+     * past recv_header on a node that accepts it). */
+    if (s->kind == STREAM_IN && !s->sealed && !s->plain) {
+        s->sealed = sealed;
+        s->plain = !sealed;
+    }
+    if (sealed != s->sealed)
+        return recv_reject(n, sealed ? RUMOR_DROP_MALFORMED : RUMOR_DROP_PLAINTEXT);
+    const uint8_t *body = p + hdr;
+    size_t blen = len - (size_t)hdr;
+    if (sealed) {
+        seal_inner in;
+        int rc = open_frame(n, s, p, len, (size_t)hdr, &in, &body, &blen);
+        if (rc < 0)
+            return rc;
+        if (!s->hello_done)
+            return on_hello(n, s, &in, blen);
+    }
+    int count = recv_msgs(n, body, blen, true, false);
     if (count < 0)
         return count;
     if (s->kind == STREAM_IN)
@@ -339,7 +535,7 @@ int rumor_node_stream_data(rumor_node *n, uint64_t id, const uint8_t *data, size
     }
     /* Several frames may arrive in one read (or one frame over many). */
     while (s->in.len >= WIRE_FRAME_PREFIX) {
-        const uint8_t *b = s->in.p;
+        uint8_t *b = s->in.p;
         uint32_t flen = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
         if (flen > n->s.stream_frame_bytes_max) {
             node_drop(n, RUMOR_DROP_OVERSIZE);

@@ -1,5 +1,6 @@
 #include "core/wire.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #define DROP(reason) (-(int)(reason)-1)
@@ -58,6 +59,85 @@ static bool get_member(buf_reader *r, wire_member *m, uint32_t meta_max)
            buf_get_lbytes(r, meta_max, &m->meta.p, &m->meta.len);
 }
 
+/* ---- identity trailers ---- */
+
+static bool get_block(buf_reader *r, wire_ident *id)
+{
+    uint8_t flags;
+    memset(id, 0, sizeof(*id));
+    if (!buf_get_u8(r, &flags) || (flags & ~WIRE_IDENT_CERT) ||
+        !buf_get_bytes(r, WIRE_KEY_BYTES, &id->pk))
+        return false;
+    if (flags & WIRE_IDENT_CERT) {
+        if (!buf_get_u64be(r, &id->cert_expires_ms) || !buf_get_bytes(r, WIRE_SIG_BYTES, &id->cert))
+            return false;
+        id->has_cert = true;
+    }
+    if (!buf_get_bytes(r, WIRE_SIG_BYTES, &id->sig))
+        return false;
+    id->present = true;
+    return true;
+}
+
+/* Whether what is left of a payload starts with a well-formed trailer of `blocks` identity
+ * blocks (or, with `sigs`, that many bare signatures). Anything after it is ignored. */
+static bool trailer_ok(buf_reader p, uint32_t blocks, uint32_t sigs)
+{
+    uint8_t v;
+    wire_ident id;
+    const uint8_t *b;
+    if (!buf_get_u8(&p, &v) || v != WIRE_IDENT_V1)
+        return false;
+    for (uint32_t i = 0; i < blocks; i++)
+        if (!get_block(&p, &id))
+            return false;
+    size_t n;
+    return size_mul_ok(sigs, WIRE_SIG_BYTES, &n) && buf_get_bytes(&p, n, &b);
+}
+
+void wire_alive_ident(const wire_msg *m, wire_ident *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!m->u.alive.ident)
+        return;
+    buf_reader r;
+    buf_reader_init(&r, m->u.alive.meta.p + m->u.alive.meta.len + 1, WIRE_IDENT_BLOCK_MAX);
+    (void)get_block(&r, out); /* validated at decode */
+}
+
+void wire_accuse_ident(const wire_msg *m, wire_ident *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!m->u.accuse.ident)
+        return;
+    wire_str last = m->type == WIRE_LEFT ? m->u.accuse.name : m->u.accuse.accuser;
+    out->sig = last.p + last.len + 1;
+    out->present = true;
+}
+
+bool wire_pushpull_idents(const wire_msg *m, buf_reader *out)
+{
+    if (!m->u.pushpull.ident)
+        return false;
+    const buf_reader *mr = &m->u.pushpull.members;
+    /* The trailer follows the records, the 8-byte digest and the version byte. */
+    buf_reader_init(out, mr->p + mr->len + 9, (size_t)m->u.pushpull.count * WIRE_IDENT_BLOCK_MAX);
+    return true;
+}
+
+bool wire_ident_next(buf_reader *r, wire_ident *out)
+{
+    return get_block(r, out);
+}
+
+const uint8_t *wire_kv_delta_sigs(const wire_msg *m)
+{
+    if (!m->u.kv_delta.ident)
+        return NULL;
+    const buf_reader *er = &m->u.kv_delta.entries;
+    return er->p + er->len + 1;
+}
+
 bool wire_member_next(buf_reader *r, wire_member *m)
 {
     return get_member(r, m, RUMOR_META_MAX);
@@ -75,7 +155,10 @@ static bool decode_pushpull(buf_reader *p, wire_msg *m, uint32_t meta_max)
         if (!get_member(p, &wm, meta_max))
             return false;
     buf_reader_init(&m->u.pushpull.members, p->p + start, p->off - start);
-    return buf_get_u64be(p, &m->u.pushpull.digest);
+    if (!buf_get_u64be(p, &m->u.pushpull.digest))
+        return false;
+    m->u.pushpull.ident = trailer_ok(*p, m->u.pushpull.count, 0);
+    return true;
 }
 
 #define KV_KEY_WIRE_MAX 256 /* RUMOR_KEY_MAX */
@@ -131,6 +214,7 @@ static bool decode_kv_delta(buf_reader *p, wire_msg *m)
         last = e.version;
     }
     buf_reader_init(&m->u.kv_delta.entries, p->p + start, p->off - start);
+    m->u.kv_delta.ident = trailer_ok(*p, 0, m->u.kv_delta.count + 1u);
     return true;
 }
 
@@ -243,16 +327,25 @@ static bool decode_payload(buf_reader *p, wire_msg *m, uint32_t meta_max)
     case WIRE_NACK:
         return buf_get_u32v(p, &m->u.ack.seq);
     case WIRE_ALIVE:
-        return buf_get_u32v(p, &m->u.alive.inc) && get_name(p, &m->u.alive.name, false) &&
-               get_addr(p, &m->u.alive.addr) &&
-               buf_get_lbytes(p, meta_max, &m->u.alive.meta.p, &m->u.alive.meta.len);
+        if (!buf_get_u32v(p, &m->u.alive.inc) || !get_name(p, &m->u.alive.name, false) ||
+            !get_addr(p, &m->u.alive.addr) ||
+            !buf_get_lbytes(p, meta_max, &m->u.alive.meta.p, &m->u.alive.meta.len))
+            return false;
+        m->u.alive.ident = trailer_ok(*p, 1, 0);
+        return true;
     case WIRE_SUSPECT:
     case WIRE_FAILED:
-        return buf_get_u32v(p, &m->u.accuse.inc) && get_name(p, &m->u.accuse.name, false) &&
-               get_name(p, &m->u.accuse.accuser, false);
+        if (!buf_get_u32v(p, &m->u.accuse.inc) || !get_name(p, &m->u.accuse.name, false) ||
+            !get_name(p, &m->u.accuse.accuser, false))
+            return false;
+        m->u.accuse.ident = trailer_ok(*p, 0, 1);
+        return true;
     case WIRE_LEFT:
         m->u.accuse.accuser = wire_str_of(NULL, 0);
-        return buf_get_u32v(p, &m->u.accuse.inc) && get_name(p, &m->u.accuse.name, false);
+        if (!buf_get_u32v(p, &m->u.accuse.inc) || !get_name(p, &m->u.accuse.name, false))
+            return false;
+        m->u.accuse.ident = trailer_ok(*p, 0, 1);
+        return true;
     case WIRE_PUSHPULL:
         return decode_pushpull(p, m, meta_max);
     case WIRE_KV_DIGEST:
@@ -360,24 +453,64 @@ void wire_put_ack(buf_writer *w, uint8_t type, uint32_t seq)
 void wire_put_alive(buf_writer *w, uint32_t inc, wire_str name, const rumor_addr *addr,
                     wire_str meta)
 {
+    wire_put_alive_ident(w, inc, name, addr, meta, NULL);
+}
+
+size_t wire_ident_block_size(const wire_ident *id)
+{
+    return 1u + WIRE_KEY_BYTES + (id->has_cert ? 8u + WIRE_SIG_BYTES : 0u) + WIRE_SIG_BYTES;
+}
+
+void wire_put_ident_block(buf_writer *w, const wire_ident *id)
+{
+    buf_put_u8(w, id->has_cert ? WIRE_IDENT_CERT : 0);
+    buf_put_bytes(w, id->pk, WIRE_KEY_BYTES);
+    if (id->has_cert) {
+        buf_put_u64be(w, id->cert_expires_ms);
+        buf_put_bytes(w, id->cert, WIRE_SIG_BYTES);
+    }
+    buf_put_bytes(w, id->sig, WIRE_SIG_BYTES);
+}
+
+void wire_put_alive_ident(buf_writer *w, uint32_t inc, wire_str name, const rumor_addr *addr,
+                          wire_str meta, const wire_ident *id)
+{
+    bool signed_ = id && id->present;
+    size_t trailer = signed_ ? 1u + wire_ident_block_size(id) : 0u;
     put_head(w, WIRE_ALIVE,
-             buf_varint_size(inc) + lstr_size(name) + 1u + addr->len + lstr_size(meta));
+             buf_varint_size(inc) + lstr_size(name) + 1u + addr->len + lstr_size(meta) + trailer);
     buf_put_varint(w, inc);
     put_lstr(w, name);
     put_addr(w, addr);
     put_lstr(w, meta);
+    if (signed_) {
+        buf_put_u8(w, WIRE_IDENT_V1);
+        wire_put_ident_block(w, id);
+    }
 }
 
 void wire_put_accuse(buf_writer *w, uint8_t type, uint32_t inc, wire_str name, wire_str accuser)
 {
+    wire_put_accuse_ident(w, type, inc, name, accuser, NULL);
+}
+
+void wire_put_accuse_ident(buf_writer *w, uint8_t type, uint32_t inc, wire_str name,
+                           wire_str accuser, const uint8_t *sig)
+{
     size_t len = buf_varint_size(inc) + lstr_size(name);
     if (type != WIRE_LEFT)
         len += lstr_size(accuser);
+    if (sig)
+        len += 1u + WIRE_SIG_BYTES;
     put_head(w, type, len);
     buf_put_varint(w, inc);
     put_lstr(w, name);
     if (type != WIRE_LEFT)
         put_lstr(w, accuser);
+    if (sig) {
+        buf_put_u8(w, WIRE_IDENT_V1);
+        buf_put_bytes(w, sig, WIRE_SIG_BYTES);
+    }
 }
 
 size_t wire_member_size(const wire_member *m)
@@ -389,8 +522,14 @@ size_t wire_member_size(const wire_member *m)
 void wire_put_pushpull_begin(buf_writer *w, uint8_t flags, wire_str sender, uint32_t count,
                              size_t members_bytes)
 {
+    wire_put_pushpull_begin_ident(w, flags, sender, count, members_bytes, 0);
+}
+
+void wire_put_pushpull_begin_ident(buf_writer *w, uint8_t flags, wire_str sender, uint32_t count,
+                                   size_t members_bytes, size_t trailer_bytes)
+{
     put_head(w, WIRE_PUSHPULL,
-             1u + lstr_size(sender) + buf_varint_size(count) + members_bytes + 8u);
+             1u + lstr_size(sender) + buf_varint_size(count) + members_bytes + 8u + trailer_bytes);
     buf_put_u8(w, flags);
     put_lstr(w, sender);
     buf_put_varint(w, count);

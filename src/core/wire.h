@@ -72,6 +72,27 @@ typedef struct wire_str {
     size_t len;
 } wire_str;
 
+/*
+ * Per-node identity (docs/protocol.md section 12). Signed claims carry an identity trailer after
+ * the message's version-1 fields, which receivers without identities skip as trailing payload.
+ * Every trailer starts with WIRE_IDENT_V1; one that does not parse counts as absent (the message
+ * still decodes). An identity block is `flags | public key | [expiry | certificate] | signature`.
+ */
+#define WIRE_IDENT_V1        1    /* first byte of every identity trailer */
+#define WIRE_IDENT_CERT      0x01 /* block flag: a certificate follows the key */
+#define WIRE_KEY_BYTES       32   /* Ed25519 public key */
+#define WIRE_SIG_BYTES       64   /* Ed25519 signature (and certificate) */
+#define WIRE_IDENT_BLOCK_MAX (1u + WIRE_KEY_BYTES + 8u + 2u * WIRE_SIG_BYTES)
+
+typedef struct wire_ident {
+    bool present;        /* false: the claim carried no (well-formed) identity */
+    bool has_cert;       /* blocks only */
+    const uint8_t *pk;   /* blocks only: WIRE_KEY_BYTES */
+    const uint8_t *sig;  /* WIRE_SIG_BYTES */
+    const uint8_t *cert; /* WIRE_SIG_BYTES when has_cert */
+    uint64_t cert_expires_ms;
+} wire_ident;
+
 typedef struct wire_header {
     uint8_t version;
     uint8_t flags;
@@ -109,10 +130,12 @@ typedef struct wire_msg {
             uint32_t inc;
             wire_str name;
             rumor_addr addr;
+            bool ident; /* an identity trailer follows meta: wire_alive_ident() */
             wire_str meta;
         } alive;
         struct {
             uint32_t inc;
+            bool ident; /* a signature trailer follows: wire_accuse_ident() */
             wire_str name;
             wire_str accuser; /* empty for LEFT */
         } accuse;             /* SUSPECT, FAILED, LEFT */
@@ -125,6 +148,7 @@ typedef struct wire_msg {
         struct {
             wire_str origin;
             uint8_t flags;
+            bool ident;     /* signatures follow the entries: wire_kv_delta_sigs() */
             uint64_t since; /* entries follow version `since` of the origin */
             uint64_t origin_max;
             uint64_t gc_version;
@@ -133,6 +157,7 @@ typedef struct wire_msg {
         } kv_delta;
         struct {
             uint8_t flags;
+            bool ident; /* identity blocks follow the digest: wire_pushpull_idents() */
             wire_str sender;
             uint32_t count;
             buf_reader members; /* `count` encoded wire_member records, validated */
@@ -267,6 +292,37 @@ void wire_put_pushpull_begin(buf_writer *w, uint8_t flags, wire_str sender, uint
 size_t wire_member_size(const wire_member *m);
 void wire_put_member(buf_writer *w, const wire_member *m);
 void wire_put_pushpull_end(buf_writer *w, uint64_t digest);
+
+/* ---- identity trailers (docs/protocol.md section 12) ---- */
+
+/* The identity block of an ALIVE; `out->present` false when it has none. */
+void wire_alive_ident(const wire_msg *m, wire_ident *out);
+/* The signature of a SUSPECT, FAILED or LEFT (only `present` and `sig` are set). */
+void wire_accuse_ident(const wire_msg *m, wire_ident *out);
+/* A reader over the `count` identity blocks of a PUSHPULL (validated at decode); false when the
+ * message carries none. Read them with wire_ident_next() alongside wire_member_next(). */
+bool wire_pushpull_idents(const wire_msg *m, buf_reader *out);
+bool wire_ident_next(buf_reader *r, wire_ident *out);
+/* The origin's signature over the KV_DELTA's head, followed by one signature per entry in
+ * order (WIRE_SIG_BYTES each); NULL when the message carries none. */
+const uint8_t *wire_kv_delta_sigs(const wire_msg *m);
+
+size_t wire_ident_block_size(const wire_ident *id);
+void wire_put_ident_block(buf_writer *w, const wire_ident *id);
+/* ALIVE with an identity trailer (`id` NULL or not present: none, as wire_put_alive). */
+void wire_put_alive_ident(buf_writer *w, uint32_t inc, wire_str name, const rumor_addr *addr,
+                          wire_str meta, const wire_ident *id);
+/* SUSPECT, FAILED or LEFT with a signature trailer (`sig` NULL: none, as wire_put_accuse). */
+void wire_put_accuse_ident(buf_writer *w, uint8_t type, uint32_t inc, wire_str name,
+                           wire_str accuser, const uint8_t *sig);
+/* PUSHPULL whose payload also holds `trailer_bytes` after the digest (1 + the blocks). */
+void wire_put_pushpull_begin_ident(buf_writer *w, uint8_t flags, wire_str sender, uint32_t count,
+                                   size_t members_bytes, size_t trailer_bytes);
+/* Bytes of a KV_DELTA signature trailer for `count` entries. */
+static inline size_t wire_kv_sigs_size(uint32_t count)
+{
+    return 1u + WIRE_SIG_BYTES + (size_t)count * WIRE_SIG_BYTES;
+}
 
 static inline wire_str wire_str_of(const void *p, size_t len)
 {

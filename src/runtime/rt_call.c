@@ -147,6 +147,10 @@ static int copy_member(rumor_runtime_member *dst, const rumor_member *m)
     dst->incarnation = m->incarnation;
     dst->state = m->state;
     dst->is_self = m->is_self;
+    if (m->public_key) {
+        dst->has_public_key = true;
+        memcpy(dst->public_key, m->public_key, sizeof dst->public_key);
+    }
     if (m->meta_len > 0) {
         dst->meta = malloc(m->meta_len);
         if (!dst->meta)

@@ -79,6 +79,12 @@ struct rumor_runtime {
     rt_joiner *joiners;
     rumor_runtime_counters counters;
     uint32_t last_incarnation;
+    /* The keyring until the engine has its own copy (wiped at start). */
+    uint8_t keys[RUMOR_KEYRING_MAX][RUMOR_KEY_BYTES];
+    /* Refused packets (unauthenticated, replayed, plaintext...): reported at most every
+     * RT_REFUSED_LOG_MS, with what the engine counted since the last report. */
+    uint64_t refused_logged_at;
+    uint64_t refused_seen[RUMOR_DROP_REASON_COUNT];
     uint8_t rbuf[65536];
 
     bool started, closing, pumping, repump;
@@ -99,6 +105,9 @@ void rt_log(rumor_runtime *rt, rumor_log_level level, const char *fmt, ...)
 uint64_t rt_now(const rumor_runtime *rt);
 void rt_maybe_closed(rumor_runtime *rt);
 void rt_async_cb(uv_async_t *h);
+/* The engine refused input from `from` as unauthenticated (rc RUMOR_ERR_AUTH): counts it and
+ * logs a summary now and then. */
+void rt_refused(rumor_runtime *rt, const rumor_addr *from);
 
 /* rt_stream.c */
 int rt_stream_listen(rumor_runtime *rt);

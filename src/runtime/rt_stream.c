@@ -160,7 +160,10 @@ static void sniff(rt_conn *c, const uint8_t *data, size_t len)
     c->kind = RT_CONN_STREAM;
     c->id = id;
     c->engine_open = true;
-    if (rumor_node_stream_data(rt->node, id, data, len, rt_now(rt)) == RUMOR_ERR_NOT_FOUND)
+    int rc = rumor_node_stream_data(rt->node, id, data, len, rt_now(rt));
+    if (rc == RUMOR_ERR_AUTH)
+        rt_refused(rt, &c->peer);
+    if (rc == RUMOR_ERR_NOT_FOUND)
         rt_conn_close(c, false);
 }
 
@@ -184,11 +187,15 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     case RT_CONN_SNIFF:
         sniff(c, data, len);
         break;
-    case RT_CONN_STREAM:
-        if (c->engine_open &&
-            rumor_node_stream_data(rt->node, c->id, data, len, rt_now(rt)) == RUMOR_ERR_NOT_FOUND)
+    case RT_CONN_STREAM: {
+        int rc = c->engine_open ? rumor_node_stream_data(rt->node, c->id, data, len, rt_now(rt))
+                                : RUMOR_OK;
+        if (rc == RUMOR_ERR_AUTH)
+            rt_refused(rt, &c->peer);
+        if (rc == RUMOR_ERR_NOT_FOUND)
             c->engine_open = false;
         break;
+    }
     case RT_CONN_TUNNEL_IN:
         rt_tunnel_read(c, data, len);
         break;

@@ -104,7 +104,9 @@ static bool parse(rt_conn *c, size_t *used)
         if (c->buf_len - off - 2 < flen)
             break;
         rt->counters.tunnel_in++;
-        (void)rumor_node_receive(rt->node, &c->peer, c->buf + off + 2, flen, rt_now(rt));
+        if (rumor_node_receive(rt->node, &c->peer, c->buf + off + 2, flen, rt_now(rt)) ==
+            RUMOR_ERR_AUTH)
+            rt_refused(rt, &c->peer);
         off += 2 + flen;
     }
     *used = off;

@@ -60,7 +60,8 @@ typedef struct rumor_runtime_callbacks {
 
 typedef struct rumor_runtime_options {
     /* Engine settings. `addr` may be left empty (len 0): the runtime then advertises the bound
-     * address, or the first non-loopback interface address when bound to a wildcard. */
+     * address, or the first non-loopback interface address when bound to a wildcard. The keys
+     * and seal_secret are copied at rumor_runtime_new and wiped once the engine holds them. */
     rumor_settings settings;
     /* "ADDR:PORT" or "[V6]:PORT" to bind UDP and TCP to; NULL = "0.0.0.0:7946". */
     const char *bind;
@@ -85,6 +86,8 @@ typedef struct rumor_runtime_counters {
     uint64_t tunnel_dropped;     /* datagrams that could not be tunnelled or were malformed */
     uint64_t joins;              /* join attempts */
     uint64_t resolve_errors;     /* host names that did not resolve */
+    uint64_t auth_refused;       /* datagrams and stream frames refused as unauthenticated,
+                                    replayed, misdirected or of the wrong mode (sealed/plain) */
 } rumor_runtime_counters;
 
 /*
@@ -124,6 +127,8 @@ typedef struct rumor_runtime_member {
     uint8_t *meta;
     size_t meta_len;
     bool is_self;
+    bool has_public_key; /* identities on and the member's key known */
+    uint8_t public_key[RUMOR_IDENTITY_KEY_BYTES];
 } rumor_runtime_member;
 
 /* Copies the member table. Free with rumor_runtime_members_free(). (thread-safe) */

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,6 +146,14 @@ static int init_options(rumor_runtime *rt, const rumor_runtime_options *opt, cha
     }
     snprintf(rt->name, sizeof rt->name, "%s", opt->settings.name);
     rt->opt.settings.name = rt->name;
+    if (opt->settings.nkeys > RUMOR_KEYRING_MAX || (opt->settings.nkeys && !opt->settings.keys)) {
+        snprintf(err, errcap, "a keyring holds 1 to %d keys", RUMOR_KEYRING_MAX);
+        return RUMOR_ERR_INVALID;
+    }
+    if (opt->settings.nkeys) {
+        memcpy(rt->keys, opt->settings.keys, opt->settings.nkeys * RUMOR_KEY_BYTES);
+        rt->opt.settings.keys = (const uint8_t(*)[RUMOR_KEY_BYTES])rt->keys;
+    }
     if (opt->settings.cluster_label) {
         snprintf(rt->label, sizeof rt->label, "%s", opt->settings.cluster_label);
         rt->opt.settings.cluster_label = rt->label;
@@ -193,6 +202,11 @@ int rumor_runtime_new(rumor_runtime **out, uv_loop_t *loop, const rumor_runtime_
         errcap = sizeof scratch;
     }
     err[0] = '\0';
+    /* The host initialises libsodium for the engine (keys, signatures); idempotent. */
+    if (sodium_init() < 0) {
+        snprintf(err, errcap, "libsodium failed to initialise");
+        return -1;
+    }
     rumor_runtime *rt = calloc(1, sizeof *rt);
     if (!rt)
         return RUMOR_ERR_NOMEM;
@@ -210,6 +224,7 @@ int rumor_runtime_new(rumor_runtime **out, uv_loop_t *loop, const rumor_runtime_
         rc = RUMOR_ERR_INVALID;
     }
     if (rc != 0) {
+        sodium_memzero(rt, sizeof *rt);
         free(rt);
         return rc;
     }
@@ -227,6 +242,48 @@ int rumor_runtime_new(rumor_runtime **out, uv_loop_t *loop, const rumor_runtime_
     rt->open_handles++;
     *out = rt;
     return 0;
+}
+
+/* ---- refused input ---- */
+
+#define RT_REFUSED_LOG_MS 10000u
+
+/* Why the engine refuses sealed or plaintext input, in words an operator can act on. */
+static const struct {
+    rumor_drop_reason r;
+    const char *why;
+} refusals[] = {
+    {RUMOR_DROP_UNKNOWN_KEY, "sealed with a key this keyring does not hold"},
+    {RUMOR_DROP_AUTH_FAILED, "failed authentication (forged, corrupted or a wrong key)"},
+    {RUMOR_DROP_REPLAYED, "replayed or out of their sender's window"},
+    {RUMOR_DROP_NOT_FOR_US, "addressed to another member"},
+    {RUMOR_DROP_PLAINTEXT, "unencrypted, from a node without the cluster key"},
+    {RUMOR_DROP_ENCRYPTED, "encrypted, and this node has no keyring"},
+};
+
+void rt_refused(rumor_runtime *rt, const rumor_addr *from)
+{
+    rt->counters.auth_refused++;
+    uint64_t now = uv_now(rt->loop);
+    if (rt->refused_logged_at && now - rt->refused_logged_at < RT_REFUSED_LOG_MS)
+        return;
+    rt->refused_logged_at = now;
+    rumor_stats st;
+    rumor_node_stats(rt->node, &st);
+    char msg[768], a[64];
+    size_t len = 0;
+    for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++) {
+        rumor_drop_reason r = refusals[i].r;
+        uint64_t d = st.dropped[r] - rt->refused_seen[r];
+        rt->refused_seen[r] = st.dropped[r];
+        if (d && len < sizeof msg)
+            len +=
+                (size_t)snprintf(msg + len, sizeof msg - len, "%s%llu %s (%s)", len ? ", " : "",
+                                 (unsigned long long)d, refusals[i].why, rumor_drop_reason_name(r));
+    }
+    rumor_addr_format(from, a, sizeof a);
+    rt_log(rt, RUMOR_LOG_WARN, "refused packets since the last report: %s; latest from %s",
+           len ? msg : "none counted", a);
 }
 
 /* ---- datagrams ---- */
@@ -253,8 +310,9 @@ static void udp_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
     rumor_addr from;
     if (rumor_runtime_addr_from_sockaddr(addr, &from) != 0)
         return;
-    (void)rumor_node_receive(rt->node, &from, (const uint8_t *)buf->base, (size_t)nread,
-                             rt_now(rt));
+    if (rumor_node_receive(rt->node, &from, (const uint8_t *)buf->base, (size_t)nread,
+                           rt_now(rt)) == RUMOR_ERR_AUTH)
+        rt_refused(rt, &from);
     rumor_runtime_pump(rt);
 }
 
@@ -389,6 +447,11 @@ int rumor_runtime_start(rumor_runtime *rt)
         return RUMOR_ERR_STATE;
     uv_update_time(rt->loop);
     int rc = rumor_node_new(&rt->node, &rt->opt.settings, rt_now(rt));
+    /* The engine keeps its own copies of the keys, the secret and the identity key; drop ours. */
+    sodium_memzero(rt->keys, sizeof rt->keys);
+    sodium_memzero(rt->opt.settings.seal_secret, sizeof rt->opt.settings.seal_secret);
+    sodium_memzero(rt->opt.settings.identity_seed, sizeof rt->opt.settings.identity_seed);
+    rt->opt.settings.keys = NULL;
     if (rc != 0) {
         rt_log(rt, RUMOR_LOG_ERROR, "engine refused the settings: %s", rumor_strerror(rc));
         return rc;
@@ -483,5 +546,6 @@ void rumor_runtime_del(rumor_runtime *rt)
     uv_cond_destroy(&rt->cv);
     if (rt->owns_loop)
         (void)uv_loop_close(&rt->own_loop);
+    sodium_memzero(rt, sizeof *rt);
     free(rt);
 }

@@ -25,6 +25,15 @@ typedef struct rumor_sim rumor_sim;
 /* Hook to adjust an engine's settings before rumor_node_new (timings, caps). */
 typedef void (*rumor_sim_settings_fn)(rumor_settings *s, uint32_t node, void *ud);
 
+/*
+ * Hook on every datagram and stream write from `from` to `to` as it enters the network: a
+ * hostile relay or a corrupting link in tests. It may rewrite the bytes in `data` and change
+ * `*len` (up to `cap`; for stream writes `cap` is the written length, so only in-place edits);
+ * `*len = 0` drops the datagram (a stream write is then delivered empty, i.e. not at all).
+ */
+typedef void (*rumor_sim_tamper_fn)(void *ud, uint32_t from, uint32_t to, bool stream,
+                                    uint8_t *data, size_t *len, size_t cap);
+
 typedef struct rumor_sim_options {
     uint64_t seed;
     uint32_t nodes;        /* node slots (indices 0..nodes-1); nodes start when told to */
@@ -38,12 +47,23 @@ typedef struct rumor_sim_options {
     bool abort_on_violation;     /* abort() on an invariant violation (after printing it) */
     rumor_sim_settings_fn settings_fn;
     void *settings_ud;
+    rumor_sim_tamper_fn tamper; /* NULL: the network delivers what was sent */
+    void *tamper_ud;
     FILE *log;       /* when set: one line per fault and node life-cycle change */
     bool log_events; /* also one line per engine event (needs `log`) */
     /* When set: called with every engine event after the simulator's own checks. It may call
      * the engine of `node` (answer a query, say): the simulator sends what that produces. */
     void (*event_fn)(rumor_sim *s, uint32_t node, const rumor_event *ev, void *ud);
     void *event_ud;
+    /* Encryption: every node starts with key 0 (rumor_sim_key) and keeps its keyring across
+     * restarts, as the agent's keyring file does; keyring faults rotate keys. */
+    bool encrypt;
+    /* An attacker on the wire: each datagram delivered and accepted is captured with this
+     * probability and injected again later (within replay_delay_ms, default 5000), half the time
+     * to its recipient and half to another node. With encryption an accepted replay is an
+     * invariant violation, except at a recipient that restarted since (docs/protocol.md 3.1.4). */
+    double replay;
+    uint32_t replay_delay_ms;
 } rumor_sim_options;
 
 /* Fills `o` with defaults for `profile`: its link latency, no loss, 1 s connect timeout. */
@@ -154,6 +174,9 @@ typedef enum rumor_sim_fault_kind {
     RUMOR_SIM_FAULT_LEAVE = 5,      /* node */
     RUMOR_SIM_FAULT_SPLIT = 6,      /* nodes [0, node) vs [node, N): a two-way partition */
     RUMOR_SIM_FAULT_HEAL = 7,
+    RUMOR_SIM_FAULT_KEY_INSTALL = 8, /* node, seed = key index: install the key */
+    RUMOR_SIM_FAULT_KEY_USE = 9,     /* node, seed = key index: make it primary */
+    RUMOR_SIM_FAULT_KEY_REMOVE = 10, /* node, seed = key index: remove it */
 } rumor_sim_fault_kind;
 
 typedef struct rumor_sim_fault {
@@ -167,10 +190,17 @@ typedef struct rumor_sim_fault {
 /* Queues `f` for virtual time `at` (not before now). */
 int rumor_sim_schedule(rumor_sim *s, uint64_t at, const rumor_sim_fault *f);
 
+/* The simulator's encryption key number `index` (0..31), derived from its seed. */
+void rumor_sim_key(const rumor_sim *s, uint32_t index, uint8_t out[RUMOR_KEY_BYTES]);
+
+/* Applies a keyring fault (RUMOR_SIM_FAULT_KEY_*) to node `i` now: on its engine when it runs,
+ * and to the keyring it will restart with. Returns the engine's result (0 when down). */
+int rumor_sim_node_keyring(rumor_sim *s, uint32_t i, rumor_sim_fault_kind op, uint32_t key);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Observation                                                                                 */
 
-/* FNV-1a style hash over every delivered datagram, stream op and engine event so far. */
+/* Multiply-xorshift hash over every delivered datagram, stream op and engine event so far. */
 uint64_t rumor_sim_trace_hash(const rumor_sim *s);
 
 /* Number of node slots, and the seed the simulator was created with. */
@@ -221,7 +251,15 @@ typedef struct rumor_sim_metrics {
     /* Engine counters (rumor_stats) summed over the nodes running now. */
     uint64_t probes, probe_failures, indirect_probes, stream_probes, suspicions, refutes;
     uint64_t pushpulls, engine_messages_out, engine_dropped;
+    /* Per-node identities (zero when off): signatures made, verified, answered by the cache,
+     * claims refused. */
+    uint64_t ident_signed, ident_verified, ident_cached, ident_refused;
     uint64_t events; /* engine events drained */
+    /* Encryption and replays: engine drops summed over the nodes running now, and the
+     * simulator's own count of the replays it injected. */
+    uint64_t dropped_auth_failed, dropped_unknown_key, dropped_replayed, dropped_not_for_us;
+    uint64_t dropped_plaintext, dropped_encrypted;
+    uint64_t replays_injected, replays_rejected, replays_accepted_after_restart;
     uint64_t trace_hash;
     uint64_t virtual_ms;
 } rumor_sim_metrics;

@@ -6,6 +6,7 @@
 #include "sim_internal.h"
 
 #include <inttypes.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -34,7 +35,11 @@ typedef struct cli_opts {
     int64_t join_spread_ms;
     bool one_seed;
     bool warm;
+    bool identity;
     bool log, log_events;
+    bool encrypt;
+    double replay;
+    int64_t rotate_at_ms; /* -1 = no rotation */
 } cli_opts;
 
 static void usage(FILE *f)
@@ -43,9 +48,11 @@ static void usage(FILE *f)
           "                 [--loss P] [--dup P] [--latency-ms MS] [--jitter-ms MS]\n"
           "                 [--connect-timeout-ms MS] [--join-spread-ms MS] [--one-seed]\n"
           "                 [--warm]   (start formed: every node restores every other)\n"
+          "                 [--identity]   (Ed25519 identities: every claim signed, checked)\n"
           "                 [--crash K] [--crash-at SECONDS] [--restart-after SECONDS]\n"
           "                 [--partition] [--partition-at SECONDS] [--partition-for SECONDS]\n"
           "                 [--pause] [--pause-at SECONDS] [--pause-for SECONDS]\n"
+          "                 [--encrypt] [--rotate-at SECONDS] [--replay P]\n"
           "                 [--log] [--log-events]   (trace to stderr)\n"
           "Faults without an explicit time happen once every node sees every other alive\n"
           "(or at a third of the duration if that never happens). Prints one JSON object.\n",
@@ -103,6 +110,7 @@ static void defaults(cli_opts *c)
     c->partition_for_ms = 120000;
     c->pause_for_ms = 10000;
     c->join_spread_ms = -1;
+    c->rotate_at_ms = -1;
 }
 
 /* Options that take no value. Returns true when `name` was one. */
@@ -112,12 +120,16 @@ static bool parse_flag(cli_opts *c, const char *name)
         c->one_seed = true;
     else if (!strcmp(name, "--warm"))
         c->warm = true;
+    else if (!strcmp(name, "--identity"))
+        c->identity = true;
     else if (!strcmp(name, "--partition"))
         c->partition = true;
     else if (!strcmp(name, "--pause"))
         c->pause = true;
     else if (!strcmp(name, "--log"))
         c->log = true;
+    else if (!strcmp(name, "--encrypt"))
+        c->encrypt = true;
     else if (!strcmp(name, "--log-events"))
         c->log = c->log_events = true;
     else
@@ -165,6 +177,12 @@ static int parse_valued(cli_opts *c, const char *name, const char *v)
         return parse_prob(v, &c->loss);
     if (!strcmp(name, "--dup"))
         return parse_prob(v, &c->dup);
+    if (!strcmp(name, "--replay"))
+        return parse_prob(v, &c->replay);
+    if (!strcmp(name, "--rotate-at")) {
+        c->encrypt = true;
+        return parse_secs_i(v, &c->rotate_at_ms);
+    }
     if (!strcmp(name, "--latency-ms"))
         return parse_ms_i(v, &c->latency_ms);
     if (!strcmp(name, "--jitter-ms"))
@@ -322,9 +340,28 @@ static void inject_faults(rumor_sim *s, const cli_opts *c, cli_state *st)
     }
 }
 
+/* Key 1 replaces key 0 the way an operator rotates: installed on every node (spread over 5
+ * s), made primary everywhere 10 s later, the old key removed 10 s after that. */
+static int schedule_rotation(rumor_sim *s, const cli_opts *c)
+{
+    static const rumor_sim_fault_kind steps[] = {
+        RUMOR_SIM_FAULT_KEY_INSTALL, RUMOR_SIM_FAULT_KEY_USE, RUMOR_SIM_FAULT_KEY_REMOVE};
+    for (uint32_t k = 0; k < 3; k++)
+        for (uint32_t i = 0; i < c->nodes; i++) {
+            rumor_sim_fault f = {.kind = steps[k], .node = i, .seed = k == 2 ? 0 : 1};
+            uint64_t at = (uint64_t)c->rotate_at_ms + 10000u * k + 5000u * i / c->nodes;
+            int rc = rumor_sim_schedule(s, at, &f);
+            if (rc != 0)
+                return rc;
+        }
+    return 0;
+}
+
 static int run_scenario(rumor_sim *s, const cli_opts *c, cli_state *st)
 {
     int rc = c->warm ? rumor_sim_warm_start(s) : schedule_joins(s, c);
+    if (rc == 0 && c->rotate_at_ms >= 0)
+        rc = schedule_rotation(s, c);
     if (rc != 0)
         return rc;
     while (rumor_sim_now(s) < c->duration_ms) {
@@ -368,7 +405,10 @@ static void print_options(FILE *f, const rumor_sim_options *o, const cli_opts *c
             (double)c->duration_ms / 1000.0, c->loss, c->dup, o->latency_ms, o->jitter_ms);
     fprintf(f, ",\"connect_timeout_ms\":%u,\"join_spread_ms\":%" PRIu64 ",\"one_seed\":%s",
             o->connect_timeout_ms, join_spread(c), c->one_seed ? "true" : "false");
-    fprintf(f, ",\"warm\":%s", c->warm ? "true" : "false");
+    fprintf(f, ",\"warm\":%s,\"identity\":%s,\"encrypt\":%s,\"replay\":%g",
+            c->warm ? "true" : "false", c->identity ? "true" : "false",
+            c->encrypt ? "true" : "false", c->replay);
+    json_at(f, "rotate_at_ms", c->rotate_at_ms);
     fprintf(f, ",\"crash\":%u", c->crash);
     json_at(f, "crash_at_ms", st->crash_done_at);
     json_at(f, "restart_after_ms", c->restart_after_ms);
@@ -411,6 +451,17 @@ static void print_result(FILE *out, rumor_sim *s, const rumor_sim_options *o, co
     fprintf(out, ",\"wall_s\":%.3f,\"peak_rss_kb\":%ld}\n", wall_s, peak_rss_kb());
 }
 
+/* --identity: each node's key pair from a seed derived from the run's seed and its index. */
+static void identity_settings(rumor_settings *s, uint32_t node, void *ud)
+{
+    uint64_t base = *(const uint64_t *)ud;
+    s->identity = true;
+    for (int i = 0; i < 4; i++) {
+        uint64_t x = (base + node * 0x9e3779b97f4a7c15ull) * (uint64_t)(2u * (unsigned)i + 1u);
+        memcpy(s->identity_seed + 8 * i, &x, 8);
+    }
+}
+
 int rumor_sim_cli(int argc, char **argv, FILE *out, FILE *err)
 {
     cli_opts c;
@@ -434,6 +485,16 @@ int rumor_sim_cli(int argc, char **argv, FILE *out, FILE *err)
         o.jitter_ms = (uint32_t)c.jitter_ms;
     o.log = c.log ? err : NULL;
     o.log_events = c.log_events;
+    if (c.identity) {
+        o.settings_fn = identity_settings;
+        o.settings_ud = &c.seed;
+    }
+    o.encrypt = c.encrypt;
+    o.replay = c.replay;
+    if (o.encrypt && sodium_init() < 0) {
+        fprintf(err, "rumor-sim: libsodium failed to initialize\n");
+        return 1;
+    }
     rumor_sim *s;
     rc = rumor_sim_new(&s, &o);
     if (rc != 0) {

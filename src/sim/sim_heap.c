@@ -3,18 +3,16 @@
 
 #include <stdlib.h>
 
+/* A 4-ary heap: half the levels of a binary one, and the four children of a node are adjacent
+ * in memory. Entries move into a hole instead of being swapped. (time, sequence) keys are
+ * unique, so the pop order does not depend on the heap's shape. */
+#define HEAP_ARITY 4
+
 static bool entry_less(const sim_entry *a, const sim_entry *b)
 {
     if (a->at != b->at)
         return a->at < b->at;
     return a->seq < b->seq;
-}
-
-static void swap_entries(sim_entry *a, sim_entry *b)
-{
-    sim_entry t = *a;
-    *a = *b;
-    *b = t;
 }
 
 int sim_heap_push(sim_heap *h, const sim_entry *e)
@@ -28,30 +26,15 @@ int sim_heap_push(sim_heap *h, const sim_entry *e)
         h->cap = cap;
     }
     size_t i = h->len++;
-    h->v[i] = *e;
     while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!entry_less(&h->v[i], &h->v[parent]))
+        size_t parent = (i - 1) / HEAP_ARITY;
+        if (!entry_less(e, &h->v[parent]))
             break;
-        swap_entries(&h->v[i], &h->v[parent]);
+        h->v[i] = h->v[parent];
         i = parent;
     }
+    h->v[i] = *e;
     return 0;
-}
-
-static void sift_down(sim_heap *h, size_t i)
-{
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < h->len && entry_less(&h->v[l], &h->v[m]))
-            m = l;
-        if (r < h->len && entry_less(&h->v[r], &h->v[m]))
-            m = r;
-        if (m == i)
-            return;
-        swap_entries(&h->v[i], &h->v[m]);
-        i = m;
-    }
 }
 
 bool sim_heap_pop(sim_heap *h, sim_entry *out)
@@ -59,9 +42,57 @@ bool sim_heap_pop(sim_heap *h, sim_entry *out)
     if (h->len == 0)
         return false;
     *out = h->v[0];
-    h->v[0] = h->v[--h->len];
-    sift_down(h, 0);
+    size_t n = --h->len;
+    if (n == 0)
+        return true;
+    /* Sift the last entry down from the root. */
+    const sim_entry *last = &h->v[n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = HEAP_ARITY * i + 1;
+        if (c >= n)
+            break;
+        size_t end = c + HEAP_ARITY < n ? c + HEAP_ARITY : n;
+        size_t m = c;
+        for (size_t k = c + 1; k < end; k++)
+            if (entry_less(&h->v[k], &h->v[m]))
+                m = k;
+        if (!entry_less(&h->v[m], last))
+            break;
+        h->v[i] = h->v[m];
+        i = m;
+    }
+    h->v[i] = *last;
     return true;
+}
+
+size_t sim_heap_upcoming(const sim_heap *h, const sim_entry **out, size_t k)
+{
+    /* The second smallest entry is a child of the root; the third is another child of the root
+     * or a child of the second. */
+    size_t got = 0;
+    if (k == 0 || h->len == 0)
+        return 0;
+    out[got++] = &h->v[0];
+    size_t second = 0, third = 0;
+    for (size_t c = 1; c <= HEAP_ARITY && c < h->len; c++) {
+        if (!second || entry_less(&h->v[c], &h->v[second])) {
+            third = second;
+            second = c;
+        } else if (!third || entry_less(&h->v[c], &h->v[third])) {
+            third = c;
+        }
+    }
+    if (!second || got == k)
+        return got;
+    out[got++] = &h->v[second];
+    for (size_t c = HEAP_ARITY * second + 1; c <= HEAP_ARITY * second + HEAP_ARITY && c < h->len;
+         c++)
+        if (!third || entry_less(&h->v[c], &h->v[third]))
+            third = c;
+    if (third && got < k)
+        out[got++] = &h->v[third];
+    return got;
 }
 
 const sim_entry *sim_heap_peek(const sim_heap *h)

@@ -77,6 +77,17 @@ static void engine_totals(const rumor_sim *s, rumor_sim_metrics *m)
         m->engine_messages_out += st.messages_out;
         for (int r = 0; r < RUMOR_DROP_REASON_COUNT; r++)
             m->engine_dropped += st.dropped[r];
+        m->ident_signed += st.ident_signed;
+        m->ident_verified += st.ident_verified;
+        m->ident_cached += st.ident_cached;
+        for (int r = 0; r < RUMOR_IDENT_REFUSAL_COUNT; r++)
+            m->ident_refused += st.ident_refused[r];
+        m->dropped_auth_failed += st.dropped[RUMOR_DROP_AUTH_FAILED];
+        m->dropped_unknown_key += st.dropped[RUMOR_DROP_UNKNOWN_KEY];
+        m->dropped_replayed += st.dropped[RUMOR_DROP_REPLAYED];
+        m->dropped_not_for_us += st.dropped[RUMOR_DROP_NOT_FOR_US];
+        m->dropped_plaintext += st.dropped[RUMOR_DROP_PLAINTEXT];
+        m->dropped_encrypted += st.dropped[RUMOR_DROP_ENCRYPTED];
     }
 }
 
@@ -111,6 +122,9 @@ void rumor_sim_metrics_get(const rumor_sim *s, rumor_sim_metrics *m)
     }
     engine_totals(s, m);
     m->events = s->events;
+    m->replays_injected = s->replays_injected;
+    m->replays_rejected = s->replays_rejected;
+    m->replays_accepted_after_restart = s->replays_after_restart;
     m->trace_hash = s->trace;
     m->virtual_ms = s->now;
 }
@@ -155,6 +169,18 @@ void rumor_sim_metrics_json(const rumor_sim_metrics *m, FILE *f)
             ",\"dropped\":%" PRIu64 "},",
             m->probes, m->probe_failures, m->indirect_probes, m->stream_probes, m->suspicions,
             m->refutes, m->pushpulls, m->engine_messages_out, m->engine_dropped);
+    fprintf(f,
+            "\"identity\":{\"signed\":%" PRIu64 ",\"verified\":%" PRIu64 ",\"cached\":%" PRIu64
+            ",\"refused\":%" PRIu64 "},",
+            m->ident_signed, m->ident_verified, m->ident_cached, m->ident_refused);
+    fprintf(f,
+            "\"seal\":{\"auth_failed\":%" PRIu64 ",\"unknown_key\":%" PRIu64
+            ",\"replayed\":%" PRIu64 ",\"not_for_us\":%" PRIu64 ",\"plaintext\":%" PRIu64
+            ",\"encrypted\":%" PRIu64 ",\"replays_injected\":%" PRIu64
+            ",\"replays_rejected\":%" PRIu64 ",\"replays_accepted_after_restart\":%" PRIu64 "},",
+            m->dropped_auth_failed, m->dropped_unknown_key, m->dropped_replayed,
+            m->dropped_not_for_us, m->dropped_plaintext, m->dropped_encrypted, m->replays_injected,
+            m->replays_rejected, m->replays_accepted_after_restart);
     fprintf(f,
             "\"events\":%" PRIu64 ",\"virtual_ms\":%" PRIu64 ",\"trace_hash\":\"%016" PRIx64 "\"",
             m->events, m->virtual_ms, m->trace_hash);

@@ -40,6 +40,7 @@ static void queue_copy(rumor_sim *s, uint32_t src, uint32_t dst, const rumor_dat
     sim_pkt *p = malloc(sizeof(*p) + d->len);
     if (!p)
         return; /* out of memory looks like loss to the protocol, which must cope anyway */
+    memset(p, 0, sizeof(*p));
     p->src = src;
     p->src_life = s->nodes[src].life;
     p->len = (uint32_t)d->len;
@@ -65,15 +66,33 @@ void vnet_send(rumor_sim *s, uint32_t src, const rumor_datagram *d)
         s->dropped_loss++;
         return;
     }
-    queue_copy(s, src, dst, d);
-    if (sim_rng_chance(s->rng, s->o.dup))
-        queue_copy(s, src, dst, d);
+    rumor_datagram t = *d;
+    uint8_t *copy = NULL;
+    if (s->o.tamper) {
+        /* The hook edits a copy with room to grow; the engine's buffer stays as it was. */
+        copy = malloc(RUMOR_PACKET_MAX);
+        if (!copy)
+            return;
+        memcpy(copy, d->data, d->len);
+        size_t len = d->len;
+        s->o.tamper(s->o.tamper_ud, src, dst, false, copy, &len, RUMOR_PACKET_MAX);
+        t.data = copy;
+        t.len = len <= RUMOR_PACKET_MAX ? len : RUMOR_PACKET_MAX;
+    }
+    if (t.len > 0) {
+        queue_copy(s, src, dst, &t);
+        if (sim_rng_chance(s->rng, s->o.dup))
+            queue_copy(s, src, dst, &t);
+    }
+    free(copy);
 }
 
 bool vnet_dgram_arrives(rumor_sim *s, const sim_entry *e)
 {
     const sim_pkt *p = e->p;
     const sim_node *src = &s->nodes[p->src];
+    if (p->replay)
+        return true; /* the attacker sends it, whatever became of the sender */
     /* A crashed sender's packets die with it; a gracefully stopped one's were really sent. */
     if (src->life != p->src_life || src->state == RUMOR_SIM_CRASHED) {
         s->dropped_down++;
@@ -100,9 +119,15 @@ void vnet_deliver_dgram(rumor_sim *s, const sim_entry *e)
         return;
     s->trace = sim_hash_u64(s->trace, (uint64_t)p->src << 32 | p->len);
     s->trace = sim_hash_mix(s->trace, p->data, p->len);
+    if (p->replay) {
+        sim_seal_deliver_replay(s, e);
+        return;
+    }
     rumor_addr from;
     rumor_sim_addr(&from, p->src);
-    (void)rumor_node_receive(dst->eng, &from, p->data, p->len, s->now);
+    int rc = rumor_node_receive(dst->eng, &from, p->data, p->len, s->now);
+    if (s->o.replay > 0)
+        sim_seal_captured(s, e, rc);
     sim_after_call(s, e->node);
 }
 

@@ -138,6 +138,11 @@ static void stream_write(rumor_sim *s, sim_conn *c, uint32_t slot, uint32_t side
     ch->side = peer;
     ch->len = (uint32_t)op->len;
     memcpy(ch->data, op->data, op->len);
+    if (s->o.tamper) {
+        size_t len = op->len;
+        s->o.tamper(s->o.tamper_ud, c->node[side], c->node[peer], true, ch->data, &len, op->len);
+        ch->len = (uint32_t)(len <= op->len ? len : op->len);
+    }
     uint64_t at = s->now + vnet_latency(s);
     if (at < c->next_at[side])
         at = c->next_at[side];

@@ -73,7 +73,7 @@ class Agent:
         self.index = index
         self.name = name or f"node{index:02d}"
         self.port = PORT_BASE + index
-        self.http_port = PORT_BASE + 500 + index
+        self.http_port = PORT_BASE + 250 + index
         self.addr = f"127.0.0.1:{self.port}"
         self.http = f"127.0.0.1:{self.http_port}"
         self.data_dir = os.path.join(workdir, self.name) if data_dir else None

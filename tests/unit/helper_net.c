@@ -39,6 +39,8 @@ struct tnet {
     double loss;
     tnet_event_fn hook;
     void *hook_ud;
+    tnet_tap_fn tap;
+    void *tap_ud;
 };
 
 static uint64_t rnd(tnet *t)
@@ -251,6 +253,8 @@ static void deliver(tnet *t, delivery *d)
     switch (d->kind) {
     case D_DGRAM: {
         rumor_addr from = tnet_addr(d->from);
+        if (t->tap && !t->cut[d->from][to])
+            t->tap(t->tap_ud, d->from, to, false, d->data, d->len);
         if (!t->cut[d->from][to])
             rumor_node_receive(nd, &from, d->data, d->len, t->now);
         break;
@@ -268,6 +272,8 @@ static void deliver(tnet *t, delivery *d)
         break;
     case D_DATA: {
         uint64_t id = d->sid ? c->idb : c->ida;
+        if (t->tap)
+            t->tap(t->tap_ud, d->from, to, true, d->data, d->len);
         if (id && id != UINT64_MAX)
             rumor_node_stream_data(nd, id, d->data, d->len, t->now);
         break;
@@ -352,4 +358,16 @@ int tnet_inject(tnet *t, int to, const rumor_addr *from, const uint8_t *p, size_
     int rc = rumor_node_receive(t->node[to], from, p, len, t->now);
     drain(t, to);
     return rc;
+}
+
+void tnet_tap(tnet *t, tnet_tap_fn fn, void *ud)
+{
+    t->tap = fn;
+    t->tap_ud = ud;
+}
+
+void tnet_restart(tnet *t, int i)
+{
+    tnet_start(t, i);
+    drain(t, i);
 }

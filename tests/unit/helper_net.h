@@ -40,5 +40,10 @@ void tnet_set_event_hook(tnet *t, tnet_event_fn fn, void *ud);
 void tnet_poll(tnet *t, int i);
 /* Raw datagram injection, as if from `from` (any address). */
 int tnet_inject(tnet *t, int to, const rumor_addr *from, const uint8_t *p, size_t len);
+/* Sees every datagram and stream write as it is delivered (a packet capture). */
+typedef void (*tnet_tap_fn)(void *ud, int from, int to, bool stream, const uint8_t *p, size_t len);
+void tnet_tap(tnet *t, tnet_tap_fn fn, void *ud);
+/* Restarts node i (a new rumor_node from its settings, which the caller may change first). */
+void tnet_restart(tnet *t, int i);
 
 #endif

@@ -16,8 +16,14 @@ static const kv_limits LIM = {1024, 8, 4096, 1u << 20, 1000};
 
 static kv_delta put(const char *k, const char *v, uint8_t flags, uint64_t stamp)
 {
-    kv_delta d = {
-        (const uint8_t *)k, strlen(k), (const uint8_t *)v, v ? strlen(v) : 0, 0, stamp, flags};
+    kv_delta d = {(const uint8_t *)k,
+                  strlen(k),
+                  (const uint8_t *)v,
+                  v ? strlen(v) : 0,
+                  0,
+                  stamp,
+                  flags,
+                  NULL};
     return d;
 }
 
@@ -53,7 +59,7 @@ static int sync_origin(kv_store *dst, kv_store *src, const char *name, size_t ba
         }
         for (size_t i = 0; e && i < batch; i++, e = e->next) {
             kv_delta x = {kv_key(e),  e->key_len, kv_value(e), e->value_len,
-                          e->version, e->stamp,   e->flags};
+                          e->version, e->stamp,   e->flags,    NULL};
             assert_int_equal(kv_apply(dst, d, &x, 0), 1);
         }
         rounds++;

@@ -45,12 +45,24 @@ static void check_table(const members *t)
     for (size_t i = 0; i < t->count; i++) {
         const member *m = t->order[i];
         assert_int_equal(m->order_idx, i);
+        assert_int_equal((uintptr_t)m % 64, 0); /* one record, one cache line */
         assert_ptr_equal(members_find(t, member_name(m), m->name_len), m);
+        /* Its id names its record (tables beside this one are indexed by it). */
+        uint32_t id = members_id(t, m);
+        assert_true(id >= 1 && id <= t->recs.fresh);
+        assert_ptr_equal(members_pool_at(&t->recs, id), m);
         by[m->state]++;
+        const member_ext *x = members_ext(t, m);
+        size_t meta_len;
+        members_meta(t, m, &meta_len);
         if (m->state == RUMOR_MEMBER_FAILED || m->state == RUMOR_MEMBER_LEFT) {
-            assert_true(m->dead_idx < t->ndead);
-            assert_ptr_equal(t->dead[m->dead_idx], m);
+            assert_non_null(x);
+            assert_true(x->dead_idx < t->ndead);
+            assert_ptr_equal(t->dead[x->dead_idx], m);
             dead++;
+        } else if (meta_len == 0) {
+            /* Nothing in these tables sets a broadcast or a suspicion: no extension left. */
+            assert_null(x);
         }
     }
     for (int s = 0; s < 4; s++)
@@ -84,8 +96,8 @@ static void test_add_find_many(void **ctx)
     add_all(&t, &r, N);
     assert_int_equal(t.count, N);
     assert_int_equal(t.by_state[RUMOR_MEMBER_ALIVE], N);
-    /* Load factor stays at or under 1/2. */
-    assert_true(t.nslots >= 2 * t.count);
+    /* Load factor stays at or under 3/4. */
+    assert_true(4 * t.count <= 3 * t.nslots);
     for (int i = 0; i < N; i++) {
         member *m = find_i(&t, i);
         assert_non_null(m);
@@ -98,6 +110,116 @@ static void test_add_find_many(void **ctx)
     assert_null(members_find(&t, "m10000", 6));
     assert_null(members_find(&t, "m1x", 3));
     assert_null(members_find(&t, "m99999", 6));
+    check_table(&t);
+    members_free(&t);
+}
+
+/* A counting allocator that can be told to fail, to see what reserve does on both paths. */
+typedef struct count_alloc {
+    size_t calls;
+    size_t fail_after; /* allocations and reallocations allowed, SIZE_MAX = all */
+} count_alloc;
+
+static void *ca_alloc(void *ud, size_t size)
+{
+    count_alloc *c = ud;
+    return c->calls++ < c->fail_after ? malloc(size) : NULL;
+}
+
+static void *ca_realloc(void *ud, void *p, size_t size)
+{
+    count_alloc *c = ud;
+    return c->calls++ < c->fail_after ? realloc(p, size) : NULL;
+}
+
+static void ca_free(void *ud, void *p)
+{
+    (void)ud;
+    free(p);
+}
+
+static void test_reserve(void **ctx)
+{
+    (void)ctx;
+    count_alloc ca = {0, SIZE_MAX};
+    rumor_allocator a = {ca_alloc, ca_realloc, ca_free, &ca};
+    members t;
+    rng r;
+    rng_seed(&r, 11);
+    members_init(&t, &a);
+    assert_true(members_reserve(&t, N));
+    /* Exact sizes: the order holds N, the index is the smallest power of two at load <= 3/4,
+     * the slab index has room for every slab. */
+    assert_int_equal(t.cap, N);
+    assert_int_equal(t.nslots, 16384);
+    assert_int_equal(t.recs.cap, (N + MEMBER_SLAB - 1) / MEMBER_SLAB);
+    member **order = t.order;
+    uint64_t *slots = t.slots;
+    uint8_t **slab_index = t.recs.slabs;
+    size_t calls = ca.calls;
+    add_all(&t, &r, N);
+    /* Nothing was regrown: only the slabs themselves and the long names were allocated. */
+    assert_ptr_equal(t.order, order);
+    assert_ptr_equal(t.slots, slots);
+    assert_ptr_equal(t.recs.slabs, slab_index);
+    size_t long_names = 0;
+    for (int i = 0; i < N; i++) {
+        char name[RUMOR_NAME_MAX + 1];
+        long_names += name_of(i, name) > MEMBER_NAME_INLINE;
+    }
+    assert_int_equal(ca.calls - calls, t.recs.nslabs + long_names);
+    check_table(&t);
+    /* A smaller reservation changes nothing; a larger one rehashes and keeps every member. */
+    assert_true(members_reserve(&t, 10));
+    assert_ptr_equal(t.slots, slots);
+    assert_int_equal(t.cap, N);
+    assert_true(members_reserve(&t, 3 * N));
+    assert_int_equal(t.cap, 3 * N);
+    assert_int_equal(t.nslots, 65536);
+    check_table(&t);
+    for (int i = 0; i < N; i++)
+        assert_non_null(find_i(&t, i));
+    /* Out of memory at the first or the second step (index rebuilt, order not grown): reserve
+     * says so and the table is still whole and usable. */
+    for (size_t ok = 0; ok < 2; ok++) {
+        ca.fail_after = ca.calls + ok;
+        assert_false(members_reserve(&t, (6 + 6 * ok) * N));
+        ca.fail_after = SIZE_MAX;
+        assert_int_equal(t.cap, 3 * N);
+        check_table(&t);
+    }
+    assert_non_null(members_add(&t, "after-oom", 9, &r));
+    assert_non_null(members_find(&t, "after-oom", 9));
+    check_table(&t);
+    members_free(&t);
+}
+
+/* Records are handed out from slabs in order and come back through the free list: a table that
+ * loses and regains members reuses them instead of growing. */
+static void test_record_reuse(void **ctx)
+{
+    (void)ctx;
+    members t;
+    rng r;
+    rng_seed(&r, 12);
+    members_init(&t, &rumor_alloc_libc);
+    add_all(&t, &r, 3 * MEMBER_SLAB);
+    size_t slabs = t.recs.nslabs, fresh = t.recs.fresh;
+    assert_int_equal(fresh, 3 * MEMBER_SLAB);
+    /* Drop every other member (long names among them), then add as many new ones. */
+    for (int i = 0; i < 3 * MEMBER_SLAB; i += 2) {
+        member *m = find_i(&t, i);
+        assert_non_null(m);
+        members_remove(&t, m);
+    }
+    check_table(&t);
+    for (int i = 0; i < 3 * MEMBER_SLAB; i += 2) {
+        char name[64];
+        int w = snprintf(name, sizeof(name), i % 4 ? "again-%d" : "again-with-a-long-name-%d", i);
+        assert_non_null(members_add(&t, name, (size_t)w, &r));
+    }
+    assert_int_equal(t.recs.nslabs, slabs);
+    assert_int_equal(t.recs.fresh, fresh);
     check_table(&t);
     members_free(&t);
 }
@@ -215,6 +337,34 @@ static void test_removal_collisions(void **ctx)
         }
         check_table(&t);
     }
+    members_free(&t);
+}
+
+/* Names with the same 32-bit hash (found offline): the index compares hashes first, so the
+ * names themselves must still tell such members apart, on lookup and on removal. */
+static void test_full_hash_collisions(void **ctx)
+{
+    (void)ctx;
+    static const char *const names[4] = {"m516c6d49", "m2b21c7d5", "m45014385", "m570a06c8"};
+    members t;
+    rng r;
+    rng_seed(&r, 10);
+    members_init(&t, &rumor_alloc_libc);
+    member *m[4];
+    for (int i = 0; i < 4; i++)
+        m[i] = members_add(&t, names[i], 9, &r);
+    assert_ptr_equal(members_find(&t, names[0], 9), m[0]);
+    assert_ptr_equal(members_find(&t, names[1], 9), m[1]);
+    assert_ptr_equal(members_find(&t, names[2], 9), m[2]);
+    assert_ptr_equal(members_find(&t, names[3], 9), m[3]);
+    assert_null(members_find(&t, "m516c6d4", 8));
+    members_remove(&t, m[0]);
+    assert_null(members_find(&t, names[0], 9));
+    assert_ptr_equal(members_find(&t, names[1], 9), m[1]);
+    members_remove(&t, m[3]);
+    assert_ptr_equal(members_find(&t, names[2], 9), m[2]);
+    assert_null(members_find(&t, names[3], 9));
+    check_table(&t);
     members_free(&t);
 }
 
@@ -336,7 +486,12 @@ static void test_dead_transitions(void **ctx)
     members_remove(&t, a);
     assert_int_equal(t.ndead, 1);
     assert_ptr_equal(t.dead[0], b);
-    assert_int_equal(b->dead_idx, 0);
+    assert_int_equal(members_ext(&t, b)->dead_idx, 0);
+    check_table(&t);
+    /* Back from the dead (a higher incarnation): off the list, and the extension goes. */
+    assert_true(members_set_state(&t, b, RUMOR_MEMBER_ALIVE, 5));
+    assert_int_equal(t.ndead, 0);
+    assert_null(members_ext(&t, b));
     check_table(&t);
     members_free(&t);
 }
@@ -349,31 +504,149 @@ static void test_meta(void **ctx)
     rng_seed(&r, 8);
     members_init(&t, &rumor_alloc_libc);
     member *m = members_add(&t, "m", 1, &r);
-    assert_int_equal(m->meta_len, 0);
-    assert_null(m->meta);
+    size_t len;
+    assert_null(members_meta(&t, m, &len));
+    assert_int_equal(len, 0);
+    assert_null(members_ext(&t, m));
     assert_true(members_set_meta(&t, m, (const uint8_t *)"role=db", 7));
-    assert_int_equal(m->meta_len, 7);
-    assert_memory_equal(m->meta, "role=db", 7);
-    const uint8_t *p = m->meta;
+    const uint8_t *p = members_meta(&t, m, &len);
+    assert_int_equal(len, 7);
+    assert_memory_equal(p, "role=db", 7);
     assert_true(members_set_meta(&t, m, (const uint8_t *)"role=db", 7));
-    assert_ptr_equal(m->meta, p); /* unchanged: no reallocation */
+    assert_ptr_equal(members_meta(&t, m, &len), p); /* unchanged: no reallocation */
     uint8_t big[RUMOR_META_MAX];
     memset(big, 'x', sizeof(big));
     assert_true(members_set_meta(&t, m, big, sizeof(big)));
-    assert_int_equal(m->meta_len, RUMOR_META_MAX);
+    members_meta(&t, m, &len);
+    assert_int_equal(len, RUMOR_META_MAX);
     assert_true(members_set_meta(&t, m, NULL, 0));
-    assert_int_equal(m->meta_len, 0);
-    assert_null(m->meta);
+    assert_null(members_meta(&t, m, &len));
+    assert_int_equal(len, 0);
+    assert_null(members_ext(&t, m)); /* nothing left in it */
+    /* A member removed with metadata, and a table freed with some: nothing leaks (ASan). */
+    member *k = members_add(&t, "keep", 4, &r);
+    assert_true(members_set_meta(&t, k, (const uint8_t *)"a=1", 3));
+    assert_true(members_set_meta(&t, m, (const uint8_t *)"b=2", 3));
+    members_remove(&t, m);
+    check_table(&t);
+    members_free(&t);
+}
+
+/* Extensions exist while something in them is in use, and their records are reused. */
+static void test_ext_lifetime(void **ctx)
+{
+    (void)ctx;
+    members t;
+    rng r;
+    rng_seed(&r, 9);
+    members_init(&t, &rumor_alloc_libc);
+    member *m = members_add(&t, "m", 1, &r);
+    member_ext *x = members_ext_get(&t, m);
+    assert_non_null(x);
+    assert_ptr_equal(members_ext_get(&t, m), x); /* the same one */
+    assert_null(x->meta);
+    assert_null(x->bcast);
+    assert_null(x->susp);
+    /* In use: a suspicion pointer keeps it (any non-NULL value will do here). */
+    x->susp = (struct suspicion *)&r;
+    members_ext_trim(&t, m);
+    assert_ptr_equal(members_ext(&t, m), x);
+    assert_ptr_equal(members_susp(&t, m), (struct suspicion *)&r);
+    x->susp = NULL;
+    x->bcast = (struct bcast *)&r;
+    members_ext_trim(&t, m);
+    assert_ptr_equal(members_bcast(&t, m), (struct bcast *)&r);
+    x->bcast = NULL;
+    members_ext_trim(&t, m);
+    assert_null(members_ext(&t, m));
+    assert_null(members_susp(&t, m));
+    assert_null(members_bcast(&t, m));
+    /* The released record is the next one handed out. */
+    member *o = members_add(&t, "o", 1, &r);
+    assert_ptr_equal(members_ext_get(&t, o), x);
+    assert_int_equal(t.exts.fresh, 1);
+    members_ext_trim(&t, o);
+    assert_null(members_ext(&t, o));
+    check_table(&t);
+    members_free(&t);
+}
+
+/* The cache hint reads the index (and, at level 2, finds the record) but changes nothing, for
+ * present and absent names, on an empty table and in a wrapped probe chain. */
+static void test_prefetch_changes_nothing(void **ctx)
+{
+    (void)ctx;
+    members t;
+    rng r;
+    rng_seed(&r, 13);
+    members_init(&t, &rumor_alloc_libc);
+    for (unsigned level = 0; level < 4; level++)
+        members_prefetch(&t, "nobody", 6, level); /* no index yet */
+    add_all(&t, &r, 3000);
+    members before = t;
+    uint64_t *slots = malloc(t.nslots * sizeof(*slots));
+    assert_non_null(slots);
+    memcpy(slots, t.slots, t.nslots * sizeof(*slots));
+    for (int i = 0; i < 3000; i += 7) {
+        char name[RUMOR_NAME_MAX + 1];
+        size_t len = name_of(i, name);
+        for (unsigned level = 0; level < 4; level++)
+            members_prefetch(&t, name, len, level);
+        members_prefetch(&t, "absent", 6, 2);
+        members_prefetch(&t, "m516c6d49", 9, 2);
+    }
+    assert_memory_equal(&t, &before, sizeof(t));
+    assert_memory_equal(t.slots, slots, t.nslots * sizeof(*slots));
+    check_table(&t);
+    free(slots);
+    members_free(&t);
+}
+
+/* members_id() answers only for records in the table: a copy with the same name, or any record
+ * of an empty table, has none. Ids of removed members go to the next ones added. */
+static void test_member_ids(void **ctx)
+{
+    (void)ctx;
+    members t;
+    rng r;
+    rng_seed(&r, 14);
+    members_init(&t, &rumor_alloc_libc);
+    member copy;
+    memset(&copy, 0, sizeof(copy));
+    memcpy(copy.n.inline_name, "m1", 3);
+    copy.name_len = 2;
+    assert_int_equal(members_id(&t, &copy), 0);
+    add_all(&t, &r, 100);
+    member *m1 = find_i(&t, 1);
+    assert_non_null(m1);
+    assert_int_equal(members_id(&t, &copy), 0);
+    uint32_t id = members_id(&t, m1);
+    assert_int_not_equal(id, 0);
+    members_remove(&t, m1);
+    member *again = members_add(&t, "new", 3, &r);
+    assert_non_null(again);
+    assert_int_equal(members_id(&t, again), id);
+    check_table(&t);
     members_free(&t);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_add_find_many),     cmocka_unit_test(test_add_bounds),
-        cmocka_unit_test(test_random_removals),   cmocka_unit_test(test_removal_collisions),
-        cmocka_unit_test(test_probe_order_round), cmocka_unit_test(test_states_and_dead_list),
-        cmocka_unit_test(test_dead_transitions),  cmocka_unit_test(test_meta),
+        cmocka_unit_test(test_add_find_many),
+        cmocka_unit_test(test_add_bounds),
+        cmocka_unit_test(test_random_removals),
+        cmocka_unit_test(test_removal_collisions),
+        cmocka_unit_test(test_probe_order_round),
+        cmocka_unit_test(test_states_and_dead_list),
+        cmocka_unit_test(test_dead_transitions),
+        cmocka_unit_test(test_meta),
+        cmocka_unit_test(test_reserve),
+        cmocka_unit_test(test_record_reuse),
+        cmocka_unit_test(test_ext_lifetime),
+        cmocka_unit_test(test_full_hash_collisions),
+        cmocka_unit_test(test_prefetch_changes_nothing),
+        cmocka_unit_test(test_member_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,7 +12,9 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
+#include "core/node.h"
 #include "core/wire.h"
 #include "helper_net.h"
 #include "rumor.h"
@@ -387,8 +389,9 @@ static void test_names(void **ctx)
     assert_string_equal(rumor_event_type_name((rumor_event_type)15), "unknown");
 
     static const char *drops[RUMOR_DROP_REASON_COUNT] = {
-        "truncated",    "bad_magic", "bad_version", "bad_label", "malformed", "oversize",
-        "unknown_type", "encrypted", "not_for_us",  "stale",     "queue_full"};
+        "truncated",    "bad_magic", "bad_version", "bad_label", "malformed",  "oversize",
+        "unknown_type", "encrypted", "not_for_us",  "stale",     "queue_full", "auth_failed",
+        "unknown_key",  "replayed",  "plaintext",   "identity"};
     for (int r = 0; r < RUMOR_DROP_REASON_COUNT; r++)
         assert_string_equal(rumor_drop_reason_name((rumor_drop_reason)r), drops[r]);
     assert_string_equal(rumor_drop_reason_name(RUMOR_DROP_REASON_COUNT), "unknown");
@@ -495,6 +498,132 @@ static void test_restore(void **ctx)
     rumor_node_del(n);
 }
 
+static void *flaky_alloc(void *ud, size_t size)
+{
+    return *(bool *)ud ? NULL : malloc(size);
+}
+
+static void *flaky_realloc(void *ud, void *p, size_t size)
+{
+    return *(bool *)ud ? NULL : realloc(p, size);
+}
+
+static void flaky_free(void *ud, void *p)
+{
+    (void)ud;
+    free(p);
+}
+
+/* rumor_node_reserve sizes the member table ahead of many restores; it changes no state. */
+static void test_reserve(void **ctx)
+{
+    (void)ctx;
+    rumor_settings s = valid_settings();
+    s.members_max = 5000;
+    rumor_node *n;
+    assert_int_equal(rumor_node_new(&n, &s, 1000), RUMOR_OK);
+    rumor_event ev;
+    while (rumor_node_poll_event(n, &ev)) {
+    }
+    /* Capped at members_max: a huge count is not an allocation failure. */
+    assert_int_equal(rumor_node_reserve(n, SIZE_MAX), RUMOR_OK);
+    assert_int_equal(rumor_node_reserve(n, 3000), RUMOR_OK);
+    assert_int_equal(rumor_node_member_count(n), 1);
+    assert_false(rumor_node_poll_event(n, &ev));
+    for (int i = 0; i < 3000; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "restored-%d", i);
+        rumor_member m;
+        memset(&m, 0, sizeof(m));
+        m.name = name;
+        m.addr = tnet_addr(i + 10);
+        m.incarnation = (uint32_t)i;
+        assert_int_equal(rumor_node_restore(n, &m, 1001), RUMOR_OK);
+        assert_true(rumor_node_poll_event(n, &ev));
+        assert_int_equal(ev.type, RUMOR_EVENT_MEMBER_JOIN);
+    }
+    assert_int_equal(rumor_node_member_count(n), 3001);
+    rumor_member got;
+    assert_int_equal(rumor_node_member_find(n, "restored-2999", &got), RUMOR_OK);
+    assert_int_equal(got.incarnation, 2999);
+    rumor_node_del(n);
+
+    /* Out of memory: an error, and the node goes on as before. */
+    bool fail = false;
+    rumor_allocator a = {flaky_alloc, flaky_realloc, flaky_free, &fail};
+    s.allocator = &a;
+    assert_int_equal(rumor_node_new(&n, &s, 1000), RUMOR_OK);
+    fail = true;
+    assert_int_equal(rumor_node_reserve(n, 4000), RUMOR_ERR_NOMEM);
+    fail = false;
+    rumor_member m;
+    memset(&m, 0, sizeof(m));
+    m.name = "after";
+    m.addr = tnet_addr(9);
+    assert_int_equal(rumor_node_restore(n, &m, 1001), RUMOR_OK);
+    assert_int_equal(rumor_node_member_count(n), 2);
+    rumor_node_del(n);
+}
+
+static void stats_equal(const rumor_stats *a, const rumor_stats *b)
+{
+    assert_memory_equal(a, b, sizeof(*a));
+}
+
+/* The cache hints for hosts that drive many nodes change nothing a host can see, at every
+ * level, with a member list, at the end of a probe round, and for names good and bad. */
+static void test_prefetch_hints(void **ctx)
+{
+    (void)ctx;
+    rumor_settings s = valid_settings();
+    rumor_node *n;
+    assert_int_equal(rumor_node_new(&n, &s, 1000), RUMOR_OK);
+    for (unsigned level = 0; level < 4; level++) {
+        rumor_node_prefetch(n, level);
+        rumor_node_prefetch_member(n, "node-a", 6, level);
+    }
+    for (int i = 0; i < 50; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "peer-%d", i);
+        rumor_member m;
+        memset(&m, 0, sizeof(m));
+        m.name = name;
+        m.addr = tnet_addr(i + 10);
+        assert_int_equal(rumor_node_restore(n, &m, 1001), RUMOR_OK);
+    }
+    rumor_event ev;
+    while (rumor_node_poll_event(n, &ev)) {
+    }
+    rumor_node_tick(n, 5000);
+    rumor_datagram d;
+    while (rumor_node_poll_datagram(n, &d)) {
+    }
+    rumor_stats before, after;
+    rumor_node_stats(n, &before);
+    uint64_t deadline = rumor_node_deadline(n);
+    for (unsigned level = 0; level < 4; level++) {
+        rumor_node_prefetch(n, level);
+        rumor_node_prefetch_member(n, "peer-7", 6, level);
+        rumor_node_prefetch_member(n, "stranger", 8, level);
+        rumor_node_prefetch_member(n, NULL, 3, level);
+        rumor_node_prefetch_member(n, "x", 0, level);
+        rumor_node_prefetch_member(n, long_name, RUMOR_NAME_MAX + 1, level);
+    }
+    /* At the end of a round there is no next target in the order to hint at. */
+    size_t probe_idx = n->mem.probe_idx;
+    n->mem.probe_idx = n->mem.count;
+    for (unsigned level = 0; level < 4; level++)
+        rumor_node_prefetch(n, level);
+    n->mem.probe_idx = probe_idx;
+    rumor_node_stats(n, &after);
+    stats_equal(&before, &after);
+    assert_int_equal(rumor_node_deadline(n), deadline);
+    assert_int_equal(rumor_node_member_count(n), 51);
+    assert_false(rumor_node_poll_event(n, &ev));
+    assert_false(rumor_node_poll_datagram(n, &d));
+    rumor_node_del(n);
+}
+
 static void test_members_max(void **ctx)
 {
     (void)ctx;
@@ -576,6 +705,8 @@ static void test_large_meta_propagates(void **ctx)
 
 int main(void)
 {
+    if (sodium_init() < 0) /* the host's job, not the engine's */
+        return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_settings_validation),
         cmocka_unit_test(test_settings_copied),
@@ -584,6 +715,8 @@ int main(void)
         cmocka_unit_test(test_addr_helpers),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_restore),
+        cmocka_unit_test(test_reserve),
+        cmocka_unit_test(test_prefetch_hints),
         cmocka_unit_test(test_members_max),
         cmocka_unit_test(test_large_meta_propagates),
     };

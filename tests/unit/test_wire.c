@@ -13,8 +13,10 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
 #include "core/buf.h"
+#include "core/ident.h"
 #include "core/wire.h"
 
 #define ADDR_A 0x07, 0x04, 0x0a, 0x00, 0x00, 0x01, 0x1f, 0x0a
@@ -51,6 +53,8 @@ static rumor_addr addr_a, addr_c;
 static int setup(void **ctx)
 {
     (void)ctx;
+    if (sodium_init() < 0) /* the host's job, not the engine's */
+        return -1;
     static const uint8_t ipa[4] = {10, 0, 0, 1}, ipc[4] = {10, 0, 0, 3};
     rumor_addr_from_ip(&addr_a, 4, ipa, 7946);
     rumor_addr_from_ip(&addr_c, 4, ipc, 7946);
@@ -643,6 +647,288 @@ static void test_golden_kv(void **ctx)
     assert_int_equal(msg_rc(bad, sizeof(bad), &m), -(int)RUMOR_DROP_MALFORMED - 1);
 }
 
+/* ---- identity trailers (docs/protocol.md section 12) ---- */
+
+/* Key pair of node "a": Ed25519 from the seed 01 01 ... 01; the authority's from 02 02 ... 02.
+ * Ed25519 signatures are deterministic, so the signatures below are golden too. */
+static const uint8_t g_pk_a[32] = {0x8a, 0x88, 0xe3, 0xdd, 0x74, 0x09, 0xf1, 0x95, 0xfd, 0x52, 0xdb,
+                                   0x2d, 0x3c, 0xba, 0x5d, 0x72, 0xca, 0x67, 0x09, 0xbf, 0x1d, 0x94,
+                                   0x12, 0x1b, 0xf3, 0x74, 0x88, 0x01, 0xb4, 0x0f, 0x6f, 0x5c};
+static const uint8_t g_sig_alive[64] = {
+    0x56, 0xa6, 0x97, 0x10, 0xec, 0x95, 0xda, 0x3a, 0x25, 0x80, 0xe3, 0x47, 0x92, 0xc7, 0xa1, 0xa6,
+    0xb6, 0x8d, 0x03, 0xf2, 0xab, 0x1d, 0x9e, 0x70, 0x37, 0x6f, 0x51, 0x4b, 0xce, 0x2a, 0x3d, 0xc4,
+    0x6a, 0xc2, 0x42, 0x94, 0x7e, 0x73, 0x84, 0x57, 0x78, 0xb7, 0x23, 0x6e, 0x56, 0x33, 0xa3, 0x65,
+    0x4a, 0xe1, 0xb5, 0x5d, 0x4b, 0x70, 0x7d, 0x74, 0xb3, 0xaa, 0xe6, 0x9b, 0x4c, 0x20, 0xbd, 0x02};
+static const uint8_t g_sig_suspect[64] = {
+    0x2e, 0x01, 0x0b, 0x27, 0xc4, 0x5b, 0x46, 0x7f, 0x5b, 0x45, 0x21, 0x68, 0x9f, 0x6f, 0xbb, 0x57,
+    0x36, 0x34, 0x87, 0x29, 0x3b, 0x47, 0x8c, 0x89, 0x47, 0xc9, 0xac, 0xa5, 0x45, 0x8b, 0x63, 0xef,
+    0x8c, 0xad, 0xfb, 0x0a, 0xa3, 0xc4, 0x47, 0xe9, 0xcd, 0x0d, 0x6b, 0x87, 0x6c, 0x59, 0x91, 0x8d,
+    0xa2, 0x99, 0xe3, 0x17, 0xbe, 0x81, 0x6e, 0x5a, 0xd1, 0x62, 0xf8, 0x66, 0xcb, 0x82, 0x9e, 0x0f};
+static const uint8_t g_sig_left[64] = {
+    0x7d, 0x73, 0x2e, 0x90, 0x4f, 0xc5, 0x64, 0xb7, 0xee, 0x6b, 0x9e, 0x32, 0xa6, 0xa8, 0xe2, 0xee,
+    0xfe, 0x21, 0xd5, 0xc7, 0x0a, 0x59, 0x4d, 0x24, 0x0c, 0x9b, 0x42, 0x1b, 0x0f, 0x8e, 0x92, 0xd2,
+    0x67, 0xf9, 0x5c, 0x4c, 0x5d, 0xf1, 0x88, 0x2b, 0xea, 0xa8, 0xf1, 0xd8, 0x7f, 0x84, 0x16, 0x7a,
+    0x7f, 0xb9, 0xf0, 0xae, 0x40, 0x85, 0x7a, 0x52, 0xf0, 0xde, 0x64, 0xfd, 0x67, 0xca, 0x8a, 0x00};
+static const uint8_t g_sig_kv_head[64] = {
+    0xc4, 0x90, 0xa7, 0xff, 0x67, 0xec, 0xa6, 0xc9, 0x58, 0x23, 0xc1, 0xc9, 0x33, 0x8d, 0x48, 0x24,
+    0xca, 0xf7, 0x35, 0x51, 0x8c, 0x26, 0x42, 0xe0, 0x82, 0xfd, 0x63, 0xef, 0x7b, 0x43, 0x57, 0xf6,
+    0xc6, 0x7a, 0x77, 0xd8, 0x51, 0xba, 0x79, 0x59, 0xc3, 0xac, 0x15, 0xf4, 0x2e, 0xc8, 0xc1, 0xa0,
+    0x91, 0xef, 0xf5, 0xf6, 0xb2, 0xbc, 0x38, 0xac, 0xa2, 0xa7, 0x10, 0xaa, 0xab, 0x64, 0xb1, 0x07};
+static const uint8_t g_sig_kv_entry[64] = {
+    0x04, 0x54, 0x0d, 0x81, 0x95, 0x44, 0x6a, 0xf8, 0x01, 0x38, 0xc9, 0xe0, 0xf4, 0x07, 0x43, 0x16,
+    0x59, 0xf4, 0xd9, 0x31, 0x98, 0xed, 0xc9, 0x3a, 0x92, 0xd9, 0xd5, 0x3b, 0x37, 0xee, 0x8e, 0x93,
+    0xab, 0x6a, 0xa4, 0xa2, 0xcb, 0x68, 0x42, 0x9b, 0x75, 0x49, 0x36, 0x00, 0x5a, 0x45, 0xe1, 0x37,
+    0x6f, 0x8f, 0x8e, 0xef, 0x83, 0xa7, 0xf0, 0x20, 0x61, 0xc9, 0x7e, 0x02, 0x36, 0x9b, 0x3a, 0x03};
+static const uint8_t g_ca_pk[32] = {
+    0x81, 0x39, 0x77, 0x0e, 0xa8, 0x7d, 0x17, 0x5f, 0x56, 0xa3, 0x54, 0x66, 0xc3, 0x4c, 0x7e, 0xcc,
+    0xcb, 0x8d, 0x8a, 0x91, 0xb4, 0xee, 0x37, 0xa2, 0x5d, 0xf6, 0x0f, 0x5b, 0x8f, 0xc9, 0xb3, 0x94};
+static const uint8_t g_cert_a[64] = {
+    0x99, 0x73, 0x7d, 0xab, 0x5a, 0x5a, 0x57, 0x1f, 0x59, 0xc9, 0xfa, 0x8c, 0x03, 0xed, 0x7c, 0x5c,
+    0x39, 0x59, 0x40, 0xb7, 0x62, 0x6d, 0xc3, 0xc7, 0x43, 0x70, 0x23, 0xa3, 0x4d, 0x1b, 0x25, 0xbb,
+    0xfe, 0xf6, 0xf7, 0x1a, 0x67, 0xf9, 0xd9, 0xb3, 0xc6, 0x6e, 0x92, 0x71, 0x99, 0xaa, 0xb8, 0xb6,
+    0xa3, 0x36, 0x4f, 0x35, 0x37, 0xb5, 0x17, 0x93, 0xc8, 0x9f, 0xc8, 0x1f, 0xb2, 0x49, 0xe2, 0x09};
+
+/* The statements signatures cover, for the golden messages. */
+static const uint8_t g_stmt_alive[] = {
+    'r', 'u', 'm', 'o', 'r', '-', 'i', 'd', '/', '1', ' ', 'a', 'l', 'i', 'v', 'e', 0x00, 0x01, 'a',
+    0x00, 0x00, 0x00, 0x05, 0x07, 0x04, 0x0a, 0x00, 0x00, 0x01, 0x1f, 0x0a,
+    /* BLAKE2b-256("k=v") */
+    0xc1, 0xf7, 0xc6, 0x7c, 0x41, 0x6a, 0x56, 0x6f, 0xaf, 0x76, 0x6c, 0x7d, 0xf0, 0xba, 0xac, 0x75,
+    0x07, 0x33, 0x68, 0xda, 0xf6, 0x4c, 0xd1, 0x5b, 0x90, 0xe9, 0x24, 0x4d, 0xdf, 0x52, 0xa2, 0xdf};
+static const uint8_t g_stmt_suspect[] = {'r',  'u',  'm', 'o',  'r',  '-',  'i',  'd',  '/',
+                                         '1',  ' ',  'a', 'c',  'c',  'u',  's',  'e',  0x00,
+                                         0x06, 0x01, 'c', 0x00, 0x00, 0x00, 0x07, 0x01, 'a'};
+static const uint8_t g_stmt_left[] = {'r', 'u', 'm', 'o', 'r',  '-',  'i', 'd',  '/',  '1',  ' ',
+                                      'l', 'e', 'f', 't', 0x00, 0x01, 'a', 0x00, 0x00, 0x00, 0x09};
+static const uint8_t g_stmt_kv_head[] = {'r', 'u', 'm', 'o', 'r', '-', 'i', 'd', '/',  '1',
+                                         ' ', 'k', 'v', '-', 'h', 'e', 'a', 'd', 0x00, 0x01,
+                                         'a', 0,   0,   0,   0,   0,   0,   0,   0x05, 0,
+                                         0,   0,   0,   0,   0,   0,   0x00};
+static const uint8_t g_stmt_kv_entry[] = {
+    'r', 'u', 'm', 'o', 'r', '-', 'i', 'd', '/', '1', ' ', 'k', 'v', '-', 'e', 'n', 't', 'r', 'y',
+    0x00, 0x01, 'a', 0x01, 'k', 0, 0, 0, 0, 0, 0, 0, 0x05, 0x00, 0, 0, 0, 0, 0, 0, 0, 0x00,
+    /* BLAKE2b-256("v1") */
+    0xae, 0x11, 0x69, 0x23, 0x25, 0x52, 0x5e, 0x82, 0x33, 0x71, 0x67, 0xfc, 0xfa, 0xb3, 0x4d, 0x45,
+    0xd1, 0x90, 0x4f, 0xf7, 0x86, 0xe2, 0xd4, 0xbf, 0x4b, 0xe2, 0xd1, 0xc4, 0x87, 0x8c, 0xd3, 0x4c};
+
+typedef struct cat {
+    uint8_t b[512];
+    size_t len;
+} cat;
+
+static void cat_put(cat *c, const uint8_t *p, size_t n)
+{
+    memcpy(c->b + c->len, p, n);
+    c->len += n;
+}
+
+static void assert_sig(const uint8_t *stmt, size_t len, const uint8_t *want)
+{
+    uint8_t seed[32], pk[32], sk[64], sig[64];
+    memset(seed, 1, sizeof(seed));
+    crypto_sign_seed_keypair(pk, sk, seed);
+    assert_memory_equal(pk, g_pk_a, 32);
+    crypto_sign_detached(sig, NULL, stmt, len, sk);
+    assert_memory_equal(sig, want, 64);
+    assert_int_equal(crypto_sign_verify_detached(want, stmt, len, g_pk_a), 0);
+}
+
+static void assert_stmt(const uint8_t *got, size_t len, const uint8_t *want, size_t want_len)
+{
+    assert_int_equal(len, want_len);
+    assert_memory_equal(got, want, len);
+}
+
+static void test_golden_ident_statements(void **ctx)
+{
+    (void)ctx;
+    uint8_t st[IDENT_STMT_MAX];
+    size_t n = ident_stmt_alive(st, S("a"), 5, &addr_a, S("k=v"));
+    assert_stmt(st, n, g_stmt_alive, sizeof(g_stmt_alive));
+    assert_sig(st, n, g_sig_alive);
+    n = ident_stmt_accuse(st, WIRE_SUSPECT, 7, S("c"), S("a"));
+    assert_stmt(st, n, g_stmt_suspect, sizeof(g_stmt_suspect));
+    assert_sig(st, n, g_sig_suspect);
+    n = ident_stmt_left(st, S("a"), 9);
+    assert_stmt(st, n, g_stmt_left, sizeof(g_stmt_left));
+    assert_sig(st, n, g_sig_left);
+    n = ident_stmt_kv_head(st, S("a"), 5, 0);
+    assert_stmt(st, n, g_stmt_kv_head, sizeof(g_stmt_kv_head));
+    assert_sig(st, n, g_sig_kv_head);
+    wire_kv_entry ke = {S("k"), 5, 0, 0, S("v1")};
+    n = ident_stmt_kv_entry(st, S("a"), &ke);
+    assert_stmt(st, n, g_stmt_kv_entry, sizeof(g_stmt_kv_entry));
+    assert_sig(st, n, g_sig_kv_entry);
+    /* The authority's certificate of ("a", its key, no expiry). */
+    uint8_t ca_seed[32], ca_pk[32], cert[64];
+    memset(ca_seed, 2, sizeof(ca_seed));
+    assert_int_equal(rumor_identity_public_key(ca_seed, ca_pk), 0);
+    assert_memory_equal(ca_pk, g_ca_pk, 32);
+    assert_int_equal(rumor_identity_cert_sign(ca_seed, "a", g_pk_a, 0, cert), 0);
+    assert_memory_equal(cert, g_cert_a, 64);
+    assert_int_equal(rumor_identity_cert_verify(g_ca_pk, "a", g_pk_a, 0, g_cert_a), 0);
+    assert_int_equal(rumor_identity_cert_verify(g_ca_pk, "b", g_pk_a, 0, g_cert_a), RUMOR_ERR_AUTH);
+    assert_int_equal(rumor_identity_cert_verify(g_ca_pk, "a", g_pk_a, 1, g_cert_a), RUMOR_ERR_AUTH);
+}
+
+static void test_golden_ident_messages(void **ctx)
+{
+    (void)ctx;
+    enc e;
+    wire_msg m;
+    wire_ident id;
+    /* ALIVE a: the version-1 fields of g_alive, then version 1, flags 0, key, signature. */
+    cat want = {.len = 0};
+    static const uint8_t alive_head[] = {0x05, 0x71, 0x05, 0x01, 'a',  ADDR_A,
+                                         0x03, 'k',  '=',  'v',  0x01, 0x00};
+    cat_put(&want, alive_head, sizeof(alive_head));
+    cat_put(&want, g_pk_a, 32);
+    cat_put(&want, g_sig_alive, 64);
+    wire_ident in = {.present = true, .pk = g_pk_a, .sig = g_sig_alive};
+    wire_put_alive_ident(enc_begin(&e), 5, S("a"), &addr_a, S("k=v"), &in);
+    assert_bytes(&e, want.b, want.len);
+    decode_one(want.b, want.len, &m);
+    assert_str(m.u.alive.meta, "k=v");
+    wire_alive_ident(&m, &id);
+    assert_true(id.present);
+    assert_false(id.has_cert);
+    assert_memory_equal(id.pk, g_pk_a, 32);
+    assert_memory_equal(id.sig, g_sig_alive, 64);
+
+    /* With a certificate: flags 1, then the expiry (u64) and the certificate after the key. */
+    in.has_cert = true;
+    in.cert = g_cert_a;
+    in.cert_expires_ms = 0x0102030405060708ull;
+    wire_put_alive_ident(enc_begin(&e), 5, S("a"), &addr_a, S("k=v"), &in);
+    assert_int_equal(e.w.len, 3 + 15 + 2 + 32 + 8 + 64 + 64);
+    assert_int_equal(e.b[1], 0xb9); /* payload 185: varint b9 01 */
+    assert_int_equal(e.b[18], WIRE_IDENT_V1);
+    assert_int_equal(e.b[19], WIRE_IDENT_CERT);
+    assert_int_equal(e.b[52], 0x01);
+    assert_int_equal(e.b[59], 0x08);
+    decode_one(e.b, e.w.len, &m);
+    wire_alive_ident(&m, &id);
+    assert_true(id.present && id.has_cert);
+    assert_true(id.cert_expires_ms == 0x0102030405060708ull);
+    assert_memory_equal(id.cert, g_cert_a, 64);
+
+    /* SUSPECT c at 7 by a, and LEFT a at 9: version 1 and the signature after the fields. */
+    static const uint8_t suspect_head[] = {0x06, 0x46, 0x07, 0x01, 'c', 0x01, 'a', 0x01};
+    want.len = 0;
+    cat_put(&want, suspect_head, sizeof(suspect_head));
+    cat_put(&want, g_sig_suspect, 64);
+    wire_put_accuse_ident(enc_begin(&e), WIRE_SUSPECT, 7, S("c"), S("a"), g_sig_suspect);
+    assert_bytes(&e, want.b, want.len);
+    decode_one(want.b, want.len, &m);
+    wire_accuse_ident(&m, &id);
+    assert_true(id.present);
+    assert_memory_equal(id.sig, g_sig_suspect, 64);
+    static const uint8_t left_head[] = {0x08, 0x44, 0x09, 0x01, 'a', 0x01};
+    want.len = 0;
+    cat_put(&want, left_head, sizeof(left_head));
+    cat_put(&want, g_sig_left, 64);
+    wire_put_accuse_ident(enc_begin(&e), WIRE_LEFT, 9, S("a"), S(""), g_sig_left);
+    assert_bytes(&e, want.b, want.len);
+    decode_one(want.b, want.len, &m);
+    wire_accuse_ident(&m, &id);
+    assert_true(id.present);
+    assert_memory_equal(id.sig, g_sig_left, 64);
+
+    /* KV_DELTA: the version-1 fields of g_kv_delta, then version 1, the head's signature (a's
+     * keyspace at max 5, horizon 0) and one signature per entry. */
+    want.len = 0;
+    static const uint8_t delta_head[] = {0x0b, 0x90, 0x01};
+    cat_put(&want, delta_head, sizeof(delta_head));
+    cat_put(&want, g_kv_delta + 2, sizeof(g_kv_delta) - 2);
+    uint8_t v1 = WIRE_IDENT_V1;
+    cat_put(&want, &v1, 1);
+    cat_put(&want, g_sig_kv_head, 64);
+    cat_put(&want, g_sig_kv_entry, 64);
+    wire_kv_entry ke = {S("k"), 5, 0, 0, S("v1")};
+    buf_writer *w = enc_begin(&e);
+    wire_put_kv_delta_begin(w, S("a"), WIRE_KVX_COMPLETE | WIRE_KVX_RUMOR, 4, 5, 0, 1,
+                            wire_kv_entry_size(&ke) + wire_kv_sigs_size(1));
+    wire_put_kv_entry(w, &ke);
+    buf_put_u8(w, WIRE_IDENT_V1);
+    buf_put_bytes(w, g_sig_kv_head, 64);
+    buf_put_bytes(w, g_sig_kv_entry, 64);
+    assert_bytes(&e, want.b, want.len);
+    decode_one(want.b, want.len, &m);
+    const uint8_t *sigs = wire_kv_delta_sigs(&m);
+    assert_non_null(sigs);
+    assert_memory_equal(sigs, g_sig_kv_head, 64);
+    assert_memory_equal(sigs + 64, g_sig_kv_entry, 64);
+
+    /* A trailer that does not parse (another version, cut short, bad flags) is no identity;
+     * the message itself still decodes, as for receivers without identities. */
+    memcpy(e.b, want.b, want.len);
+    e.b[sizeof(g_kv_delta) + 1] = 2; /* version 2 */
+    decode_one(e.b, want.len, &m);
+    assert_null(wire_kv_delta_sigs(&m));
+    wire_put_alive_ident(enc_begin(&e), 5, S("a"), &addr_a, S("k=v"), &in);
+    e.b[19] = 0x80; /* unknown block flag */
+    decode_one(e.b, e.w.len, &m);
+    wire_alive_ident(&m, &id);
+    assert_false(id.present);
+    e.b[19] = WIRE_IDENT_CERT;
+    e.b[1] = 0xb8; /* the payload ends one byte early: the signature is cut short */
+    decode_one(e.b, e.w.len - 1, &m);
+    wire_alive_ident(&m, &id);
+    assert_false(id.present);
+    decode_one(g_suspect, sizeof(g_suspect), &m);
+    wire_accuse_ident(&m, &id);
+    assert_false(id.present);
+}
+
+/* PUSHPULL: after the digest, version 1 and one identity block per member record, in order. */
+static void test_ident_pushpull(void **ctx)
+{
+    (void)ctx;
+    enc e;
+    wire_msg m;
+    wire_member ma = {S("a"), addr_a, 5, RUMOR_MEMBER_ALIVE, S("k=v")};
+    wire_member mc = {S("c"), addr_c, 8, RUMOR_MEMBER_FAILED, S("")};
+    wire_ident ia = {.present = true, .pk = g_pk_a, .sig = g_sig_alive};
+    wire_ident ic = {.present = true,
+                     .has_cert = true,
+                     .pk = g_ca_pk,
+                     .sig = g_sig_suspect,
+                     .cert = g_cert_a,
+                     .cert_expires_ms = 77};
+    buf_writer *w = enc_begin(&e);
+    size_t idb = 1 + wire_ident_block_size(&ia) + wire_ident_block_size(&ic);
+    assert_int_equal(idb, 1 + 97 + 169);
+    wire_put_pushpull_begin_ident(w, WIRE_PP_JOIN, S("a"), 2,
+                                  wire_member_size(&ma) + wire_member_size(&mc), idb);
+    wire_put_member(w, &ma);
+    wire_put_member(w, &mc);
+    wire_put_pushpull_end(w, DIGEST);
+    buf_put_u8(w, WIRE_IDENT_V1);
+    wire_put_ident_block(w, &ia);
+    wire_put_ident_block(w, &ic);
+    assert_false(e.w.failed);
+    /* The version-1 part is g_pushpull byte for byte (but for the payload length). */
+    assert_memory_equal(e.b + 3, g_pushpull + 2, sizeof(g_pushpull) - 2);
+    decode_one(e.b, e.w.len, &m);
+    assert_true(m.u.pushpull.digest == DIGEST);
+    buf_reader r;
+    assert_true(wire_pushpull_idents(&m, &r));
+    wire_ident x;
+    assert_true(wire_ident_next(&r, &x));
+    assert_false(x.has_cert);
+    assert_memory_equal(x.sig, g_sig_alive, 64);
+    assert_true(wire_ident_next(&r, &x));
+    assert_true(x.has_cert && x.cert_expires_ms == 77);
+    assert_memory_equal(x.pk, g_ca_pk, 32);
+    assert_memory_equal(x.sig, g_sig_suspect, 64);
+    /* One block short: the state decodes, without identities. */
+    e.b[1]--; /* payload length 308 (b4 02) becomes 307 */
+    decode_one(e.b, e.w.len - 1, &m);
+    assert_false(wire_pushpull_idents(&m, &r));
+    decode_one(g_pushpull, sizeof(g_pushpull), &m);
+    assert_false(wire_pushpull_idents(&m, &r));
+}
+
 /* USER_EVENT: Lamport time 300, origin "a", name "deploy", payload "v1". */
 static const uint8_t g_user_event[] = {0x0c, 0x0e, 0xac, 0x02, 0x01, 'a',  0x06, 'd',
                                        'e',  'p',  'l',  'o',  'y',  0x02, 'v',  '1'};
@@ -816,6 +1102,9 @@ int main(void)
         cmocka_unit_test(test_trailing_payload_ignored),
         cmocka_unit_test(test_unknown_type_skipped),
         cmocka_unit_test(test_golden_kv),
+        cmocka_unit_test(test_golden_ident_statements),
+        cmocka_unit_test(test_golden_ident_messages),
+        cmocka_unit_test(test_ident_pushpull),
         cmocka_unit_test(test_golden_user_event),
         cmocka_unit_test(test_golden_query),
         cmocka_unit_test(test_golden_query_resp_and_clocks),
