@@ -58,7 +58,8 @@ http() { echo "127.0.0.1:$((HTTP_BASE + $1))"; }
 start_agent() { # index [extra flags...]
   local i=$1; shift
   "$RUMOR" agent --node "$(name "$i")" --bind "127.0.0.1:$((GOSSIP_BASE + i))" \
-    --http "$(http "$i")" --profile local --data-dir "$WORK/$(name "$i")" "$@" \
+    --http "$(http "$i")" --profile local --data-dir "$WORK/$(name "$i")" \
+    --event-handler 'query:hello=echo "hello from $RUMOR_SELF_NAME, asked by $RUMOR_ORIGIN"' "$@" \
     >>"$WORK/$(name "$i").log" 2>&1 &
   PIDS[$i]=$!
 }
@@ -124,6 +125,11 @@ for i in $(seq 0 $((N - 1))); do
 done
 note "$(name 0) saved the write in its data dir before answering; deletes replicate the same way."
 
+say "A query: every agent's handler answers $(name 1), which waits 1 s for the responses"
+note "(rumor event NAME PAYLOAD sends a user event to every agent's handlers the same way)"
+"$RUMOR" query --http "$(http 1)" hello --timeout 1s 2>&1 | sed 's/^/    /'
+[ "${PIPESTATUS[0]}" = 0 ] || note "(not every agent answered within the second: delivery is by gossip)"
+
 VICTIM=2
 say "Crashing $(name $VICTIM) with kill -9 (no goodbye: the others must notice by themselves)"
 # (the braces silence bash's own "Killed" job report)
@@ -179,4 +185,4 @@ for i in $(seq 0 $((N - 1))); do
   PIDS[$i]=""
 done
 note "all agents stopped; no process left behind."
-say "Done. Next: rumor agent --help, rumor kv --help, rumor members --help, docs/benchmarks.md"
+say "Done. Next: rumor agent --help, rumor kv --help, rumor query --help, docs/benchmarks.md"

@@ -127,6 +127,10 @@ static void on_event(rumor_runtime *rt, const rumor_event *ev, void *ud)
         agent_kv_event(a, ev);
         return;
     }
+    if (ev->type >= RUMOR_EVENT_USER && ev->type <= RUMOR_EVENT_QUERY_DONE) {
+        agent_msg_event(a, ev); /* user events and queries: nothing to save */
+        return;
+    }
     rumor_addr_format(&ev->member.addr, addr, sizeof addr);
     agent_log(ev->type == RUMOR_EVENT_MEMBER_UPDATE ? RUMOR_LOG_DEBUG : RUMOR_LOG_INFO,
               "event %s: %s (%s) incarnation %u%s%s", rumor_event_type_name(ev->type),
@@ -199,6 +203,7 @@ static void agent_shutdown(agent *a)
     a->stopping = true;
     hub_close(a->hub);
     hub_close(a->kvhub);
+    agent_msg_close(a); /* before calls are refused: HTTP threads waiting on queries wake */
     rumor_runtime_refuse_calls(a->rt); /* HTTP threads waiting on the loop get a 503 */
     http_stop(a);
     handlers_close(a->handlers);
@@ -479,6 +484,9 @@ static int make_runtime(agent *a, uint32_t incarnation, const uint8_t *seed, cha
         a->kv.wall_offset_ms =
             (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000 - (int64_t)uv_now(a->loop);
     o.settings.wallclock_offset_ms = a->kv.wall_offset_ms;
+    /* Query tag filters: tags are a JSON object in the metadata, filter values regexps. */
+    o.settings.query_tag_match = agent_query_tag_match;
+    o.settings.query_tag_match_ud = a;
     a->engine = o.settings;
     a->engine.name = NULL; /* only the limits are read, from HTTP threads */
     a->engine.cluster_label = NULL;
@@ -633,6 +641,7 @@ static void agent_free(agent *a)
     handlers_free(a->handlers);
     hub_free(a->hub);
     hub_free(a->kvhub);
+    agent_msg_free(a);
     json_decref(a->tags);
     agent_config_free(&a->cfg);
 }
@@ -647,6 +656,7 @@ static void walk_close(uv_handle_t *h, void *arg)
 static void abort_setup(agent *a)
 {
     a->stopping = true;
+    agent_msg_close(a);
     if (a->hub)
         hub_close(a->hub);
     if (a->kvhub)
@@ -689,6 +699,7 @@ int agent_main(int argc, char **argv)
     uv_loop_init(&loop);
     a.loop = &loop;
     a.exit_code = 0;
+    agent_msg_init(&a);
     if (agent_setup(&a, err, sizeof err) != 0) {
         fprintf(stderr, "rumor agent: %s\n", err);
         abort_setup(&a);

@@ -8,6 +8,7 @@
 #include "store.h"
 
 #include <jansson.h>
+#include <regex.h>
 #include <stdatomic.h>
 
 typedef struct agent_http agent_http;
@@ -35,6 +36,50 @@ typedef struct agent_kv {
     uint64_t saves, save_errors;      /* data dir transactions */
     uint64_t retry_at, log_at;        /* after a failed save: when to retry, to log again */
 } agent_kv;
+
+/* One answer to a query this agent asked for an HTTP client: an ack or a response. */
+typedef struct agent_answer {
+    char *node;
+    uint8_t *payload; /* responses only (may be NULL when empty) */
+    size_t len;
+    uint64_t after_ms; /* since the query was asked */
+} agent_answer;
+
+/*
+ * A query asked through POST /v1/query, collecting what arrives until its deadline. The HTTP
+ * thread creates it; the loop thread links it into agent_msg.pending, adds acks and responses
+ * and, at the deadline, the counts and the names of the silent, then sets `done` under
+ * agent_msg.mu and never touches it again; the HTTP thread then reads and frees it.
+ */
+typedef struct agent_query {
+    struct agent_query *next;
+    uint64_t id;                /* the engine's query id */
+    uint64_t asked_at, timeout; /* loop time (ms) */
+    uint64_t ltime;
+    agent_answer *acks, *responses;
+    size_t nacks, nresponses, acks_cap, responses_cap;
+    rumor_query_result result;
+    strv no_ack, no_response;
+    bool done;      /* the loop thread is finished with it */
+    bool aborted;   /* the agent stopped before the deadline */
+    bool truncated; /* a list could not grow (out of memory): the counts stay right */
+} agent_query;
+
+/* User events and queries (msg.c on the loop thread, msgapi.c on HTTP threads). */
+typedef struct agent_msg {
+    uv_mutex_t mu; /* guards agent_query.done and the wakeups below */
+    uv_cond_t cv;
+    agent_query *pending;   /* loop thread: queries waiting for their deadline */
+    atomic_uint waiting;    /* HTTP requests waiting for a query's deadline */
+    uint64_t events_posted; /* user events sent through the API (loop thread) */
+    uint64_t queries_posted;
+    uint64_t handler_responses;      /* query responses taken from handler scripts */
+    uint64_t handler_response_fails; /* handler output that could not be sent */
+    /* The tag matcher's last compiled pattern (loop thread only). */
+    char *re_text;
+    regex_t re;
+    bool re_ok;
+} agent_msg;
 
 typedef struct agent {
     agent_config cfg;
@@ -71,6 +116,7 @@ typedef struct agent {
     agent_kv kv;
     atomic_uint kv_watchers;  /* open GET /v1/kv/watch streams */
     atomic_uint keyring_size; /* keys held; 0 = encryption off (for /metrics) */
+    agent_msg msg;
 } agent;
 
 /* `rumor agent ARGS`: runs until signalled or left; returns the process exit code. */
@@ -129,6 +175,33 @@ void agent_kv_event(agent *a, const rumor_event *ev);
 /* Base64 (RFC 4648, padded) of `len` bytes as a new JSON string, or NULL. */
 json_t *agent_b64_json(const void *p, size_t len);
 
+/* ---- user events and queries (msg.c, loop thread unless said) ---- */
+/* Sets up and tears down agent_msg (any thread; before the runtime starts, after it ended). */
+void agent_msg_init(agent *a);
+void agent_msg_free(agent *a);
+/* The engine's settings.query_tag_match: member metadata is a JSON object of tags; the filter
+ * value is a POSIX extended regular expression that must match the whole tag value. */
+bool agent_query_tag_match(void *ud, const uint8_t *meta, size_t meta_len, const char *key,
+                           const char *value);
+/* Checks a tag filter's pattern as the matcher will use it (any thread): 0, or -1 with why. */
+int agent_tag_pattern_check(const char *value, char *why, size_t cap);
+/* RUMOR_EVENT_USER, _QUERY, _QUERY_ACK, _QUERY_RESPONSE, _QUERY_DONE. */
+void agent_msg_event(agent *a, const rumor_event *ev);
+/* Links a query asked for an HTTP client, to collect its answers. */
+void agent_msg_track(agent *a, agent_query *q);
+/* Stops collecting for `q` before its deadline (the HTTP side gave up waiting): fills in what
+ * the engine knows so far and marks it done. */
+void agent_msg_untrack(agent *a, agent_query *q);
+/* The agent is stopping: every waiting query is done (aborted) and its HTTP thread woken. */
+void agent_msg_close(agent *a);
+/* Frees a query (HTTP thread, once it is done). */
+void agent_query_free(agent_query *q);
+/* Checks an event or query name (1..RUMOR_EVENT_NAME_MAX bytes of UTF-8 without control
+ * characters): 0, or -1 with why. */
+int agent_msg_check_name(const char *name, char *why, size_t cap);
+/* A string field, or "<field>_base64" when the bytes are not UTF-8. */
+void agent_json_set_text(json_t *o, const char *field, const void *p, size_t len);
+
 /* ---- HTTP (http.c, api.c) ---- */
 int http_start(agent *a, const char *addr, char *err, size_t cap);
 /* The largest request body read: 64 KiB, or a whole value when kv_value_bytes_max is larger. */
@@ -160,6 +233,16 @@ void api_error(api_response *resp, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Query argument `key` of the request, or NULL. Repeated keys: the n-th one. */
 const char *api_query(const api_request *req, const char *key, unsigned n);
+/* The first query argument whose name is not in `known` (NULL-terminated), or NULL. */
+const char *api_query_unknown(const api_request *req, const char *const *known);
+/* A request header, or NULL. */
+const char *api_header(const api_request *req, const char *name);
+/* `o` as the JSON answer (takes the reference); 500 when it cannot be encoded. */
+void api_json(api_response *resp, unsigned status, json_t *o);
+
+/* ---- user event and query HTTP routes (msgapi.c, HTTP threads) ---- */
+/* Answers /v1/event/NAME and /v1/query/NAME; false for other paths. */
+bool msgapi_handle(agent *a, const api_request *req, api_response *resp);
 
 /* ---- key-value HTTP routes (kvapi.c, HTTP threads) ---- */
 /* Answers /v1/kv..., /v1/state... and /v1/nodes/NAME/state...; false for other paths. */
@@ -192,12 +275,22 @@ typedef struct agent_kv_snapshot {
     unsigned watchers;
 } agent_kv_snapshot;
 
+/* User event and query counters of the agent, copied on the loop thread. */
+typedef struct agent_msg_snapshot {
+    uint64_t events_posted, queries_posted, handler_responses, handler_response_fails;
+    unsigned waiting;
+} agent_msg_snapshot;
+
 char *metrics_render(agent *a, const rumor_stats *st, const rumor_runtime_counters *rc,
-                     const agent_handler_counters *hc, const agent_kv_snapshot *kv);
+                     const agent_handler_counters *hc, const agent_kv_snapshot *kv,
+                     const agent_msg_snapshot *msg);
 
 /* ---- event handlers (handler.c) ---- */
 int handlers_new(agent *a, agent_handlers **out, char *err, size_t cap);
-void handlers_event(agent_handlers *h, const rumor_event *ev);
+/* Queues the event for every handler whose filter takes it; returns how many did. A user
+ * event's or query's payload goes to the script's stdin; a query handler's stdout (at most
+ * query_response_bytes_max) is sent as the response when the script ends. */
+size_t handlers_event(agent_handlers *h, const rumor_event *ev);
 void handlers_close(agent_handlers *h);
 /* After the loop ended. */
 void handlers_free(agent_handlers *h);

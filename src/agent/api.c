@@ -30,7 +30,7 @@ void api_error(api_response *resp, unsigned status, const char *fmt, ...)
     json_decref(o);
 }
 
-static void api_json(api_response *resp, unsigned status, json_t *o)
+void api_json(api_response *resp, unsigned status, json_t *o)
 {
     resp->status = status;
     resp->body = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -62,6 +62,36 @@ const char *api_query(const api_request *req, const char *key, unsigned n)
     query_iter q = {.key = key, .want = n};
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_cb, &q);
     return q.found;
+}
+
+typedef struct unknown_iter {
+    const char *const *known;
+    const char *found;
+} unknown_iter;
+
+static enum MHD_Result unknown_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    (void)kind;
+    (void)value;
+    unknown_iter *u = cls;
+    for (const char *const *k = u->known; *k; k++)
+        if (strcmp(*k, key) == 0)
+            return MHD_YES;
+    u->found = key;
+    return MHD_NO;
+}
+
+const char *api_query_unknown(const api_request *req, const char *const *known)
+{
+    unknown_iter u = {.known = known};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, unknown_cb, &u);
+    return u.found;
+}
+
+const char *api_header(const api_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
 json_t *agent_tags_from_meta(const uint8_t *meta, size_t len)
@@ -209,15 +239,22 @@ static json_t *stats_json(const rumor_stats *st)
     for (int r = 0; r < RUMOR_DROP_REASON_COUNT; r++)
         json_object_set_new(drops, rumor_drop_reason_name((rumor_drop_reason)r),
                             json_integer((json_int_t)st->dropped[r]));
-    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "probes",
-                     (json_int_t)st->probes, "probe_failures", (json_int_t)st->probe_failures,
-                     "acks", (json_int_t)st->acks_in, "nacks", (json_int_t)st->nacks_in,
-                     "indirect_probes", (json_int_t)st->indirect_probes, "suspicions",
-                     (json_int_t)st->suspicions, "refutes", (json_int_t)st->refutes, "packets_in",
-                     (json_int_t)st->packets_in, "packets_out", (json_int_t)st->packets_out,
-                     "bytes_in", (json_int_t)st->bytes_in, "bytes_out", (json_int_t)st->bytes_out,
-                     "full_syncs", (json_int_t)st->pushpulls, "health_score",
-                     (json_int_t)st->awareness, "dropped", drops);
+    json_t *o =
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "probes",
+                  (json_int_t)st->probes, "probe_failures", (json_int_t)st->probe_failures, "acks",
+                  (json_int_t)st->acks_in, "nacks", (json_int_t)st->nacks_in, "indirect_probes",
+                  (json_int_t)st->indirect_probes, "suspicions", (json_int_t)st->suspicions,
+                  "refutes", (json_int_t)st->refutes, "packets_in", (json_int_t)st->packets_in,
+                  "packets_out", (json_int_t)st->packets_out, "bytes_in", (json_int_t)st->bytes_in,
+                  "bytes_out", (json_int_t)st->bytes_out, "full_syncs", (json_int_t)st->pushpulls,
+                  "health_score", (json_int_t)st->awareness, "dropped", drops);
+    if (o) {
+        json_object_set_new(o, "user_events", json_integer((json_int_t)st->user_events_delivered));
+        json_object_set_new(o, "queries_served", json_integer((json_int_t)st->queries_served));
+        json_object_set_new(o, "event_ltime", json_integer((json_int_t)st->event_ltime));
+        json_object_set_new(o, "query_ltime", json_integer((json_int_t)st->query_ltime));
+    }
+    return o;
 }
 
 /* How this node proves who it is (docs/protocol.md section 12). */
@@ -256,10 +293,17 @@ static json_t *config_json(agent *a)
         (json_int_t)e->kv_value_bytes_max, "keys_max", (json_int_t)e->kv_keys_max, "node_bytes_max",
         (json_int_t)e->kv_node_bytes_max, "total_bytes_max", (json_int_t)e->kv_total_bytes_max,
         "tombstone_ttl_ms", (json_int_t)e->kv_tombstone_ttl_ms);
-    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:i,s:s,s:o,s:b,s:o}", "bind", c->bind, "advertise",
-                     a->advertise, "http", c->http, "profile", profiles[c->profile % 3], "data_dir",
-                     c->data_dir, "tcp_only", c->tcp_only, "event_handlers", (int)c->handlers.n,
-                     "log_level", agent_log_level_name(c->log_level), "kv", kv, "encrypt",
+    json_t *msg =
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "event_bytes_max", (json_int_t)e->event_bytes_max,
+                  "query_bytes_max", (json_int_t)e->query_bytes_max, "query_response_bytes_max",
+                  (json_int_t)e->query_response_bytes_max, "query_timeout_mult",
+                  (json_int_t)e->query_timeout_mult, "queries_max", (json_int_t)e->queries_max,
+                  "queries_inbound_max", (json_int_t)e->queries_inbound_max);
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:i,s:s,s:o,s:o,s:b,s:o}", "bind", c->bind,
+                     "advertise", a->advertise, "http", c->http, "profile",
+                     profiles[c->profile % 3], "data_dir", c->data_dir, "tcp_only", c->tcp_only,
+                     "event_handlers", (int)c->handlers.n, "log_level",
+                     agent_log_level_name(c->log_level), "kv", kv, "messages", msg, "encrypt",
                      atomic_load(&a->keyring_size) > 0, "identity", identity_json(a));
 }
 
@@ -269,6 +313,7 @@ typedef struct snapshot {
     rumor_runtime_counters rc;
     agent_handler_counters hc;
     agent_kv_snapshot kv;
+    agent_msg_snapshot msg;
     bool leaving;
 } snapshot;
 
@@ -282,6 +327,11 @@ static void take_snapshot(rumor_runtime *rt, void *arg)
     s->kv.watchers = atomic_load(&s->a->kv_watchers);
     s->rc = *rumor_runtime_counters_get(rt);
     s->hc = s->a->handler_counters;
+    s->msg = (agent_msg_snapshot){.events_posted = s->a->msg.events_posted,
+                                  .queries_posted = s->a->msg.queries_posted,
+                                  .handler_responses = s->a->msg.handler_responses,
+                                  .handler_response_fails = s->a->msg.handler_response_fails,
+                                  .waiting = atomic_load(&s->a->msg.waiting)};
     s->leaving = s->a->leaving;
 }
 
@@ -334,7 +384,7 @@ static void get_metrics(agent *a, const api_request *req, api_response *resp)
         api_error(resp, 503, "the agent is shutting down");
         return;
     }
-    resp->body = metrics_render(a, &sn.st, &sn.rc, &sn.hc, &sn.kv);
+    resp->body = metrics_render(a, &sn.st, &sn.rc, &sn.hc, &sn.kv, &sn.msg);
     resp->status = resp->body ? 200 : 500;
     resp->content_type = "text/plain; version=0.0.4";
 }
@@ -553,7 +603,7 @@ static const route routes[] = {
 void api_handle(agent *a, const api_request *req, api_response *resp)
 {
     const route *path_match = NULL;
-    if (kvapi_handle(a, req, resp))
+    if (kvapi_handle(a, req, resp) || msgapi_handle(a, req, resp))
         return;
     char allowed[64] = "";
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
@@ -579,6 +629,6 @@ void api_handle(agent *a, const api_request *req, api_response *resp)
         api_error(resp, 404,
                   "no such endpoint: %s (see GET /v1/members, /v1/self, /v1/info, "
                   "/v1/health, /v1/events, /v1/kv, /v1/state, /v1/nodes/NAME/state, /v1/keys, "
-                  "/metrics)",
+                  "/v1/event/NAME, /v1/query/NAME, /metrics)",
                   req->path);
 }

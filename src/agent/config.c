@@ -76,6 +76,14 @@ static const engine_key engine_keys[] = {
     EK(kv_keys_max),
     EK(kv_node_bytes_max),
     EK(kv_tombstone_ttl_ms),
+    EK(event_bytes_max),
+    EK(event_buffer),
+    EK(query_bytes_max),
+    EK(query_response_bytes_max),
+    EK(query_buffer),
+    EK(query_timeout_mult),
+    EK(queries_max),
+    EK(queries_inbound_max),
 };
 #define ENGINE_KEYS_N (sizeof engine_keys / sizeof engine_keys[0])
 
@@ -531,7 +539,7 @@ static const option options[] = {
     {"log-format", "log_format", OPT_VALUE, set_log_format, "text|json",
      "log line format (default text)"},
     {"event-handler", "event_handlers", OPT_LIST, set_handler, "[FILTER=]SCRIPT",
-     "run SCRIPT on membership events (repeatable)"},
+     "run SCRIPT on events (repeatable); FILTER: member-join,user:NAME,query:NAME,..."},
     {"cluster-label", "cluster_label", OPT_VALUE, set_label, "LABEL",
      "only talk to nodes with the same label"},
     {"tcp-only", "tcp_only", OPT_BOOL, flag_true, "",

@@ -10,7 +10,7 @@
 
 #define AGENT_DEFAULT_HTTP    "127.0.0.1:7947"
 #define AGENT_DEFAULT_BIND    "0.0.0.0:7946"
-#define AGENT_ENGINE_KEYS_MAX 32
+#define AGENT_ENGINE_KEYS_MAX 48
 
 typedef struct strv {
     char **v;

@@ -176,13 +176,55 @@ static void kv_metrics(sbuf *b, const agent_kv_snapshot *kv)
     gauge(b, "rumor_kv_watchers", "Open GET /v1/kv/watch streams.", kv->watchers);
 }
 
+static void msg_metrics(sbuf *b, const rumor_stats *st, const agent_msg_snapshot *m)
+{
+    counter(b, "rumor_user_events_sent_total", "User events this node sent.", st->user_events_sent);
+    counter(b, "rumor_user_events_received_total",
+            "User event messages received, duplicates included.", st->user_events_received);
+    counter(b, "rumor_user_events_delivered_total",
+            "User events delivered here (each event once, own ones included).",
+            st->user_events_delivered);
+    counter(b, "rumor_user_events_stale_total",
+            "User events dropped as older than the event buffer's window.", st->user_events_stale);
+    counter(b, "rumor_queries_asked_total", "Queries this node asked.", st->queries_asked);
+    counter(b, "rumor_queries_received_total", "Query messages received, duplicates included.",
+            st->queries_received);
+    counter(b, "rumor_queries_served_total",
+            "Queries this node matched and handed to its handlers.", st->queries_served);
+    counter(b, "rumor_queries_stale_total",
+            "Queries dropped as older than the query buffer's window.", st->queries_stale);
+    counter(b, "rumor_query_acks_sent_total", "Acks this node sent for queries it matched.",
+            st->query_acks_sent);
+    counter(b, "rumor_query_responses_sent_total", "Responses this node sent to queries.",
+            st->query_responses_sent);
+    counter(b, "rumor_query_acks_received_total", "Distinct acks taken for this node's queries.",
+            st->query_acks_in);
+    counter(b, "rumor_query_responses_received_total",
+            "Distinct responses taken for this node's queries.", st->query_responses_in);
+    gauge(b, "rumor_event_clock", "The user event Lamport clock.", st->event_ltime);
+    gauge(b, "rumor_query_clock", "The query Lamport clock.", st->query_ltime);
+    counter(b, "rumor_api_events_total", "User events sent through POST /v1/event.",
+            m->events_posted);
+    counter(b, "rumor_api_queries_total", "Queries asked through POST /v1/query.",
+            m->queries_posted);
+    gauge(b, "rumor_api_queries_waiting", "POST /v1/query requests waiting for their deadline.",
+          m->waiting);
+    counter(b, "rumor_query_handler_responses_total",
+            "Query responses sent from event handler output.", m->handler_responses);
+    counter(b, "rumor_query_handler_response_failures_total",
+            "Query handler output that could not be sent (too large, or past the deadline).",
+            m->handler_response_fails);
+}
+
 char *metrics_render(agent *a, const rumor_stats *st, const rumor_runtime_counters *rc,
-                     const agent_handler_counters *hc, const agent_kv_snapshot *kv)
+                     const agent_handler_counters *hc, const agent_kv_snapshot *kv,
+                     const agent_msg_snapshot *msg)
 {
     sbuf b = {0};
     engine_metrics(&b, st);
     runtime_metrics(&b, rc);
     kv_metrics(&b, kv);
+    msg_metrics(&b, st, msg);
     gauge(&b, "rumor_keyring_keys", "Encryption keys held (0: encryption off).",
           atomic_load(&a->keyring_size));
     sb_printf(&b,

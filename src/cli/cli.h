@@ -19,6 +19,7 @@ enum {
 typedef struct cli_ctx {
     const char *http; /* ADDR:PORT of the agent */
     const char *cmd;
+    long timeout_ms; /* how long one request may take; 0 = 30 s */
 } cli_ctx;
 
 /* One request; `out` gets the body (malloc'd, NUL-terminated). Returns CLI_OK, or
@@ -46,6 +47,8 @@ int cli_info(cli_ctx *c, int argc, char **argv);
 int cli_tags(cli_ctx *c, int argc, char **argv);
 int cli_kv(cli_ctx *c, int argc, char **argv);
 int cli_state(cli_ctx *c, int argc, char **argv);
+int cli_event(cli_ctx *c, int argc, char **argv);
+int cli_query(cli_ctx *c, int argc, char **argv);
 int cli_keys(cli_ctx *c, int argc, char **argv);
 int cli_identity(cli_ctx *c, int argc, char **argv);
 /* `rumor keygen` and `rumor ca ...` need no agent. */

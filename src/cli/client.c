@@ -64,7 +64,7 @@ int cli_request_ex(const cli_ctx *c, const char *method, const char *path, const
     CC.easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
     CC.easy_setopt(h, CURLOPT_WRITEDATA, &b);
     CC.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
-    CC.easy_setopt(h, CURLOPT_TIMEOUT_MS, 30000L);
+    CC.easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms > 0 ? c->timeout_ms : 30000L);
     CC.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     if (body) {
         CC.easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);

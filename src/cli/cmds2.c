@@ -23,6 +23,15 @@ static void monitor_line(const char *text, void *ud)
         json_t *mem = json_object_get(o, "member");
         if (m->json) {
             printf("%s\n", text + 6);
+        } else if (!mem) { /* a user event or query: name, origin, Lamport time, size */
+            const char *name = json_string_value(json_object_get(o, "name"));
+            printf("%-15s %-24s from %s  ltime=%lld bytes=%lld\n", type ? type : "?",
+                   name ? name : "(not UTF-8)",
+                   json_string_value(json_object_get(o, "origin"))
+                       ? json_string_value(json_object_get(o, "origin"))
+                       : "?",
+                   (long long)json_integer_value(json_object_get(o, "ltime")),
+                   (long long)json_integer_value(json_object_get(o, "bytes")));
         } else {
             const char *acc = json_string_value(json_object_get(o, "accuser"));
             printf("%-15s %-24s %s:%lld  status=%s incarnation=%lld%s%s\n", type ? type : "?",
@@ -40,7 +49,8 @@ static void monitor_line(const char *text, void *ud)
 
 static const char monitor_help[] =
     "Usage: rumor monitor [--format text|json] [--type EVENT]\n\nStreams membership events "
-    "(member-join, member-suspect, member-failed, ...) until interrupted.";
+    "(member-join, member-suspect, member-failed, ...), user events (user) and queries (query)\n"
+    "until interrupted.";
 
 int cli_monitor(cli_ctx *c, int argc, char **argv)
 {

@@ -18,11 +18,13 @@ static void usage(FILE *out)
             "  members   list the cluster's members\n"
             "  join      join the agent to a cluster through HOST[:PORT]...\n"
             "  leave     make the agent leave the cluster gracefully and exit\n"
-            "  monitor   stream membership events\n"
+            "  monitor   stream membership events, user events and queries\n"
             "  info      show the agent, its counters and configuration\n"
             "  tags      set or delete the agent's tags\n"
             "  kv        read, write, list and watch the shared key-value keyspace\n"
             "  state     read and write per-node key-value state\n"
+            "  event     send a user event to every node\n"
+            "  query     ask the nodes a query and print their responses\n"
             "  keys      list, install, use or remove encryption keys\n"
             "  keygen    print a new encryption key\n"
             "  identity  show the node's public key (from the agent or its data dir)\n"
@@ -40,11 +42,10 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"members", cli_members}, {"join", cli_join},
-    {"leave", cli_leave},     {"monitor", cli_monitor},
-    {"info", cli_info},       {"tags", cli_tags},
-    {"kv", cli_kv},           {"state", cli_state},
-    {"keys", cli_keys},       {"identity", cli_identity},
+    {"members", cli_members}, {"join", cli_join},   {"leave", cli_leave},
+    {"monitor", cli_monitor}, {"info", cli_info},   {"tags", cli_tags},
+    {"kv", cli_kv},           {"state", cli_state}, {"event", cli_event},
+    {"query", cli_query},     {"keys", cli_keys},   {"identity", cli_identity},
 };
 
 int main(int argc, char **argv)

@@ -131,9 +131,10 @@ class Agent:
             _agents.remove(self)
         return rc
 
-    def request(self, method, path, body=None, raw=None):
+    def request(self, method, path, body=None, raw=None, headers=None):
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        req = urllib.request.Request(f"http://{self.http}{path}", data=data, method=method)
+        req = urllib.request.Request(f"http://{self.http}{path}", data=data, method=method,
+                                     headers=headers or {})
         try:
             with urllib.request.urlopen(req, timeout=10) as r:
                 return r.status, r.read().decode()
@@ -217,7 +218,7 @@ def run(main):
         log(f"FAIL: {e}")
         for f in sorted(os.listdir(wd)):
             if f.endswith(".log"):
-                with open(os.path.join(wd, f)) as fh:
+                with open(os.path.join(wd, f), errors="replace") as fh:
                     tail = fh.readlines()[-25:]
                 print(f"----- {f} (last lines)\n{''.join(tail)}", flush=True)
         _cleanup()
