@@ -331,7 +331,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--nodes", type=int, nargs="+", default=[16, 64])
     ap.add_argument("--idle", type=int, default=20)
-    ap.add_argument("--kills", type=int, default=3, help="crashes per run, pooled")
+    ap.add_argument("--kills", type=int, default=3, help="crashes per run, pooled (at most N/2)")
     ap.add_argument("--systems", nargs="+", default=["rumor", "serf"],
                     choices=["rumor", "serf", "rumor+enc", "serf+enc"])
     ap.add_argument("--load", type=float, default=0, help="tag updates per second (0: none)")
@@ -339,6 +339,8 @@ def main():
     ap.add_argument("--port-base", type=int, default=10000)
     ap.add_argument("--json")
     a = ap.parse_args()
+    if a.kills < 0 or any(a.kills > n // 2 for n in a.nodes):
+        ap.error("--kills must be between 0 and half the smallest --nodes (the crashed stay down)")
     if any(s.startswith("serf") for s in a.systems) and not shutil.which("serf"):
         sys.exit("bench: serf is not installed (RUMOR_WITH_SERF=1 scripts/deps.sh)")
     results = []

@@ -38,6 +38,10 @@ int cli_stream(const cli_ctx *c, const char *path, void (*line)(const char *text
 int cli_report_error(const cli_ctx *c, long status, const char *body);
 /* Parses a JSON body or reports it; returns NULL on error. */
 json_t *cli_parse(const cli_ctx *c, const char *body);
+/* GET `path` and show the answer: the body as it is with `json_out`, else `render` on the parsed
+ * object; an error answer is reported. Returns CLI_OK, CLI_FAILED or CLI_UNREACHABLE. */
+int cli_get_show(const cli_ctx *c, const char *path, bool json_out,
+                 void (*render)(json_t *o, void *ud), void *ud);
 
 int cli_members(cli_ctx *c, int argc, char **argv);
 int cli_join(cli_ctx *c, int argc, char **argv);

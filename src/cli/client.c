@@ -149,6 +149,29 @@ int cli_report_error(const cli_ctx *c, long status, const char *body)
     return CLI_FAILED;
 }
 
+int cli_get_show(const cli_ctx *c, const char *path, bool json_out,
+                 void (*render)(json_t *o, void *ud), void *ud)
+{
+    long status = 0;
+    char *body = NULL;
+    int rc = cli_request(c, "GET", path, NULL, &status, &body);
+    if (rc != CLI_OK)
+        return rc;
+    if (status != 200) {
+        rc = cli_report_error(c, status, body);
+    } else if (json_out) {
+        printf("%s\n", body);
+    } else {
+        json_t *o = cli_parse(c, body);
+        if (o)
+            render(o, ud);
+        rc = o ? CLI_OK : CLI_FAILED;
+        json_decref(o);
+    }
+    free(body);
+    return rc;
+}
+
 json_t *cli_parse(const cli_ctx *c, const char *body)
 {
     json_error_t e;

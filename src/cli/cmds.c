@@ -120,6 +120,12 @@ static const char members_help[] =
     "--format json prints {\"members\": [{name, addr, port, status, incarnation, tags,\n"
     "public_key, fingerprint}]}. With identities the table shows each key's fingerprint.";
 
+static void render_members(json_t *o, void *ud)
+{
+    (void)ud;
+    members_table(json_object_get(o, "members"));
+}
+
 int cli_members(cli_ctx *c, int argc, char **argv)
 {
     bool json_out = false;
@@ -145,24 +151,7 @@ int cli_members(cli_ctx *c, int argc, char **argv)
             return cli_usage_error(c, "unknown argument");
         }
     }
-    long status = 0;
-    char *body = NULL;
-    int rc = cli_request(c, "GET", path, NULL, &status, &body);
-    if (rc != CLI_OK)
-        return rc;
-    if (status != 200) {
-        rc = cli_report_error(c, status, body);
-    } else if (json_out) {
-        printf("%s\n", body);
-    } else {
-        json_t *o = cli_parse(c, body);
-        if (o)
-            members_table(json_object_get(o, "members"));
-        rc = o ? CLI_OK : CLI_FAILED;
-        json_decref(o);
-    }
-    free(body);
-    return rc;
+    return cli_get_show(c, path, json_out, render_members, NULL);
 }
 
 /* ---- join, leave ---- */

@@ -98,6 +98,15 @@ static void print_object(const char *title, json_t *o)
 static const char info_help[] = "Usage: rumor info [--format text|json]\n\nShows this agent, "
                                 "its counters and a summary of its configuration.";
 
+static void render_info(json_t *o, void *ud)
+{
+    (void)ud;
+    print_object("self", json_object_get(o, "self"));
+    print_object("members", json_object_get(o, "members"));
+    print_object("stats", json_object_get(o, "stats"));
+    print_object("config", json_object_get(o, "config"));
+}
+
 int cli_info(cli_ctx *c, int argc, char **argv)
 {
     bool json_out = false;
@@ -113,28 +122,7 @@ int cli_info(cli_ctx *c, int argc, char **argv)
         else
             return cli_usage_error(c, "unknown argument");
     }
-    long status = 0;
-    char *body = NULL;
-    int rc = cli_request(c, "GET", "/v1/info", NULL, &status, &body);
-    if (rc != CLI_OK)
-        return rc;
-    if (status != 200) {
-        rc = cli_report_error(c, status, body);
-    } else if (json_out) {
-        printf("%s\n", body);
-    } else {
-        json_t *o = cli_parse(c, body);
-        if (o) {
-            print_object("self", json_object_get(o, "self"));
-            print_object("members", json_object_get(o, "members"));
-            print_object("stats", json_object_get(o, "stats"));
-            print_object("config", json_object_get(o, "config"));
-        }
-        rc = o ? CLI_OK : CLI_FAILED;
-        json_decref(o);
-    }
-    free(body);
-    return rc;
+    return cli_get_show(c, "/v1/info", json_out, render_info, NULL);
 }
 
 /* ---- tags ---- */

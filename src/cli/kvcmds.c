@@ -250,29 +250,17 @@ static void list_table(json_t *o, bool shared)
     }
 }
 
+static void render_list(json_t *o, void *ud)
+{
+    list_table(o, *(const bool *)ud);
+}
+
 static int do_list(cli_ctx *c, const char *path, const kv_args *a, bool shared)
 {
     bool json_out = a->format && strcmp(a->format, "json") == 0;
     if (a->format && !json_out && strcmp(a->format, "table") != 0)
         return cli_usage_error(c, "--format must be table or json");
-    long status = 0;
-    char *body = NULL;
-    int rc = cli_request(c, "GET", path, NULL, &status, &body);
-    if (rc != CLI_OK)
-        return rc;
-    if (status != 200) {
-        rc = cli_report_error(c, status, body);
-    } else if (json_out) {
-        printf("%s\n", body);
-    } else {
-        json_t *o = cli_parse(c, body);
-        if (o)
-            list_table(o, shared);
-        rc = o ? CLI_OK : CLI_FAILED;
-        json_decref(o);
-    }
-    free(body);
-    return rc;
+    return cli_get_show(c, path, json_out, render_list, &shared);
 }
 
 /* ---- watch ---- */
