@@ -1,5 +1,6 @@
 /* Replicated key-value state: see kv.h for the model. */
 #include "core/kv.h"
+#include "core/hash.h"
 
 #include <string.h>
 
@@ -196,11 +197,7 @@ static uint64_t sum_term(const kv_origin *o)
      * and the round that follows tells it the horizon. */
     uint64_t x = ((uint64_t)o->hash << 32) ^ o->max_version ^ ((uint64_t)o->name_len << 56) ^
                  (o->gc_version * 0x9e3779b97f4a7c15ull);
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
+    return hash_mix64(x);
 }
 
 static void set_versions(kv_store *s, kv_origin *o, uint64_t max, uint64_t gc)

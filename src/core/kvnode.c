@@ -17,6 +17,7 @@
  * travels at once as a RUMOR delta through the application broadcast class, and every node
  * that applies it passes it on kv_rumor_transmits times.
  */
+#include "core/hash.h"
 #include "core/node.h"
 
 #include <string.h>
@@ -532,35 +533,18 @@ int rumor_node_shared_get(const rumor_node *n, const void *key, size_t key_len, 
     return RUMOR_OK;
 }
 
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-static uint64_t bytes_hash(const void *p, size_t len, uint64_t h)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ b[i]) * 0x100000001b3ull;
-    return h;
-}
-
 uint64_t rumor_node_kv_digest(const rumor_node *n)
 {
     uint64_t sum = 0;
     for (size_t i = 0; i < n->kv.norigins; i++) {
         const kv_origin *o = n->kv.origins[i];
-        uint64_t oh = bytes_hash(o->name, o->name_len, 0xcbf29ce484222325ull);
+        uint64_t oh = hash_fnv64(HASH_FNV64_INIT, o->name, o->name_len);
         for (const kv_entry *e = o->head; e; e = e->next) {
             if (e->flags & KV_TOMBSTONE)
                 continue;
-            uint64_t h = bytes_hash(kv_key(e), e->key_len, oh);
-            h = bytes_hash(kv_value(e), e->value_len, h ^ e->version);
-            sum += mix(h);
+            uint64_t h = hash_fnv64(oh, kv_key(e), e->key_len);
+            h = hash_fnv64(h ^ e->version, kv_value(e), e->value_len);
+            sum += hash_mix64(h);
         }
     }
     return sum;

@@ -1,4 +1,5 @@
 #include "core/members.h"
+#include "core/hash.h"
 
 #include <string.h>
 
@@ -27,12 +28,7 @@ static uint64_t digest_with(const member *m, uint32_t hash)
 {
     uint64_t cls = m->state == RUMOR_MEMBER_FAILED ? 1 : m->state == RUMOR_MEMBER_LEFT ? 2 : 0;
     uint64_t x = ((uint64_t)hash << 32 | m->incarnation) ^ (cls << 62) ^ m->name_len;
-    /* splitmix64's finalizer spreads every input bit over the whole word. */
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
+    return hash_mix64(x);
 }
 
 uint64_t members_digest_of(const member *m)

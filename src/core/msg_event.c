@@ -166,23 +166,25 @@ static bool put_remembered(buf_writer *w, uint64_t ltime, const msg_seen *it, si
     return true;
 }
 
-void msg_put_events(rumor_node *n, buf_writer *w, bool reply, size_t room)
+size_t msg_put_events(rumor_node *n, buf_writer *w, bool reply, size_t room)
 {
     msg_state *g = &n->msg;
     bool asked = g->peer_set && reply && !(g->peer_flags & WIRE_CLK_NO_REPLAY);
     g->peer_set = false;
+    size_t count = 0;
     if (!asked || g->peer_sum == msg_window_sum(&g->events, g->event_clock))
-        return;
+        return count;
     uint64_t lo = msg_window_low(&g->events, g->event_clock);
     for (uint32_t i = 0; i < g->events.size; i++) {
         const msg_slot *s = &g->events.slots[i];
-        for (size_t k = 0; s->ltime >= lo && k < s->n; k++) {
+        for (size_t k = 0; s->ltime >= lo && k < s->n; k++, count++) {
             size_t before = w->len;
             if (!put_remembered(w, s->ltime, &s->items[k], room))
-                return;
+                return count;
             room -= w->len - before;
         }
     }
+    return count;
 }
 
 /* ---- user events ---- */

@@ -7,6 +7,7 @@
  * many of the members it expected (the live ones that passed the filters in its own table when
  * it asked) stayed silent, and which.
  */
+#include "core/hash.h"
 #include "core/node.h"
 
 #include <stdlib.h>
@@ -26,14 +27,6 @@ typedef struct qfilter {
 static bool str_eq(wire_str a, const char *p, size_t len)
 {
     return a.len == len && memcmp(a.p, p, len) == 0;
-}
-
-static uint64_t name_hash(wire_str s)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < s.len; i++)
-        h = (h ^ s.p[i]) * 0x100000001b3ull;
-    return h;
 }
 
 uint32_t rumor_node_query_timeout_default(const rumor_node *n)
@@ -273,7 +266,7 @@ static void result_of(const qout *q, rumor_query_result *r)
 /* The flags of an answering member outside the matched set, created on first sight. */
 static uint8_t *other_flags(rumor_node *n, qout *q, wire_str from)
 {
-    uint64_t h = name_hash(from);
+    uint64_t h = hash_fnv64(HASH_FNV64_INIT, from.p, from.len);
     for (size_t i = 0; i < q->nothers; i++)
         if (q->others[i].hash == h)
             return &q->others[i].flags;

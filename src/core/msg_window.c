@@ -5,6 +5,7 @@
  * slot, so a slot holding another time holds an older one that has left the window, and is
  * reused.
  */
+#include "core/hash.h"
 #include "core/msg.h"
 
 #include <string.h>
@@ -37,22 +38,6 @@ void msg_window_free(msg_window *w, const rumor_allocator *a)
     }
     rfree(a, w->slots);
     w->slots = NULL;
-}
-
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-static uint64_t fnv(uint64_t h, const uint8_t *p, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ p[i]) * 0x100000001b3ull;
-    return h;
 }
 
 uint64_t msg_window_low(const msg_window *w, uint64_t clock)
@@ -123,7 +108,7 @@ msg_admit msg_window_admit(msg_window *w, const rumor_allocator *a, uint64_t clo
         lt[i] = (uint8_t)(ltime >> (56 - 8 * i));
     s->items[s->n].id = copy;
     s->items[s->n].len = (uint32_t)len;
-    s->items[s->n].hash = mix(fnv(fnv(0xcbf29ce484222325ull, lt, 8), copy, len));
+    s->items[s->n].hash = hash_mix64(hash_fnv64(hash_fnv64(HASH_FNV64_INIT, lt, 8), copy, len));
     s->n++;
     w->bytes += len;
     return MSG_NEW;

@@ -352,9 +352,10 @@ void msg_on_clocks(rumor_node *n, const wire_msg *m);
 /* Push-pull frames carry both Lamport clocks and a sum over the recent user events (CLOCKS,
  * before the PUSHPULL); `join` asks the peer for no past events. An answer (`reply`) also
  * carries the recent events when the request's sum differed, in at most `room` bytes, after the
- * PUSHPULL: anti-entropy for events that gossip missed, as Serf's push-pull does. */
+ * PUSHPULL: anti-entropy for events that gossip missed, as Serf's push-pull does. msg_put_events
+ * returns how many events it wrote. */
 void msg_put_clocks(rumor_node *n, buf_writer *w, bool join);
-void msg_put_events(rumor_node *n, buf_writer *w, bool reply, size_t room);
+size_t msg_put_events(rumor_node *n, buf_writer *w, bool reply, size_t room);
 /* An event record for a user event or query: `from` names where it comes from; `name` and
  * `payload` are copied. NULL when the event queue is full or memory ran out. */
 ev_rec *msg_event(rumor_node *n, uint8_t type, wire_str from, wire_str name, wire_str payload);

@@ -209,18 +209,6 @@ static void put_kv(rumor_node *n, size_t room, size_t msgs_max, const wire_msg *
     kvnode_put_digest_all(n, &n->sout);
 }
 
-/* Messages in an encoded run of them (user events rendered aside). */
-static size_t msgs_in(const buf_writer *w)
-{
-    buf_reader r;
-    buf_reader_init(&r, w->p, w->len);
-    wire_msg m;
-    size_t count = 0;
-    while (wire_msg_decode(&r, &m, RUMOR_META_MAX) > 0)
-        count++;
-    return count;
-}
-
 /*
  * A full-state frame: CLOCKS, PUSHPULL, then (unless only the membership digest is sent) our
  * key-value deltas and digest, then the recent user events an answer carries. The Lamport clocks
@@ -235,12 +223,11 @@ static bool send_state(rumor_node *n, stream *s, uint8_t flags, const wire_msg *
     put_state(n, &n->sout, flags);
     buf_writer ev;
     buf_writer_init(&ev, &n->alloc, n->s.stream_frame_bytes_max);
-    msg_put_events(n, &ev, (flags & WIRE_PP_REPLY) != 0, frame_room(n, s, off, 0));
+    size_t evn = msg_put_events(n, &ev, (flags & WIRE_PP_REPLY) != 0, frame_room(n, s, off, 0));
     if (ev.failed)
-        ev.len = 0; /* out of memory: the events wait for another exchange */
+        ev.len = evn = 0; /* out of memory: the events wait for another exchange */
     if (!(flags & WIRE_PP_DIGEST)) {
         /* The frame's message count is bounded too (WIRE_STREAM_MSGS_MAX): events count. */
-        size_t evn = ev.len ? msgs_in(&ev) : 0;
         put_kv(n, frame_room(n, s, off, ev.len),
                evn < KV_STREAM_DELTAS_MAX ? KV_STREAM_DELTAS_MAX - evn : 0, peer_kv);
     }
