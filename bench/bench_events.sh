@@ -5,17 +5,5 @@
 #   bench/bench_events.sh                        # N = 64, 10 repetitions
 #   bench/bench_events.sh --nodes 16 --reps 5 --json /tmp/events.json
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-RUMOR_BIN="${RUMOR_BIN:-}"
-if [ -z "$RUMOR_BIN" ]; then
-  for c in "$ROOT/build/release/src/agent/rumor" "$ROOT/build/dev/src/agent/rumor"; do
-    [ -x "$c" ] && { RUMOR_BIN="$c"; break; }
-  done
-fi
-if [ -z "$RUMOR_BIN" ]; then
-  make -C "$ROOT" release
-  RUMOR_BIN="$ROOT/build/release/src/agent/rumor"
-fi
-command -v serf >/dev/null || RUMOR_WITH_SERF=1 "$ROOT/scripts/deps.sh"
-echo "bench: rumor binary $RUMOR_BIN; $(serf version | head -1)" >&2
+. "$(dirname "${BASH_SOURCE[0]}")/bench_prelude.sh"
 exec python3 "$ROOT/bench/bench_events.py" --rumor "$RUMOR_BIN" "$@"

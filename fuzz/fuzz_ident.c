@@ -20,19 +20,10 @@
 #include "core/buf.h"
 #include "core/ident.h"
 #include "core/wire.h"
+#include "fuzz_common.h"
 #include "rumor.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static rumor_addr addr_of(uint8_t i)
-{
-    rumor_addr a;
-    memset(&a, 0, sizeof(a));
-    a.len = 4;
-    a.bytes[0] = 10;
-    a.bytes[3] = i;
-    return a;
-}
 
 /* Member i's key pair: seed i i ... i (self 1, peer 2, m1..m3 11..13), as gen_corpus.c. */
 static void key_of(uint8_t i, uint8_t *pk, uint8_t *sk)
@@ -45,13 +36,7 @@ static void key_of(uint8_t i, uint8_t *pk, uint8_t *sk)
 static rumor_node *make_node(const char *name, uint8_t idx, uint64_t now)
 {
     rumor_settings s;
-    rumor_settings_default(&s, RUMOR_PROFILE_LOCAL);
-    s.name = name;
-    s.addr = addr_of(idx);
-    s.seed = 42 + idx;
-    s.streams_max = 8;
-    s.members_max = 64;
-    s.stream_frame_bytes_max = 1u << 20;
+    fuzz_settings(&s, name, idx);
     s.identity = true;
     memset(s.identity_seed, idx, sizeof(s.identity_seed));
     rumor_node *n = NULL;
@@ -140,26 +125,7 @@ static void drain(rumor_node *n, rumor_node *peer, uint64_t now)
         if (ev.member.name_len > RUMOR_NAME_MAX || ev.member.meta_len > RUMOR_META_MAX)
             abort();
     }
-    rumor_node_tick(peer, now);
-    while (rumor_node_poll_datagram(peer, &d)) {
-    }
-    while (rumor_node_poll_stream(peer, &op)) {
-    }
-    while (rumor_node_poll_event(peer, &ev)) {
-    }
-}
-
-static void feed_stream(rumor_node *n, const uint8_t *data, size_t size, size_t split, uint64_t now)
-{
-    uint64_t id;
-    rumor_addr from = addr_of(12);
-    if (rumor_node_stream_accept(n, &from, &id, now) != RUMOR_OK)
-        return;
-    if (rumor_node_stream_data(n, id, data, split, now) == RUMOR_ERR_NOT_FOUND)
-        return;
-    if (rumor_node_stream_data(n, id, data + split, size - split, now) == RUMOR_ERR_NOT_FOUND)
-        return;
-    rumor_node_stream_closed(n, id, now);
+    settle_peer(peer, now);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -178,17 +144,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     drain(n, peer, now);
 
     size_t split = size ? data[0] % (size + 1) : 0;
-    uint8_t *framed = malloc(size + WIRE_FRAME_PREFIX);
-    if (!framed)
-        abort();
-    framed[0] = (uint8_t)(size >> 24);
-    framed[1] = (uint8_t)(size >> 16);
-    framed[2] = (uint8_t)(size >> 8);
-    framed[3] = (uint8_t)size;
-    if (size)
-        memcpy(framed + WIRE_FRAME_PREFIX, data, size);
-    feed_stream(n, framed, size + WIRE_FRAME_PREFIX, split, ++now);
-    free(framed);
+    feed_framed(n, data, size, split, ++now);
     drain(n, peer, now);
 
     static const uint64_t steps[] = {1, 1100, 2500, 20000};

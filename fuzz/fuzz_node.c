@@ -14,30 +14,15 @@
 
 #include "core/buf.h"
 #include "core/wire.h"
+#include "fuzz_common.h"
 #include "rumor.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static rumor_addr addr_of(uint8_t i)
-{
-    rumor_addr a;
-    memset(&a, 0, sizeof(a));
-    a.len = 4;
-    a.bytes[0] = 10;
-    a.bytes[3] = i;
-    return a;
-}
-
 static rumor_node *make_node(const char *name, uint8_t idx, uint64_t now)
 {
     rumor_settings s;
-    rumor_settings_default(&s, RUMOR_PROFILE_LOCAL);
-    s.name = name;
-    s.addr = addr_of(idx);
-    s.seed = 42 + idx;
-    s.streams_max = 8;
-    s.members_max = 64;
-    s.stream_frame_bytes_max = 1u << 20;
+    fuzz_settings(&s, name, idx);
     rumor_node *n = NULL;
     if (rumor_node_new(&n, &s, now) != RUMOR_OK)
         abort();
@@ -115,27 +100,7 @@ static void drain(rumor_node *n, rumor_node *peer, uint64_t now)
         if (ev.member.name_len > RUMOR_NAME_MAX || ev.member.meta_len > RUMOR_META_MAX)
             abort();
     }
-    rumor_node_tick(peer, now);
-    while (rumor_node_poll_datagram(peer, &d)) {
-    }
-    while (rumor_node_poll_stream(peer, &op)) {
-    }
-    while (rumor_node_poll_event(peer, &ev)) {
-    }
-}
-
-static void feed_stream(rumor_node *n, const uint8_t *data, size_t size, size_t split, uint64_t now)
-{
-    uint64_t id;
-    rumor_addr from = addr_of(12);
-    if (rumor_node_stream_accept(n, &from, &id, now) != RUMOR_OK)
-        return;
-    /* Two writes: the frame reassembly must not depend on how bytes arrive. */
-    if (rumor_node_stream_data(n, id, data, split, now) == RUMOR_ERR_NOT_FOUND)
-        return;
-    if (rumor_node_stream_data(n, id, data + split, size - split, now) == RUMOR_ERR_NOT_FOUND)
-        return;
-    rumor_node_stream_closed(n, id, now);
+    settle_peer(peer, now);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -155,17 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     feed_stream(n, data, size, split, ++now);
     drain(n, peer, now);
 
-    uint8_t *framed = malloc(size + WIRE_FRAME_PREFIX);
-    if (!framed)
-        abort();
-    framed[0] = (uint8_t)(size >> 24);
-    framed[1] = (uint8_t)(size >> 16);
-    framed[2] = (uint8_t)(size >> 8);
-    framed[3] = (uint8_t)size;
-    if (size)
-        memcpy(framed + WIRE_FRAME_PREFIX, data, size);
-    feed_stream(n, framed, size + WIRE_FRAME_PREFIX, split, ++now);
-    free(framed);
+    feed_framed(n, data, size, split, ++now);
     drain(n, peer, now);
 
     /* Run the timers: probe timeout, indirect probes, suspicion, sync, stream expiry. */

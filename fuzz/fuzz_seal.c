@@ -23,6 +23,7 @@
 #include "core/buf.h"
 #include "core/seal.h"
 #include "core/wire.h"
+#include "fuzz_common.h"
 #include "rumor.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -37,25 +38,9 @@ static void check(bool ok)
         abort();
 }
 
-static rumor_addr addr_of(uint8_t i)
-{
-    rumor_addr a;
-    memset(&a, 0, sizeof(a));
-    a.len = 4;
-    a.bytes[0] = 10;
-    a.bytes[3] = i;
-    return a;
-}
-
 static void settings(rumor_settings *s, const char *name, uint8_t idx, uint64_t epoch)
 {
-    rumor_settings_default(s, RUMOR_PROFILE_LOCAL);
-    s->name = name;
-    s->addr = addr_of(idx);
-    s->seed = 42 + idx;
-    s->streams_max = 8;
-    s->members_max = 64;
-    s->stream_frame_bytes_max = 1u << 20;
+    fuzz_settings(s, name, idx);
     s->keys = KEY;
     s->nkeys = 1;
     memset(s->seal_secret, 0x50 + idx, sizeof(s->seal_secret));
