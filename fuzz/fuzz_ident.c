@@ -1,7 +1,7 @@
 /*
  * Fuzz target for the identity paths (docs/protocol.md section 12): a node with identities on,
  * that knows three members by their signed claims and holds signed key-value state of one,
- * gets the input as a datagram, as raw stream bytes and as one framed stream packet, and is
+ * gets the input as a datagram and as one framed stream packet, and is
  * ticked through its timers. Inputs reach the trailer decoders, the verification of alive,
  * leave, accusation, sync records, key-value heads and entries, trust-on-first-use pins and the
  * refusal counters. The corpus seeds are genuine signed messages of those members (made by
