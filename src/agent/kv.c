@@ -194,16 +194,6 @@ int agent_kv_restore(agent *a, char *err, size_t cap)
 
 /* ---- change events ---- */
 
-/* A key as JSON: "key" when it is UTF-8 text, else "key_base64". */
-static void set_key(json_t *o, const uint8_t *key, size_t len)
-{
-    json_t *k = json_stringn((const char *)key, len);
-    if (k)
-        json_object_set_new(o, "key", k);
-    else
-        json_object_set_new(o, "key_base64", agent_b64_json(key, len));
-}
-
 static void publish(agent *a, const rumor_event *ev)
 {
     json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:b,s:b,s:I}", "type", "kv-change", "origin",
@@ -212,7 +202,7 @@ static void publish(agent *a, const rumor_event *ev)
                           "at_ms", (json_int_t)wall_of(a, ev->at_ms));
     if (!o)
         return;
-    set_key(o, ev->key, ev->key_len);
+    agent_json_set_text(o, "key", ev->key, ev->key_len);
     rumor_kv_entry e;
     /* The value as of this change, when it is still the entry's newest version. */
     if (!ev->deleted &&

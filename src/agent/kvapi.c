@@ -79,15 +79,6 @@ int kvapi_check_key(const char *key, size_t len, bool prefix, char *why, size_t 
     return 0;
 }
 
-static void set_key(json_t *o, const uint8_t *key, size_t len)
-{
-    json_t *k = json_stringn((const char *)key, len);
-    if (k)
-        json_object_set_new(o, "key", k);
-    else /* written by an embedding program with a binary key */
-        json_object_set_new(o, "key_base64", agent_b64_json(key, len));
-}
-
 /* ---- loop-thread work ---- */
 
 static bool row_push(kv_call *c, const rumor_kv_entry *e)
@@ -214,7 +205,7 @@ static json_t *row_json(const kv_call *c, const kv_row *r, bool with_value)
     json_t *o = json_object();
     if (!o)
         return NULL;
-    set_key(o, r->key, r->key_len);
+    agent_json_set_text(o, "key", r->key, r->key_len);
     if (with_value)
         json_object_set_new(o, "value", agent_b64_json(r->value, r->value_len));
     json_object_set_new(o, "version", json_integer((json_int_t)r->version));

@@ -307,7 +307,6 @@ static bool from_json_body(const api_request *req, query_req *q, api_response *r
     static const char *const none[] = {NULL};
     static const char *const fields[] = {"payload", "payload_base64", "nodes",
                                          "tags",    "timeout",        "ack"};
-    json_error_t e;
     const char *k;
     json_t *v;
     if (api_query_unknown(req, none)) {
@@ -316,15 +315,9 @@ static bool from_json_body(const api_request *req, query_req *q, api_response *r
                   "string");
         return false;
     }
-    q->body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &e);
-    if (!json_is_object(q->body)) {
-        if (q->body)
-            api_error(resp, 400, "the request body must be a JSON object");
-        else
-            api_error(resp, 400, "request body is not valid JSON: line %d, column %d: %s", e.line,
-                      e.column, e.text);
+    q->body = api_body(req, resp);
+    if (!q->body)
         return false;
-    }
     json_object_foreach(q->body, k, v)
     {
         size_t i = 0;

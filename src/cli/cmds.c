@@ -184,10 +184,13 @@ int cli_join(cli_ctx *c, int argc, char **argv)
     if (rc == CLI_OK && status != 200)
         rc = cli_report_error(c, status, body);
     else if (rc == CLI_OK) {
-        json_t *o = json_loads(body, 0, NULL);
-        printf("joined: %lld of %lld address(es) answered\n",
-               (long long)json_integer_value(json_object_get(o, "joined")),
-               (long long)json_integer_value(json_object_get(o, "seeds")));
+        json_t *o = cli_parse(c, body);
+        if (o)
+            printf("joined: %lld of %lld address(es) answered\n",
+                   (long long)json_integer_value(json_object_get(o, "joined")),
+                   (long long)json_integer_value(json_object_get(o, "seeds")));
+        else
+            rc = CLI_FAILED;
         json_decref(o);
     }
     free(body);

@@ -180,9 +180,12 @@ int cli_tags(cli_ctx *c, int argc, char **argv)
     if (rc == CLI_OK && status != 200)
         rc = cli_report_error(c, status, body);
     else if (rc == CLI_OK) {
-        json_t *o = json_loads(body, 0, NULL);
-        char *t = json_dumps(json_object_get(o, "tags"), JSON_COMPACT | JSON_SORT_KEYS);
-        printf("tags now: %s\n", t ? t : "{}");
+        json_t *o = cli_parse(c, body);
+        char *t = o ? json_dumps(json_object_get(o, "tags"), JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        if (o)
+            printf("tags now: %s\n", t ? t : "{}");
+        else
+            rc = CLI_FAILED;
         free(t);
         json_decref(o);
     }
