@@ -6,6 +6,7 @@ a restart from the file alone rejoins; key files with loose permissions are refu
 capture of the gossip ports (tcpdump on loopback) holds no node name or tag value of the
 encrypted agents, while the one plaintext agent's name is right there."""
 import json
+import atexit
 import os
 import shutil
 import signal
@@ -54,6 +55,7 @@ class Capture:
         self.proc = subprocess.Popen([tcpdump, "-i", "lo", "-n", "-U", "-s", "0", "-w",
                                       self.path, f"(udp or tcp) and ({flt})"],
                                      stdout=subprocess.DEVNULL, stderr=self.err)
+        atexit.register(self.stop)  # a failing check must not leave tcpdump running
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             self.err.seek(0)
