@@ -277,6 +277,12 @@ typedef struct rumor_settings {
      * false): also accept unsealed packets, and send unsealed ones. Both false by default. */
     bool seal_accept_plaintext;
     bool seal_send_plaintext;
+    /* Cluster key operations (rumor_node_keys_query): apply the install / use / remove / list
+     * requests that other members send through the reserved `_rumor-keys` query, and answer
+     * them. Off by default: a host that turns it on saves the keyring on
+     * RUMOR_EVENT_KEYRING_CHANGE (else a restart brings back the keys it started with). When
+     * off, the node answers every request with an error, so the asker sees it did not apply. */
+    bool keys_query;
 } rumor_settings;
 
 /*
@@ -336,6 +342,10 @@ typedef enum rumor_event_type {
     RUMOR_EVENT_QUERY_ACK = 12,      /* `member.name` acknowledged our query `query_id` */
     RUMOR_EVENT_QUERY_RESPONSE = 13, /* `member.name` answered our query `query_id` */
     RUMOR_EVENT_QUERY_DONE = 14,     /* our query `query_id` reached its deadline (`query`) */
+    /* A cluster key operation asked by `member.name` changed this node's keyring; `msg_name`
+     * is the operation ("install", "use", "remove"). The host saves the keyring (the agent
+     * rewrites its keyring file). See rumor_node_keys_query(). */
+    RUMOR_EVENT_KEYRING_CHANGE = 15,
 } rumor_event_type;
 
 /* "member-join", "member-update", ... */
@@ -491,6 +501,11 @@ typedef struct rumor_stats {
     uint64_t query_responses_in;    /* distinct responses taken for our queries */
     uint64_t event_ltime;           /* the user event Lamport clock */
     uint64_t query_ltime;           /* the query Lamport clock */
+    /* Cluster key operations and reserved names (rumor_node_keys_query). */
+    uint64_t keys_ops_applied;   /* key operations applied here (including no-op installs) */
+    uint64_t keys_ops_refused;   /* key operations answered with an error (not applied) */
+    uint64_t keys_ops_malformed; /* key operation requests that failed to decode (refused) */
+    uint64_t reserved_refused;   /* events/queries with a reserved name not handled: dropped */
 } rumor_stats;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1003,6 +1018,65 @@ RUMOR_API int rumor_identity_cert_verify(const uint8_t *ca_key, const char *name
  * NUL; returns the length (19) or 0 when `cap` is too small.
  */
 RUMOR_API size_t rumor_identity_fingerprint(const uint8_t *public_key, char *out, size_t cap);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Cluster-wide key operations (Serf's key manager; docs/protocol.md section 13)               */
+
+/*
+ * Names starting with this prefix are reserved for the engine's own queries: rumor_node_event()
+ * and rumor_node_query() refuse them, and received events and queries with such names never
+ * reach the host as RUMOR_EVENT_USER / RUMOR_EVENT_QUERY.
+ */
+#define RUMOR_NAME_RESERVED_PREFIX "_rumor"
+/* The reserved query that carries cluster key operations. */
+#define RUMOR_KEYS_QUERY_NAME "_rumor-keys"
+
+typedef enum rumor_keys_op {
+    RUMOR_KEYS_INSTALL = 1, /* add a key that opens (a key already held: no change) */
+    RUMOR_KEYS_USE = 2,     /* make an installed key the primary */
+    RUMOR_KEYS_REMOVE = 3,  /* drop a key (one not held: no change; the primary: refused) */
+    RUMOR_KEYS_LIST = 4,    /* report the keyring, primary first */
+} rumor_keys_op;
+
+/* "install", "use", "remove", "list". */
+RUMOR_API const char *rumor_keys_op_name(rumor_keys_op op);
+
+/* True when `name` (`len` bytes) starts with RUMOR_NAME_RESERVED_PREFIX. */
+RUMOR_API bool rumor_name_reserved(const char *name, size_t len);
+
+/*
+ * Asks every member (or those `p` selects) to apply a key operation to its keyring, through the
+ * reserved query RUMOR_KEYS_QUERY_NAME. The key travels in the query, so only a node that seals
+ * everything it sends may ask: every packet carrying it is sealed under the cluster's primary
+ * key. Each member with settings.keys_query applies the operation when the query reached it
+ * sealed, and answers; this node does too. The answers arrive as RUMOR_EVENT_QUERY_RESPONSE
+ * with `query_id` == `*id` (decode them with rumor_keys_answer_decode()), and at the deadline
+ * RUMOR_EVENT_QUERY_DONE comes with the counts; rumor_node_query_missing() names the members that
+ * did not answer. `key` is NULL for RUMOR_KEYS_LIST. `p` as for rumor_node_query(); acks are
+ * requested unless `p` says otherwise.
+ *
+ * Errors: RUMOR_ERR_INVALID (unknown op, `key` missing, `id` NULL, bad filters),
+ * RUMOR_ERR_STATE (this node has no keyring or sends plaintext, or it is leaving), and those of
+ * rumor_node_query(). Nothing changes on error.
+ */
+RUMOR_API int rumor_node_keys_query(rumor_node *n, rumor_keys_op op, const uint8_t *key,
+                                    const rumor_query_params *p, uint64_t *id, uint64_t now);
+
+/* One member's answer to a key operation. */
+typedef struct rumor_keys_answer {
+    rumor_keys_op op;    /* the operation answered (0 when the request could not be decoded) */
+    int code;            /* RUMOR_OK: applied; else the RUMOR_ERR_* that refused it */
+    char error[256];     /* why it was refused, for people ("" when applied) */
+    size_t nkeys;        /* RUMOR_KEYS_LIST: keys held, primary first */
+    const uint8_t *keys; /* nkeys * RUMOR_KEY_BYTES bytes, pointing into the decoded payload */
+} rumor_keys_answer;
+
+/*
+ * Decodes the payload of a RUMOR_EVENT_QUERY_RESPONSE to a rumor_node_keys_query(). Errors:
+ * RUMOR_ERR_MALFORMED (not a well-formed answer: a member that is not a rumor node of this
+ * version, or a forgery), RUMOR_ERR_VERSION (an answer format this library does not know).
+ */
+RUMOR_API int rumor_keys_answer_decode(const void *payload, size_t len, rumor_keys_answer *out);
 
 #ifdef __cplusplus
 }

@@ -119,12 +119,15 @@ static void publish(agent *a, const rumor_event *ev)
 
 static void on_event(rumor_runtime *rt, const rumor_event *ev, void *ud)
 {
-    (void)rt;
     agent *a = ud;
     char addr[64];
     a->events_total++;
     if (ev->type == RUMOR_EVENT_KV_CHANGE) { /* data, not membership: its own path */
         agent_kv_event(a, ev);
+        return;
+    }
+    if (ev->type == RUMOR_EVENT_KEYRING_CHANGE) { /* a cluster key operation: save the file */
+        agent_keys_event(a, rumor_runtime_node(rt), ev);
         return;
     }
     if (ev->type >= RUMOR_EVENT_USER && ev->type <= RUMOR_EVENT_QUERY_DONE) {

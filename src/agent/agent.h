@@ -192,6 +192,9 @@ void agent_msg_track(agent *a, agent_query *q);
 /* Stops collecting for `q` before its deadline (the HTTP side gave up waiting): fills in what
  * the engine knows so far and marks it done. */
 void agent_msg_untrack(agent *a, agent_query *q);
+/* HTTP thread: sleeps until the loop thread reports the deadline of tracked query `q` (or
+ * well past it, then takes what arrived). */
+void agent_query_wait(agent *a, agent_query *q);
 /* The agent is stopping: every waiting query is done (aborted) and its HTTP thread woken. */
 void agent_msg_close(agent *a);
 /* Frees a query (HTTP thread, once it is done). */
@@ -265,6 +268,9 @@ void api_keys_list(agent *a, const api_request *req, api_response *resp);
 void api_keys_install(agent *a, const api_request *req, api_response *resp);
 void api_keys_use(agent *a, const api_request *req, api_response *resp);
 void api_keys_remove(agent *a, const api_request *req, api_response *resp);
+/* Loop thread: a cluster key operation changed the engine's keyring (RUMOR_EVENT_KEYRING_CHANGE):
+ * rewrites the keyring file and logs it. */
+void agent_keys_event(agent *a, rumor_node *n, const rumor_event *ev);
 
 /* ---- metrics (metrics.c) ---- */
 /* Key-value gauges and counters, copied on the loop thread. */

@@ -214,6 +214,16 @@ static void msg_metrics(sbuf *b, const rumor_stats *st, const agent_msg_snapshot
     counter(b, "rumor_query_handler_response_failures_total",
             "Query handler output that could not be sent (too large, or past the deadline).",
             m->handler_response_fails);
+    counter(b, "rumor_keys_ops_applied_total",
+            "Cluster key operations (rumor keys) applied to this node's keyring.",
+            st->keys_ops_applied);
+    counter(b, "rumor_keys_ops_refused_total",
+            "Cluster key operations this node answered with an error.", st->keys_ops_refused);
+    counter(b, "rumor_keys_ops_malformed_total",
+            "Cluster key operation requests that failed to decode.", st->keys_ops_malformed);
+    counter(b, "rumor_reserved_refused_total",
+            "Events and queries with a reserved name (_rumor...) this version does not handle.",
+            st->reserved_refused);
 }
 
 char *metrics_render(agent *a, const rumor_stats *st, const rumor_runtime_counters *rc,

@@ -395,7 +395,12 @@ static void do_untrack(rumor_runtime *rt, void *arg)
 /* Sleeps until the loop thread reports the deadline, or until it is well past. */
 static void wait_done(agent *a, ask_call *c)
 {
-    agent_query *q = c->q;
+    agent_query_wait(a, c->q);
+}
+
+void agent_query_wait(agent *a, agent_query *q)
+{
+    ask_call call = {.a = a, .q = q}, *c = &call;
     uint64_t until = uv_hrtime() + (q->timeout + QUERY_WAIT_SLACK_MS) * 1000000u;
     uv_mutex_lock(&a->msg.mu);
     while (!q->done) {
@@ -536,6 +541,13 @@ bool msgapi_handle(agent *a, const api_request *req, api_response *resp)
     if (agent_msg_check_name(name, why, sizeof why) != 0) {
         api_error(resp, 400, "bad %s name: %s (POST /v1/%s/NAME)", event ? "event" : "query", why,
                   event ? "event" : "query");
+        return true;
+    }
+    if (rumor_name_reserved(name, strlen(name))) {
+        api_error(resp, 403,
+                  "%s names starting with \"%s\" are reserved for the agent's own queries "
+                  "(cluster key operations: rumor keys); nothing was sent",
+                  event ? "event" : "query", RUMOR_NAME_RESERVED_PREFIX);
         return true;
     }
     if (event)

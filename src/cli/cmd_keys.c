@@ -1,5 +1,6 @@
 /* keygen and keys: make an encryption key; list, install, promote and remove keys. */
 #include "cli.h"
+#include "duration.h"
 #include "rumor.h"
 
 #include <sodium.h>
@@ -36,14 +37,26 @@ int cli_keygen(int argc, char **argv)
 }
 
 static const char keys_help[] =
-    "Usage: rumor keys list [--format text|json]\n"
-    "       rumor keys install KEY   add a key that decrypts (not used to encrypt yet)\n"
-    "       rumor keys use KEY       make an installed key the primary (it encrypts)\n"
-    "       rumor keys remove KEY    drop a key (not the primary)\n\n"
-    "Manages the encryption keyring of the agent at --http. Rotation: install the new key,\n"
-    "make it primary, then remove the old one - on every agent, one step at a time, so that\n"
-    "every member can always read every other. These commands change this agent only\n"
-    "(\"scope\": \"local\" in the answer); the agent also rewrites its --keyring file.";
+    "Usage: rumor keys list    [--local] [--timeout DUR] [--format text|json]\n"
+    "       rumor keys install KEY [...]  add a key that decrypts (not used to encrypt yet)\n"
+    "       rumor keys use KEY     [...]  make an installed key the primary (it encrypts)\n"
+    "       rumor keys remove KEY  [...]  drop a key (not the primary)\n\n"
+    "Manages the encryption keyring of every member of the cluster, through the agent at\n"
+    "--http (Serf's `keys`): each member applies the operation and confirms, and the answer\n"
+    "says how many members were asked, how many confirmed, the error of each member that\n"
+    "refused and who did not answer in time. `list` shows each key with how many members hold\n"
+    "it and how many use it as primary. Rotation: install the new key, use it, remove the old\n"
+    "one, each step confirmed by every member before the next. Members rewrite their --keyring\n"
+    "file.\n\n"
+    "  --local          change or list this agent only\n"
+    "  --timeout DUR    how long to wait for the members' answers (default: the agent's query\n"
+    "                   timeout, a few seconds)\n\n"
+    "Exit status: 0 when every member confirmed, 1 when a member refused or did not answer\n"
+    "(their names are printed), 2 for bad arguments, 3 when no agent answered.";
+
+#define KEYS_TIMEOUT_MIN_MS 100u
+#define KEYS_TIMEOUT_MAX_MS 300000u
+#define KEYS_HTTP_SLACK_MS  15000L
 
 static bool key_ok(const char *text)
 {
@@ -60,26 +73,54 @@ static bool key_ok(const char *text)
 static void print_keys(json_t *o)
 {
     const char *primary = json_string_value(json_object_get(o, "primary"));
-    json_t *keys = json_object_get(o, "keys");
+    json_t *keys = json_object_get(o, "keys"), *primaries = json_object_get(o, "primaries");
     long long members = json_integer_value(json_object_get(o, "members"));
     long long answered = json_integer_value(json_object_get(o, "responses"));
+    long long confirmed = json_integer_value(json_object_get(o, "confirmed"));
     if (!json_is_true(json_object_get(o, "enabled"))) {
         printf("encryption is not enabled on this agent\n");
         return;
     }
-    printf("%lld of %lld member(s) answered (scope: %s)\n", answered, members,
-           json_string_value(json_object_get(o, "scope")));
+    printf("%lld of %lld member(s) answered, %lld confirmed (scope: %s)\n", answered, members,
+           confirmed, json_string_value(json_object_get(o, "scope")));
     const char *k;
     json_t *v;
     json_object_foreach(keys, k, v)
     {
+        long long prim = json_integer_value(json_object_get(primaries, k));
         bool is_primary = primary && strcmp(k, primary) == 0;
-        printf("  %s  %lld/%lld%s\n", k, (long long)json_integer_value(v), members,
-               is_primary ? "  [primary]" : "");
+        if (prim && !is_primary)
+            printf("  %s  %lld/%lld members  [primary on %lld]\n", k,
+                   (long long)json_integer_value(v), members, prim);
+        else
+            printf("  %s  %lld/%lld members%s\n", k, (long long)json_integer_value(v), members,
+                   is_primary ? "  [primary]" : "");
     }
+    json_object_foreach(json_object_get(o, "errors"), k, v)
+        printf("  failed: %s: %s\n", k, json_string_value(v));
+    size_t i;
+    json_array_foreach(json_object_get(o, "no_response"), i, v)
+        printf("  no answer: %s\n", json_string_value(v));
     const char *file = json_string_value(json_object_get(o, "keyring_file"));
     if (file)
         printf("keyring file: %s\n", file);
+}
+
+/* Exit status from the report: every member that did not confirm is named on stderr. */
+static int report_incomplete(const cli_ctx *c, json_t *o, const char *sub)
+{
+    if (!o || json_is_true(json_object_get(o, "complete")))
+        return CLI_OK;
+    json_t *errors = json_object_get(o, "errors"), *silent = json_object_get(o, "no_response");
+    fprintf(stderr, "rumor %s %s: %zu member(s) refused, %zu did not answer:", c->cmd, sub,
+            json_object_size(errors), json_array_size(silent));
+    const char *k;
+    json_t *v;
+    size_t i;
+    json_object_foreach(errors, k, v) fprintf(stderr, " %s (%s)", k, json_string_value(v));
+    json_array_foreach(silent, i, v) fprintf(stderr, " %s (no answer)", json_string_value(v));
+    fprintf(stderr, "\n");
+    return CLI_FAILED;
 }
 
 int cli_keys(cli_ctx *c, int argc, char **argv)
@@ -89,8 +130,8 @@ int cli_keys(cli_ctx *c, int argc, char **argv)
         return CLI_OK;
     if (argc < 1)
         return cli_usage_error(c, "expected list, install KEY, use KEY or remove KEY");
-    const char *sub = argv[0], *key = NULL;
-    bool json_out = false;
+    const char *sub = argv[0], *key = NULL, *timeout = NULL;
+    bool json_out = false, local = false;
     for (int i = 1; i < argc; i++) {
         int r = cli_common(c, argc, argv, &i, keys_help);
         if (r >= 0)
@@ -101,6 +142,12 @@ int cli_keys(cli_ctx *c, int argc, char **argv)
             json_out = strcmp(argv[++i], "json") == 0;
         else if (strncmp(argv[i], "--format=", 9) == 0)
             json_out = strcmp(argv[i] + 9, "json") == 0;
+        else if (strcmp(argv[i], "--local") == 0)
+            local = true;
+        else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
+            timeout = argv[++i];
+        else if (strncmp(argv[i], "--timeout=", 10) == 0)
+            timeout = argv[i] + 10;
         else if (!key && argv[i][0] != '-')
             key = argv[i];
         else
@@ -123,6 +170,20 @@ int cli_keys(cli_ctx *c, int argc, char **argv)
     }
     if (strcmp(sub, "list") != 0 && (!key || !key_ok(key)))
         return cli_usage_error(c, "expected a base64-encoded 32-byte key (rumor keygen)");
+    uint64_t ms = 0;
+    if (timeout &&
+        (local || duration_parse_ms(timeout, KEYS_TIMEOUT_MIN_MS, KEYS_TIMEOUT_MAX_MS, &ms) != 0))
+        return cli_usage_error(c, local ? "--timeout applies to cluster operations, not --local"
+                                        : "--timeout takes a duration from 100ms to 5m, e.g. 5s");
+    char url[128];
+    if (local)
+        snprintf(url, sizeof url, "%s?scope=local", path);
+    else if (timeout)
+        snprintf(url, sizeof url, "%s?timeout=%llums", path, (unsigned long long)ms);
+    else
+        snprintf(url, sizeof url, "%s", path);
+    if (!local && c->timeout_ms <= 0)
+        c->timeout_ms = (long)(timeout ? ms : KEYS_TIMEOUT_MAX_MS) + KEYS_HTTP_SLACK_MS;
     char *req = NULL;
     if (key) {
         json_t *o = json_pack("{s:s}", "key", key);
@@ -131,26 +192,35 @@ int cli_keys(cli_ctx *c, int argc, char **argv)
     }
     long status = 0;
     char *body = NULL;
-    int rc = cli_request(c, method, path, req, &status, &body);
+    int rc = cli_request(c, method, url, req, &status, &body);
     if (req) {
         sodium_memzero(req, strlen(req));
         free(req);
     }
     if (rc == CLI_OK && status != 200) {
         rc = cli_report_error(c, status, body);
-    } else if (rc == CLI_OK && json_out) {
-        printf("%s\n", body);
     } else if (rc == CLI_OK) {
         json_t *o = cli_parse(c, body);
         if (!o) {
             rc = CLI_FAILED;
+        } else if (json_out) {
+            printf("%s\n", body);
         } else {
-            if (strcmp(sub, "list") != 0)
-                printf("key %s\n", strcmp(sub, "install") == 0 ? "installed"
-                                   : strcmp(sub, "use") == 0   ? "is now the primary"
-                                                               : "removed");
+            const char *scope = json_string_value(json_object_get(o, "scope"));
+            bool cluster = !scope || strcmp(scope, "local") != 0;
+            if (strcmp(sub, "list") != 0 && json_is_true(json_object_get(o, "enabled")))
+                printf("key %s%s\n",
+                       strcmp(sub, "install") == 0 ? "installed"
+                       : strcmp(sub, "use") == 0   ? "made primary"
+                                                   : "removed",
+                       cluster ? json_is_true(json_object_get(o, "complete"))
+                                     ? " on every member"
+                                     : " (not confirmed by every member)"
+                               : "");
             print_keys(o);
         }
+        if (o)
+            rc = report_incomplete(c, o, sub);
         json_decref(o);
     }
     free(body);

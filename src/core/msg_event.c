@@ -236,6 +236,13 @@ void msg_on_user_event(rumor_node *n, const wire_msg *m, uint64_t now)
     default:
         return; /* a duplicate: gossip delivers most events several times */
     }
+    /* Reserved names belong to the engine, which sends no events of its own (yet): a newer
+     * version's or a forgery. Not for the host, and not passed on. */
+    if (rumor_name_reserved((const char *)name.p, name.len)) {
+        n->st.reserved_refused++;
+        node_drop(n, RUMOR_DROP_UNKNOWN_TYPE);
+        return;
+    }
     /* First sight: pass it on, then tell the host. */
     uint8_t tmp[RUMOR_PACKET_MAX];
     buf_writer w;
@@ -248,7 +255,8 @@ void msg_on_user_event(rumor_node *n, const wire_msg *m, uint64_t now)
 int rumor_node_event(rumor_node *n, const char *name, const void *payload, size_t len, uint64_t now)
 {
     size_t name_len = name ? strlen(name) : 0;
-    if (name_len == 0 || name_len > RUMOR_EVENT_NAME_MAX || (len && !payload))
+    if (name_len == 0 || name_len > RUMOR_EVENT_NAME_MAX || (len && !payload) ||
+        rumor_name_reserved(name, name_len))
         return RUMOR_ERR_INVALID;
     if (name_len + len > n->s.event_bytes_max)
         return RUMOR_ERR_TOO_BIG;

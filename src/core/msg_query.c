@@ -376,6 +376,14 @@ static void serve(rumor_node *n, const qask *a, wire_str name, wire_str payload,
                   uint64_t now)
 {
     msg_state *g = &n->msg;
+    /* Reserved names are the engine's own: the key operations are answered here, anything
+     * else reserved (a newer version's, or a forgery) is neither acked nor handed on. */
+    bool keys = keyq_is_name(name);
+    if (!keys && rumor_name_reserved((const char *)name.p, name.len)) {
+        n->st.reserved_refused++;
+        node_drop(n, RUMOR_DROP_UNKNOWN_TYPE);
+        return;
+    }
     in_purge(n, now);
     void *arr = g->in;
     if (g->nin >= n->s.queries_inbound_max ||
@@ -396,6 +404,12 @@ static void serve(rumor_node *n, const qask *a, wire_str name, wire_str payload,
         else if (!local)
             send_resp(n, in, WIRE_Q_ACK, wire_str_of(NULL, 0));
         n->st.query_acks_sent++;
+    }
+    if (keys) {
+        /* A datagram that opened under our keyring has n->from_id set; our own query is
+         * trusted as the host's call. */
+        keyq_serve(n, in->id, a->origin, payload, local || n->from_id != 0, now);
+        return;
     }
     ev_rec *e = msg_event(n, RUMOR_EVENT_QUERY, a->origin, name, payload);
     if (e) {
@@ -441,15 +455,18 @@ void msg_on_query(rumor_node *n, const wire_msg *m, uint64_t now)
     default:
         return; /* a duplicate */
     }
-    /* First sight: pass it on whether or not it is for us. */
-    uint8_t tmp[RUMOR_PACKET_MAX];
-    buf_writer w;
-    buf_writer_init_fixed(&w, tmp, sizeof(tmp));
-    wire_put_query(&w, a.ltime, a.wire_id, a.origin, &a.addr, a.flags, a.timeout_ms,
-                   m->u.query.rest);
-    msg_spread(n, &w, now);
     wire_query_parts q;
     wire_query_parts_of(m->u.query.rest, &q);
+    /* First sight: pass it on whether or not it is for us; a reserved query (a key operation
+     * carries a key) only while this node seals what it sends. */
+    if (!rumor_name_reserved((const char *)q.name.p, q.name.len) || seal_sending(&n->seal)) {
+        uint8_t tmp[RUMOR_PACKET_MAX];
+        buf_writer w;
+        buf_writer_init_fixed(&w, tmp, sizeof(tmp));
+        wire_put_query(&w, a.ltime, a.wire_id, a.origin, &a.addr, a.flags, a.timeout_ms,
+                       m->u.query.rest);
+        msg_spread(n, &w, now);
+    }
     if (self_matches(n, &q))
         serve(n, &a, q.name, q.payload, false, now);
 }
@@ -506,6 +523,14 @@ static int ask(rumor_node *n, qout *q, const qfilter *f, wire_str name, wire_str
 
 int rumor_node_query(rumor_node *n, const char *name, const void *payload, size_t len,
                      const rumor_query_params *p, uint64_t *id, uint64_t now)
+{
+    if (name && rumor_name_reserved(name, strlen(name)))
+        return RUMOR_ERR_INVALID; /* the engine's own (rumor_node_keys_query) */
+    return msg_query_ask(n, name, payload, len, p, id, now);
+}
+
+int msg_query_ask(rumor_node *n, const char *name, const void *payload, size_t len,
+                  const rumor_query_params *p, uint64_t *id, uint64_t now)
 {
     size_t name_len = name ? strlen(name) : 0;
     if (!id || name_len == 0 || name_len > RUMOR_EVENT_NAME_MAX || (len && !payload))

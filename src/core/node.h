@@ -362,6 +362,20 @@ ev_rec *msg_event(rumor_node *n, uint8_t type, wire_str from, wire_str name, wir
 /* Spreads an encoded message: the application broadcast class, and a datagram at once to
  * gossip_nodes random live members. */
 bool msg_spread(rumor_node *n, const buf_writer *w, uint64_t now);
+/* rumor_node_query without the reserved-name check: the engine's own queries (keyq.c). */
+int msg_query_ask(rumor_node *n, const char *name, const void *payload, size_t len,
+                  const rumor_query_params *p, uint64_t *id, uint64_t now);
+
+/* keyq.c: cluster key operations through the reserved query RUMOR_KEYS_QUERY_NAME */
+bool keyq_is_name(wire_str name);
+/* Decodes and applies a key operation request, writing the answer to `buf`; returns its
+ * length (0 when it did not fit). `sealed`: the request reached this node sealed (or is its
+ * own). `*changed` says whether the keyring changed, `*op` which operation was asked. */
+size_t keyq_answer(rumor_node *n, wire_str req, bool sealed, uint8_t *buf, size_t cap,
+                   bool *changed, uint8_t *op);
+/* Answers query `in_id` (a key operation from `origin`) and reports a keyring change. */
+void keyq_serve(rumor_node *n, uint64_t in_id, wire_str origin, wire_str req, bool sealed,
+                uint64_t now);
 
 /* recv.c */
 /* Checks a packet's bound, header and label. Returns the header length, or a negative error

@@ -157,7 +157,8 @@ const char *rumor_event_type_name(rumor_event_type t)
                                         "query",
                                         "query-ack",
                                         "query-response",
-                                        "query-done"};
+                                        "query-done",
+                                        "keyring-change"};
     return (unsigned)t < sizeof(names) / sizeof(names[0]) && t ? names[t] : "unknown";
 }
 

@@ -147,22 +147,23 @@ def main(wd):
     check(a.metric("rumor_keyring_keys") == 1, "rumor_keyring_keys is not 1")
     log("a wrong-key and a plaintext agent were kept out, logged and counted")
 
-    # Rotation through the CLI, one agent at a time for each step.
+    # Rotation through the CLI, one agent at a time for each step (--local: this agent only;
+    # test_keyrot.py covers the cluster-wide default).
     for step, key in (("install", k3), ("use", k3), ("remove", k1)):
         for x in (a, b, c):
-            x.cli("keys", step, key, check_rc=0)
+            x.cli("keys", step, key, "--local", check_rc=0)
             time.sleep(0.3 * SLOW)
         all_see([a, b, c], names, "alive", 10)
     for x in (a, b, c):
-        r = x.cli("keys", "list", "--format", "json", check_rc=0)
+        r = x.cli("keys", "list", "--local", "--format", "json", check_rc=0)
         doc = json.loads(r.stdout)
         check(doc["scope"] == "local" and doc["primary"] == k3 and list(doc["keys"]) == [k3],
               f"{x.name} keyring after rotation: {doc}")
     check(read_keyring(ring0) == [k3] and read_keyring(ring1) == [k3],
           "keyring files were not kept up to date")
-    r = a.cli("keys", "remove", k3)
+    r = a.cli("keys", "remove", k3, "--local")
     check(r.returncode == 1 and "primary" in r.stderr, f"removing the primary: {r}")
-    r = a.cli("keys", "use", k2)
+    r = a.cli("keys", "use", k2, "--local")
     check(r.returncode == 1 and "not installed" in r.stderr, f"using a missing key: {r}")
     r = a.cli("keys", "install", "not-a-key")
     check(r.returncode == 2, f"a bad key on the command line: {r}")
