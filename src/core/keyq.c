@@ -72,7 +72,7 @@ int rumor_node_keys_query(rumor_node *n, rumor_keys_op op, const uint8_t *key,
         q = *p;
     else
         q.request_ack = true;
-    int rc = msg_query_ask(n, RUMOR_KEYS_QUERY_NAME, req, len, &q, id, now);
+    int rc = msg_query_ask(n, RUMOR_KEYS_QUERY_NAME, req, len, &q, true, id, now);
     sodium_memzero(req, sizeof(req));
     return rc;
 }
@@ -222,10 +222,8 @@ int rumor_keys_answer_decode(const void *payload, size_t len, rumor_keys_answer 
     if (version != KEYQ_VERSION)
         return RUMOR_ERR_VERSION;
     if (!buf_get_u8(&r, &op) || !buf_get_u8(&r, &code) || !buf_get_u8(&r, &elen) ||
-        !buf_get_bytes(&r, elen, &err) || !buf_get_u8(&r, &nkeys) ||
-        nkeys > RUMOR_KEYRING_MAX ||
-        !buf_get_bytes(&r, (size_t)nkeys * RUMOR_KEY_BYTES, &keys) ||
-        buf_reader_left(&r) != 0)
+        !buf_get_bytes(&r, elen, &err) || !buf_get_u8(&r, &nkeys) || nkeys > RUMOR_KEYRING_MAX ||
+        !buf_get_bytes(&r, (size_t)nkeys * RUMOR_KEY_BYTES, &keys) || buf_reader_left(&r) != 0)
         return RUMOR_ERR_MALFORMED;
     /* op 0 only with an error (the request was not understood); an error needs its text, an
      * applied operation has none; only a list carries keys. */

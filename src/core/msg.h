@@ -98,6 +98,13 @@ typedef struct qout {
     char *arena;
     qother *others;
     size_t nothers, others_cap;
+    /* Engine queries that want every member (key operations): the encoded query, sent again
+     * straight to matched members that have not answered, every `resend_every` ms up to
+     * QUERY_RESENDS times, since rumor mongering reaches everyone only with high probability. */
+    uint8_t *resend_msg;
+    uint32_t resend_len, resend_every;
+    uint64_t resend_at;
+    uint8_t resends;
 } qout;
 
 /* A query this node may answer. */

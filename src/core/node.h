@@ -362,9 +362,10 @@ ev_rec *msg_event(rumor_node *n, uint8_t type, wire_str from, wire_str name, wir
 /* Spreads an encoded message: the application broadcast class, and a datagram at once to
  * gossip_nodes random live members. */
 bool msg_spread(rumor_node *n, const buf_writer *w, uint64_t now);
-/* rumor_node_query without the reserved-name check: the engine's own queries (keyq.c). */
+/* rumor_node_query without the reserved-name check: the engine's own queries (keyq.c).
+ * `resend`: send the query again straight to matched members that have not answered. */
 int msg_query_ask(rumor_node *n, const char *name, const void *payload, size_t len,
-                  const rumor_query_params *p, uint64_t *id, uint64_t now);
+                  const rumor_query_params *p, bool resend, uint64_t *id, uint64_t now);
 
 /* keyq.c: cluster key operations through the reserved query RUMOR_KEYS_QUERY_NAME */
 bool keyq_is_name(wire_str name);

@@ -222,6 +222,8 @@ void sim_after_call(rumor_sim *s, uint32_t i)
     rumor_event ev;
     bool hooked = false;
     while (rumor_node_poll_event(nd->eng, &ev)) {
+        if (ev.type == RUMOR_EVENT_KEYRING_CHANGE)
+            sim_seal_keyring_changed(s, i); /* what the agent's keyring file does */
         sim_check_event(s, i, &ev);
         if (s->o.event_fn) {
             s->o.event_fn(s, i, &ev, s->o.event_ud);

@@ -207,6 +207,8 @@ bool vnet_link_ok(const rumor_sim *s, uint32_t a, uint32_t b);
 void sim_seal_settings(rumor_sim *s, uint32_t i, rumor_settings *st,
                        uint8_t keys[RUMOR_KEYRING_MAX][RUMOR_KEY_BYTES]);
 void sim_seal_captured(rumor_sim *s, const sim_entry *e, int rc);
+/* A cluster key operation changed node `i`'s engine keyring: remember it for restarts. */
+void sim_seal_keyring_changed(rumor_sim *s, uint32_t i);
 void sim_seal_deliver_replay(rumor_sim *s, const sim_entry *e);
 
 /* vnet_stream.c: reliable ordered streams. */

@@ -33,6 +33,9 @@ void sim_seal_settings(rumor_sim *s, uint32_t i, rumor_settings *st,
             rumor_sim_key(s, k, keys[n++]);
     st->keys = (const uint8_t(*)[RUMOR_KEY_BYTES])keys;
     st->nkeys = n;
+    /* Cluster key operations (rumor_node_keys_query) are applied, and their changes kept for
+     * restarts by sim_seal_keyring_changed, as the agent keeps its keyring file. */
+    st->keys_query = true;
     for (size_t b = 0; b < RUMOR_SEAL_SECRET_BYTES; b += 8) {
         uint64_t r = sim_rng_next(s->rng);
         memcpy(st->seal_secret + b, &r, 8);
@@ -72,6 +75,34 @@ int rumor_sim_node_keyring(rumor_sim *s, uint32_t i, rumor_sim_fault_kind op, ui
                                               : "remove",
             key, rc);
     return rc;
+}
+
+void sim_seal_keyring_changed(rumor_sim *s, uint32_t i)
+{
+    sim_node *nd = &s->nodes[i];
+    uint32_t keys = 0, primary = nd->primary;
+    uint8_t held[RUMOR_KEY_BYTES], k[RUMOR_KEY_BYTES];
+    size_t count = rumor_node_keyring_count(nd->eng);
+    for (size_t j = 0; j < count; j++) {
+        if (rumor_node_keyring_key(nd->eng, j, held) != RUMOR_OK)
+            continue;
+        for (uint32_t x = 0; x < 32; x++) {
+            rumor_sim_key(s, x, k);
+            if (sodium_memcmp(k, held, sizeof(k)) == 0) {
+                keys |= 1u << x;
+                if (j == 0)
+                    primary = x;
+                break;
+            }
+        }
+    }
+    memset(held, 0, sizeof(held));
+    memset(k, 0, sizeof(k));
+    /* Only the simulator's own keys can be remembered (a test uses nothing else). */
+    nd->keys = keys | 1u << primary;
+    nd->primary = (uint8_t)primary;
+    sim_log(s, "node-%u keyring changed by a cluster key operation: keys %#x, primary %u", i, keys,
+            primary);
 }
 
 /* A random node other than `self` (up or not: a replay to a node that is down just dies). */
