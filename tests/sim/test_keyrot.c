@@ -87,15 +87,15 @@ static void ask(watch *w, rumor_keys_op op, uint32_t key)
     h_run(w->s, 3500);
     h_check(w->s, w->st.done, "%s: no QUERY_DONE", rumor_keys_op_name(op));
     h_note("%s key %u: %u matched, %u acks, %u confirmed, %u refused, %u silent (%#" PRIx64 ")",
-           rumor_keys_op_name(op), key, w->st.res.matched, w->st.res.acks, w->st.ok,
-           w->st.refused, w->st.res.no_response, silent(w));
+           rumor_keys_op_name(op), key, w->st.res.matched, w->st.res.acks, w->st.ok, w->st.refused,
+           w->st.res.no_response, silent(w));
 }
 
 static void all_confirm(watch *w, uint32_t n, const char *what)
 {
     h_check(w->s,
-            w->st.res.matched == n && w->st.ok == n && w->st.refused == 0 &&
-                w->st.malformed == 0 && w->st.res.no_response == 0,
+            w->st.res.matched == n && w->st.ok == n && w->st.refused == 0 && w->st.malformed == 0 &&
+                w->st.res.no_response == 0,
             "%s: %u matched, %u confirmed, %u refused (%s), %u malformed, %u silent", what,
             w->st.res.matched, w->st.ok, w->st.refused, w->st.last_error, w->st.malformed,
             w->st.res.no_response);
