@@ -63,8 +63,8 @@ static void requests(const uint8_t *data, size_t size)
         check(rumor_node_keyring_key(n, 0, primary) == RUMOR_OK);
         bool changed = false;
         uint8_t op = 0;
-        size_t out = keyq_answer(n, wire_str_of(data + at, len), sealed, buf, sizeof(buf),
-                                 &changed, &op);
+        size_t out =
+            keyq_answer(n, wire_str_of(data + at, len), sealed, buf, sizeof(buf), &changed, &op);
         at += len;
         rumor_keys_answer a;
         check(out > 0 && rumor_keys_answer_decode(buf, out, &a) == RUMOR_OK);

@@ -78,17 +78,17 @@ static void test_answer_refusals(void **state)
         int rc;
     } bad[] = {
         {"", 0, RUMOR_ERR_MALFORMED},
-        {"\x02\x01\x00\x00\x00", 5, RUMOR_ERR_VERSION},      /* a later version */
-        {"\x01\x01\x00\x00", 4, RUMOR_ERR_MALFORMED},        /* no key count */
-        {"\x01\x01\x00\x00\x00\x00", 6, RUMOR_ERR_MALFORMED}, /* a byte too many */
-        {"\x01\x05\x00\x00\x00", 5, RUMOR_ERR_MALFORMED},    /* unknown op */
-        {"\x01\x00\x00\x00\x00", 5, RUMOR_ERR_MALFORMED},    /* op 0 without an error */
-        {"\x01\x01\x05\x00\x00", 5, RUMOR_ERR_MALFORMED},    /* an error without text */
-        {"\x01\x01\x00\x01x\x00", 6, RUMOR_ERR_MALFORMED},   /* text without an error */
-        {"\x01\x01\x05\x02x\x00\x00", 7, RUMOR_ERR_MALFORMED}, /* NUL in the text */
+        {"\x02\x01\x00\x00\x00", 5, RUMOR_ERR_VERSION},         /* a later version */
+        {"\x01\x01\x00\x00", 4, RUMOR_ERR_MALFORMED},           /* no key count */
+        {"\x01\x01\x00\x00\x00\x00", 6, RUMOR_ERR_MALFORMED},   /* a byte too many */
+        {"\x01\x05\x00\x00\x00", 5, RUMOR_ERR_MALFORMED},       /* unknown op */
+        {"\x01\x00\x00\x00\x00", 5, RUMOR_ERR_MALFORMED},       /* op 0 without an error */
+        {"\x01\x01\x05\x00\x00", 5, RUMOR_ERR_MALFORMED},       /* an error without text */
+        {"\x01\x01\x00\x01x\x00", 6, RUMOR_ERR_MALFORMED},      /* text without an error */
+        {"\x01\x01\x05\x02x\x00\x00", 7, RUMOR_ERR_MALFORMED},  /* NUL in the text */
         {"\x01\x01\x05\x09short\x00", 10, RUMOR_ERR_MALFORMED}, /* text cut short */
-        {"\x01\x04\x00\x00\x11", 5, RUMOR_ERR_MALFORMED},    /* 17 keys */
-        {"\x01\x04\x00\x00\x01", 5, RUMOR_ERR_MALFORMED},    /* a key cut short */
+        {"\x01\x04\x00\x00\x11", 5, RUMOR_ERR_MALFORMED},       /* 17 keys */
+        {"\x01\x04\x00\x00\x01", 5, RUMOR_ERR_MALFORMED},       /* a key cut short */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(rumor_keys_answer_decode(bad[i].bytes, bad[i].len, &a), bad[i].rc);
@@ -192,8 +192,8 @@ static void test_responder(void **state)
     static const struct {
         const char *bytes;
         size_t len;
-    } bad[] = {{"", 0}, {"\x01", 1}, {"\x02\x04", 2}, {"\x01\x00", 2}, {"\x01\x09", 2},
-               {"\x01\x01", 2}, {"\x01\x04x", 3}, {"\x01\x02short", 7}};
+    } bad[] = {{"", 0},         {"\x01", 1},     {"\x02\x04", 2},  {"\x01\x00", 2},
+               {"\x01\x09", 2}, {"\x01\x01", 2}, {"\x01\x04x", 3}, {"\x01\x02short", 7}};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         a = answer(n, bad[i].bytes, bad[i].len, true, &changed, buf);
         assert_int_equal(a.code, RUMOR_ERR_MALFORMED);
@@ -206,8 +206,7 @@ static void test_responder(void **state)
     assert_int_equal(a.code, RUMOR_ERR_MALFORMED);
     rumor_node_stats(n, &after);
     assert_int_equal(after.keys_ops_malformed - before.keys_ops_malformed, 9);
-    assert_int_equal(after.dropped[RUMOR_DROP_MALFORMED] - before.dropped[RUMOR_DROP_MALFORMED],
-                     9);
+    assert_int_equal(after.dropped[RUMOR_DROP_MALFORMED] - before.dropped[RUMOR_DROP_MALFORMED], 9);
     assert_int_equal(rumor_node_keyring_count(n), 1);
     /* install twice, use, list, remove twice; use of a missing key, remove of the primary, the
      * unsealed install. */
