@@ -25,7 +25,7 @@ static void usage(FILE *out)
             "  state     read and write per-node key-value state\n"
             "  event     send a user event to every node\n"
             "  query     ask the nodes a query and print their responses\n"
-            "  keys      list, install, use or remove encryption keys\n"
+            "  keys      list, install, use or remove encryption keys on every member\n"
             "  keygen    print a new encryption key\n"
             "  identity  show the node's public key (from the agent or its data dir)\n"
             "  ca        a cluster authority: init, sign a node's certificate\n"
