@@ -414,7 +414,8 @@ static void test_names(void **ctx)
     assert_string_equal(rumor_event_type_name(RUMOR_EVENT_QUERY_ACK), "query-ack");
     assert_string_equal(rumor_event_type_name(RUMOR_EVENT_QUERY_RESPONSE), "query-response");
     assert_string_equal(rumor_event_type_name(RUMOR_EVENT_QUERY_DONE), "query-done");
-    assert_string_equal(rumor_event_type_name((rumor_event_type)15), "unknown");
+    assert_string_equal(rumor_event_type_name(RUMOR_EVENT_KEYRING_CHANGE), "keyring-change");
+    assert_string_equal(rumor_event_type_name((rumor_event_type)16), "unknown");
 
     static const char *drops[RUMOR_DROP_REASON_COUNT] = {
         "truncated",    "bad_magic", "bad_version", "bad_label", "malformed",  "oversize",
