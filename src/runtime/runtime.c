@@ -180,6 +180,11 @@ static int init_handles(rumor_runtime *rt, int tcp_fd, int udp_fd)
     rt->open_handles++;
     rt->listener.data = rt;
     if (udp_fd >= 0) {
+        /* A burst (a query's answers, a join storm) can outrun the default 208 KiB receive
+         * buffer; ask for 2 MiB as memberlist does. The kernel caps it at net.core.rmem_max,
+         * and a refusal only leaves the default. */
+        int rcvbuf = 2 * 1024 * 1024;
+        (void)setsockopt(udp_fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
         int urc = uv_udp_init(rt->loop, &rt->udp);
         if (urc == 0)
             urc = uv_udp_open(&rt->udp, udp_fd);
