@@ -116,7 +116,7 @@ static size_t dgram_begin(buf_writer *w, seal_state *st)
 
 static void dgram_end(buf_writer *w, seal_state *st, size_t env)
 {
-    if ((st && !seal_close(st, w, 0, env)) || w->failed)
+    if ((st && !seal_close(st, w, 0, env, SEAL_CIPHER_XCHACHA)) || w->failed)
         abort();
 }
 

@@ -277,7 +277,22 @@ typedef struct rumor_settings {
      * false): also accept unsealed packets, and send unsealed ones. Both false by default. */
     bool seal_accept_plaintext;
     bool seal_send_plaintext;
+    /* Which AEADs this node seals and opens with (RUMOR_SEAL_CIPHER_*; docs/protocol.md section
+     * 3.1). Every sealed node opens XChaCha20-Poly1305; AES-256-GCM is faster where the CPU has
+     * AES-NI, and is used to members that say they open it too. */
+    uint8_t seal_cipher;
 } rumor_settings;
+
+/* rumor_settings.seal_cipher. */
+enum {
+    /* AES-256-GCM where this CPU runs it (and to members that do), else XChaCha20-Poly1305. */
+    RUMOR_SEAL_CIPHER_AUTO = 0,
+    /* XChaCha20-Poly1305 only: the node neither seals nor opens AES-256-GCM and does not offer
+     * it, as a node without AES-NI. */
+    RUMOR_SEAL_CIPHER_XCHACHA,
+    /* As AUTO, but rumor_node_new fails (RUMOR_ERR_INVALID) on a CPU without AES-NI. */
+    RUMOR_SEAL_CIPHER_AESGCM,
+};
 
 /*
  * Fills `s` with the defaults of `profile` (timings from memberlist's LAN, WAN and local
