@@ -166,6 +166,7 @@ struct rumor_sim {
     uint64_t ev_counts[9];
     uint64_t events;
     uint64_t replays_injected, replays_rejected, replays_after_restart;
+    uint64_t dgrams_aes, dgrams_xchacha, dgrams_aes_to_xchacha;
     uint64_t trace;
 
     bool failed;
@@ -207,6 +208,10 @@ bool vnet_link_ok(const rumor_sim *s, uint32_t a, uint32_t b);
 void sim_seal_settings(rumor_sim *s, uint32_t i, rumor_settings *st,
                        uint8_t keys[RUMOR_KEYRING_MAX][RUMOR_KEY_BYTES]);
 void sim_seal_captured(rumor_sim *s, const sim_entry *e, int rc);
+/* Mixed-cipher clusters: whether node i runs XChaCha20-Poly1305 only, and the count of a
+ * delivered datagram by cipher. */
+bool sim_xchacha_only(const rumor_sim *s, uint32_t i);
+void sim_seal_count(rumor_sim *s, const sim_entry *e);
 void sim_seal_deliver_replay(rumor_sim *s, const sim_entry *e);
 
 /* vnet_stream.c: reliable ordered streams. */
