@@ -258,10 +258,12 @@ typedef struct rumor_settings {
 
     /*
      * Encryption (docs/protocol.md section 3.1). With a keyring, every datagram and stream frame
-     * is sealed with XChaCha20-Poly1305 under the primary key, and only packets that open under
-     * one of the keys, are addressed to this node and are not replays are accepted. Without
-     * keys (nkeys 0) the node speaks plaintext and drops sealed packets. The engine copies the
-     * keys and wipes its copies when it drops them; the caller wipes its own.
+     * is sealed under the primary key (XChaCha20-Poly1305, or AES-256-GCM to members that open
+     * it: seal_cipher below), and only packets that open under one of the keys, are addressed
+     * to this node and are not replays are accepted. Without keys (nkeys 0) the node speaks
+     * plaintext and drops sealed packets. The engine copies the keys and wipes its copies when
+     * it drops them; the caller wipes its own. AES-256-GCM needs the host to have called
+     * sodium_init() (libsodium's CPU detection); without it the node uses XChaCha20 only.
      */
     const uint8_t (*keys)[RUMOR_KEY_BYTES]; /* the keyring; keys[0] is the primary */
     size_t nkeys;                           /* 0..RUMOR_KEYRING_MAX */
