@@ -6,6 +6,7 @@
  * are drained as a host would. Not a test: prints one JSON line, one object per mode run.
  *
  * Usage: bench_engine [members] [seconds] [--encrypt] [--identity] [--both | --all] [--news N]
+ *                     [--cipher auto|xchacha|aesgcm|each]
  *   (none)      "plain": no keyring, no identities.
  *   --encrypt   "sealed": the node holds a key and every datagram reaches it sealed by its sender
  *               (each sender with its own nonces and counter, as a cluster would send them), so
@@ -19,6 +20,11 @@
  *   --both      plain and sealed one after the other in one process, and the ratio of rates.
  *   --all       plain, sealed, signed and sealed_signed one after the other in one process, and
  *               each one's rate as a ratio to plain.
+ *   --cipher C  the AEAD of the sealed modes: the node and every sender have seal_cipher C
+ *               (auto: AES-256-GCM where the CPU has it, as the default settings; xchacha;
+ *               aesgcm), so each side seals with AES-256-GCM exactly when both open it. "each"
+ *               runs every sealed mode once with xchacha and once with aesgcm, in one process
+ *               (labels sealed_xchacha, sealed_aesgcm, ...).
  *   --news N    N of the 12 gossip messages per packet are news (alive or suspicion), the rest
  *               duplicates; default 6 (3 alive, 3 suspicions). Steady gossip is mostly
  *               duplicates: each change reaches a node many times (retransmit limit x fanout).
@@ -80,6 +86,7 @@ typedef struct senders {
     seal_state *st;
     bool *ready;
     uint32_t members;
+    uint8_t cipher; /* rumor_settings.seal_cipher of the node and every sender */
 } senders;
 
 static seal_state *sender_of(senders *ss, uint32_t i)
@@ -96,6 +103,7 @@ static seal_state *sender_of(senders *ss, uint32_t i)
         s.nkeys = 1;
         memset(s.seal_secret, (int)(i % 251) + 1, sizeof(s.seal_secret));
         s.seal_epoch = 1000 + i;
+        s.seal_cipher = ss->cipher;
         if (seal_init(&ss->st[i], &s, 0, 16) != 0)
             abort();
         ss->ready[i] = true;
@@ -114,9 +122,12 @@ static size_t dgram_begin(buf_writer *w, seal_state *st)
     return seal_put_inner(st, w, &in);
 }
 
+/* Senders know that the node opens AES-256-GCM when they do too (the node's own datagrams say
+ * so; here both sides have the same setting). */
 static void dgram_end(buf_writer *w, seal_state *st, size_t env)
 {
-    if ((st && !seal_close(st, w, 0, env)) || w->failed)
+    if ((st && !seal_close(st, w, 0, env, st->aes ? SEAL_CIPHER_AESGCM : SEAL_CIPHER_XCHACHA)) ||
+        w->failed)
         abort();
 }
 
@@ -225,6 +236,26 @@ static void crypto_costs(double *sign_us, double *verify_us)
     *verify_us = (t2 - t1) / N * 1e6;
 }
 
+/* CPU microseconds to seal `len` bytes (with 40 bytes of associated data) with each AEAD, as
+ * libsodium runs them here: XChaCha20-Poly1305 and, where the CPU has it, AES-256-GCM. */
+static void cipher_costs(size_t len, double *xchacha_us, double *aes_us)
+{
+    static uint8_t m[2048], tag[16], key[32], nonce[24];
+    enum { N = 20000 };
+    double t0 = cpu_now();
+    for (int i = 0; i < N; i++)
+        crypto_aead_xchacha20poly1305_ietf_encrypt_detached(m, tag, NULL, m, len, m, 40, NULL,
+                                                            nonce, key);
+    double t1 = cpu_now();
+    *xchacha_us = (t1 - t0) / N * 1e6;
+    *aes_us = 0;
+    if (!seal_aes_available())
+        return;
+    for (int i = 0; i < N; i++)
+        crypto_aead_aes256gcm_encrypt_detached(m, tag, NULL, m, len, m, 40, NULL, nonce, key);
+    *aes_us = (cpu_now() - t1) / N * 1e6;
+}
+
 typedef struct result {
     double cpu_s, msgs_per_s, pkts_per_s, out_bytes_per_pkt;
     uint64_t pkts, msgs, alive, malformed, refused;
@@ -232,7 +263,7 @@ typedef struct result {
 } result;
 
 static void run(uint32_t members, double seconds, bool encrypt, bool identity, uint32_t news,
-                result *r)
+                uint8_t cipher, result *r)
 {
     rumor_settings s;
     rumor_settings_default(&s, RUMOR_PROFILE_LAN);
@@ -244,6 +275,7 @@ static void run(uint32_t members, double seconds, bool encrypt, bool identity, u
         s.nkeys = 1;
         memset(s.seal_secret, 0x5a, sizeof(s.seal_secret));
         s.seal_epoch = 1;
+        s.seal_cipher = cipher;
     }
     ids id = {.on = identity};
     if (identity) {
@@ -260,7 +292,8 @@ static void run(uint32_t members, double seconds, bool encrypt, bool identity, u
     if (rumor_node_new(&n, &s, now) != 0)
         abort();
     uint32_t *inc = calloc(members, sizeof(*inc));
-    senders ss = {calloc(members, sizeof(seal_state)), calloc(members, sizeof(bool)), members};
+    senders ss = {calloc(members, sizeof(seal_state)), calloc(members, sizeof(bool)), members,
+                  cipher};
     senders *sp = encrypt ? &ss : NULL;
     /* Teach the node its members. */
     for (uint32_t i = 1; i < members; i++) {
@@ -356,7 +389,8 @@ int main(int argc, char **argv)
 {
     uint32_t members = 1000, news = 6;
     double seconds = 3.0;
-    bool encrypt = false, identity = false, both = false, all = false;
+    bool encrypt = false, identity = false, both = false, all = false, each = false;
+    uint8_t cipher = RUMOR_SEAL_CIPHER_AUTO;
     int pos = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--encrypt") == 0)
@@ -367,20 +401,31 @@ int main(int argc, char **argv)
             both = true;
         else if (strcmp(argv[i], "--all") == 0)
             all = true;
-        else if (strcmp(argv[i], "--news") == 0 && i + 1 < argc)
+        else if (strcmp(argv[i], "--cipher") == 0 && i + 1 < argc) {
+            const char *c = argv[++i];
+            each = strcmp(c, "each") == 0;
+            cipher = strcmp(c, "xchacha") == 0        ? RUMOR_SEAL_CIPHER_XCHACHA
+                     : strcmp(c, "aesgcm") == 0       ? RUMOR_SEAL_CIPHER_AESGCM
+                     : strcmp(c, "auto") == 0 || each ? RUMOR_SEAL_CIPHER_AUTO
+                                                      : 0xff;
+        } else if (strcmp(argv[i], "--news") == 0 && i + 1 < argc)
             news = (uint32_t)atoi(argv[++i]);
         else if (pos++ == 0)
             members = (uint32_t)atoi(argv[i]);
         else
             seconds = atof(argv[i]);
     }
-    if (members < 2 || seconds <= 0 || news > 12) {
+    if (members < 2 || seconds <= 0 || news > 12 || cipher == 0xff) {
         fprintf(stderr, "usage: bench_engine [members>=2] [seconds>0] [--encrypt] [--identity] "
-                        "[--both | --all] [--news 0..12]\n");
+                        "[--both | --all] [--news 0..12] [--cipher auto|xchacha|aesgcm|each]\n");
         return 2;
     }
     if (sodium_init() < 0)
         return 1;
+    if ((each || cipher == RUMOR_SEAL_CIPHER_AESGCM) && !seal_aes_available()) {
+        fprintf(stderr, "bench_engine: this CPU does not run AES-256-GCM\n");
+        return 1;
+    }
     /* The modes to run, in order: plain, sealed, signed, sealed + signed. */
     static const char *const labels[4] = {"plain", "sealed", "signed", "sealed_signed"};
     bool want[4] = {false, false, false, false};
@@ -390,25 +435,43 @@ int main(int argc, char **argv)
         want[0] = want[1] = true;
     else
         want[(encrypt ? 1 : 0) + (identity ? 2 : 0)] = true;
-    result res[4];
+    /* With --cipher each, every sealed mode runs once per cipher. */
+    static const uint8_t each_ciphers[2] = {RUMOR_SEAL_CIPHER_XCHACHA, RUMOR_SEAL_CIPHER_AESGCM};
+    static const char *const cipher_names[2] = {"xchacha", "aesgcm"};
+    result res[8], plain;
+    char names[8][32];
+    size_t nres = 0;
     const char *sep = "";
     printf("{");
     for (int m = 0; m < 4; m++) {
         if (!want[m])
             continue;
-        run(members, seconds, (m & 1) != 0, (m & 2) != 0, news, &res[m]);
-        printf("%s", sep);
-        print(labels[m], members, news, &res[m]);
-        sep = ", ";
+        int variants = (m & 1) && each ? 2 : 1;
+        for (int v = 0; v < variants; v++) {
+            uint8_t c = each ? each_ciphers[v] : cipher;
+            if (variants > 1)
+                snprintf(names[nres], sizeof(names[nres]), "%s_%s", labels[m], cipher_names[v]);
+            else
+                snprintf(names[nres], sizeof(names[nres]), "%s", labels[m]);
+            run(members, seconds, (m & 1) != 0, (m & 2) != 0, news, c, &res[nres]);
+            printf("%s", sep);
+            print(names[nres], members, news, &res[nres]);
+            sep = ", ";
+            if (m == 0)
+                plain = res[nres];
+            nres++;
+        }
     }
     if (want[0])
-        for (int m = 1; m < 4; m++)
-            if (want[m])
-                printf(", \"%s_over_plain\": %.3f", labels[m],
-                       res[m].msgs_per_s / res[0].msgs_per_s);
-    if (want[1] || want[3])
-        printf(", \"seal_bytes_per_datagram\": %u, \"seal_bytes_per_frame\": %u",
-               (unsigned)SEAL_DGRAM_OVERHEAD, (unsigned)SEAL_FRAME_OVERHEAD);
+        for (size_t i = 1; i < nres; i++)
+            printf(", \"%s_over_plain\": %.3f", names[i], res[i].msgs_per_s / plain.msgs_per_s);
+    if (want[1] || want[3]) {
+        double x_us, a_us;
+        cipher_costs(1250, &x_us, &a_us);
+        printf(", \"seal_bytes_per_datagram\": %u, \"seal_bytes_per_frame\": %u, "
+               "\"xchacha_us_per_1250_bytes\": %.2f, \"aesgcm_us_per_1250_bytes\": %.2f",
+               (unsigned)SEAL_DGRAM_OVERHEAD, (unsigned)SEAL_FRAME_OVERHEAD, x_us, a_us);
+    }
     if (want[2] || want[3]) {
         double sign_us, verify_us;
         crypto_costs(&sign_us, &verify_us);

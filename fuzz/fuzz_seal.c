@@ -7,10 +7,11 @@
  *   1  a datagram sealed under K by a peer ("m1") around fuzzer-chosen plaintext, so that the
  *      inner header parser, the recipient and replay checks and the message decoders are
  *      reached through a valid tag. The next byte says whether the harness writes a correct
- *      inner header itself (the rest is the messages) or the fuzzer supplies all of it;
+ *      inner header itself (bit 0; the rest is the messages) or the fuzzer supplies all of it,
+ *      and (bit 1) whether it seals with AES-256-GCM instead of XChaCha20-Poly1305;
  *   2  a sealed stream: the harness sends a real hello, reads the node's answer to learn its
- *      token, then seals each chunk of the input (u16 length + bytes, same header choice) as
- *      the next frame.
+ *      token, then seals each chunk of the input (u16 length + bytes, same header and cipher
+ *      choice) as the next frame.
  *
  * Checked besides the sanitizers: a sealed datagram accepted once is refused as a replay the
  * second time, every datagram the node sends opens under K as a datagram, and every stream
@@ -19,6 +20,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
 
 #include "core/buf.h"
 #include "core/seal.h"
@@ -52,6 +55,7 @@ typedef struct peer {
     seal_state st;
     uint8_t tok_open[SEAL_TOKEN_BYTES], tok_acc[SEAL_TOKEN_BYTES];
     uint32_t seq;
+    uint8_t cipher; /* SEAL_CIPHER_* the harness seals with */
 } peer;
 
 static uint8_t out[RUMOR_PACKET_MAX + 4096];
@@ -71,7 +75,7 @@ static void seal_into(peer *p, buf_writer *w, size_t start, const seal_inner *in
         buf_put_bytes(w, zero, SEAL_ENV_BYTES);
     }
     buf_put_bytes(w, plain, len);
-    check(w->failed || seal_close(&p->st, w, start, env));
+    check(w->failed || seal_close(&p->st, w, start, env, p->cipher));
 }
 
 static int send_dgram(rumor_node *n, peer *p, bool harness_inner, const uint8_t *plain, size_t len,
@@ -186,6 +190,7 @@ static void run_stream(rumor_node *n, peer *p, const uint8_t *data, size_t size,
         seal_inner fin = {.kind = SEAL_KIND_OPENER, .seq = p->seq++};
         memcpy(fin.opener, p->tok_open, SEAL_TOKEN_BYTES);
         memcpy(fin.acceptor, p->tok_acc, SEAL_TOKEN_BYTES);
+        p->cipher = (how & 2) ? SEAL_CIPHER_AESGCM : SEAL_CIPHER_XCHACHA;
         seal_into(p, &w, WIRE_FRAME_PREFIX, (how & 1) ? &fin : NULL, chunk, len);
         if (w.failed)
             break;
@@ -201,6 +206,7 @@ static void run_stream(rumor_node *n, peer *p, const uint8_t *data, size_t size,
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint64_t now = 1000000;
+    check(sodium_init() >= 0); /* the host's job (AES-256-GCM needs it); idempotent */
     rumor_settings s;
     settings(&s, "self", 1, 7000);
     rumor_node *n = NULL;
@@ -225,6 +231,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             rumor_node_stream_data(n, id, rest, rlen, now) != RUMOR_ERR_NOT_FOUND)
             rumor_node_stream_closed(n, id, now);
     } else if (mode == 1 && rlen > 0) {
+        p.cipher = (rest[0] & 2) ? SEAL_CIPHER_AESGCM : SEAL_CIPHER_XCHACHA;
         send_dgram(n, &p, rest[0] & 1, rest + 1, rlen - 1, ++now);
     } else if (mode == 2) {
         run_stream(n, &p, rest, rlen, ++now);

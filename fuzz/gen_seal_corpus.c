@@ -1,8 +1,8 @@
 /*
  * Writes the seed corpus of fuzz_seal (see that file for the input format): sealed datagrams
  * around each kind of message, inner headers written whole (right and wrong recipient, stream
- * kind, extension bytes, truncated), sealed stream requests, and real sealed packets for the
- * raw mode. Not part of the build; run by hand:
+ * kind, extension bytes, truncated), sealed stream requests, each also sealed with AES-256-GCM,
+ * and real sealed packets (of both ciphers) for the raw mode. Not part of the build; run by hand:
  *
  *     cc -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc fuzz/gen_seal_corpus.c \
  *        src/core/[a-z]*.c -lsodium -lm -o /tmp/gen_seal && /tmp/gen_seal fuzz/corpus/seal
@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
 
 #include "core/buf.h"
 #include "core/seal.h"
@@ -121,6 +123,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s DIR\n", argv[0]);
         return 2;
     }
+    if (sodium_init() < 0)
+        return 1;
     outdir = argv[1];
     static const struct {
         const char *name;
@@ -155,6 +159,20 @@ int main(int argc, char **argv)
         buf_put_u8(&w, 1);
         buf_put_bytes(&w, b, bl);
         snprintf(name, sizeof(name), "stream-%s", bodies[i].name);
+        put_file(name, w.p, w.len);
+        /* The same datagram and frame sealed with AES-256-GCM (bit 1 of the choice byte). */
+        buf_writer_init_fixed(&w, buf, sizeof(buf));
+        buf_put_u8(&w, 1);
+        buf_put_u8(&w, 3);
+        buf_put_bytes(&w, b, bl);
+        snprintf(name, sizeof(name), "aes-dgram-%s", bodies[i].name);
+        put_file(name, w.p, w.len);
+        buf_writer_init_fixed(&w, buf, sizeof(buf));
+        buf_put_u8(&w, 2);
+        buf_put_u16be(&w, (uint16_t)bl);
+        buf_put_u8(&w, 3);
+        buf_put_bytes(&w, b, bl);
+        snprintf(name, sizeof(name), "aes-stream-%s", bodies[i].name);
         put_file(name, w.p, w.len);
     }
     size_t pl = body(b_ping, b, sizeof(b));
@@ -225,7 +243,7 @@ int main(int argc, char **argv)
     seal_inner in = {.kind = SEAL_KIND_DGRAM, .dest = seal_id("self", 4)};
     size_t env = seal_put_inner(&st, &w, &in);
     b_ping(&w);
-    seal_close(&st, &w, 1, env);
+    seal_close(&st, &w, 1, env, SEAL_CIPHER_XCHACHA);
     put_file("raw-dgram", w.p, w.len);
     buf_writer_init_fixed(&w, buf, sizeof(buf));
     buf_put_u8(&w, 0);
@@ -234,9 +252,21 @@ int main(int argc, char **argv)
     seal_inner hi = {.kind = SEAL_KIND_OPENER};
     seal_token(&st, hi.opener);
     env = seal_put_inner(&st, &w, &hi);
-    seal_close(&st, &w, 5, env);
+    seal_close(&st, &w, 5, env, SEAL_CIPHER_XCHACHA);
     buf_patch_u32be(&w, 1, (uint32_t)(w.len - 5));
     put_file("raw-hello", w.p, w.len);
+    /* AES-256-GCM (needs a CPU with AES-NI), and its flag without the sealed flag. */
+    if (seal_aes_available()) {
+        buf_writer_init_fixed(&w, buf, sizeof(buf));
+        buf_put_u8(&w, 0);
+        wire_put_header(&w, NULL, 0, WIRE_FLAG_SEALED);
+        env = seal_put_inner(&st, &w, &in);
+        b_ping(&w);
+        seal_close(&st, &w, 1, env, SEAL_CIPHER_AESGCM);
+        put_file("raw-aes-dgram", w.p, w.len);
+        w.p[4] = WIRE_FLAG_AESGCM;
+        put_file("raw-aes-unsealed", w.p, w.len);
+    }
     seal_free(&st, &rumor_alloc_libc);
     return 0;
 }

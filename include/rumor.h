@@ -258,10 +258,12 @@ typedef struct rumor_settings {
 
     /*
      * Encryption (docs/protocol.md section 3.1). With a keyring, every datagram and stream frame
-     * is sealed with XChaCha20-Poly1305 under the primary key, and only packets that open under
-     * one of the keys, are addressed to this node and are not replays are accepted. Without
-     * keys (nkeys 0) the node speaks plaintext and drops sealed packets. The engine copies the
-     * keys and wipes its copies when it drops them; the caller wipes its own.
+     * is sealed under the primary key (XChaCha20-Poly1305, or AES-256-GCM to members that open
+     * it: seal_cipher below), and only packets that open under one of the keys, are addressed
+     * to this node and are not replays are accepted. Without keys (nkeys 0) the node speaks
+     * plaintext and drops sealed packets. The engine copies the keys and wipes its copies when
+     * it drops them; the caller wipes its own. AES-256-GCM needs the host to have called
+     * sodium_init() (libsodium's CPU detection); without it the node uses XChaCha20 only.
      */
     const uint8_t (*keys)[RUMOR_KEY_BYTES]; /* the keyring; keys[0] is the primary */
     size_t nkeys;                           /* 0..RUMOR_KEYRING_MAX */
@@ -283,7 +285,22 @@ typedef struct rumor_settings {
      * RUMOR_EVENT_KEYRING_CHANGE (else a restart brings back the keys it started with). When
      * off, the node answers every request with an error, so the asker sees it did not apply. */
     bool keys_query;
+    /* Which AEADs this node seals and opens with (RUMOR_SEAL_CIPHER_*; docs/protocol.md section
+     * 3.1). Every sealed node opens XChaCha20-Poly1305; AES-256-GCM is faster where the CPU has
+     * AES-NI, and is used to members that say they open it too. */
+    uint8_t seal_cipher;
 } rumor_settings;
+
+/* rumor_settings.seal_cipher. */
+enum {
+    /* AES-256-GCM where this CPU runs it (and to members that do), else XChaCha20-Poly1305. */
+    RUMOR_SEAL_CIPHER_AUTO = 0,
+    /* XChaCha20-Poly1305 only: the node neither seals nor opens AES-256-GCM and does not offer
+     * it, as a node without AES-NI. */
+    RUMOR_SEAL_CIPHER_XCHACHA,
+    /* As AUTO, but rumor_node_new fails (RUMOR_ERR_INVALID) on a CPU without AES-NI. */
+    RUMOR_SEAL_CIPHER_AESGCM,
+};
 
 /*
  * Fills `s` with the defaults of `profile` (timings from memberlist's LAN, WAN and local

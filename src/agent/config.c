@@ -358,6 +358,23 @@ static int set_kv_sync_mode(agent_config *cfg, const char *v, const char *where,
     return 0;
 }
 
+static int set_encrypt_cipher(agent_config *cfg, const char *v, const char *where, char *err,
+                              size_t cap)
+{
+    if (strcmp(v, "auto") == 0) {
+        cfg->encrypt_cipher = RUMOR_SEAL_CIPHER_AUTO;
+    } else if (strcmp(v, "xchacha") == 0) {
+        cfg->encrypt_cipher = RUMOR_SEAL_CIPHER_XCHACHA;
+    } else if (strcmp(v, "aesgcm") == 0) {
+        cfg->encrypt_cipher = RUMOR_SEAL_CIPHER_AESGCM;
+    } else {
+        snprintf(err, cap, "%s: unknown cipher \"%s\" (expected auto, xchacha or aesgcm)", where,
+                 v);
+        return -1;
+    }
+    return 0;
+}
+
 /* A number for engine field `key` within [min, max]. */
 static int set_kv_number(agent_config *cfg, const char *v, const char *key, long long min,
                          long long max, const char *unit, const char *where, char *err, size_t cap)
@@ -572,6 +589,9 @@ static const option options[] = {
      "while migrating to encryption: also accept unencrypted packets"},
     {"encrypt-send-plaintext", "encrypt_send_plaintext", OPT_BOOL, set_send_plain, "",
      "while migrating: send unencrypted (needs --encrypt-accept-plaintext)"},
+    {"encrypt-cipher", "encrypt_cipher", OPT_VALUE, set_encrypt_cipher, "auto|xchacha|aesgcm",
+     "AES-256-GCM to members that open it where the CPU has AES-NI, else XChaCha20-Poly1305 "
+     "(default auto; aesgcm: refuse to start without AES-NI)"},
 };
 #define OPTIONS_N (sizeof options / sizeof options[0])
 

@@ -54,6 +54,7 @@ typedef struct agent_config {
     bool encrypt_set;
     char keyring[PATH_MAX];
     bool encrypt_accept_plaintext, encrypt_send_plaintext;
+    uint8_t encrypt_cipher; /* rumor_settings.seal_cipher */
 } agent_config;
 
 /*

@@ -129,10 +129,20 @@ int keys_setup(agent *a, rumor_settings *s, uint8_t keys[RUMOR_KEYRING_MAX][RUMO
     s->keys_query = true;
     s->seal_accept_plaintext = a->cfg.encrypt_accept_plaintext;
     s->seal_send_plaintext = a->cfg.encrypt_send_plaintext;
+    s->seal_cipher = a->cfg.encrypt_cipher;
+    if (s->seal_cipher == RUMOR_SEAL_CIPHER_AESGCM && !crypto_aead_aes256gcm_is_available()) {
+        snprintf(err, cap,
+                 "--encrypt-cipher aesgcm: this CPU does not run AES-256-GCM (no AES-NI); "
+                 "use auto or xchacha");
+        return -1;
+    }
     atomic_store(&a->keyring_size, (unsigned)s->nkeys);
-    agent_log(RUMOR_LOG_INFO, "encryption on: %zu key(s)%s%s%s", s->nkeys,
+    agent_log(RUMOR_LOG_INFO, "encryption on: %zu key(s)%s%s%s, %s", s->nkeys,
               a->cfg.keyring[0] ? " from " : "", a->cfg.keyring,
-              s->seal_accept_plaintext ? " (migrating: plaintext accepted)" : "");
+              s->seal_accept_plaintext ? " (migrating: plaintext accepted)" : "",
+              s->seal_cipher != RUMOR_SEAL_CIPHER_XCHACHA && crypto_aead_aes256gcm_is_available()
+                  ? "AES-256-GCM with members that open it, else XChaCha20-Poly1305"
+                  : "XChaCha20-Poly1305");
     return seal_epoch(a, &s->seal_epoch, err, cap);
 }
 

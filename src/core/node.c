@@ -74,6 +74,7 @@ static int node_init(rumor_node *n, const rumor_settings *s, uint64_t now)
     rc = seal_init(&n->seal, s, now, s->members_max);
     if (rc != RUMOR_OK)
         return rc;
+    n->seal.alloc = &n->alloc;
     n->pkt_head = 5u + n->label_len;
     n->pkt_max = s->packet_bytes_max;
     if (seal_sending(&n->seal)) {
@@ -242,6 +243,7 @@ bool node_pkt_begin(rumor_node *n, const rumor_addr *to, uint64_t dest)
     if (seal) {
         seal_inner in = {.kind = SEAL_KIND_DGRAM, .dest = dest};
         n->cur_env = seal_put_inner(&n->seal, &n->dout, &in);
+        n->cur_cipher = seal_cipher_to(&n->seal, dest);
     }
     return true;
 }
@@ -262,7 +264,8 @@ void node_pkt_end(rumor_node *n, bool piggyback)
     if (piggyback && used < n->pkt_max)
         n->st.messages_out +=
             bcast_fill(&n->bq, &n->dout, n->pkt_max - used, node_retransmit_limit(n));
-    if (seal_sending(&n->seal) && !seal_close(&n->seal, &n->dout, n->cur_start, n->cur_env)) {
+    if (seal_sending(&n->seal) &&
+        !seal_close(&n->seal, &n->dout, n->cur_start, n->cur_env, n->cur_cipher)) {
         node_pkt_abort(n);
         n->dout.failed = false;
         node_drop(n, RUMOR_DROP_QUEUE_FULL);

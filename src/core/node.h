@@ -71,6 +71,7 @@ typedef struct stream {
     bool plain;      /* STREAM_IN: the opener spoke plaintext (transition mode) */
     bool hello_done; /* the tokens are exchanged */
     bool pending;    /* opener: the request waits for the hello */
+    bool peer_aes;   /* the other side's frames say it opens AES-256-GCM */
     uint8_t pending_flags;
     uint8_t tok_open[SEAL_TOKEN_BYTES];
     uint8_t tok_acc[SEAL_TOKEN_BYTES];
@@ -179,8 +180,9 @@ struct rumor_node {
     buf_writer dout;
     out_dgram *dq;
     size_t dq_len, dq_cap, dq_head;
-    size_t cur_start; /* packet being built */
-    size_t cur_env;   /* its sealed envelope (when sealing) */
+    size_t cur_start;   /* packet being built */
+    size_t cur_env;     /* its sealed envelope (when sealing) */
+    uint8_t cur_cipher; /* and the cipher it is sealed with (SEAL_CIPHER_*) */
     rumor_addr cur_to;
     size_t pkt_head; /* bytes of a datagram before its first message */
     size_t pkt_max;  /* bytes a datagram may fill before sealing adds its tag */

@@ -197,8 +197,10 @@ static int open_datagram(rumor_node *n, const uint8_t *data, size_t len, size_t 
     if (rc < 0)
         return recv_reject(n, wire_drop_of(rc));
     int count = recv_msgs(n, body, blen, false, false);
-    if (count >= 0)
+    if (count >= 0) {
         replay_mark(&n->seal, &n->alloc, in->sender, in->epoch, in->counter, n->now);
+        seal_learn(&n->seal, in->sender, in->aes);
+    }
     return count;
 }
 

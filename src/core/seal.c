@@ -11,6 +11,12 @@
  * collision), so even a host that repeats its secret (the simulator derives it from its seed)
  * never repeats a nonce as long as its epochs grow. Nodes of one cluster never share a nonce
  * for the same reason. XChaCha20's 192-bit nonce leaves room for this structure.
+ *
+ * AES-256-GCM has a 96-bit nonce, too short for prefix || counter, so it is never keyed with a
+ * keyring key directly: each (key, sender life) gets its own subkey, BLAKE2b-256 keyed with the
+ * keyring key over a label and the 16-byte prefix, and the nonce is 4 zero bytes || the counter.
+ * A (subkey, nonce) pair repeats only if a counter repeats within a life (it does not) or two
+ * (key, prefix) pairs give the same subkey (a 256-bit BLAKE2b collision).
  */
 #include "core/seal.h"
 
@@ -18,6 +24,7 @@
 #include <string.h>
 
 #include "core/node.h"
+#include "core/wire.h"
 
 #define DROP(reason) (-(int)(reason)-1)
 
@@ -25,6 +32,9 @@ static const char PERS_KEY_ID[] = "rumor key id v1";
 static const char PERS_PREFIX[] = "rumor nonce prefix v1";
 static const char PERS_TOKEN[] = "rumor stream token v1";
 static const char PERS_NODE_ID[] = "rumor node id v1";
+static const char PERS_AES[] = "rumor aes-256-gcm subkey v1";
+
+#define AES_NONCE_BYTES 12 /* crypto_aead_aes256gcm_NPUBBYTES */
 
 static void put_be64(uint8_t *p, uint64_t v)
 {
@@ -69,6 +79,118 @@ static void key_id_of(const uint8_t key[RUMOR_KEY_BYTES], uint8_t id[SEAL_KEY_ID
     sodium_memzero(h, sizeof(h));
 }
 
+/* The AES-256-GCM subkey of keyring key `key` for the sender life named by nonce `prefix`. */
+static void aes_subkey(uint8_t out[RUMOR_KEY_BYTES], const uint8_t key[RUMOR_KEY_BYTES],
+                       const uint8_t prefix[SEAL_PREFIX_BYTES])
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, key, RUMOR_KEY_BYTES, RUMOR_KEY_BYTES);
+    crypto_generichash_update(&st, (const unsigned char *)PERS_AES, strlen(PERS_AES));
+    crypto_generichash_update(&st, prefix, SEAL_PREFIX_BYTES);
+    crypto_generichash_final(&st, out, RUMOR_KEY_BYTES);
+    sodium_memzero(&st, sizeof(st));
+}
+
+/* Our own subkey follows the primary key. */
+static void aes_own_key(seal_state *s)
+{
+    if (s->aes && s->nkeys)
+        aes_subkey(s->aes_key, s->keys[0].key, s->prefix);
+}
+
+static void aes_nonce(uint8_t out[AES_NONCE_BYTES], const uint8_t *ctr)
+{
+    memset(out, 0, AES_NONCE_BYTES - 8);
+    memcpy(out + AES_NONCE_BYTES - 8, ctr, 8);
+}
+
+bool seal_aes_available(void)
+{
+    return crypto_aead_aes256gcm_is_available() != 0;
+}
+
+/* ---- peers' subkeys: a table keyed by the prefix (only prefixes of packets that opened get in,
+ * so only key holders choose them); bounded, and cleared when full at its largest size. ---- */
+
+static size_t sub_home(const seal_state *s, const uint8_t *prefix)
+{
+    return (size_t)get_be64(prefix) & (s->sub_cap - 1);
+}
+
+static seal_subkey *sub_find(const seal_state *s, const uint8_t *prefix, const uint8_t *kid)
+{
+    if (!s->sub_cap)
+        return NULL;
+    size_t mask = s->sub_cap - 1;
+    for (size_t i = sub_home(s, prefix);; i = (i + 1) & mask) {
+        seal_subkey *e = &s->sub[i];
+        if (!e->used)
+            return NULL;
+        if (memcmp(e->prefix, prefix, SEAL_PREFIX_BYTES) == 0 &&
+            memcmp(e->kid, kid, SEAL_KEY_ID_BYTES) == 0)
+            return e;
+    }
+}
+
+static void sub_clear(seal_state *s)
+{
+    if (s->sub)
+        sodium_memzero(s->sub, s->sub_cap * sizeof(seal_subkey));
+    s->nsub = 0;
+}
+
+static void sub_insert(seal_state *s, const uint8_t *prefix, const uint8_t *kid,
+                       const uint8_t key[RUMOR_KEY_BYTES])
+{
+    size_t mask = s->sub_cap - 1, i = sub_home(s, prefix);
+    while (s->sub[i].used)
+        i = (i + 1) & mask;
+    seal_subkey *e = &s->sub[i];
+    memcpy(e->prefix, prefix, SEAL_PREFIX_BYTES);
+    memcpy(e->kid, kid, SEAL_KEY_ID_BYTES);
+    memcpy(e->key, key, RUMOR_KEY_BYTES);
+    e->used = 1;
+    s->nsub++;
+}
+
+/* Room for every sender a node keeps a replay window for, at most three quarters full. */
+static size_t sub_cap_max(const seal_state *s)
+{
+    size_t cap = 64;
+    while (cap < s->wins_max + s->wins_max / 3 + 1)
+        cap *= 2;
+    return cap;
+}
+
+static void sub_put(seal_state *s, const uint8_t *prefix, const uint8_t *kid,
+                    const uint8_t key[RUMOR_KEY_BYTES])
+{
+    if (!s->alloc)
+        return;
+    if ((s->nsub + 1) * 4 > s->sub_cap * 3) {
+        if (s->sub_cap >= sub_cap_max(s)) {
+            sub_clear(s); /* at the bound: start over rather than evict one by one */
+        } else {
+            size_t cap = s->sub_cap ? s->sub_cap * 2 : 64;
+            seal_subkey *old = s->sub, *arr = rcalloc(s->alloc, cap, sizeof(seal_subkey));
+            if (!arr)
+                return;
+            size_t old_cap = s->sub_cap;
+            s->sub = arr;
+            s->sub_cap = cap;
+            s->nsub = 0;
+            for (size_t i = 0; i < old_cap; i++)
+                if (old[i].used)
+                    sub_insert(s, old[i].prefix, old[i].kid, old[i].key);
+            if (old) {
+                sodium_memzero(old, old_cap * sizeof(seal_subkey));
+                rfree(s->alloc, old);
+            }
+        }
+    }
+    sub_insert(s, prefix, kid, key);
+}
+
 /* Index of `key` in the keyring (constant-time comparison of each), or -1. */
 static int key_find(const seal_state *s, const uint8_t key[RUMOR_KEY_BYTES])
 {
@@ -101,6 +223,11 @@ int seal_init(seal_state *s, const rumor_settings *st, uint64_t now, size_t memb
     s->self_id = seal_id(st->name, strlen(st->name));
     s->accept_plain = st->seal_accept_plaintext;
     s->send_plain = st->seal_send_plaintext;
+    s->alloc = &rumor_alloc_libc; /* a node points this at its own allocator */
+    if (st->seal_cipher > RUMOR_SEAL_CIPHER_AESGCM ||
+        (st->nkeys && st->seal_cipher == RUMOR_SEAL_CIPHER_AESGCM && !seal_aes_available()))
+        return RUMOR_ERR_INVALID;
+    s->aes = st->seal_cipher != RUMOR_SEAL_CIPHER_XCHACHA && seal_aes_available();
     if (st->nkeys == 0)
         return RUMOR_OK;
     /* Sending plaintext while refusing it would cut the node off from its own kind. */
@@ -124,6 +251,7 @@ int seal_init(seal_state *s, const rumor_settings *st, uint64_t now, size_t memb
     uint8_t e[8];
     put_be64(e, s->epoch);
     hash16(s->prefix, PERS_PREFIX, e, sizeof(e), s->secret, sizeof(s->secret));
+    aes_own_key(s);
     /* Windows for every member, and some for senders not in the table yet (joiners). */
     s->wins_max = members_max + 64;
     return RUMOR_OK;
@@ -137,6 +265,10 @@ void seal_free(seal_state *s, const rumor_allocator *a)
     }
     rfree(a, s->wins);
     rfree(a, s->slots);
+    if (s->sub) {
+        sub_clear(s);
+        rfree(s->alloc, s->sub);
+    }
     sodium_memzero(s, sizeof(*s));
 }
 
@@ -153,7 +285,7 @@ size_t seal_put_inner(seal_state *s, buf_writer *w, const seal_inner *in)
     static const uint8_t zero[SEAL_ENV_BYTES];
     size_t env = w->len;
     buf_put_bytes(w, zero, SEAL_ENV_BYTES);
-    buf_put_u8(w, in->kind);
+    buf_put_u8(w, (uint8_t)(in->kind | (s->aes ? SEAL_INNER_AES : 0)));
     buf_put_u64be(w, s->epoch);
     buf_put_u64be(w, s->self_id);
     if (in->kind == SEAL_KIND_DGRAM) {
@@ -167,10 +299,11 @@ size_t seal_put_inner(seal_state *s, buf_writer *w, const seal_inner *in)
     return env;
 }
 
-bool seal_close(seal_state *s, buf_writer *w, size_t start, size_t env)
+bool seal_close(seal_state *s, buf_writer *w, size_t start, size_t env, uint8_t cipher)
 {
     if (s->counter == UINT64_MAX || w->failed || !buf_reserve(w, SEAL_TAG_BYTES))
         return false;
+    bool aes = cipher == SEAL_CIPHER_AESGCM && s->aes;
     uint8_t *p = w->p;
     uint8_t *nonce = p + env + SEAL_KEY_ID_BYTES;
     memcpy(p + env, s->keys[0].id, SEAL_KEY_ID_BYTES);
@@ -178,9 +311,17 @@ bool seal_close(seal_state *s, buf_writer *w, size_t start, size_t env)
     put_be64(nonce + SEAL_PREFIX_BYTES, ++s->counter);
     uint8_t *m = p + env + SEAL_ENV_BYTES;
     size_t mlen = w->len - (env + SEAL_ENV_BYTES);
-    crypto_aead_xchacha20poly1305_ietf_encrypt_detached(m, p + w->len, NULL, m, mlen, p + start,
-                                                        env + SEAL_ENV_BYTES - start, NULL, nonce,
-                                                        s->keys[0].key);
+    if (aes) {
+        p[start + 3] |= WIRE_FLAG_AESGCM; /* header flags: authenticated with the rest */
+        uint8_t n12[AES_NONCE_BYTES];
+        aes_nonce(n12, nonce + SEAL_PREFIX_BYTES);
+        crypto_aead_aes256gcm_encrypt_detached(m, p + w->len, NULL, m, mlen, p + start,
+                                               env + SEAL_ENV_BYTES - start, NULL, n12, s->aes_key);
+    } else {
+        crypto_aead_xchacha20poly1305_ietf_encrypt_detached(m, p + w->len, NULL, m, mlen, p + start,
+                                                            env + SEAL_ENV_BYTES - start, NULL,
+                                                            nonce, s->keys[0].key);
+    }
     w->len += SEAL_TAG_BYTES;
     return true;
 }
@@ -193,6 +334,7 @@ static bool get_inner(buf_reader *r, seal_inner *in)
     if (!buf_get_u8(r, &flags) || !buf_get_u64be(r, &in->epoch) || !buf_get_u64be(r, &in->sender))
         return false;
     in->kind = flags & SEAL_KIND_MASK;
+    in->aes = (flags & SEAL_INNER_AES) != 0;
     if (in->kind == SEAL_KIND_DGRAM) {
         if (!buf_get_u64be(r, &in->dest))
             return false;
@@ -215,8 +357,11 @@ static bool get_inner(buf_reader *r, seal_inner *in)
 int seal_open(seal_state *s, const uint8_t *p, size_t len, size_t hdr, uint8_t *out, seal_inner *in,
               const uint8_t **body, size_t *body_len)
 {
-    if (len < hdr + SEAL_ENV_BYTES + SEAL_TAG_BYTES)
+    if (len < hdr + SEAL_ENV_BYTES + SEAL_TAG_BYTES || hdr < 4)
         return DROP(RUMOR_DROP_TRUNCATED);
+    bool aes = (p[3] & WIRE_FLAG_AESGCM) != 0;
+    if (aes && !s->aes)
+        return DROP(RUMOR_DROP_UNKNOWN_KEY); /* we never offered it: no key here opens it */
     const uint8_t *kid = p + hdr;
     const seal_key *k = NULL;
     for (size_t i = 0; i < s->nkeys && !k; i++)
@@ -227,15 +372,30 @@ int seal_open(seal_state *s, const uint8_t *p, size_t len, size_t hdr, uint8_t *
     const uint8_t *nonce = kid + SEAL_KEY_ID_BYTES;
     const uint8_t *c = p + hdr + SEAL_ENV_BYTES;
     size_t clen = len - hdr - SEAL_ENV_BYTES - SEAL_TAG_BYTES;
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
-            out, NULL, c, clen, p + len - SEAL_TAG_BYTES, p, hdr + SEAL_ENV_BYTES, nonce, k->key) !=
-        0)
+    const uint8_t *tag = p + len - SEAL_TAG_BYTES;
+    if (aes) {
+        uint8_t derived[RUMOR_KEY_BYTES], n12[AES_NONCE_BYTES];
+        const seal_subkey *e = sub_find(s, nonce, kid);
+        if (!e)
+            aes_subkey(derived, k->key, nonce);
+        aes_nonce(n12, nonce + SEAL_PREFIX_BYTES);
+        int rc = crypto_aead_aes256gcm_decrypt_detached(
+            out, NULL, c, clen, tag, p, hdr + SEAL_ENV_BYTES, n12, e ? e->key : derived);
+        if (rc == 0 && !e)
+            sub_put(s, nonce, kid, derived); /* only a key holder's prefixes are kept */
+        sodium_memzero(derived, sizeof(derived));
+        if (rc != 0)
+            return DROP(RUMOR_DROP_AUTH_FAILED);
+    } else if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+                   out, NULL, c, clen, tag, p, hdr + SEAL_ENV_BYTES, nonce, k->key) != 0) {
         return DROP(RUMOR_DROP_AUTH_FAILED);
+    }
     buf_reader r;
     buf_reader_init(&r, out, clen);
     memset(in, 0, sizeof(*in));
     if (!get_inner(&r, in))
         return DROP(RUMOR_DROP_MALFORMED);
+    in->cipher = aes ? SEAL_CIPHER_AESGCM : SEAL_CIPHER_XCHACHA;
     in->counter = get_be64(nonce + SEAL_PREFIX_BYTES);
     *body = out + r.off;
     *body_len = clen - r.off;
@@ -380,6 +540,21 @@ void replay_mark(seal_state *s, const rumor_allocator *a, uint64_t sender, uint6
     w->last_ms = now;
 }
 
+uint8_t seal_cipher_to(const seal_state *s, uint64_t dest)
+{
+    if (!s->aes || !dest)
+        return SEAL_CIPHER_XCHACHA;
+    const replay_win *w = win_find(s, dest);
+    return w && w->aes ? SEAL_CIPHER_AESGCM : SEAL_CIPHER_XCHACHA;
+}
+
+void seal_learn(seal_state *s, uint64_t sender, bool aes)
+{
+    replay_win *w = win_find(s, sender);
+    if (w)
+        w->aes = aes;
+}
+
 /* ---- keyring ---- */
 
 int seal_key_install(seal_state *s, const uint8_t key[RUMOR_KEY_BYTES])
@@ -401,6 +576,7 @@ int seal_key_use(seal_state *s, const uint8_t key[RUMOR_KEY_BYTES])
         memmove(&s->keys[1], &s->keys[0], (size_t)i * sizeof(seal_key));
         s->keys[0] = tmp;
         sodium_memzero(&tmp, sizeof(tmp));
+        aes_own_key(s);
     }
     return RUMOR_OK;
 }
@@ -417,6 +593,7 @@ int seal_key_remove(seal_state *s, const uint8_t key[RUMOR_KEY_BYTES])
     memmove(&s->keys[i], &s->keys[i + 1], (s->nkeys - (size_t)i - 1) * sizeof(seal_key));
     s->nkeys--;
     sodium_memzero(&s->keys[s->nkeys], sizeof(seal_key));
+    sub_clear(s); /* no subkey of a removed key may still open anything */
     return RUMOR_OK;
 }
 

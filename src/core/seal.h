@@ -1,7 +1,7 @@
 /*
  * The sealed envelope (docs/protocol.md section 3.1): the keyring, nonce and stream-token
- * derivation, sealing and opening with XChaCha20-Poly1305-IETF (libsodium), and the per-sender
- * anti-replay windows.
+ * derivation, sealing and opening with XChaCha20-Poly1305-IETF or, between nodes that both can,
+ * AES-256-GCM (libsodium), and the per-sender anti-replay windows.
  *
  * libsodium is used here as a pure function library: nothing in this file reads OS randomness
  * (no randombytes_*, no sodium_init). Nonces come from the host's seal_secret and epoch plus a
@@ -40,6 +40,21 @@
 #define SEAL_KIND_OPENER   1 /* a stream frame from the side that opened the stream */
 #define SEAL_KIND_ACCEPTOR 2 /* a stream frame from the side that accepted it */
 #define SEAL_KIND_MASK     0x03
+/* Inner flags bit 2: the sender opens AES-256-GCM (it may be sent AES-sealed packets). */
+#define SEAL_INNER_AES 0x04
+
+/* The cipher of a sealed packet (packet header flag WIRE_FLAG_AESGCM). */
+#define SEAL_CIPHER_XCHACHA 0 /* XChaCha20-Poly1305-IETF, every sealed node opens it */
+#define SEAL_CIPHER_AESGCM  1 /* AES-256-GCM under a per-(key, sender life) subkey */
+
+/* A peer's AES-256-GCM subkey for one of our keys, cached by the nonce prefix that names the
+ * peer's life (docs/protocol.md section 3.1). */
+typedef struct seal_subkey {
+    uint8_t prefix[SEAL_PREFIX_BYTES];
+    uint8_t kid[SEAL_KEY_ID_BYTES];
+    uint8_t used; /* 0: empty slot */
+    uint8_t key[RUMOR_KEY_BYTES];
+} seal_subkey;
 
 /* RFC 6479 anti-replay window: a ring of 64-bit blocks; one block is kept clear for the slide,
  * so the window covers (blocks - 1) * 64 counter values. */
@@ -59,6 +74,7 @@ typedef struct replay_win {
     uint64_t top; /* highest counter accepted in `epoch` */
     uint64_t last_ms;
     uint64_t bits[REPLAY_BLOCKS];
+    bool aes; /* its latest accepted datagram said it opens AES-256-GCM */
 } replay_win;
 
 typedef struct seal_state {
@@ -70,6 +86,14 @@ typedef struct seal_state {
     uint64_t counter; /* last counter used; every nonce and token takes the next */
     uint64_t self_id;
     bool accept_plain, send_plain;
+    /* AES-256-GCM: this node opens it and seals with it to peers that do (rumor_settings
+     * seal_cipher and the CPU); aes_key is the subkey of keys[0] for our own prefix. */
+    bool aes;
+    uint8_t aes_key[RUMOR_KEY_BYTES];
+    /* Peers' subkeys: open addressing on the prefix, nsub used of sub_cap (a power of two). */
+    const rumor_allocator *alloc;
+    seal_subkey *sub;
+    size_t nsub, sub_cap;
     /* Plaintext of the datagram being applied (decoded messages point into it). */
     uint8_t *scratch;
     size_t scratch_cap;
@@ -90,6 +114,8 @@ typedef struct seal_inner {
     uint8_t acceptor[SEAL_TOKEN_BYTES]; /* stream frames; zero in the opener's hello */
     uint32_t seq;                       /* stream frames: number in its direction, from 0 */
     uint64_t counter;                   /* from the nonce */
+    bool aes;                           /* received: the sender opens AES-256-GCM */
+    uint8_t cipher;                     /* received: SEAL_CIPHER_* it was sealed with */
 } seal_inner;
 
 /* Copies the keyring and nonce material from the settings. Returns RUMOR_ERR_INVALID for a bad
@@ -120,12 +146,25 @@ void seal_token(seal_state *s, uint8_t out[SEAL_TOKEN_BYTES]);
 size_t seal_put_inner(seal_state *s, buf_writer *w, const seal_inner *in);
 
 /* Seals the packet that starts at `start` in `w` and whose envelope starts at `env`: fills in
- * key id and nonce, encrypts everything after them in place and appends the tag. Returns false
- * (nothing appended) when the writer is full or the counter is exhausted. */
-bool seal_close(seal_state *s, buf_writer *w, size_t start, size_t env);
+ * key id and nonce, encrypts everything after them in place and appends the tag. With
+ * SEAL_CIPHER_AESGCM (only on a node that has s->aes) it sets the header's AESGCM flag and seals
+ * with AES-256-GCM. Returns false (nothing appended) when the writer is full or the counter is
+ * exhausted. */
+bool seal_close(seal_state *s, buf_writer *w, size_t start, size_t env, uint8_t cipher);
+
+/* The cipher to seal a datagram to the node with id `dest` with: AES-256-GCM when both this node
+ * and (by its latest accepted datagram) the recipient open it, else XChaCha20-Poly1305. */
+uint8_t seal_cipher_to(const seal_state *s, uint64_t dest);
+
+/* Records what a sender's accepted datagram said about its ciphers (after replay_mark). */
+void seal_learn(seal_state *s, uint64_t sender, bool aes);
+
+/* Whether this CPU runs libsodium's AES-256-GCM (AES-NI and PCLMUL; sodium_init must have run). */
+bool seal_aes_available(void);
 
 /*
- * Opens a sealed unit: `p` holds `len` bytes, the first `hdr` of which are the packet header.
+ * Opens a sealed unit: `p` holds `len` bytes, the first `hdr` of which are the packet header
+ * (its flags say the cipher; an AES-256-GCM unit at a node without s->aes is unknown_key).
  * The plaintext after the inner header is written to `out` (which may be `p + hdr +
  * SEAL_ENV_BYTES` for in-place opening, or scratch of at least `len` bytes) and returned in
  * `*body`/`*body_len`. Returns 0 or -(rumor_drop_reason + 1): truncated, unknown_key,

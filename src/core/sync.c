@@ -105,7 +105,8 @@ static bool frame_end(rumor_node *n, stream *s, size_t off, size_t env)
 {
     buf_writer *w = &n->sout;
     if (s->sealed && !w->failed)
-        (void)seal_close(&n->seal, w, off + WIRE_FRAME_PREFIX, env);
+        (void)seal_close(&n->seal, w, off + WIRE_FRAME_PREFIX, env,
+                         s->peer_aes ? SEAL_CIPHER_AESGCM : SEAL_CIPHER_XCHACHA);
     size_t len = w->len - off;
     if (w->failed || len - WIRE_FRAME_PREFIX > n->s.stream_frame_bytes_max ||
         !node_sop(n, RUMOR_STREAM_WRITE, s->id, NULL, off, len)) {
@@ -624,6 +625,7 @@ static int open_frame(rumor_node *n, stream *s, uint8_t *p, size_t len, size_t h
     if (!ok)
         return recv_reject(n, RUMOR_DROP_REPLAYED);
     s->seq_in++;
+    s->peer_aes = in->aes; /* until then (the hellos) we seal with XChaCha20-Poly1305 */
     return 0;
 }
 

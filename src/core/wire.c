@@ -22,7 +22,8 @@ int wire_header_decode(buf_reader *r, wire_header *h)
         return DROP(RUMOR_DROP_TRUNCATED);
     if (h->version != RUMOR_PROTOCOL_VERSION)
         return DROP(RUMOR_DROP_BAD_VERSION);
-    if (h->flags & ~WIRE_FLAGS_KNOWN)
+    if ((h->flags & ~WIRE_FLAGS_KNOWN) ||
+        (h->flags & (WIRE_FLAG_SEALED | WIRE_FLAG_AESGCM)) == WIRE_FLAG_AESGCM)
         return DROP(RUMOR_DROP_MALFORMED);
     if (label_len > RUMOR_LABEL_MAX)
         return DROP(RUMOR_DROP_MALFORMED);

@@ -16,7 +16,8 @@
 #define WIRE_MAGIC0      0x52 /* 'R' */
 #define WIRE_MAGIC1      0x4d /* 'M' */
 #define WIRE_FLAG_SEALED 0x01 /* an encryption envelope follows the header */
-#define WIRE_FLAGS_KNOWN WIRE_FLAG_SEALED
+#define WIRE_FLAG_AESGCM 0x02 /* sealed with AES-256-GCM (only together with SEALED) */
+#define WIRE_FLAGS_KNOWN (WIRE_FLAG_SEALED | WIRE_FLAG_AESGCM)
 /* Bytes of the smallest possible packet: magic, version, flags, label length, one message of
  * type + zero length. */
 #define WIRE_PACKET_MIN 6

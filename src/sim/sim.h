@@ -64,6 +64,10 @@ typedef struct rumor_sim_options {
      * invariant violation, except at a recipient that restarted since (docs/protocol.md 3.1.4). */
     double replay;
     uint32_t replay_delay_ms;
+    /* With encryption: nodes i with i % xchacha_every == 0 run XChaCha20-Poly1305 only
+     * (seal_cipher xchacha, as on a CPU without AES-NI); the others the default (AES-256-GCM to
+     * each other where this CPU has it). 0: none. */
+    uint32_t xchacha_every;
 } rumor_sim_options;
 
 /* Fills `o` with defaults for `profile`: its link latency, no loss, 1 s connect timeout. */
@@ -264,6 +268,9 @@ typedef struct rumor_sim_metrics {
     uint64_t dropped_auth_failed, dropped_unknown_key, dropped_replayed, dropped_not_for_us;
     uint64_t dropped_plaintext, dropped_encrypted;
     uint64_t replays_injected, replays_rejected, replays_accepted_after_restart;
+    /* Sealed datagrams delivered, by cipher, and AES-256-GCM ones delivered to a node that runs
+     * XChaCha20-Poly1305 only (a sender that chose wrong: each is an unknown_key drop). */
+    uint64_t datagrams_aesgcm, datagrams_xchacha, datagrams_aesgcm_to_xchacha;
     uint64_t trace_hash;
     uint64_t virtual_ms;
 } rumor_sim_metrics;

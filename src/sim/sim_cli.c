@@ -40,6 +40,7 @@ typedef struct cli_opts {
     sim_kv_opts kv;
     bool encrypt;
     double replay;
+    uint64_t xchacha_every;
     int64_t rotate_at_ms; /* -1 = no rotation */
 } cli_opts;
 
@@ -54,6 +55,7 @@ static void usage(FILE *f)
           "                 [--partition] [--partition-at SECONDS] [--partition-for SECONDS]\n"
           "                 [--pause] [--pause-at SECONDS] [--pause-for SECONDS]\n"
           "                 [--encrypt] [--rotate-at SECONDS] [--replay P]\n"
+          "                 [--xchacha-every K]   (sealed; every K-th node without AES-GCM)\n"
           "                 [--log] [--log-events]   (trace to stderr)\n"
           "                 [--kv-mode push-pull|push|pull] [--kv-rumor-transmits K]\n"
           "                 [--kv-probe-writes N]   (single writes, each timed until all hold it)\n"
@@ -187,6 +189,10 @@ static int parse_valued(cli_opts *c, const char *name, const char *v)
         return parse_prob(v, &c->dup);
     if (!strcmp(name, "--replay"))
         return parse_prob(v, &c->replay);
+    if (!strcmp(name, "--xchacha-every")) {
+        c->encrypt = true;
+        return parse_u64(v, 1000000, &c->xchacha_every);
+    }
     if (!strcmp(name, "--rotate-at")) {
         c->encrypt = true;
         return parse_secs_i(v, &c->rotate_at_ms);
@@ -514,6 +520,7 @@ int rumor_sim_cli(int argc, char **argv, FILE *out, FILE *err)
     }
     o.encrypt = c.encrypt;
     o.replay = c.replay;
+    o.xchacha_every = (uint32_t)c.xchacha_every;
     if (o.encrypt && sodium_init() < 0) {
         fprintf(err, "rumor-sim: libsodium failed to initialize\n");
         return 1;

@@ -166,6 +166,7 @@ struct rumor_sim {
     uint64_t ev_counts[9];
     uint64_t events;
     uint64_t replays_injected, replays_rejected, replays_after_restart;
+    uint64_t dgrams_aes, dgrams_xchacha, dgrams_aes_to_xchacha;
     uint64_t trace;
 
     bool failed;
@@ -209,6 +210,10 @@ void sim_seal_settings(rumor_sim *s, uint32_t i, rumor_settings *st,
 void sim_seal_captured(rumor_sim *s, const sim_entry *e, int rc);
 /* A cluster key operation changed node `i`'s engine keyring: remember it for restarts. */
 void sim_seal_keyring_changed(rumor_sim *s, uint32_t i);
+/* Mixed-cipher clusters: whether node i runs XChaCha20-Poly1305 only, and the count of a
+ * delivered datagram by cipher. */
+bool sim_xchacha_only(const rumor_sim *s, uint32_t i);
+void sim_seal_count(rumor_sim *s, const sim_entry *e);
 void sim_seal_deliver_replay(rumor_sim *s, const sim_entry *e);
 
 /* vnet_stream.c: reliable ordered streams. */

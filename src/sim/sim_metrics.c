@@ -125,6 +125,9 @@ void rumor_sim_metrics_get(const rumor_sim *s, rumor_sim_metrics *m)
     m->replays_injected = s->replays_injected;
     m->replays_rejected = s->replays_rejected;
     m->replays_accepted_after_restart = s->replays_after_restart;
+    m->datagrams_aesgcm = s->dgrams_aes;
+    m->datagrams_xchacha = s->dgrams_xchacha;
+    m->datagrams_aesgcm_to_xchacha = s->dgrams_aes_to_xchacha;
     m->trace_hash = s->trace;
     m->virtual_ms = s->now;
 }
@@ -177,10 +180,13 @@ void rumor_sim_metrics_json(const rumor_sim_metrics *m, FILE *f)
             "\"seal\":{\"auth_failed\":%" PRIu64 ",\"unknown_key\":%" PRIu64
             ",\"replayed\":%" PRIu64 ",\"not_for_us\":%" PRIu64 ",\"plaintext\":%" PRIu64
             ",\"encrypted\":%" PRIu64 ",\"replays_injected\":%" PRIu64
-            ",\"replays_rejected\":%" PRIu64 ",\"replays_accepted_after_restart\":%" PRIu64 "},",
+            ",\"replays_rejected\":%" PRIu64 ",\"replays_accepted_after_restart\":%" PRIu64
+            ",\"datagrams_aesgcm\":%" PRIu64 ",\"datagrams_xchacha\":%" PRIu64
+            ",\"datagrams_aesgcm_to_xchacha\":%" PRIu64 "},",
             m->dropped_auth_failed, m->dropped_unknown_key, m->dropped_replayed,
             m->dropped_not_for_us, m->dropped_plaintext, m->dropped_encrypted, m->replays_injected,
-            m->replays_rejected, m->replays_accepted_after_restart);
+            m->replays_rejected, m->replays_accepted_after_restart, m->datagrams_aesgcm,
+            m->datagrams_xchacha, m->datagrams_aesgcm_to_xchacha);
     fprintf(f,
             "\"events\":%" PRIu64 ",\"virtual_ms\":%" PRIu64 ",\"trace_hash\":\"%016" PRIx64 "\"",
             m->events, m->virtual_ms, m->trace_hash);

@@ -42,6 +42,26 @@ void sim_seal_settings(rumor_sim *s, uint32_t i, rumor_settings *st,
     }
     /* Virtual milliseconds, times 1024 lives per millisecond: larger at every start. */
     st->seal_epoch = (s->now + 1) * 1024u + ((nd->life + 1u) & 1023u);
+    if (sim_xchacha_only(s, i))
+        st->seal_cipher = RUMOR_SEAL_CIPHER_XCHACHA;
+}
+
+bool sim_xchacha_only(const rumor_sim *s, uint32_t i)
+{
+    return s->o.xchacha_every && i % s->o.xchacha_every == 0;
+}
+
+void sim_seal_count(rumor_sim *s, const sim_entry *e)
+{
+    const sim_pkt *p = e->p;
+    if (p->len < 4 || !(p->data[3] & 0x01)) /* plaintext (header flag SEALED clear) */
+        return;
+    if (p->data[3] & 0x02) { /* AESGCM */
+        s->dgrams_aes++;
+        s->dgrams_aes_to_xchacha += sim_xchacha_only(s, e->node);
+    } else {
+        s->dgrams_xchacha++;
+    }
 }
 
 int rumor_sim_node_keyring(rumor_sim *s, uint32_t i, rumor_sim_fault_kind op, uint32_t key)

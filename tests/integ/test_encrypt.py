@@ -4,7 +4,9 @@ none, cannot join and the others say so in their logs and /metrics; `rumor keys`
 key on every agent without losing a member and keeps the keyring files (mode 0600) in step, so
 a restart from the file alone rejoins; key files with loose permissions are refused; and a
 capture of the gossip ports (tcpdump on loopback) holds no node name or tag value of the
-encrypted agents, while the one plaintext agent's name is right there."""
+encrypted agents, while the one plaintext agent's name is right there. One of the three runs
+XChaCha20-Poly1305 only (--encrypt-cipher xchacha): the others still talk to it, and use
+AES-256-GCM between each other where the CPU has AES-NI (seen in the capture)."""
 import json
 import atexit
 import os
@@ -111,7 +113,9 @@ def main(wd):
     a = Agent(wd, 0, name=f"{MARK_NAME}-a", extra=["--keyring", ring0, "--tag",
                                                    f"role={MARK_TAG}"])
     b = Agent(wd, 1, name=f"{MARK_NAME}-b", extra=["--encrypt", k1, "--keyring", ring1])
-    c = Agent(wd, 2, name=f"{MARK_NAME}-c", extra=["--encrypt", k1])
+    # c runs XChaCha20-Poly1305 only (as on a CPU without AES-NI); a and b use AES-256-GCM
+    # between each other where this CPU has it.
+    c = Agent(wd, 2, name=f"{MARK_NAME}-c", extra=["--encrypt", k1, "--encrypt-cipher", "xchacha"])
     wrong = Agent(wd, 3, name="wrong-key", extra=["--encrypt", k2])
     plain = Agent(wd, 4, name="plain-node-visible")
     ports = [x.port for x in (a, b, c, wrong, plain)]
@@ -203,6 +207,9 @@ def main(wd):
     r = subprocess.run([BIN, "agent", "--encrypt", "short", "--http", "off"], capture_output=True,
                        text=True, timeout=20)
     check(r.returncode == 2 and "rumor keygen" in r.stderr, f"a bad --encrypt: {r}")
+    r = subprocess.run([BIN, "agent", "--encrypt", k3, "--encrypt-cipher", "rot13", "--http", "off"],
+                       capture_output=True, text=True, timeout=20)
+    check(r.returncode == 2 and "xchacha" in r.stderr, f"a bad --encrypt-cipher: {r}")
     log("loose permissions and malformed keys are refused with a clear error")
 
     if cap.why:
@@ -214,6 +221,12 @@ def main(wd):
           "the plaintext agent's name is not in the capture: the capture sees nothing")
     for mark in (MARK_NAME.encode(), MARK_TAG.encode()):
         check(mark not in data, f"{mark!r} appears in the captured gossip traffic")
+    # Packet headers: magic, version 1, flags (SEALED, AESGCM), empty label.
+    check(b"RM\x01\x01\x00" in data, "no XChaCha20-Poly1305 packet in the capture")
+    with open("/proc/cpuinfo") as f:
+        flags = f.read().split()
+    if "aes" in flags and "pclmulqdq" in flags:
+        check(b"RM\x01\x03\x00" in data, "a and b did not use AES-256-GCM on an AES-NI CPU")
     log(f"{count} captured packets: no name or tag of the encrypted agents in them")
 
 

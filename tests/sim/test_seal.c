@@ -1,7 +1,8 @@
 /* Encryption at scale: a sealed cluster rotates its key mid-run (install everywhere, use
  * everywhere, remove the old one, node by node) without losing a member, while an attacker on
  * the wire replays captured datagrams to their recipients and to other nodes, none of which is
- * accepted; a node restarted from a keyring that missed the rotation is kept out. */
+ * accepted; a node restarted from a keyring that missed the rotation is kept out; a cluster in
+ * which every third node lacks AES-256-GCM forms, finds crashes and rotates its key. */
 #include "helper_sim.h"
 
 #include <inttypes.h>
@@ -131,6 +132,57 @@ static void test_stale_keyring_kept_out(void **state)
     rumor_sim_del(s);
 }
 
+/* Every third node runs XChaCha20-Poly1305 only (as without AES-NI), the others AES-256-GCM
+ * between each other: the cluster forms, finds two crashed nodes (one of each kind) failed,
+ * and rotates its key, with no false failure and not one packet a recipient could not open. */
+static void test_mixed_ciphers(void **state)
+{
+    (void)state;
+    if (!crypto_aead_aes256gcm_is_available())
+        skip(); /* no AES-NI here: there is nothing to mix */
+    const uint32_t n = 40, aes_node = 7, xchacha_node = 9;
+    rumor_sim_options o;
+    rumor_sim_options_default(&o, RUMOR_PROFILE_LAN);
+    o.nodes = n;
+    o.seed = h_seed(54);
+    o.encrypt = true;
+    o.xchacha_every = 3;
+    rumor_sim *s = h_sim_new_opts(&o);
+    h_start_cluster(s, n, RUMOR_SIM_SEED_RANDOM, 3000);
+    h_run(s, 3000);
+    h_check(s, h_run_until_converged(s, 60000) != UINT64_MAX, "no convergence");
+    assert_int_equal(rumor_sim_node_crash(s, aes_node), 0);
+    assert_int_equal(rumor_sim_node_crash(s, xchacha_node), 0);
+    h_run(s, 30000);
+    h_check(s, h_all_see(s, aes_node, RUMOR_MEMBER_FAILED), "the AES node's crash not found");
+    h_check(s, h_all_see(s, xchacha_node, RUMOR_MEMBER_FAILED),
+            "the XChaCha node's crash not found");
+    assert_int_equal(rumor_sim_node_restart(s, aes_node, true, RUMOR_SIM_SEED_RANDOM), 0);
+    assert_int_equal(rumor_sim_node_restart(s, xchacha_node, true, RUMOR_SIM_SEED_RANDOM), 0);
+    h_check(s, h_run_until_converged(s, 60000) != UINT64_MAX, "not whole after the restarts");
+    rotate(s, n, rumor_sim_now(s) + 2000, 0, 1);
+    h_run(s, 40000);
+    h_check(s, h_run_until_converged(s, 60000) != UINT64_MAX, "not whole after the rotation");
+    rumor_sim_metrics m;
+    rumor_sim_metrics_get(s, &m);
+    h_note("seed %" PRIu64 ": %u nodes, every third XChaCha-only: datagrams AES-256-GCM %" PRIu64
+           ", XChaCha20-Poly1305 %" PRIu64 ", AES to an XChaCha-only node %" PRIu64
+           ", false positives %" PRIu64,
+           o.seed, n, m.datagrams_aesgcm, m.datagrams_xchacha, m.datagrams_aesgcm_to_xchacha,
+           m.false_positives);
+    h_check(s, m.false_positives == 0, "%" PRIu64 " false failures", m.false_positives);
+    h_check(s, m.datagrams_aesgcm_to_xchacha == 0 && m.dropped_unknown_key == 0,
+            "%" PRIu64 " AES-256-GCM datagrams sent to XChaCha-only nodes",
+            m.datagrams_aesgcm_to_xchacha);
+    h_check(s, m.dropped_auth_failed == 0 && m.dropped_replayed == 0 && m.dropped_not_for_us == 0,
+            "sealed datagrams refused: auth %" PRIu64 ", replayed %" PRIu64, m.dropped_auth_failed,
+            m.dropped_replayed);
+    /* Both ciphers carry real traffic: about 4 in 9 pairs can use AES-256-GCM. */
+    h_check(s, m.datagrams_aesgcm > 2000 && m.datagrams_xchacha > 2000,
+            "AES %" PRIu64 ", XChaCha %" PRIu64, m.datagrams_aesgcm, m.datagrams_xchacha);
+    rumor_sim_del(s);
+}
+
 /* The same seed gives the same run with encryption too (the secrets come from the seed). */
 static void test_sealed_determinism(void **state)
 {
@@ -159,6 +211,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rotation_under_replay),
         cmocka_unit_test(test_stale_keyring_kept_out),
+        cmocka_unit_test(test_mixed_ciphers),
         cmocka_unit_test(test_sealed_determinism),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,8 +1,9 @@
 /*
- * Encryption (docs/protocol.md section 3.1): the envelope (round trip, every byte tampered,
- * wrong keys), the golden sealed vector, the keyring API and rotation between live nodes, the
- * replay windows, replayed and misdirected datagrams, replayed and tampered stream frames, and
- * sealed and plaintext nodes keeping apart.
+ * Encryption (docs/protocol.md section 3.1): the envelope with each cipher (round trip, every
+ * byte tampered, the cipher flag swapped, wrong keys), the golden sealed vectors, which cipher a
+ * node picks per recipient and a cluster mixing nodes with and without AES-256-GCM, the keyring API
+ * and rotation between live nodes, the replay windows, replayed and misdirected datagrams, replayed
+ * and tampered stream frames, and sealed and plaintext nodes keeping apart.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
 #include "core/seal.h"
 #include "core/wire.h"
@@ -47,11 +49,14 @@ static void seal_settings(rumor_settings *s, const uint8_t (*keys)[RUMOR_KEY_BYT
 
 /* ---- the envelope itself ---- */
 
+static uint8_t cipher_setting = RUMOR_SEAL_CIPHER_XCHACHA; /* for state_init */
+
 static void state_init(seal_state *st, const char *name, const uint8_t *key, uint64_t epoch)
 {
     rumor_settings s;
     rumor_settings_default(&s, RUMOR_PROFILE_LAN);
     s.name = name;
+    s.seal_cipher = cipher_setting;
     uint8_t keys[1][RUMOR_KEY_BYTES];
     memcpy(keys[0], key, RUMOR_KEY_BYTES);
     seal_settings(&s, (const uint8_t(*)[RUMOR_KEY_BYTES])keys, 1, 0x20, epoch);
@@ -60,8 +65,8 @@ static void state_init(seal_state *st, const char *name, const uint8_t *key, uin
 }
 
 /* A sealed datagram from `st` to `dest` holding one PING (seq 300, target "b", sender "a"):
- * the bytes of the golden vector in docs/protocol.md section 11. */
-static size_t build(seal_state *st, uint64_t dest, uint8_t *out, size_t cap)
+ * the bytes of the golden vectors in docs/protocol.md section 11, sealed with `cipher`. */
+static size_t build_c(seal_state *st, uint64_t dest, uint8_t *out, size_t cap, uint8_t cipher)
 {
     buf_writer w;
     buf_writer_init_fixed(&w, out, cap);
@@ -69,20 +74,29 @@ static size_t build(seal_state *st, uint64_t dest, uint8_t *out, size_t cap)
     seal_inner in = {.kind = SEAL_KIND_DGRAM, .dest = dest};
     size_t env = seal_put_inner(st, &w, &in);
     wire_put_ping(&w, 300, wire_str_of("b", 1), wire_str_of("a", 1));
-    assert_true(seal_close(st, &w, 0, env));
+    assert_true(seal_close(st, &w, 0, env, cipher));
     assert_false(w.failed);
     return w.len;
 }
 
-static void test_round_trip_and_tamper(void **state)
+static size_t build(seal_state *st, uint64_t dest, uint8_t *out, size_t cap)
 {
-    (void)state;
+    return build_c(st, dest, out, cap, SEAL_CIPHER_XCHACHA);
+}
+
+static void round_trip_and_tamper(uint8_t cipher)
+{
     seal_state a, b;
+    cipher_setting =
+        cipher == SEAL_CIPHER_AESGCM ? RUMOR_SEAL_CIPHER_AESGCM : RUMOR_SEAL_CIPHER_XCHACHA;
     state_init(&a, "a", K1, 1);
     state_init(&b, "b", K1, 7);
+    cipher_setting = RUMOR_SEAL_CIPHER_XCHACHA;
     uint8_t pkt[256], out[256];
-    size_t len = build(&a, seal_id("b", 1), pkt, sizeof(pkt));
+    size_t len = build_c(&a, seal_id("b", 1), pkt, sizeof(pkt), cipher);
     assert_int_equal(len, 9 + SEAL_DGRAM_OVERHEAD + 8);
+    assert_int_equal(pkt[3],
+                     WIRE_FLAG_SEALED | (cipher == SEAL_CIPHER_AESGCM ? WIRE_FLAG_AESGCM : 0));
     seal_inner in;
     const uint8_t *body;
     size_t blen;
@@ -92,6 +106,8 @@ static void test_round_trip_and_tamper(void **state)
     assert_true(in.sender == seal_id("a", 1));
     assert_true(in.dest == seal_id("b", 1));
     assert_int_equal(in.counter, 1);
+    assert_int_equal(in.cipher, cipher);
+    assert_int_equal(in.aes, cipher == SEAL_CIPHER_AESGCM); /* a says it opens AES-256-GCM */
     static const uint8_t ping[] = {0x01, 0x06, 0xac, 0x02, 0x01, 0x62, 0x01, 0x61};
     assert_int_equal(blen, sizeof(ping));
     assert_memory_equal(body, ping, sizeof(ping));
@@ -111,13 +127,51 @@ static void test_round_trip_and_tamper(void **state)
         else
             assert_int_equal(rc, -(RUMOR_DROP_AUTH_FAILED + 1));
     }
+    /* The cipher flag swapped: XChaCha20-Poly1305 does not open an AES-256-GCM packet (the flag
+     * is authenticated data of either); an XChaCha-only node refuses the AES flag outright. */
+    memcpy(copy, pkt, len);
+    copy[3] ^= WIRE_FLAG_AESGCM;
+    assert_int_equal(seal_open(&b, copy, len, 9, out, &in, &body, &blen),
+                     cipher == SEAL_CIPHER_AESGCM ? -(RUMOR_DROP_AUTH_FAILED + 1)
+                                                  : -(RUMOR_DROP_UNKNOWN_KEY + 1));
     /* Truncated anywhere: too short for an envelope, or the tag no longer matches. */
     for (size_t cut = 0; cut < len; cut++) {
         int rc = seal_open(&b, pkt, cut, 9, out, &in, &body, &blen);
         assert_true(rc < 0);
     }
+    /* A second packet of the same life opens too (for AES-256-GCM from the cached subkey), and
+     * a node that does not open AES-256-GCM refuses an AES-sealed one without trying a key. */
+    len = build_c(&a, seal_id("b", 1), pkt, sizeof(pkt), cipher);
+    assert_int_equal(seal_open(&b, pkt, len, 9, out, &in, &body, &blen), 0);
+    assert_int_equal(in.counter, 2);
+    assert_int_equal(b.nsub, cipher == SEAL_CIPHER_AESGCM ? 1 : 0);
+    seal_state x;
+    state_init(&x, "b", K1, 7); /* XChaCha20-Poly1305 only */
+    assert_false(x.aes);
+    assert_int_equal(seal_open(&x, pkt, len, 9, out, &in, &body, &blen),
+                     cipher == SEAL_CIPHER_AESGCM ? -(RUMOR_DROP_UNKNOWN_KEY + 1) : 0);
+    /* An XChaCha-only sender asked for AES-256-GCM seals with XChaCha20-Poly1305. */
+    len = build_c(&x, seal_id("a", 1), pkt, sizeof(pkt), SEAL_CIPHER_AESGCM);
+    assert_int_equal(pkt[3], WIRE_FLAG_SEALED);
+    assert_int_equal(seal_open(&a, pkt, len, 9, out, &in, &body, &blen), 0);
+    assert_false(in.aes);
+    seal_free(&x, &rumor_alloc_libc);
     seal_free(&a, &rumor_alloc_libc);
     seal_free(&b, &rumor_alloc_libc);
+}
+
+static void test_round_trip_and_tamper(void **state)
+{
+    (void)state;
+    round_trip_and_tamper(SEAL_CIPHER_XCHACHA);
+}
+
+static void test_round_trip_and_tamper_aes(void **state)
+{
+    (void)state;
+    if (!seal_aes_available())
+        skip(); /* libsodium's AES-256-GCM needs AES-NI */
+    round_trip_and_tamper(SEAL_CIPHER_AESGCM);
 }
 
 static void test_wrong_key(void **state)
@@ -164,14 +218,16 @@ static size_t unhex(const char *h, uint8_t *out, size_t cap)
     return n;
 }
 
-static void test_golden_vector(void **state)
+static void golden_vector(uint8_t cipher, const char *golden)
 {
-    (void)state;
     seal_state a;
+    cipher_setting =
+        cipher == SEAL_CIPHER_AESGCM ? RUMOR_SEAL_CIPHER_AESGCM : RUMOR_SEAL_CIPHER_XCHACHA;
     state_init(&a, "a", K1, 1);
+    cipher_setting = RUMOR_SEAL_CIPHER_XCHACHA;
     uint8_t pkt[256], want[256];
-    size_t len = build(&a, seal_id("b", 1), pkt, sizeof(pkt));
-    size_t wlen = unhex(GOLDEN, want, sizeof(want));
+    size_t len = build_c(&a, seal_id("b", 1), pkt, sizeof(pkt), cipher);
+    size_t wlen = unhex(golden, want, sizeof(want));
     if (len != wlen || memcmp(pkt, want, len) != 0) {
         for (size_t i = 0; i < len; i++)
             fprintf(stderr, "%02x", pkt[i]);
@@ -180,6 +236,27 @@ static void test_golden_vector(void **state)
     assert_int_equal(len, wlen);
     assert_memory_equal(pkt, want, len);
     seal_free(&a, &rumor_alloc_libc);
+}
+
+static void test_golden_vector(void **state)
+{
+    (void)state;
+    golden_vector(SEAL_CIPHER_XCHACHA, GOLDEN);
+}
+
+/* The same PING from a node that opens AES-256-GCM, sealed with it (section 11.1). */
+static const char GOLDEN_AES[] =
+    "524d0103 0470726f64 6b848b05"
+    " 0d737497b7875ebc3f775143f22ab3e9 0000000000000001"
+    " c66105a1f21fc36d920844d6aa4bcf55392d4b2b5282787e9c7bb5566511e0453a84"
+    " f95f6ae270b3b6eb96b1ce6c7522b7c4";
+
+static void test_golden_vector_aes(void **state)
+{
+    (void)state;
+    if (!seal_aes_available())
+        skip();
+    golden_vector(SEAL_CIPHER_AESGCM, GOLDEN_AES);
 }
 
 /* ---- replay windows ---- */
@@ -576,6 +653,87 @@ static void test_rotation(void **state)
     tnet_free(t);
 }
 
+/* Counts captured sealed datagrams and stream frames by cipher, per (from, to) pair. */
+static void count_ciphers(const capture *c, size_t aes[8][8], size_t xch[8][8])
+{
+    memset(aes, 0, sizeof(size_t) * 64);
+    memset(xch, 0, sizeof(size_t) * 64);
+    for (size_t i = 0; i < c->n; i++) {
+        const uint8_t *p = c->data[i];
+        size_t len = c->len[i], off = 0;
+        while (off + (c->stream[i] ? 4u : 0u) + 4 <= len) {
+            size_t flen = len - off, hoff = off;
+            if (c->stream[i]) {
+                flen = (size_t)p[off] << 24 | (size_t)p[off + 1] << 16 | (size_t)p[off + 2] << 8 |
+                       p[off + 3];
+                hoff = off + 4;
+            }
+            uint8_t flags = p[hoff + 3];
+            assert_true(flags & WIRE_FLAG_SEALED);
+            if (flags & WIRE_FLAG_AESGCM)
+                aes[c->from[i]][c->to[i]]++;
+            else
+                xch[c->from[i]][c->to[i]]++;
+            off = hoff + flen;
+        }
+    }
+}
+
+/* Node 1 does not open AES-256-GCM (as on a CPU without AES-NI): nodes 0 and 2 use it between
+ * each other once they have heard from each other, XChaCha20-Poly1305 with node 1 throughout,
+ * and the cluster forms, syncs state and rotates its key without a single refused packet. */
+static void test_mixed_ciphers(void **state)
+{
+    (void)state;
+    if (!seal_aes_available())
+        skip();
+    const uint8_t *keys[] = {K1};
+    tnet *t = net(3, keys, 1, 13);
+    tnet_settings(t, 1)->seal_cipher = RUMOR_SEAL_CIPHER_XCHACHA;
+    capture *c = calloc(1, sizeof(*c));
+    tnet_tap(t, tap, c);
+    start_all(t, 3);
+    assert_int_equal(rumor_node_kv_put(tnet_node(t, 2), "k", 1, "value-marker", 12, tnet_now(t)),
+                     RUMOR_OK);
+    tnet_run(t, 20000);
+    assert_true(all_see_all(t, 3));
+    rumor_kv_value v;
+    assert_int_equal(rumor_node_kv_get(tnet_node(t, 1), "secret-node-2", "k", 1, &v), 0);
+    uint64_t at = 20000;
+    for (int step = 0; step < 3; step++)
+        for (int i = 0; i < 3; i++) {
+            rumor_node *n = tnet_node(t, i);
+            int rc = step == 0   ? rumor_node_keyring_install(n, K2)
+                     : step == 1 ? rumor_node_keyring_use(n, K2)
+                                 : rumor_node_keyring_remove(n, K1);
+            assert_int_equal(rc, RUMOR_OK);
+            at += 3000;
+            tnet_run(t, at);
+        }
+    tnet_run(t, at + 20000);
+    assert_true(all_see_all(t, 3));
+    assert_int_equal(suspect_events(t, 3), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(drops(t, i, RUMOR_DROP_AUTH_FAILED), 0);
+        assert_int_equal(drops(t, i, RUMOR_DROP_UNKNOWN_KEY), 0);
+        assert_int_equal(drops(t, i, RUMOR_DROP_REPLAYED), 0);
+    }
+    size_t aes[8][8], xch[8][8];
+    count_ciphers(c, aes, xch);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(aes[i][1], 0);
+        assert_int_equal(aes[1][i], 0);
+    }
+    assert_true(xch[0][1] > 10 && xch[1][0] > 10 && xch[1][2] > 10 && xch[2][1] > 10);
+    /* Between 0 and 2 AES-256-GCM carries nearly everything: XChaCha20-Poly1305 only until each
+     * has heard from the other (first contact, the stream hellos). */
+    assert_true(aes[0][2] > 10 && aes[2][0] > 10);
+    assert_true(aes[0][2] > 4 * xch[0][2] && aes[2][0] > 4 * xch[2][0]);
+    capture_free(c);
+    free(c);
+    tnet_free(t);
+}
+
 typedef struct member_view {
     size_t count;
     uint32_t inc[8];
@@ -733,16 +891,21 @@ static void test_stream_replay_and_tamper(void **state)
 
 int main(void)
 {
+    if (sodium_init() < 0) /* the host's job, not the engine's; AES-256-GCM needs it */
+        return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_and_tamper),
+        cmocka_unit_test(test_round_trip_and_tamper_aes),
         cmocka_unit_test(test_wrong_key),
         cmocka_unit_test(test_golden_vector),
+        cmocka_unit_test(test_golden_vector_aes),
         cmocka_unit_test(test_replay_window),
         cmocka_unit_test(test_keyring_api),
         cmocka_unit_test(test_sealed_cluster_hides_everything),
         cmocka_unit_test(test_sealed_and_plain_keep_apart),
         cmocka_unit_test(test_migration),
         cmocka_unit_test(test_rotation),
+        cmocka_unit_test(test_mixed_ciphers),
         cmocka_unit_test(test_replayed_datagrams),
         cmocka_unit_test(test_stream_replay_and_tamper),
     };
