@@ -64,6 +64,13 @@ typedef struct rumor_sim_options {
      * invariant violation, except at a recipient that restarted since (docs/protocol.md 3.1.4). */
     double replay;
     uint32_t replay_delay_ms;
+    /* Recording (src/sim/sim_trace.h): when set, every call the simulator makes into node
+     * `record_node`'s engine, with its virtual time, and a checkpoint of the node's outputs
+     * after every drain, are written to `record`; `record_note` (the command line, say) goes
+     * into the header. The caller opens and closes the file. */
+    FILE *record;
+    uint32_t record_node;
+    const char *record_note;
 } rumor_sim_options;
 
 /* Fills `o` with defaults for `profile`: its link latency, no loss, 1 s connect timeout. */
