@@ -547,8 +547,7 @@ static int replay_traffic(replay *rp, const sim_trace_rec *rec, rd *in, size_t i
         if (in->failed)
             return RUMOR_ERR_MALFORMED;
         int rc = rumor_node_stream_accept(rp->eng, &a, &id, rec->now);
-        if (rp->verify && (rc != want_rc || (rc == 0 && id != want)) &&
-            r->diverged_at == SIZE_MAX)
+        if (rp->verify && (rc != want_rc || (rc == 0 && id != want)) && r->diverged_at == SIZE_MAX)
             r->diverged_at = idx;
         return 0;
     }

@@ -126,8 +126,8 @@ static void test_plain_with_restart(void **state)
 static void test_sealed_signed(void **state)
 {
     (void)state;
-    char *extra[] = {"--encrypt", "--identity", "--rotate-at", "12", "--loss", "0.05", "--dup",
-                     "0.05"};
+    char *extra[] = {"--encrypt", "--identity", "--rotate-at", "12",
+                     "--loss",    "0.05",       "--dup",       "0.05"};
     record_and_replay(extra, 8, true, true, 1);
 }
 
