@@ -54,7 +54,7 @@ static void json_str(const char *v)
     putchar('"');
 }
 
-#define REPS_MAX 1000
+#define REPS_MAX 100000
 
 int main(int argc, char **argv)
 {
