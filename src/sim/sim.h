@@ -67,7 +67,9 @@ typedef struct rumor_sim_options {
     /* Recording (src/sim/sim_trace.h): when set, every call the simulator makes into node
      * `record_node`'s engine, with its virtual time, and a checkpoint of the node's outputs
      * after every drain, are written to `record`; `record_note` (the command line, say) goes
-     * into the header. The caller opens and closes the file. */
+     * into the header. The caller opens and closes the file. Calls a caller makes itself
+     * (through rumor_sim_node(), or from event_fn) are not seen: a replay then diverges at the
+     * next checkpoint, and says so. */
     FILE *record;
     uint32_t record_node;
     const char *record_note;
