@@ -46,7 +46,8 @@ int rumor_sim_new(rumor_sim **out, const rumor_sim_options *o)
     if (sodium_init() < 0)
         return RUMOR_ERR_NOMEM;
     if (o->nodes == 0 || o->nodes > (1u << 24) || !(o->loss >= 0.0 && o->loss <= 1.0) ||
-        !(o->dup >= 0.0 && o->dup <= 1.0) || !(o->replay >= 0.0 && o->replay <= 1.0))
+        !(o->dup >= 0.0 && o->dup <= 1.0) || !(o->replay >= 0.0 && o->replay <= 1.0) ||
+        (o->record && o->record_node >= o->nodes))
         return RUMOR_ERR_INVALID;
     rumor_sim *s = calloc(1, sizeof(*s));
     if (!s)
@@ -69,6 +70,8 @@ int rumor_sim_new(rumor_sim **out, const rumor_sim_options *o)
         s->nodes[i].crash_rec = SIM_NONE;
         s->nodes[i].keys = 1; /* key 0, primary */
     }
+    if (o->record)
+        sim_rec_header(s);
     *out = s;
     return 0;
 }
@@ -213,17 +216,26 @@ void sim_after_call(rumor_sim *s, uint32_t i)
     sim_node *nd = &s->nodes[i];
     if (!nd->eng)
         return;
+    bool rec = sim_rec_on(s, i);
     rumor_datagram d;
-    while (rumor_node_poll_datagram(nd->eng, &d))
+    while (rumor_node_poll_datagram(nd->eng, &d)) {
+        if (rec)
+            sim_rec_out_dgram(s, &d);
         vnet_send(s, i, &d);
+    }
     rumor_stream_op op;
-    while (rumor_node_poll_stream(nd->eng, &op))
+    while (rumor_node_poll_stream(nd->eng, &op)) {
+        if (rec)
+            sim_rec_out_stream(s, &op);
         vnet_stream_op(s, i, &op);
+    }
     rumor_event ev;
     bool hooked = false;
     while (rumor_node_poll_event(nd->eng, &ev)) {
         if (ev.type == RUMOR_EVENT_KEYRING_CHANGE)
             sim_seal_keyring_changed(s, i); /* what the agent's keyring file does */
+        if (rec)
+            sim_rec_out_event(s, &ev);
         sim_check_event(s, i, &ev);
         if (s->o.event_fn) {
             s->o.event_fn(s, i, &ev, s->o.event_ud);
@@ -235,6 +247,8 @@ void sim_after_call(rumor_sim *s, uint32_t i)
         vnet_send(s, i, &d);
     while (hooked && rumor_node_poll_stream(nd->eng, &op))
         vnet_stream_op(s, i, &op);
+    if (rec)
+        sim_rec_checkpoint(s); /* a hook's calls are not recorded: a replay then diverges here */
     sim_check_self(s, i);
     if (nd->leave_done && s->o.stop_after_leave) {
         node_shutdown(s, i, RUMOR_SIM_GONE);
@@ -263,6 +277,8 @@ static void node_wake(rumor_sim *s, const sim_entry *e)
         nd->last_tick_at = s->now;
         nd->ticks_at_same_time = 0;
     }
+    if (sim_rec_on(s, e->node))
+        sim_rec_simple(s, SIM_TR_TICK);
     rumor_node_tick(nd->eng, s->now);
     sim_after_call(s, e->node);
 }
@@ -441,6 +457,8 @@ static int node_boot(rumor_sim *s, uint32_t i, bool set_inc, uint32_t inc)
     memcpy(s->names[i], st.name, s->name_len[i]);
     rumor_node *eng;
     rc = rumor_node_new(&eng, &st, s->now);
+    if (rc == 0 && sim_rec_on(s, i))
+        sim_rec_new(s, &st);
     memset(keys, 0, sizeof(keys));
     if (rc != 0)
         return rc;
@@ -506,6 +524,8 @@ int rumor_sim_warm_start(rumor_sim *s)
     for (uint32_t i = 0; i < s->n && rc == 0; i++) {
         /* The table's final size is known: size its arrays once (a 10,000-node run would
          * otherwise leave 1.5 GB of grown-out copies behind). */
+        if (sim_rec_on(s, i))
+            sim_rec_u64(s, SIM_TR_RESERVE, s->n);
         rc = rumor_node_reserve(s->nodes[i].eng, s->n);
         for (uint32_t j = 0; j < s->n && rc == 0; j++) {
             if (j == i)
@@ -513,6 +533,8 @@ int rumor_sim_warm_start(rumor_sim *s)
             rumor_member m = {.name = names[j], .incarnation = 0};
             m.public_key = keys ? keys[j] : NULL;
             rumor_sim_addr(&m.addr, j);
+            if (sim_rec_on(s, i))
+                sim_rec_restore(s, &m);
             rc = rumor_node_restore(s->nodes[i].eng, &m, s->now);
             /* Drain as we go, within the engine's kept queue size (NODE_QUEUE_KEEP): N events at
              * once would make it allocate and release a large queue for every node. */
@@ -556,6 +578,8 @@ int rumor_sim_node_join(rumor_sim *s, uint32_t i, const uint32_t *seeds, size_t 
             return RUMOR_ERR_INVALID;
         rumor_sim_addr(&addrs[k], seeds[k]);
     }
+    if (sim_rec_on(s, i))
+        sim_rec_join(s, addrs, nseeds);
     int rc = rumor_node_join(nd->eng, addrs, nseeds, s->now);
     sim_log(s, "node-%u joins through node-%u%s: %d", i, seeds[0], nseeds > 1 ? " and others" : "",
             rc);
@@ -595,6 +619,8 @@ static void node_shutdown(rumor_sim *s, uint32_t i, rumor_sim_node_state st)
             self.incarnation);
     vnet_stream_node_down(s, i, st == RUMOR_SIM_GONE);
     free_deferred(nd);
+    if (sim_rec_on(s, i))
+        sim_rec_simple(s, SIM_TR_DEL);
     rumor_node_del(nd->eng);
     nd->eng = NULL;
     s->engs[i] = NULL;
@@ -658,6 +684,8 @@ int rumor_sim_node_leave(rumor_sim *s, uint32_t i)
     sim_node *nd = &s->nodes[i];
     if (nd->state != RUMOR_SIM_UP)
         return RUMOR_ERR_STATE;
+    if (sim_rec_on(s, i))
+        sim_rec_simple(s, SIM_TR_LEAVE);
     int rc = rumor_node_leave(nd->eng, s->now);
     sim_log(s, "node-%u leaves: %d", i, rc);
     if (rc == 0)

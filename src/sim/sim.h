@@ -68,6 +68,15 @@ typedef struct rumor_sim_options {
      * (seal_cipher xchacha, as on a CPU without AES-NI); the others the default (AES-256-GCM to
      * each other where this CPU has it). 0: none. */
     uint32_t xchacha_every;
+    /* Recording (src/sim/sim_trace.h): when set, every call the simulator makes into node
+     * `record_node`'s engine, with its virtual time, and a checkpoint of the node's outputs
+     * after every drain, are written to `record`; `record_note` (the command line, say) goes
+     * into the header. The caller opens and closes the file. Calls a caller makes itself
+     * (through rumor_sim_node(), or from event_fn) are not seen: a replay then diverges at the
+     * next checkpoint, and says so. */
+    FILE *record;
+    uint32_t record_node;
+    const char *record_note;
 } rumor_sim_options;
 
 /* Fills `o` with defaults for `profile`: its link latency, no loss, 1 s connect timeout. */

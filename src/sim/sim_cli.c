@@ -42,6 +42,12 @@ typedef struct cli_opts {
     double replay;
     uint64_t xchacha_every;
     int64_t rotate_at_ms; /* -1 = no rotation */
+    uint32_t leave;       /* nodes that leave gracefully */
+    int64_t leave_at_ms;  /* -1 = once converged */
+    int64_t rejoin_after_ms;
+    double events_per_s; /* user events cluster-wide, from random nodes */
+    const char *record;  /* trace file of one node's inputs (sim_trace.h) */
+    uint32_t record_node;
 } cli_opts;
 
 static void usage(FILE *f)
@@ -61,6 +67,9 @@ static void usage(FILE *f)
           "                 [--kv-probe-writes N]   (single writes, each timed until all hold it)\n"
           "                 [--kv-writes-per-s R] [--kv-keys K] [--kv-value-bytes B]\n"
           "                 [--kv-start SECONDS] [--kv-drain SECONDS]   (a steady write load)\n"
+          "                 [--leave K] [--leave-at SECONDS] [--rejoin-after SECONDS]\n"
+          "                 [--events-per-s R]   (user events from random nodes)\n"
+          "                 [--record FILE] [--record-node I]   (node I's inputs, sim_trace.h)\n"
           "Faults without an explicit time happen once every node sees every other alive\n"
           "(or at a third of the duration if that never happens). Prints one JSON object.\n",
           f);
@@ -119,6 +128,7 @@ static void defaults(cli_opts *c)
     c->join_spread_ms = -1;
     sim_kv_opts_default(&c->kv);
     c->rotate_at_ms = -1;
+    c->leave_at_ms = c->rejoin_after_ms = -1;
 }
 
 /* Options that take no value. Returns true when `name` was one. */
@@ -211,6 +221,33 @@ static int parse_valued(cli_opts *c, const char *name, const char *v)
         c->crash = (uint32_t)x;
         return 1;
     }
+    if (!strcmp(name, "--leave")) {
+        if (!parse_u64(v, 1000000, &x))
+            return 0;
+        c->leave = (uint32_t)x;
+        return 1;
+    }
+    if (!strcmp(name, "--leave-at"))
+        return parse_secs_i(v, &c->leave_at_ms);
+    if (!strcmp(name, "--rejoin-after"))
+        return parse_secs_i(v, &c->rejoin_after_ms);
+    if (!strcmp(name, "--events-per-s")) {
+        char *end;
+        if (!v || !*v)
+            return 0;
+        c->events_per_s = strtod(v, &end);
+        return !*end && c->events_per_s >= 0.0 && c->events_per_s <= 100000.0;
+    }
+    if (!strcmp(name, "--record")) {
+        c->record = v;
+        return v && *v;
+    }
+    if (!strcmp(name, "--record-node")) {
+        if (!parse_u64(v, 1000000, &x))
+            return 0;
+        c->record_node = (uint32_t)x;
+        return 1;
+    }
     if (!strcmp(name, "--crash-at"))
         return parse_secs_i(v, &c->crash_at_ms);
     if (!strcmp(name, "--restart-after"))
@@ -261,6 +298,16 @@ static int parse_args(cli_opts *c, int argc, char **argv, FILE *err)
             return 2;
         }
     }
+    if (c->record && c->record_node >= c->nodes) {
+        fprintf(err, "rumor-sim: --record-node %u must be below --nodes %u\n", c->record_node,
+                c->nodes);
+        return 2;
+    }
+    if (c->crash + c->leave >= c->nodes) {
+        fprintf(err, "rumor-sim: --crash %u and --leave %u leave no node of %u\n", c->crash,
+                c->leave, c->nodes);
+        return 2;
+    }
     if (c->crash >= c->nodes) {
         fprintf(err, "rumor-sim: --crash %u must be below --nodes %u\n", c->crash, c->nodes);
         return 2;
@@ -273,8 +320,9 @@ static int parse_args(cli_opts *c, int argc, char **argv, FILE *err)
 
 typedef struct cli_state {
     uint64_t fallback_ms; /* when to inject faults if the cluster never converges */
-    int64_t crash_done_at, partition_done_at, pause_done_at;
+    int64_t crash_done_at, partition_done_at, pause_done_at, leave_done_at;
     uint32_t pause_node;
+    uint64_t events_sent, next_event_at;
 } cli_state;
 
 static uint64_t join_spread(const cli_opts *c)
@@ -333,8 +381,48 @@ static void inject_crashes(rumor_sim *s, const cli_opts *c)
     }
 }
 
+static void inject_leaves(rumor_sim *s, const cli_opts *c)
+{
+    for (uint32_t k = 0; k < c->leave; k++) {
+        uint32_t j = pick_live(s);
+        if (j == SIM_NONE || rumor_sim_node_leave(s, j) != 0)
+            continue;
+        if (c->rejoin_after_ms >= 0) {
+            rumor_sim_fault f = {.kind = RUMOR_SIM_FAULT_RESTART,
+                                 .node = j,
+                                 .bump = true,
+                                 .seed = RUMOR_SIM_SEED_RANDOM};
+            (void)rumor_sim_schedule(s, s->now + (uint64_t)c->rejoin_after_ms, &f);
+        }
+    }
+}
+
+/* --events-per-s: user events from random live nodes, evenly spaced from 1 s on. */
+static void send_events(rumor_sim *s, const cli_opts *c, cli_state *st)
+{
+    if (c->events_per_s <= 0)
+        return;
+    double gap = 1000.0 / c->events_per_s;
+    while (st->next_event_at <= s->now) {
+        uint32_t j = pick_live(s);
+        if (j != SIM_NONE) {
+            char payload[32];
+            int len = snprintf(payload, sizeof(payload), "build %020" PRIu64, st->events_sent);
+            if (sim_node_event(s, j, "deploy", payload, (size_t)len) == 0)
+                rumor_sim_poke(s, j);
+        }
+        st->events_sent++;
+        st->next_event_at = 1000 + (uint64_t)((double)st->events_sent * gap);
+    }
+}
+
 static void inject_faults(rumor_sim *s, const cli_opts *c, cli_state *st)
 {
+    if (c->leave && st->leave_done_at < 0 && fault_due(s, st, c->leave_at_ms)) {
+        st->leave_done_at = (int64_t)s->now;
+        inject_leaves(s, c);
+    }
+    send_events(s, c, st);
     if (c->crash && st->crash_done_at < 0 && fault_due(s, st, c->crash_at_ms)) {
         st->crash_done_at = (int64_t)s->now;
         inject_crashes(s, c);
@@ -437,7 +525,13 @@ static void print_options(FILE *f, const rumor_sim_options *o, const cli_opts *c
     json_at(f, "pause_at_ms", st->pause_done_at);
     json_at(f, "pause_node",
             st->pause_done_at >= 0 && st->pause_node != SIM_NONE ? (int64_t)st->pause_node : -1);
-    fprintf(f, ",\"pause_for_ms\":%" PRIu64 "},", c->pause_for_ms);
+    fprintf(f, ",\"pause_for_ms\":%" PRIu64, c->pause_for_ms);
+    fprintf(f, ",\"leave\":%u", c->leave);
+    json_at(f, "leave_at_ms", st->leave_done_at);
+    json_at(f, "rejoin_after_ms", c->rejoin_after_ms);
+    fprintf(f, ",\"events_per_s\":%g,\"user_events\":%" PRIu64, c->events_per_s, st->events_sent);
+    json_at(f, "record_node", c->record ? (int64_t)c->record_node : -1);
+    fprintf(f, "},");
 }
 
 static double wall_now(void)
@@ -525,18 +619,39 @@ int rumor_sim_cli(int argc, char **argv, FILE *out, FILE *err)
         fprintf(err, "rumor-sim: libsodium failed to initialize\n");
         return 1;
     }
+    char note[1000];
+    if (c.record) {
+        size_t nl = 0;
+        note[0] = '\0';
+        for (int i = 0; i < argc && nl < sizeof(note); i++)
+            nl += (size_t)snprintf(note + nl, sizeof(note) - nl, "%s%s", i ? " " : "", argv[i]);
+        if (!(o.record = fopen(c.record, "wb"))) {
+            fprintf(err, "rumor-sim: cannot create %s\n", c.record);
+            return 1;
+        }
+        o.record_node = c.record_node;
+        o.record_note = note;
+    }
     rumor_sim *s;
     rc = rumor_sim_new(&s, &o);
     if (rc != 0) {
         fprintf(err, "rumor-sim: cannot create the simulator: %s\n", rumor_strerror(rc));
+        if (o.record)
+            fclose(o.record);
         return 1;
     }
-    cli_state st = {.crash_done_at = -1, .partition_done_at = -1, .pause_done_at = -1};
+    cli_state st = {.crash_done_at = -1,
+                    .partition_done_at = -1,
+                    .pause_done_at = -1,
+                    .leave_done_at = -1,
+                    .next_event_at = 1000};
     st.fallback_ms = c.duration_ms / 3;
     sim_kv_run *kv = NULL;
     if (sim_kv_active(&c.kv) && !(kv = sim_kv_new(s, &c.kv, c.duration_ms))) {
         fprintf(err, "rumor-sim: out of memory\n");
         rumor_sim_del(s);
+        if (o.record)
+            fclose(o.record);
         return 1;
     }
     double t0 = wall_now();
@@ -544,5 +659,9 @@ int rumor_sim_cli(int argc, char **argv, FILE *out, FILE *err)
     print_result(out, s, &o, &c, &st, kv, wall_now() - t0);
     sim_kv_del(kv);
     rumor_sim_del(s);
+    if (o.record && (ferror(o.record) | fclose(o.record))) {
+        fprintf(err, "rumor-sim: writing %s failed\n", c.record);
+        return 1;
+    }
     return rc == 0 ? 0 : 1;
 }

@@ -6,6 +6,7 @@
 #define RUMOR_SIM_INTERNAL_H
 
 #include "sim.h"
+#include "sim_trace.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -169,6 +170,9 @@ struct rumor_sim {
     uint64_t dgrams_aes, dgrams_xchacha, dgrams_aes_to_xchacha;
     uint64_t trace;
 
+    /* Recording of one node (sim_trace.c). */
+    uint64_t rec_records, rec_outputs, rec_hash;
+
     bool failed;
     char err[768];
 };
@@ -222,6 +226,30 @@ void vnet_stream_event(rumor_sim *s, const sim_entry *e);
 void vnet_stream_node_down(rumor_sim *s, uint32_t i, bool graceful);
 void vnet_stream_break_cut(rumor_sim *s);
 void vnet_stream_free(rumor_sim *s);
+
+/* sim_trace.c: recording one node's inputs and outputs (format in sim_trace.h). Every sim_rec_*
+ * call is guarded by sim_rec_on(s, i) at its call site. */
+bool sim_rec_on(const rumor_sim *s, uint32_t i);
+void sim_rec_header(rumor_sim *s);
+void sim_rec_new(rumor_sim *s, const rumor_settings *st);
+void sim_rec_simple(rumor_sim *s, uint8_t kind);
+void sim_rec_u64(rumor_sim *s, uint8_t kind, uint64_t v);
+void sim_rec_restore(rumor_sim *s, const rumor_member *m);
+void sim_rec_join(rumor_sim *s, const rumor_addr *addrs, size_t n);
+void sim_rec_recv(rumor_sim *s, const rumor_addr *from, const uint8_t *data, size_t len);
+void sim_rec_accept(rumor_sim *s, const rumor_addr *from, uint64_t id, int rc);
+void sim_rec_sdata(rumor_sim *s, uint64_t id, const uint8_t *data, size_t len);
+void sim_rec_keyring(rumor_sim *s, uint8_t op, const uint8_t key[RUMOR_KEY_BYTES]);
+void sim_rec_kv_put(rumor_sim *s, const void *key, size_t klen, const void *val, size_t vlen);
+void sim_rec_event(rumor_sim *s, const char *name, const void *payload, size_t len);
+void sim_rec_out_dgram(rumor_sim *s, const rumor_datagram *d);
+void sim_rec_out_stream(rumor_sim *s, const rumor_stream_op *op);
+void sim_rec_out_event(rumor_sim *s, const rumor_event *ev);
+void sim_rec_checkpoint(rumor_sim *s);
+/* A key-value write and a user event by node `i`, recorded when it is the recorded node. */
+int sim_node_kv_put(rumor_sim *s, uint32_t i, const void *key, size_t klen, const void *val,
+                    size_t vlen);
+int sim_node_event(rumor_sim *s, uint32_t i, const char *name, const void *payload, size_t len);
 
 /* sim_kv.c: the key-value scenarios of rumor-sim (--kv-*). */
 typedef struct sim_kv_opts {

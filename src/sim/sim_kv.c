@@ -173,7 +173,7 @@ static void probe_start(sim_kv_run *r, uint64_t now)
         return;
     snprintf(r->key, sizeof(r->key), "probe-%u", r->probes_done);
     rumor_node *n = s->nodes[w].eng;
-    if (rumor_node_kv_put(n, r->key, strlen(r->key), "x", 1, now) != 0)
+    if (sim_node_kv_put(s, w, r->key, strlen(r->key), "x", 1) != 0)
         return;
     rumor_sim_poke(s, w);
     rumor_kv_value v;
@@ -211,6 +211,7 @@ static void probe_check(sim_kv_run *r, uint64_t now)
 
 static void load_write(sim_kv_run *r, uint64_t now)
 {
+    (void)now; /* the write happens at the simulator's now */
     rumor_sim *s = r->s;
     uint32_t w = pick(s);
     if (w == SIM_NONE)
@@ -222,7 +223,7 @@ static void load_write(sim_kv_run *r, uint64_t now)
     snprintf(key, sizeof(key), "k%u", (unsigned)sim_rng_below(s->rng, r->o.keys));
     for (size_t i = 0; i < vlen; i++)
         val[i] = (uint8_t)fill[(r->writes + i) % (sizeof(fill) - 1)];
-    if (rumor_node_kv_put(s->nodes[w].eng, key, strlen(key), val, vlen, now) == 0)
+    if (sim_node_kv_put(s, w, key, strlen(key), val, vlen) == 0)
         r->writes++;
     rumor_sim_poke(s, w);
 }

@@ -73,6 +73,8 @@ int rumor_sim_node_keyring(rumor_sim *s, uint32_t i, rumor_sim_fault_kind op, ui
     rumor_sim_key(s, key, k);
     int rc = 0;
     if (nd->eng) {
+        if (sim_rec_on(s, i))
+            sim_rec_keyring(s, (uint8_t)op, k);
         rc = op == RUMOR_SIM_FAULT_KEY_INSTALL ? rumor_node_keyring_install(nd->eng, k)
              : op == RUMOR_SIM_FAULT_KEY_USE   ? rumor_node_keyring_use(nd->eng, k)
                                                : rumor_node_keyring_remove(nd->eng, k);
@@ -159,6 +161,8 @@ void sim_seal_deliver_replay(rumor_sim *s, const sim_entry *e)
     s->trace = sim_hash_u64(s->trace, (uint64_t)p->src << 32 | p->len | 1ull << 63);
     rumor_addr from;
     rumor_sim_addr(&from, p->src);
+    if (sim_rec_on(s, e->node))
+        sim_rec_recv(s, &from, p->data, p->len);
     int rc = rumor_node_receive(dst->eng, &from, p->data, p->len, s->now);
     s->replays_injected++;
     if (rc != RUMOR_OK) {

@@ -127,6 +127,8 @@ void vnet_deliver_dgram(rumor_sim *s, const sim_entry *e)
     rumor_sim_addr(&from, p->src);
     if (s->o.encrypt)
         sim_seal_count(s, e);
+    if (sim_rec_on(s, e->node))
+        sim_rec_recv(s, &from, p->data, p->len);
     int rc = rumor_node_receive(dst->eng, &from, p->data, p->len, s->now);
     if (s->o.replay > 0)
         sim_seal_captured(s, e, rc);

@@ -218,7 +218,10 @@ static void stream_accept(rumor_sim *s, const sim_entry *e, sim_conn *c)
     rumor_addr from;
     rumor_sim_addr(&from, c->node[0]);
     uint64_t id = 0;
-    if (rumor_node_stream_accept(nd->eng, &from, &id, s->now) != 0) {
+    int arc = rumor_node_stream_accept(nd->eng, &from, &id, s->now);
+    if (sim_rec_on(s, j))
+        sim_rec_accept(s, &from, id, arc);
+    if (arc != 0) {
         conn_break(s, slot, s->now + vnet_latency(s));
         sim_after_call(s, j);
         return;
@@ -239,6 +242,8 @@ static void stream_data(rumor_sim *s, const sim_entry *e, sim_conn *c)
         return;
     s->trace = sim_hash_u64(s->trace, (uint64_t)side << 32 | ch->len);
     s->trace = sim_hash_mix(s->trace, ch->data, ch->len);
+    if (sim_rec_on(s, e->node))
+        sim_rec_sdata(s, c->id[side], ch->data, ch->len);
     (void)rumor_node_stream_data(s->nodes[e->node].eng, c->id[side], ch->data, ch->len, s->now);
     sim_after_call(s, e->node);
 }
@@ -252,6 +257,8 @@ static void stream_closed(rumor_sim *s, const sim_entry *e, sim_conn *c)
     uint64_t id = c->id[side];
     sref_remove(&s->nodes[e->node], id);
     conn_release_if_done(s, c);
+    if (sim_rec_on(s, e->node))
+        sim_rec_u64(s, SIM_TR_SCLOSED, id);
     rumor_node_stream_closed(s->nodes[e->node].eng, id, s->now);
     sim_after_call(s, e->node);
 }
