@@ -581,6 +581,52 @@ static void test_suspicion_shrinks_with_confirmations(void **ctx)
     assert_true(three == 4000);
 }
 
+/* Time from three accusations of "a" (two confirmations: the minimum) to p declaring it failed,
+ * in a cluster of 16 where "o" was declared failed `dead_age` ms before. */
+static uint64_t min_timeout_after_failure(uint64_t dead_age)
+{
+    static const char *const names[] = {"a", "b", "c", "d", "e", "f", "g", "h",
+                                        "i", "j", "k", "l", "m", "n", "o"};
+    static const int idx[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    box.n = 0;
+    uint64_t now = 1000;
+    rumor_node *p = make("p", 0, now, 3);
+    teach(p, names, idx, 15, now);
+    collect(p, now, NULL);
+    script all = {{false, true, true, true, true, true, true, true, true, true, true, true, true,
+                   true, true, false}};
+    inject_accuse(p, 2, WIRE_FAILED, 0, "o", "b", now);
+    collect(p, now, &all);
+    assert_int_equal(state_of(p, "o"), RUMOR_MEMBER_FAILED);
+    now = run(p, now, now + dead_age, &all);
+    box.n = 0; /* only the last run's datagrams matter; keep the box from filling */
+    uint64_t t0 = now;
+    inject_accuse(p, 2, WIRE_SUSPECT, 0, "a", "b", t0);
+    inject_accuse(p, 3, WIRE_SUSPECT, 0, "a", "c", t0);
+    inject_accuse(p, 4, WIRE_SUSPECT, 0, "a", "d", t0);
+    collect(p, t0, &all);
+    uint64_t failed_at = 0;
+    while (now < t0 + 10000 && !failed_at) {
+        now = run(p, now, now + 1, &all);
+        if (state_of(p, "a") == RUMOR_MEMBER_FAILED)
+            failed_at = now;
+        if (box.n > MAXD / 2)
+            box.n = 0;
+    }
+    rumor_node_del(p);
+    return failed_at ? failed_at - t0 : 0;
+}
+
+static void test_suspicion_counts_recently_failed(void **ctx)
+{
+    (void)ctx;
+    /* As memberlist's node list, N counts a member failed within gossip_to_dead (30 s on a LAN):
+     * 4 × log10 16 s = 4,816 ms, not 4 × log10 15 s = 4,704 ms. After that only the live
+     * count. */
+    assert_true(min_timeout_after_failure(1000) == 4816);
+    assert_true(min_timeout_after_failure(31000) == 4704);
+}
+
 static void test_late_confirmation_and_duplicates(void **ctx)
 {
     (void)ctx;
@@ -727,6 +773,7 @@ int main(void)
         cmocka_unit_test(test_awareness),
         cmocka_unit_test(test_awareness_steps_down),
         cmocka_unit_test(test_awareness_keeps_cadence),
+        cmocka_unit_test(test_suspicion_counts_recently_failed),
         cmocka_unit_test(test_suspicion_shrinks_with_confirmations),
         cmocka_unit_test(test_late_confirmation_and_duplicates),
         cmocka_unit_test(test_buddy_system_refutes),
