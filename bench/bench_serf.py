@@ -297,6 +297,7 @@ def run_system(system, n, idle_s, kills, rumor_bin, base, load_rate=0):
         res["detect_median_s"] = statistics.median(times) if times else None
         res["detect_max_s"] = max(times) if complete and times else None
         res["detect_kills"] = kills
+        res["detect_times_s"] = times  # every observer of every crash, to pool over runs
         log(f"{system} N={n}: detection min {res['detect_min_s']} median "
             f"{res['detect_median_s']} max {res['detect_max_s']}")
     finally:
