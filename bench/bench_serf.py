@@ -39,6 +39,7 @@ import time
 import urllib.request
 
 POLL_THREADS = 8
+TRACE_DIR = None  # --trace DIR: agents log at debug level and their logs are kept there
 
 
 def log(msg):
@@ -62,14 +63,15 @@ class Node:
         if self.system.startswith("rumor"):
             args = [self.rumor_bin, "agent", "--node", self.name, "--bind",
                     f"127.0.0.1:{self.port}", "--http", f"127.0.0.1:{self.ctl}", "--profile",
-                    "lan", "--log-level", "warn"]
+                    "lan", "--log-level", "debug" if TRACE_DIR else "warn"]
             if seed:
                 args += ["--join", f"127.0.0.1:{seed.port}"]
             if self.encrypt:
                 args += ["--encrypt", KEY]
         else:
             args = ["serf", "agent", f"-node={self.name}", f"-bind=127.0.0.1:{self.port}",
-                    f"-rpc-addr=127.0.0.1:{self.ctl}", "-log-level=warn", "-profile=lan"]
+                    f"-rpc-addr=127.0.0.1:{self.ctl}",
+                    f"-log-level={'debug' if TRACE_DIR else 'warn'}", "-profile=lan"]
             if seed:
                 args += [f"-join=127.0.0.1:{seed.port}"]
             if self.encrypt:
@@ -280,22 +282,29 @@ def run_system(system, n, idle_s, kills, rumor_bin, base, load_rate=0):
             victim.kill()
             dead.add(victim)
             t0 = time.monotonic()
+            if TRACE_DIR:
+                with open(os.path.join(work, "kills.txt"), "a") as f:
+                    f.write(f"{time.time():.3f} {victim.name}\n")
             others = [x for x in nodes if x not in dead]
             det = wait_all(others, lambda v, name=victim.name: v.get(name) == "failed", 120, t0)
             got = [t for t in det.values() if t is not None]
             complete = complete and len(got) == len(others)
             times += got
             log(f"{system} N={n}: kill -9 {victim.name}: failed everywhere after "
-                f"{fmt(max(got) if got else None, ' s', 1)} ({len(got)}/{len(others)})")
+                f"{fmt(max(got) if got else None, ' s', 1)} ({len(got)}/{len(others)}); "
+                f"observers {' '.join(fmt(t, '', 1) for t in sorted(got))}")
         res["detect_min_s"] = min(times) if times else None
         res["detect_median_s"] = statistics.median(times) if times else None
         res["detect_max_s"] = max(times) if complete and times else None
         res["detect_kills"] = kills
+        res["detect_times_s"] = times  # every observer of every crash, to pool over runs
         log(f"{system} N={n}: detection min {res['detect_min_s']} median "
             f"{res['detect_median_s']} max {res['detect_max_s']}")
     finally:
         for x in nodes:
             x.kill()
+        if TRACE_DIR:
+            shutil.copytree(work, os.path.join(TRACE_DIR, os.path.basename(work)))
         shutil.rmtree(work, ignore_errors=True)
     return res
 
@@ -338,7 +347,11 @@ def main():
     ap.add_argument("--rumor", default=os.environ.get("RUMOR_BIN", "rumor"))
     ap.add_argument("--port-base", type=int, default=10000)
     ap.add_argument("--json")
+    ap.add_argument("--trace", metavar="DIR",
+                    help="agents log at debug level; keep their logs and kill times in DIR")
     a = ap.parse_args()
+    global TRACE_DIR
+    TRACE_DIR = a.trace
     if a.kills < 0 or any(a.kills > n // 2 for n in a.nodes):
         ap.error("--kills must be between 0 and half the smallest --nodes (the crashed stay down)")
     if any(s.startswith("serf") for s in a.systems) and not shutil.which("serf"):

@@ -49,6 +49,7 @@ typedef struct relay {
     uint64_t to_id;    /* the requester's seal id (sealed replies name their recipient) */
     bool nack;
     uint64_t deadline;
+    uint64_t nack_at; /* when a silent target is reported (before deadline); 0: reported */
 } relay;
 
 typedef enum stream_kind {

@@ -4,10 +4,12 @@
  * probe timeout it asks k others to ping-req it and, when enabled, tries a ping over a stream.
  * Without any ack by the end of the interval, the member is suspected.
  *
- * Local health awareness: the interval and timeout are multiplied by (score + 1). A failed
- * probe raises the score by the nacks that did not come back (if we asked for nacks, the
- * helpers' silence means our own network is the problem) or by one; a successful probe lowers
- * it; being accused ourselves raises it.
+ * Local health awareness: a probe's timeout and the time it is given before its member is
+ * suspected are multiplied by (score + 1). A failed probe raises the score by the nacks that did
+ * not come back (if we asked for nacks, the helpers' silence means our own network is the
+ * problem) or by one; a successful probe lowers it; being accused ourselves raises it. As in
+ * memberlist, whose probes run off a fixed one-interval ticker, the score stretches only the
+ * probes that go unanswered: an answered probe is followed one plain interval after it started.
  */
 #include "core/node.h"
 
@@ -156,16 +158,20 @@ void probe_tick(rumor_node *n, uint64_t now)
         probe_fail(n, now);
     if (!p->active && now >= n->next_probe)
         probe_start(n, now);
-    /* Relays whose target stayed silent: tell the requester, if it asked (Lifeguard §IV-A). */
+    /* Relays whose target stayed silent: tell the requester, if it asked (Lifeguard §IV-A),
+     * and keep passing on a late ack until the probe timeout. */
     for (size_t i = 0; i < n->nrelays;) {
         relay *r = &n->relays[i];
+        if (r->nack_at && now >= r->nack_at) {
+            r->nack_at = 0;
+            if (r->nack && node_pkt_begin(n, &r->to, r->to_id)) {
+                wire_put_ack(node_pkt(n), WIRE_NACK, r->orig_seq);
+                node_pkt_end(n, true);
+            }
+        }
         if (r->deadline > now) {
             i++;
             continue;
-        }
-        if (r->nack && node_pkt_begin(n, &r->to, r->to_id)) {
-            wire_put_ack(node_pkt(n), WIRE_NACK, r->orig_seq);
-            node_pkt_end(n, true);
         }
         n->relays[i] = n->relays[--n->nrelays];
     }
@@ -178,9 +184,12 @@ uint64_t probe_deadline(const rumor_node *n)
     if (p->active && !p->acked) {
         d = p->indirect_sent ? p->end_at : p->timeout_at;
     }
-    for (size_t i = 0; i < n->nrelays; i++)
-        if (n->relays[i].deadline < d)
-            d = n->relays[i].deadline;
+    for (size_t i = 0; i < n->nrelays; i++) {
+        const relay *r = &n->relays[i];
+        uint64_t rd = r->nack_at ? r->nack_at : r->deadline;
+        if (rd < d)
+            d = rd;
+    }
     return d;
 }
 
@@ -221,6 +230,21 @@ void probe_on_ping_req(rumor_node *n, const rumor_addr *from, const wire_msg *m,
     r->to_id = n->from_id;
     r->nack = m->u.ping_req.nack;
     r->deadline = now + n->s.probe_timeout_ms;
+    /* The requester sent this one probe timeout into its probe and stops counting nacks one
+     * probe interval after its start. A nack sent a full timeout from now would land just
+     * after that on a LAN (0.5 + 0.5 s of a 1 s interval), so every real crash would read to
+     * the requester as its own fault (the race the Lifeguard paper's footnote 5 and
+     * swift-cluster-membership#6 describe; memberlist has it too). Report silence at 4/5 of
+     * what the requester has left (assuming our own timing settings); a later ack is still
+     * passed on until the timeout. */
+    uint32_t left = n->s.probe_interval_ms > n->s.probe_timeout_ms
+                        ? n->s.probe_interval_ms - n->s.probe_timeout_ms
+                        : n->s.probe_timeout_ms;
+    if (left > n->s.probe_timeout_ms)
+        left = n->s.probe_timeout_ms;
+    r->nack_at = now + (uint64_t)left * 4 / 5;
+    if (r->nack_at <= now)
+        r->nack_at = now + 1;
     n->st.indirect_relayed++;
     if (!node_pkt_begin(n, &m->u.ping_req.target_addr, node_dest_name(n, m->u.ping_req.target)))
         return;
@@ -236,8 +260,10 @@ void probe_on_ack(rumor_node *n, uint32_t seq, uint64_t now)
         p->acked = true;
         p->active = false;
         probe_awareness(n, -1);
-        /* The next probe follows one interval after this one started. */
-        uint64_t next = p->start + node_scale(n, n->s.probe_interval_ms);
+        /* The next probe follows one interval after this one started, unscaled: a raised
+         * score must not thin out the probing of the cluster (memberlist's ticker does not
+         * slow down either), or the next crash goes unnoticed for longer. */
+        uint64_t next = p->start + n->s.probe_interval_ms;
         n->next_probe = next > now ? next : now;
         return;
     }

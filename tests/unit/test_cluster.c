@@ -59,6 +59,37 @@ static void test_crash_detected(void **ctx)
     tnet_free(t);
 }
 
+/* A member that really crashed is no fault of those who probe it: their helpers nack in time,
+ * so their local health score stays 0 (LAN timing, where the requester has 500 ms left when it
+ * asks for help) and they go on probing the others at the normal rate. */
+static void test_crash_keeps_prober_health(void **ctx)
+{
+    (void)ctx;
+    tnet *t = tnet_new(8, RUMOR_PROFILE_LAN, 7);
+    start_all(t, 8);
+    tnet_run(t, tnet_now(t) + 3000);
+    tnet_crash(t, 3);
+    uint64_t failed_probes = 0, nacks = 0;
+    for (uint64_t end = tnet_now(t) + 30000; tnet_now(t) < end;) {
+        tnet_run(t, tnet_now(t) + 100);
+        for (int i = 0; i < 8; i++)
+            if (i != 3)
+                assert_int_equal(rumor_node_health(tnet_node(t, i)), 0);
+    }
+    for (int i = 0; i < 8; i++) {
+        if (i == 3)
+            continue;
+        rumor_stats st;
+        rumor_node_stats(tnet_node(t, i), &st);
+        failed_probes += st.probe_failures;
+        nacks += st.nacks_in;
+    }
+    assert_int_equal(count_state(t, 8, 3, RUMOR_MEMBER_FAILED), 7);
+    assert_true(failed_probes >= 1);
+    assert_true(nacks >= failed_probes);
+    tnet_free(t);
+}
+
 static void test_leave_is_left(void **ctx)
 {
     (void)ctx;
@@ -160,6 +191,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_join_converges),
         cmocka_unit_test(test_crash_detected),
+        cmocka_unit_test(test_crash_keeps_prober_health),
         cmocka_unit_test(test_leave_is_left),
         cmocka_unit_test(test_partition_refute),
         cmocka_unit_test(test_healed_after_failed),

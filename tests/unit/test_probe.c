@@ -326,7 +326,9 @@ static void test_relay_acks_and_nacks(void **ctx)
     assert_true(st.dropped[RUMOR_DROP_STALE] == stale0 + 1);
     assert_int_equal(count_type(at, WIRE_ACK), 0);
 
-    /* t stays silent: after the probe timeout r tells x with a NACK, since x asked. */
+    /* t stays silent: r tells x with a NACK, since x asked, at 4/5 of what x has left of its
+     * probe (x asked 500 ms into its 1000 ms probe; 4/5 of 500 ms), so that the nack reaches
+     * x before x stops counting. */
     now += 10;
     buf_writer_init_fixed(&w, b, sizeof(b));
     wire_put_header(&w, NULL, 0, 0);
@@ -334,15 +336,48 @@ static void test_relay_acks_and_nacks(void **ctx)
     inject(r, 1, b, w.len, now);
     collect(r, now, NULL);
     size_t mark = box.n;
-    run(r, now, now + 499, NULL);
+    at = mark - 1;
+    d = find(&at, WIRE_PING, &m);
+    assert_non_null(d);
+    relay_seq = m.u.ping.seq;
+    run(r, now, now + 399, NULL);
     assert_int_equal(count_type(mark, WIRE_NACK), 0);
-    run(r, now + 499, now + 500, NULL);
+    run(r, now + 399, now + 400, NULL);
     at = mark;
     d = find(&at, WIRE_NACK, &m);
     assert_non_null(d);
     assert_int_equal(d->to, 1);
     assert_int_equal(m.u.ack.seq, 78);
-    assert_true(d->at == now + 500);
+    assert_true(d->at == now + 400);
+    /* An ack from t inside the probe timeout is still passed on after the nack... */
+    mark = box.n;
+    inject_ack(r, 2, WIRE_ACK, relay_seq, now + 450);
+    collect(r, now + 450, NULL);
+    at = mark;
+    d = find(&at, WIRE_ACK, &m);
+    assert_non_null(d);
+    assert_int_equal(d->to, 1);
+    assert_int_equal(m.u.ack.seq, 78);
+    /* ...and one after it is stale. */
+    now += 1000;
+    buf_writer_init_fixed(&w, b, sizeof(b));
+    wire_put_header(&w, NULL, 0, 0);
+    wire_put_ping_req(&w, 80, S("t"), &ta, true, S("x"));
+    inject(r, 1, b, w.len, now);
+    collect(r, now, NULL);
+    at = box.n - 1;
+    d = find(&at, WIRE_PING, &m);
+    assert_non_null(d);
+    relay_seq = m.u.ping.seq;
+    run(r, now, now + 500, NULL);
+    mark = box.n;
+    rumor_node_stats(r, &st);
+    stale0 = st.dropped[RUMOR_DROP_STALE];
+    inject_ack(r, 2, WIRE_ACK, relay_seq, now + 501);
+    collect(r, now + 501, NULL);
+    rumor_node_stats(r, &st);
+    assert_true(st.dropped[RUMOR_DROP_STALE] == stale0 + 1);
+    assert_int_equal(count_type(mark, WIRE_ACK), 0);
 
     /* Without the nack flag, silence stays silence. */
     now += 1000;
@@ -469,6 +504,39 @@ static void test_awareness_steps_down(void **ctx)
     rumor_node_del(p);
 }
 
+/* A raised score stretches only unanswered probes: once a probe is answered, the next one
+ * follows a plain interval after it started (memberlist's fixed ticker), not (score + 1)
+ * intervals, so a node that just detected a crash keeps probing the rest at the normal rate. */
+static void test_awareness_keeps_cadence(void **ctx)
+{
+    (void)ctx;
+    box.n = 0;
+    uint64_t now = 1000;
+    rumor_node *p = make("p", 0, now, 3);
+    teach(p, peer_names, peer_idx, 4, now);
+    collect(p, now, NULL);
+    script silent = {{false}};
+    now = run(p, now, now + 1000, &silent);
+    size_t at = 0;
+    wire_msg m;
+    const dgram *d = next_ping(&at, &m);
+    assert_non_null(d);
+    uint64_t t1 = d->at;
+    size_t mark = box.n;
+    now = run(p, now, t1 + 1000, &silent);
+    assert_int_equal(rumor_node_health(p), 3);
+    /* The failed probe's successor went out at its end, t1 + 1000; it is answered at once. */
+    assert_int_equal(count_type(mark, WIRE_PING), 1);
+    ack_pings_since(p, mark, now);
+    assert_int_equal(rumor_node_health(p), 2);
+    mark = box.n;
+    now = run(p, now, t1 + 1999, &silent);
+    assert_int_equal(count_type(mark, WIRE_PING), 0);
+    now = run(p, now, t1 + 2000, &silent);
+    assert_int_equal(count_type(mark, WIRE_PING), 1);
+    rumor_node_del(p);
+}
+
 /* Time from an injected suspicion of "a" to p declaring it failed, with `accusers` independent
  * accusers (b, c, d) all heard at the start. Every ping is answered, so p's own probes never
  * add an accusation. */
@@ -511,6 +579,52 @@ static void test_suspicion_shrinks_with_confirmations(void **ctx)
     assert_true(one == 24000);
     assert_true(two == 11381);
     assert_true(three == 4000);
+}
+
+/* Time from three accusations of "a" (two confirmations: the minimum) to p declaring it failed,
+ * in a cluster of 16 where "o" was declared failed `dead_age` ms before. */
+static uint64_t min_timeout_after_failure(uint64_t dead_age)
+{
+    static const char *const names[] = {"a", "b", "c", "d", "e", "f", "g", "h",
+                                        "i", "j", "k", "l", "m", "n", "o"};
+    static const int idx[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    box.n = 0;
+    uint64_t now = 1000;
+    rumor_node *p = make("p", 0, now, 3);
+    teach(p, names, idx, 15, now);
+    collect(p, now, NULL);
+    script all = {{false, true, true, true, true, true, true, true, true, true, true, true, true,
+                   true, true, false}};
+    inject_accuse(p, 2, WIRE_FAILED, 0, "o", "b", now);
+    collect(p, now, &all);
+    assert_int_equal(state_of(p, "o"), RUMOR_MEMBER_FAILED);
+    now = run(p, now, now + dead_age, &all);
+    box.n = 0; /* only the last run's datagrams matter; keep the box from filling */
+    uint64_t t0 = now;
+    inject_accuse(p, 2, WIRE_SUSPECT, 0, "a", "b", t0);
+    inject_accuse(p, 3, WIRE_SUSPECT, 0, "a", "c", t0);
+    inject_accuse(p, 4, WIRE_SUSPECT, 0, "a", "d", t0);
+    collect(p, t0, &all);
+    uint64_t failed_at = 0;
+    while (now < t0 + 10000 && !failed_at) {
+        now = run(p, now, now + 1, &all);
+        if (state_of(p, "a") == RUMOR_MEMBER_FAILED)
+            failed_at = now;
+        if (box.n > MAXD / 2)
+            box.n = 0;
+    }
+    rumor_node_del(p);
+    return failed_at ? failed_at - t0 : 0;
+}
+
+static void test_suspicion_counts_recently_failed(void **ctx)
+{
+    (void)ctx;
+    /* As memberlist's node list, N counts a member failed within gossip_to_dead (30 s on a LAN):
+     * 4 × log10 16 s = 4,816 ms, not 4 × log10 15 s = 4,704 ms. After that only the live
+     * count. */
+    assert_true(min_timeout_after_failure(1000) == 4816);
+    assert_true(min_timeout_after_failure(31000) == 4704);
 }
 
 static void test_late_confirmation_and_duplicates(void **ctx)
@@ -658,6 +772,8 @@ int main(void)
         cmocka_unit_test(test_relay_acks_and_nacks),
         cmocka_unit_test(test_awareness),
         cmocka_unit_test(test_awareness_steps_down),
+        cmocka_unit_test(test_awareness_keeps_cadence),
+        cmocka_unit_test(test_suspicion_counts_recently_failed),
         cmocka_unit_test(test_suspicion_shrinks_with_confirmations),
         cmocka_unit_test(test_late_confirmation_and_duplicates),
         cmocka_unit_test(test_buddy_system_refutes),
