@@ -186,3 +186,17 @@ void h_dump_disagreement(const rumor_sim *s, unsigned max)
     }
     fflush(stdout);
 }
+
+int h_cli(char *out_buf, size_t cap, int argc, char **argv)
+{
+    char *out = NULL, *err = NULL;
+    size_t olen, elen;
+    FILE *fo = open_memstream(&out, &olen), *fe = open_memstream(&err, &elen);
+    int rc = rumor_sim_cli(argc, argv, fo, fe);
+    fclose(fo);
+    fclose(fe);
+    snprintf(out_buf, cap, "%s%s", out ? out : "", err ? err : "");
+    free(out);
+    free(err);
+    return rc;
+}

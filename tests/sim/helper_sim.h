@@ -62,4 +62,8 @@ void h_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Wall-clock seconds, for reporting test cost. */
 double h_wall(void);
 
+/* Runs a rumor-sim command line in-process; returns its exit code, and what it printed
+ * (stdout, then stderr) in `out`, cut to `cap`. */
+int h_cli(char *out, size_t cap, int argc, char **argv);
+
 #endif

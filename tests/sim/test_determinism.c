@@ -64,21 +64,6 @@ static void test_same_seed_same_trace(void **state)
     free(c.json);
 }
 
-/* Runs the command line in-process; returns the exit code and what it printed. */
-static int cli(char *out_buf, size_t cap, int argc, char **argv)
-{
-    char *out = NULL, *err = NULL;
-    size_t olen, elen;
-    FILE *fo = open_memstream(&out, &olen), *fe = open_memstream(&err, &elen);
-    int rc = rumor_sim_cli(argc, argv, fo, fe);
-    fclose(fo);
-    fclose(fe);
-    snprintf(out_buf, cap, "%s%s", out ? out : "", err ? err : "");
-    free(out);
-    free(err);
-    return rc;
-}
-
 /* Cuts the two non-deterministic members off the end of the JSON object. */
 static void strip_wall(char *json)
 {
@@ -94,8 +79,8 @@ static void test_cli_json_deterministic(void **state)
     char *argv[] = {"rumor-sim", "--nodes", "24", "--seed", "12",   "--duration", "60", "--profile",
                     "local",     "--crash", "1",  "--loss", "0.05", "--one-seed"};
     int argc = (int)(sizeof(argv) / sizeof(argv[0]));
-    assert_int_equal(cli(a, sizeof(a), argc, argv), 0);
-    assert_int_equal(cli(b, sizeof(b), argc, argv), 0);
+    assert_int_equal(h_cli(a, sizeof(a), argc, argv), 0);
+    assert_int_equal(h_cli(b, sizeof(b), argc, argv), 0);
     assert_non_null(strstr(a, "\"convergence\":"));
     assert_non_null(strstr(a, "\"detection\":{"));
     assert_non_null(strstr(a, "\"peak_rss_kb\":"));
@@ -108,7 +93,7 @@ static void test_cli_json_deterministic(void **state)
 static void expect_exit_2(int argc, char **argv)
 {
     char buf[4096];
-    int rc = cli(buf, sizeof(buf), argc, argv);
+    int rc = h_cli(buf, sizeof(buf), argc, argv);
     if (rc != 2)
         fail_msg("'%s %s' exited %d, want 2: %s", argv[1], argc > 2 ? argv[2] : "", rc, buf);
     assert_non_null(strstr(buf, "rumor-sim:"));

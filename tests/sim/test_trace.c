@@ -19,21 +19,6 @@
         "10", "--restart-after", "5", "--leave", "1", "--leave-at", "15", "--rejoin-after", "5",   \
         "--events-per-s", "2", "--kv-writes-per-s", "2", "--kv-start", "2", "--kv-drain", "5"
 
-/* Runs the command line in-process; returns its exit code; `out` gets what it printed. */
-static int cli(char *out_buf, size_t cap, int argc, char **argv)
-{
-    char *out = NULL, *err = NULL;
-    size_t olen, elen;
-    FILE *fo = open_memstream(&out, &olen), *fe = open_memstream(&err, &elen);
-    int rc = rumor_sim_cli(argc, argv, fo, fe);
-    fclose(fo);
-    fclose(fe);
-    snprintf(out_buf, cap, "%s%s", out ? out : "", err ? err : "");
-    free(out);
-    free(err);
-    return rc;
-}
-
 static void tmp_path(char *path, size_t cap)
 {
     snprintf(path, cap, "/tmp/rumor-test-trace-XXXXXX");
@@ -62,7 +47,7 @@ static void record_and_replay(char **extra, int nextra, bool want_signed, bool w
             argv[argc++] = base[k];
         for (int k = 0; k < nextra; k++)
             argv[argc++] = extra[k];
-        assert_int_equal(cli(out, sizeof(out), argc, argv), 0);
+        assert_int_equal(h_cli(out, sizeof(out), argc, argv), 0);
         assert_non_null(strstr(out, "\"violation\":null"));
         if (sim_trace_load(&t, path, err, sizeof(err)) != 0)
             fail_msg("%s", err);
@@ -154,8 +139,8 @@ static void test_recording_changes_nothing(void **state)
     tmp_path(path, sizeof(path));
     char *with[] = {SCENARIO, "--identity", "--record", path, "--record-node", "3"};
     char *without[] = {SCENARIO, "--identity"};
-    assert_int_equal(cli(a, sizeof(a), (int)(sizeof(with) / sizeof(with[0])), with), 0);
-    assert_int_equal(cli(b, sizeof(b), (int)(sizeof(without) / sizeof(without[0])), without), 0);
+    assert_int_equal(h_cli(a, sizeof(a), (int)(sizeof(with) / sizeof(with[0])), with), 0);
+    assert_int_equal(h_cli(b, sizeof(b), (int)(sizeof(without) / sizeof(without[0])), without), 0);
     unlink(path);
     const char *ha = strstr(a, "\"trace_hash\":"), *hb = strstr(b, "\"trace_hash\":");
     assert_non_null(ha);
@@ -179,7 +164,7 @@ static void test_bad_files(void **state)
     char path[64], out[16384];
     tmp_path(path, sizeof(path));
     char *argv[] = {"rumor-sim", "--nodes", "5", "--duration", "5", "--record", path};
-    assert_int_equal(cli(out, sizeof(out), 7, argv), 0);
+    assert_int_equal(h_cli(out, sizeof(out), 7, argv), 0);
     assert_int_equal(sim_trace_load(&t, path, err, sizeof(err)), 0);
     size_t len = t.len;
     uint8_t *copy = malloc(len);
@@ -191,7 +176,7 @@ static void test_bad_files(void **state)
     sim_trace_free(&t);
 
     char *bad[] = {"rumor-sim", "--nodes", "5", "--record", "/tmp/x", "--record-node", "5"};
-    assert_int_equal(cli(out, sizeof(out), 7, bad), 2);
+    assert_int_equal(h_cli(out, sizeof(out), 7, bad), 2);
 }
 
 int main(void)
