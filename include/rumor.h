@@ -414,6 +414,8 @@ typedef enum rumor_drop_reason {
     RUMOR_DROP_REPLAYED,      /* a sealed packet or frame seen before, or from an older life */
     RUMOR_DROP_PLAINTEXT,     /* not sealed, and this node requires sealing */
     RUMOR_DROP_IDENTITY,      /* a claim refused by identity checks (see ident_refused) */
+    RUMOR_DROP_STALE_EPOCH,   /* a message in a sealed datagram that names an earlier life of
+                                 this node (or none): only PING and PING_REQ are taken */
     RUMOR_DROP_REASON_COUNT
 } rumor_drop_reason;
 
@@ -491,6 +493,9 @@ typedef struct rumor_stats {
     uint64_t query_responses_in;    /* distinct responses taken for our queries */
     uint64_t event_ltime;           /* the user event Lamport clock */
     uint64_t query_ltime;           /* the query Lamport clock */
+    /* Sealed datagrams whose recipient epoch was not ours (first contact, or captured before a
+     * restart): only their PING and PING_REQ were applied (docs/protocol.md section 3.1.4). */
+    uint64_t stale_epoch_in;
 } rumor_stats;
 
 /* ------------------------------------------------------------------------------------------ */

@@ -120,7 +120,10 @@ bool msg_spread(rumor_node *n, const buf_writer *w, uint64_t now)
     for (size_t i = 0; i < nt; i++) {
         if (n->from && rumor_addr_equal(&targets[i]->addr, n->from))
             continue; /* it came from there */
-        if (!node_pkt_begin(n, &targets[i]->addr, node_dest(n, targets[i])))
+        uint64_t dest = node_dest(n, targets[i]);
+        if (!node_dest_ready(n, dest))
+            continue; /* it would be refused (stale_epoch); gossip rounds will carry it */
+        if (!node_pkt_begin(n, &targets[i]->addr, dest))
             break;
         buf_put_bytes(node_pkt(n), w->p, w->len);
         node_pkt_end(n, false);

@@ -158,6 +158,7 @@ size_t seal_put_inner(seal_state *s, buf_writer *w, const seal_inner *in)
     buf_put_u64be(w, s->self_id);
     if (in->kind == SEAL_KIND_DGRAM) {
         buf_put_u64be(w, in->dest);
+        buf_put_u64be(w, in->dest_epoch);
     } else {
         buf_put_bytes(w, in->opener, SEAL_TOKEN_BYTES);
         buf_put_bytes(w, in->acceptor, SEAL_TOKEN_BYTES);
@@ -194,7 +195,7 @@ static bool get_inner(buf_reader *r, seal_inner *in)
         return false;
     in->kind = flags & SEAL_KIND_MASK;
     if (in->kind == SEAL_KIND_DGRAM) {
-        if (!buf_get_u64be(r, &in->dest))
+        if (!buf_get_u64be(r, &in->dest) || !buf_get_u64be(r, &in->dest_epoch))
             return false;
     } else if (in->kind == SEAL_KIND_OPENER || in->kind == SEAL_KIND_ACCEPTOR) {
         if (!buf_get_bytes(r, SEAL_TOKEN_BYTES, &p))
@@ -378,6 +379,35 @@ void replay_mark(seal_state *s, const rumor_allocator *a, uint64_t sender, uint6
     }
     w->bits[(counter >> 6) % REPLAY_BLOCKS] |= 1ull << (counter & 63);
     w->last_ms = now;
+}
+
+uint64_t seal_peer_epoch(const seal_state *s, uint64_t sender)
+{
+    const replay_win *w = win_find(s, sender);
+    return w ? w->epoch : 0;
+}
+
+void seal_learn_epoch(seal_state *s, const rumor_allocator *a, uint64_t sender, uint64_t epoch,
+                      uint64_t now)
+{
+    replay_win *w = win_find(s, sender);
+    if (w && epoch <= w->epoch)
+        return;
+    if (!w && !(w = win_add(s, a, sender)))
+        return;
+    memset(w->bits, 0, sizeof(w->bits));
+    w->epoch = epoch;
+    w->top = 0;
+    w->last_ms = now;
+}
+
+bool seal_notice_due(seal_state *s, uint64_t sender, uint64_t now, uint64_t gap_ms)
+{
+    replay_win *w = win_find(s, sender);
+    if (!w || (w->notice_ms && now < w->notice_ms + gap_ms))
+        return false;
+    w->notice_ms = now ? now : 1;
+    return true;
 }
 
 /* ---- keyring ---- */

@@ -434,7 +434,10 @@ static void left_self(rumor_node *n, uint32_t inc, uint64_t now)
     uint32_t k = n->s.gossip_nodes * 2 < 16 ? n->s.gossip_nodes * 2 : 16;
     size_t nt = gossip_pick(n, targets, k, NULL, false, now);
     for (size_t i = 0; i < nt; i++) {
-        if (!node_pkt_begin(n, &targets[i]->addr, node_dest(n, targets[i])))
+        uint64_t dest = node_dest(n, targets[i]);
+        if (!node_dest_ready(n, dest))
+            continue; /* it would be refused (stale_epoch); gossip carries the leave there */
+        if (!node_pkt_begin(n, &targets[i]->addr, dest))
             break;
         wire_put_accuse_ident(node_pkt(n), WIRE_LEFT, inc, node_self_name(n), wire_str_of(NULL, 0),
                               sig);

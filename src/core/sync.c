@@ -673,6 +673,11 @@ static int on_frame(rumor_node *n, stream *s, uint8_t *p, size_t len, uint64_t n
         int rc = open_frame(n, s, p, len, (size_t)hdr, &in, &body, &blen);
         if (rc < 0)
             return rc;
+        /* A frame bound to a token of ours is fresh: its sender's epoch is current, and our
+         * datagrams can name it from now on (section 3.1.4). An opener's hello is not bound
+         * yet (it may be a recording), so it teaches nothing. */
+        if ((s->hello_done || s->kind != STREAM_IN) && in.sender != n->seal.self_id)
+            seal_learn_epoch(&n->seal, &n->alloc, in.sender, in.epoch, now);
         if (!s->hello_done)
             return on_hello(n, s, &in, blen);
     }

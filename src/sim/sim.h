@@ -262,8 +262,11 @@ typedef struct rumor_sim_metrics {
     /* Encryption and replays: engine drops summed over the nodes running now, and the
      * simulator's own count of the replays it injected. */
     uint64_t dropped_auth_failed, dropped_unknown_key, dropped_replayed, dropped_not_for_us;
-    uint64_t dropped_plaintext, dropped_encrypted;
-    uint64_t replays_injected, replays_rejected, replays_accepted_after_restart;
+    uint64_t dropped_plaintext, dropped_encrypted, dropped_stale_epoch;
+    /* Replays: injected, refused outright, taken only for their PING/PING_REQ because they
+     * named an earlier life of the recipient (stale_epoch), and taken in full by a recipient
+     * restarted since (a violation with encryption: the run fails). */
+    uint64_t replays_injected, replays_rejected, replays_limited, replays_accepted_after_restart;
     uint64_t trace_hash;
     uint64_t virtual_ms;
 } rumor_sim_metrics;

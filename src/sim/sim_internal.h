@@ -165,7 +165,7 @@ struct rumor_sim {
     uint64_t false_positives, paused_failures, partition_failures, false_suspicions;
     uint64_t ev_counts[9];
     uint64_t events;
-    uint64_t replays_injected, replays_rejected, replays_after_restart;
+    uint64_t replays_injected, replays_rejected, replays_after_restart, replays_limited;
     uint64_t trace;
 
     bool failed;

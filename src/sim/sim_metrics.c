@@ -88,6 +88,7 @@ static void engine_totals(const rumor_sim *s, rumor_sim_metrics *m)
         m->dropped_not_for_us += st.dropped[RUMOR_DROP_NOT_FOR_US];
         m->dropped_plaintext += st.dropped[RUMOR_DROP_PLAINTEXT];
         m->dropped_encrypted += st.dropped[RUMOR_DROP_ENCRYPTED];
+        m->dropped_stale_epoch += st.dropped[RUMOR_DROP_STALE_EPOCH];
     }
 }
 
@@ -124,6 +125,7 @@ void rumor_sim_metrics_get(const rumor_sim *s, rumor_sim_metrics *m)
     m->events = s->events;
     m->replays_injected = s->replays_injected;
     m->replays_rejected = s->replays_rejected;
+    m->replays_limited = s->replays_limited;
     m->replays_accepted_after_restart = s->replays_after_restart;
     m->trace_hash = s->trace;
     m->virtual_ms = s->now;
@@ -176,11 +178,13 @@ void rumor_sim_metrics_json(const rumor_sim_metrics *m, FILE *f)
     fprintf(f,
             "\"seal\":{\"auth_failed\":%" PRIu64 ",\"unknown_key\":%" PRIu64
             ",\"replayed\":%" PRIu64 ",\"not_for_us\":%" PRIu64 ",\"plaintext\":%" PRIu64
-            ",\"encrypted\":%" PRIu64 ",\"replays_injected\":%" PRIu64
-            ",\"replays_rejected\":%" PRIu64 ",\"replays_accepted_after_restart\":%" PRIu64 "},",
+            ",\"encrypted\":%" PRIu64 ",\"stale_epoch\":%" PRIu64 ",\"replays_injected\":%" PRIu64
+            ",\"replays_rejected\":%" PRIu64 ",\"replays_limited\":%" PRIu64
+            ",\"replays_accepted_after_restart\":%" PRIu64 "},",
             m->dropped_auth_failed, m->dropped_unknown_key, m->dropped_replayed,
-            m->dropped_not_for_us, m->dropped_plaintext, m->dropped_encrypted, m->replays_injected,
-            m->replays_rejected, m->replays_accepted_after_restart);
+            m->dropped_not_for_us, m->dropped_plaintext, m->dropped_encrypted,
+            m->dropped_stale_epoch, m->replays_injected, m->replays_rejected, m->replays_limited,
+            m->replays_accepted_after_restart);
     fprintf(f,
             "\"events\":%" PRIu64 ",\"virtual_ms\":%" PRIu64 ",\"trace_hash\":\"%016" PRIx64 "\"",
             m->events, m->virtual_ms, m->trace_hash);
