@@ -239,6 +239,22 @@ bool node_epoch_notice(rumor_node *n, const rumor_addr *to, uint64_t dest)
     return true;
 }
 
+void node_catch_up(rumor_node *n, const rumor_addr *to, uint64_t dest)
+{
+    if (!bcast_count(&n->bq) || !node_pkt_begin(n, to, dest))
+        return;
+    size_t used = n->dout.len - n->cur_start;
+    size_t added = n->cur_ready && used < n->pkt_max
+                       ? bcast_fill(&n->bq, &n->dout, n->pkt_max - used, node_retransmit_limit(n))
+                       : 0;
+    if (added == 0) {
+        node_pkt_abort(n);
+        return;
+    }
+    n->st.messages_out += added - 1; /* node_pkt_end counts one */
+    node_pkt_end(n, false);
+}
+
 bool node_pkt_begin(rumor_node *n, const rumor_addr *to, uint64_t dest)
 {
     /* Every datagram already drained may be overwritten: reset the arena when it is empty. */
@@ -267,6 +283,8 @@ bool node_pkt_begin(rumor_node *n, const rumor_addr *to, uint64_t dest)
         seal_inner in = {.kind = SEAL_KIND_DGRAM, .dest = dest, .dest_epoch = de};
         n->cur_env = seal_put_inner(&n->seal, &n->dout, &in);
         n->cur_ready = de != 0;
+        if (dest && !de)
+            seal_hold(&n->seal, &n->alloc, dest, n->now);
     }
     return true;
 }

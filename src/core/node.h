@@ -244,6 +244,8 @@ bool node_dest_ready(const rumor_node *n, uint64_t dest);
  * the hello to a member whose epoch we do not know, and the notice answering a datagram that
  * named an earlier life of ours. Returns false when nothing was sent. */
 bool node_epoch_notice(rumor_node *n, const rumor_addr *to, uint64_t dest);
+/* Sends `dest` a datagram of queued news, if there is any (nothing is sent otherwise). */
+void node_catch_up(rumor_node *n, const rumor_addr *to, uint64_t dest);
 uint32_t node_retransmit_limit(const rumor_node *n);
 uint32_t node_scale(const rumor_node *n, uint32_t ms);
 wire_str node_self_name(const rumor_node *n);

@@ -176,7 +176,8 @@ void recv_apply(rumor_node *n, const rumor_addr *from, const wire_msg *m, uint64
  * every message decoded, so a rejected packet leaves no trace. recv_packet then takes it in full
  * only when it also names this life's epoch.
  */
-static int open_datagram(rumor_node *n, const uint8_t *data, size_t len, size_t hdr, seal_inner *in)
+static int open_datagram(rumor_node *n, const uint8_t *data, size_t len, size_t hdr, seal_inner *in,
+                         bool *held)
 {
     uint8_t *out = seal_scratch(&n->seal, &n->alloc, len);
     if (!out)
@@ -199,7 +200,7 @@ static int open_datagram(rumor_node *n, const uint8_t *data, size_t len, size_t 
         return recv_reject(n, wire_drop_of(rc));
     int count = recv_msgs(n, body, blen, false, false);
     if (count >= 0)
-        replay_mark(&n->seal, &n->alloc, in->sender, in->epoch, in->counter, n->now);
+        *held = replay_mark(&n->seal, &n->alloc, in->sender, in->epoch, in->counter, n->now);
     return count;
 }
 
@@ -212,10 +213,10 @@ int recv_packet(rumor_node *n, const rumor_addr *from, const uint8_t *data, size
         return hdr;
     int count;
     uint64_t from_id = 0;
-    bool stale_epoch = false;
+    bool stale_epoch = false, held = false;
     if (h.flags & WIRE_FLAG_SEALED) {
         seal_inner in;
-        count = open_datagram(n, data, len, (size_t)hdr, &in);
+        count = open_datagram(n, data, len, (size_t)hdr, &in, &held);
         from_id = in.sender;
         /* dest 0 (a migrating node's answer to plaintext) is only taken by a node that accepts
          * plaintext, replays included, anyway. */
@@ -252,6 +253,10 @@ int recv_packet(rumor_node *n, const rumor_addr *from, const uint8_t *data, size
         for (int i = 0; i < count; i++)
             recv_apply(n, from, &n->msgs[i], now);
     }
+    /* Its epoch is known now: the news we held back from it goes at once, before the queue
+     * spends it on others. */
+    if (held)
+        node_catch_up(n, from, from_id);
     n->from_id = 0;
     return RUMOR_OK;
 }

@@ -359,12 +359,12 @@ int replay_check(const seal_state *s, uint64_t sender, uint64_t epoch, uint64_t 
     return (w->bits[(counter >> 6) % REPLAY_BLOCKS] & bit) ? DROP(RUMOR_DROP_REPLAYED) : 0;
 }
 
-void replay_mark(seal_state *s, const rumor_allocator *a, uint64_t sender, uint64_t epoch,
+bool replay_mark(seal_state *s, const rumor_allocator *a, uint64_t sender, uint64_t epoch,
                  uint64_t counter, uint64_t now)
 {
     replay_win *w = win_find(s, sender);
     if (!w && !(w = win_add(s, a, sender)))
-        return;
+        return false;
     if (epoch != w->epoch) { /* new, or the sender restarted: its old life is closed */
         memset(w->bits, 0, sizeof(w->bits));
         w->epoch = epoch;
@@ -379,22 +379,49 @@ void replay_mark(seal_state *s, const rumor_allocator *a, uint64_t sender, uint6
     }
     w->bits[(counter >> 6) % REPLAY_BLOCKS] |= 1ull << (counter & 63);
     w->last_ms = now;
+    w->doubt = false;
+    bool held = w->held;
+    w->held = false;
+    return held;
 }
 
 uint64_t seal_peer_epoch(const seal_state *s, uint64_t sender)
 {
     const replay_win *w = win_find(s, sender);
-    return w ? w->epoch : 0;
+    return w && !w->doubt ? w->epoch : 0;
+}
+
+void seal_hold(seal_state *s, const rumor_allocator *a, uint64_t dest, uint64_t now)
+{
+    replay_win *w = win_find(s, dest);
+    if (!w) {
+        /* Epoch 0: never named, and any epoch of the sender's is newer. */
+        if (!(w = win_add(s, a, dest)))
+            return;
+        w->last_ms = now;
+    }
+    w->held = true;
+}
+
+void seal_doubt_epoch(seal_state *s, uint64_t sender)
+{
+    replay_win *w = win_find(s, sender);
+    if (w)
+        w->doubt = true;
 }
 
 void seal_learn_epoch(seal_state *s, const rumor_allocator *a, uint64_t sender, uint64_t epoch,
                       uint64_t now)
 {
     replay_win *w = win_find(s, sender);
-    if (w && epoch <= w->epoch)
+    if (w && epoch <= w->epoch) {
+        if (epoch == w->epoch)
+            w->doubt = false;
         return;
+    }
     if (!w && !(w = win_add(s, a, sender)))
         return;
+    w->doubt = false;
     memset(w->bits, 0, sizeof(w->bits));
     w->epoch = epoch;
     w->top = 0;

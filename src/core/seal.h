@@ -60,6 +60,8 @@ typedef struct replay_win {
     uint64_t top; /* highest counter accepted in `epoch` */
     uint64_t last_ms;
     uint64_t notice_ms; /* when we last told it our epoch after a stale-epoch datagram; 0: never */
+    bool doubt;         /* it may have restarted since `epoch`: not named until heard from again */
+    bool held;          /* news was held back from it (epoch unknown): send it once we learn it */
     uint64_t bits[REPLAY_BLOCKS];
 } replay_win;
 
@@ -141,14 +143,20 @@ int seal_open(seal_state *s, const uint8_t *p, size_t len, size_t hdr, uint8_t *
 uint8_t *seal_scratch(seal_state *s, const rumor_allocator *a, size_t len);
 
 /* Replay windows. check: 0, or -(RUMOR_DROP_REPLAYED + 1). mark: records an accepted counter
- * (creating the sender's window; the least recently used one goes when the table is full). */
+ * (creating the sender's window; the least recently used one goes when the table is full) and
+ * returns true when news had been held back from the sender (seal_hold), clearing that. */
 int replay_check(const seal_state *s, uint64_t sender, uint64_t epoch, uint64_t counter);
-void replay_mark(seal_state *s, const rumor_allocator *a, uint64_t sender, uint64_t epoch,
+bool replay_mark(seal_state *s, const rumor_allocator *a, uint64_t sender, uint64_t epoch,
                  uint64_t counter, uint64_t now);
 
 /* The epoch of `sender` as this node last learned it from the sender's own sealed datagrams or
  * stream frames, or 0 when it holds none (never heard from it, or its window was evicted). */
 uint64_t seal_peer_epoch(const seal_state *s, uint64_t sender);
+/* Notes that a datagram to `dest` went without news because its epoch is unknown. */
+void seal_hold(seal_state *s, const rumor_allocator *a, uint64_t dest, uint64_t now);
+/* News says `sender` came back (a higher incarnation, a rejoin): its epoch may have changed, so
+ * it is not named (seal_peer_epoch 0) until its own next datagram or stream frame. */
+void seal_doubt_epoch(seal_state *s, uint64_t sender);
 /* Learns a sender's epoch from an authenticated stream frame: a larger epoch than the one held
  * closes the older life's window, as a datagram of the new life would. */
 void seal_learn_epoch(seal_state *s, const rumor_allocator *a, uint64_t sender, uint64_t epoch,

@@ -243,6 +243,17 @@ static bool same_meta(const rumor_node *n, const member *m, wire_str meta)
     return cur.len == meta.len && (meta.len == 0 || memcmp(cur.p, meta.p, meta.len) == 0);
 }
 
+/* A member back at a higher incarnation (or new to the table) may have restarted: until it speaks
+ * to us itself, our datagrams do not name the epoch we knew, so news waits for a hello's answer
+ * instead of being refused as stale_epoch (docs/protocol.md section 3.1.4). Not when the claim
+ * came from the member itself: its datagram just told us its current epoch. */
+static void doubt_epoch(rumor_node *n, const member *m)
+{
+    uint64_t id = node_dest(n, m);
+    if (id && id != n->from_id)
+        seal_doubt_epoch(&n->seal, id);
+}
+
 void state_alive_new(rumor_node *n, wire_str name, uint32_t inc, const rumor_addr *addr,
                      wire_str meta, bool quiet, const wire_ident *id, uint64_t now)
 {
@@ -261,6 +272,7 @@ void state_alive_new(rumor_node *n, wire_str name, uint32_t inc, const rumor_add
     m->addr = *addr;
     members_set_inc(&n->mem, m, inc);
     m->state_since = now;
+    doubt_epoch(n, m);
     ident_alive_keep(n, m, id);
     if (!quiet)
         state_broadcast_alive(n, m);
@@ -321,6 +333,7 @@ void state_alive(rumor_node *n, uint32_t inc, wire_str name, const rumor_addr *a
         return;
     m->addr = *addr;
     members_set_inc(&n->mem, m, inc);
+    doubt_epoch(n, m);
     suspicion_stop(n, m);
     ident_alive_keep(n, m, id);
     state_broadcast_alive(n, m);

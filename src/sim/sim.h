@@ -235,6 +235,8 @@ void rumor_sim_event_counts(const rumor_sim *s, uint64_t counts[9]);
 
 typedef struct rumor_sim_metrics {
     uint64_t convergence_ms; /* UINT64_MAX when never converged */
+    /* From the last restart until every live node sees every live node alive again. */
+    uint64_t rejoin_ms; /* UINT64_MAX when no restart, or not whole since */
     uint64_t crashes;
     uint64_t detect_count; /* (crash, observer) pairs that saw FAILED */
     uint64_t detect_min_ms, detect_median_ms, detect_p99_ms, detect_max_ms;

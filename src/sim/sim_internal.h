@@ -141,6 +141,8 @@ struct rumor_sim {
     uint32_t nconv;   /* live nodes whose `good` equals live - 1 */
     uint32_t started; /* slots started at least once */
     uint64_t converged_at;
+    uint64_t rejoin_from; /* last restart not yet followed by convergence, or SIM_NEVER */
+    uint64_t rejoin_ms;   /* from the last restart to the cluster whole again, or SIM_NEVER */
     /* Traffic and node-time when convergence was reached: the steady-state baseline. */
     double steady_node_ms;
     uint64_t steady_msgs, steady_bytes;

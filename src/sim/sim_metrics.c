@@ -96,6 +96,7 @@ void rumor_sim_metrics_get(const rumor_sim *s, rumor_sim_metrics *m)
 {
     *m = (rumor_sim_metrics){0};
     m->convergence_ms = s->converged_at;
+    m->rejoin_ms = s->rejoin_ms;
     detection(s, m);
     m->false_positives = s->false_positives;
     m->paused_failures = s->paused_failures;
@@ -142,6 +143,7 @@ static void json_ms(FILE *f, const char *key, uint64_t v, bool have, bool comma)
 void rumor_sim_metrics_json(const rumor_sim_metrics *m, FILE *f)
 {
     json_ms(f, "convergence", m->convergence_ms, m->convergence_ms != SIM_NEVER, true);
+    json_ms(f, "rejoin", m->rejoin_ms, m->rejoin_ms != SIM_NEVER, true);
     bool d = m->detect_count > 0;
     fprintf(f, "\"detection\":{\"crashes\":%" PRIu64 ",\"detected\":%" PRIu64 ",", m->crashes,
             m->detect_count);
