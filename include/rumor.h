@@ -436,6 +436,8 @@ typedef enum rumor_ident_refusal {
     RUMOR_IDENT_NO_CERT,        /* an authority is set and the member shows no certificate */
     RUMOR_IDENT_BAD_CERT,       /* a certificate the authority did not sign for name and key */
     RUMOR_IDENT_CERT_EXPIRED,   /* a certificate past its end (host wall clock) */
+    RUMOR_IDENT_BAD_EVENT,      /* a user event its origin did not sign */
+    RUMOR_IDENT_BAD_QUERY,      /* a query its asker, or a response its responder, did not sign */
     RUMOR_IDENT_REFUSAL_COUNT
 } rumor_ident_refusal;
 
