@@ -13,8 +13,9 @@
  *      the next frame.
  *
  * Checked besides the sanitizers: a sealed datagram accepted once is refused as a replay the
- * second time, one naming another epoch of the node changes no member, event or query, every datagram the node sends opens under K as a datagram, and every stream
- * frame it writes is a well-framed sealed packet.
+ * second time, one naming another epoch of the node changes no member, event or query, every
+ * datagram the node sends opens under K as a datagram, and every stream frame it writes is a
+ * well-framed sealed packet.
  */
 #include <stdint.h>
 #include <stdlib.h>

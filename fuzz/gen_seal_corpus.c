@@ -105,8 +105,7 @@ static size_t body(body_fn f, uint8_t *out, size_t cap)
 
 /* The inner header of a datagram from m1 (epoch 5000) to `dest`, written whole; the fuzz target's
  * node ("self") lives at epoch 7000. */
-static void inner_e(buf_writer *w, uint8_t flags, const char *dest, uint64_t dest_epoch,
-                    size_t ext)
+static void inner_e(buf_writer *w, uint8_t flags, const char *dest, uint64_t dest_epoch, size_t ext)
 {
     buf_put_u8(w, flags);
     buf_put_u64be(w, 5000);

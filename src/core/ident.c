@@ -618,9 +618,8 @@ size_t rumor_identity_fingerprint(const uint8_t *public_key, char *out, size_t c
 const char *rumor_ident_refusal_name(rumor_ident_refusal r)
 {
     static const char *const names[RUMOR_IDENT_REFUSAL_COUNT] = {
-        "unsigned",    "bad_alive",    "bad_left", "bad_accusation", "bad_kv",
-        "unknown_key", "key_mismatch", "no_cert",  "bad_cert",       "cert_expired",
-        "bad_event",   "bad_query"};
+        "unsigned",     "bad_alive", "bad_left", "bad_accusation", "bad_kv",    "unknown_key",
+        "key_mismatch", "no_cert",   "bad_cert", "cert_expired",   "bad_event", "bad_query"};
     return (unsigned)r < RUMOR_IDENT_REFUSAL_COUNT ? names[r] : "unknown";
 }
 

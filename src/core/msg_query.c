@@ -368,8 +368,8 @@ static bool send_resp(rumor_node *n, const qin *in, uint8_t flags, wire_str payl
                         payload, sigb);
         sig = sigb;
     }
-    wire_put_query_resp_sig(node_pkt(n), in->ltime, in->wire_id, node_self_name(n), flags,
-                            payload, sig);
+    wire_put_query_resp_sig(node_pkt(n), in->ltime, in->wire_id, node_self_name(n), flags, payload,
+                            sig);
     node_pkt_end(n, true);
     return true;
 }
@@ -397,8 +397,16 @@ static void serve(rumor_node *n, const qask *a, wire_str name, wire_str payload,
     }
     g->in = arr;
     qin *in = &g->in[g->nin++];
-    *in = (qin){g->next_in_id++, a->ltime, a->wire_id, now + a->timeout_ms, a->addr,
-                node_dest_name(n, a->origin), false, local, 0, {0}};
+    *in = (qin){g->next_in_id++,
+                a->ltime,
+                a->wire_id,
+                now + a->timeout_ms,
+                a->addr,
+                node_dest_name(n, a->origin),
+                false,
+                local,
+                0,
+                {0}};
     in->asker_len = (uint8_t)a->origin.len; /* names are at most RUMOR_NAME_MAX bytes */
     memcpy(in->asker, a->origin.p, a->origin.len);
     if (a->flags & WIRE_Q_ACK) {
@@ -420,8 +428,7 @@ static void serve(rumor_node *n, const qask *a, wire_str name, wire_str payload,
 }
 
 /* What makes two queries at one Lamport time the same query: asker and id. */
-static msg_admit admit_query(rumor_node *n, uint64_t ltime, wire_str origin, uint32_t id,
-                             bool peek)
+static msg_admit admit_query(rumor_node *n, uint64_t ltime, wire_str origin, uint32_t id, bool peek)
 {
     uint8_t olen = (uint8_t)origin.len;
     uint8_t idb[4] = {(uint8_t)(id >> 24), (uint8_t)(id >> 16), (uint8_t)(id >> 8), (uint8_t)id};

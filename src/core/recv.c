@@ -242,8 +242,7 @@ int recv_packet(rumor_node *n, const rumor_addr *from, const uint8_t *data, size
             unanswered++;
             /* The sender's own ALIVE is its hello (it does not know our epoch yet): ignored
              * like the rest, but not counted as a drop. */
-            if (m->type != WIRE_ALIVE ||
-                seal_id(m->u.alive.name.p, m->u.alive.name.len) != from_id)
+            if (m->type != WIRE_ALIVE || seal_id(m->u.alive.name.p, m->u.alive.name.len) != from_id)
                 node_drop(n, RUMOR_DROP_STALE_EPOCH);
         }
         /* Tell the sender our epoch now, so that its next news gets through. */

@@ -89,9 +89,9 @@ typedef struct seal_inner {
     uint8_t kind;
     uint64_t epoch;
     uint64_t sender;
-    uint64_t dest;                      /* datagrams */
-    uint64_t dest_epoch;                /* datagrams: the recipient's epoch as the sender knows it */
-    uint8_t opener[SEAL_TOKEN_BYTES];   /* stream frames */
+    uint64_t dest;                    /* datagrams */
+    uint64_t dest_epoch;              /* datagrams: the recipient's epoch as the sender knows it */
+    uint8_t opener[SEAL_TOKEN_BYTES]; /* stream frames */
     uint8_t acceptor[SEAL_TOKEN_BYTES]; /* stream frames; zero in the opener's hello */
     uint32_t seq;                       /* stream frames: number in its direction, from 0 */
     uint64_t counter;                   /* from the nonce */

@@ -125,9 +125,8 @@ const uint8_t *wire_msg_sig(const wire_msg *m)
     case WIRE_QUERY:
         return m->u.query.ident ? m->u.query.rest.p + m->u.query.rest.len + 1 : NULL;
     case WIRE_QUERY_RESP:
-        return m->u.query_resp.ident
-                   ? m->u.query_resp.payload.p + m->u.query_resp.payload.len + 1
-                   : NULL;
+        return m->u.query_resp.ident ? m->u.query_resp.payload.p + m->u.query_resp.payload.len + 1
+                                     : NULL;
     default:
         return NULL;
     }
@@ -409,8 +408,7 @@ static bool decode_payload(buf_reader *p, wire_msg *m, uint32_t meta_max)
     case WIRE_KV_DELTA:
         return decode_kv_delta(p, m);
     case WIRE_USER_EVENT:
-        if (!get_ltime(p, &m->u.user_event.ltime) ||
-            !get_name(p, &m->u.user_event.origin, false) ||
+        if (!get_ltime(p, &m->u.user_event.ltime) || !get_name(p, &m->u.user_event.origin, false) ||
             !get_text(p, 1, RUMOR_EVENT_NAME_MAX, &m->u.user_event.name) ||
             !buf_get_lbytes(p, RUMOR_PACKET_MAX, &m->u.user_event.payload.p,
                             &m->u.user_event.payload.len))

@@ -126,8 +126,9 @@ void sim_seal_deliver_replay(rumor_sim *s, const sim_entry *e)
          * sealed traffic; plaintext has no replay protection. */
         s->replays_after_restart++;
         if (s->o.encrypt)
-            sim_violation(s, "replayed datagram from node-%u accepted in full by node-%u after its "
-                             "restart",
+            sim_violation(s,
+                          "replayed datagram from node-%u accepted in full by node-%u after its "
+                          "restart",
                           p->src, e->node);
     } else if (s->o.encrypt) {
         sim_violation(s, "replayed datagram from node-%u accepted by node-%u (%s)", p->src, e->node,

@@ -105,8 +105,8 @@ static void test_uncertified_not_admitted(void **state)
         rumor_stats st;
         rumor_node_stats(rumor_sim_node(s, i), &st);
         h_check(s, st.event_ltime < 300 && st.user_events_delivered == 0,
-                "node-%u took the outsider's clock or events (clock %" PRIu64
-                ", %" PRIu64 " delivered)",
+                "node-%u took the outsider's clock or events (clock %" PRIu64 ", %" PRIu64
+                " delivered)",
                 i, st.event_ltime, st.user_events_delivered);
     }
     for (uint32_t i = 0; i < good; i++) {

@@ -128,8 +128,10 @@ static void test_replays_across_restarts(void **state)
     }
     for (uint32_t i = 30; i < 36; i++) {
         rumor_sim_fault crash = {.kind = RUMOR_SIM_FAULT_CRASH, .node = i};
-        rumor_sim_fault back = {
-            .kind = RUMOR_SIM_FAULT_RESTART, .node = i, .bump = true, .seed = RUMOR_SIM_SEED_RANDOM};
+        rumor_sim_fault back = {.kind = RUMOR_SIM_FAULT_RESTART,
+                                .node = i,
+                                .bump = true,
+                                .seed = RUMOR_SIM_SEED_RANDOM};
         assert_int_equal(rumor_sim_schedule(s, at + 30000 + 2000 * (i - 30), &crash), 0);
         assert_int_equal(rumor_sim_schedule(s, at + 30500 + 2000 * (i - 30), &back), 0);
     }
@@ -141,14 +143,13 @@ static void test_replays_across_restarts(void **state)
     h_note("seed %" PRIu64 ": replays injected %" PRIu64 ", refused %" PRIu64
            ", answered only for liveness (stale epoch) %" PRIu64 ", stale_epoch drops %" PRIu64
            ", last rejoin %" PRIu64 " ms, false suspicions %" PRIu64,
-           o.seed, m.replays_injected, m.replays_rejected, m.replays_limited,
-           m.dropped_stale_epoch, m.rejoin_ms, m.false_suspicions);
+           o.seed, m.replays_injected, m.replays_rejected, m.replays_limited, m.dropped_stale_epoch,
+           m.rejoin_ms, m.false_suspicions);
     h_check(s, m.replays_limited >= 10, "only %" PRIu64 " replays crossed a restart",
             m.replays_limited);
     h_check(s, m.replays_accepted_after_restart == 0, "%" PRIu64 " replays taken in full",
             m.replays_accepted_after_restart);
-    h_check(s,
-            m.replays_rejected + m.replays_limited == m.replays_injected,
+    h_check(s, m.replays_rejected + m.replays_limited == m.replays_injected,
             "%" PRIu64 " of %" PRIu64 " replays accepted",
             m.replays_injected - m.replays_rejected - m.replays_limited, m.replays_injected);
     h_check(s, m.false_positives == 0, "%" PRIu64 " false failures", m.false_positives);

@@ -622,8 +622,8 @@ static void put_event(buf_writer *w, uint64_t lt, const char *origin, const char
     wire_put_user_event_sig(w, lt, S(origin), S(name), S(payload), sig);
 }
 
-static void put_query(buf_writer *w, uint64_t lt, uint32_t id, const char *origin,
-                      const char *name, const key *signer)
+static void put_query(buf_writer *w, uint64_t lt, uint32_t id, const char *origin, const char *name,
+                      const key *signer)
 {
     uint8_t rest[64], stmt[IDENT_STMT_MAX], sig[64];
     buf_writer r;

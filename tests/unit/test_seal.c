@@ -144,10 +144,11 @@ static void test_wrong_key(void **state)
 
 /* docs/protocol.md section 11: key 00..1f, secret 20..3f, epoch 1, from "a" to "b", label
  * "prod", the PING of the plaintext examples. */
-static const char GOLDEN[] = "524d0101 0470726f64 6b848b05"
-                             " 0d737497b7875ebc3f775143f22ab3e9 0000000000000001"
-                             " 17e6420bd8ce7c95d456c3c6844d7742047acc67b3bad66b2d60e9e77580d712f1d6325247a60affaf0b"
-                             " 1b25df4863cf79dcc5cb5adf19f5198f";
+static const char GOLDEN[] =
+    "524d0101 0470726f64 6b848b05"
+    " 0d737497b7875ebc3f775143f22ab3e9 0000000000000001"
+    " 17e6420bd8ce7c95d456c3c6844d7742047acc67b3bad66b2d60e9e77580d712f1d6325247a60affaf0b"
+    " 1b25df4863cf79dcc5cb5adf19f5198f";
 
 static size_t unhex(const char *h, uint8_t *out, size_t cap)
 {
@@ -678,9 +679,7 @@ static void test_replay_after_recipient_restart(void **state)
     tnet_tap(t, tap, c);
     /* News worth replaying: a user event, a key-value write, new metadata. */
     assert_int_equal(rumor_node_event(tnet_node(t, 0), "deploy", "v1", 2, tnet_now(t)), 0);
-    assert_int_equal(rumor_node_kv_put(tnet_node(t, 2), "k", 1, "v", 1,
-                                       tnet_now(t)),
-                     0);
+    assert_int_equal(rumor_node_kv_put(tnet_node(t, 2), "k", 1, "v", 1, tnet_now(t)), 0);
     assert_int_equal(
         rumor_node_set_meta(tnet_node(t, 0), (const uint8_t *)"role=db", 7, tnet_now(t)), 0);
     for (int i = 0; i < 3; i++)
