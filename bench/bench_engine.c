@@ -28,6 +28,10 @@
  *   --news N    N of the 12 gossip messages per packet are news (alive or suspicion), the rest
  *               duplicates; default 6 (3 alive, 3 suspicions). Steady gossip is mostly
  *               duplicates: each change reaches a node many times (retransmit limit x fanout).
+ *   --events    the 12 gossip messages are user events instead (docs/protocol.md section 4.7),
+ *               each new (a fresh Lamport time, a random member as origin, 16 bytes of
+ *               payload), signed by its origin with --identity: the node verifies, relays and
+ *               delivers every one. `events_per_cpu_s` in the line.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,7 +122,8 @@ static size_t dgram_begin(buf_writer *w, seal_state *st)
     wire_put_header(w, NULL, 0, st ? WIRE_FLAG_SEALED : 0);
     if (!st)
         return 0;
-    seal_inner in = {.kind = SEAL_KIND_DGRAM, .dest = seal_id("self", 4)};
+    /* Members that have heard from the node name its epoch (1, below): docs/protocol.md 3.1.4. */
+    seal_inner in = {.kind = SEAL_KIND_DGRAM, .dest = seal_id("self", 4), .dest_epoch = 1};
     return seal_put_inner(st, w, &in);
 }
 
@@ -169,6 +174,23 @@ static void put_suspect(buf_writer *w, const ids *id, uint32_t from, uint32_t in
     wire_put_accuse_ident(w, WIRE_SUSPECT, inc, nm, sender, id->on ? sig : NULL);
 }
 
+static bool events_mode;
+static uint64_t next_ltime = 1;
+
+/* A new user event from member `who`, signed by it when identities are on. */
+static void put_event(buf_writer *w, const ids *id, uint32_t who, wire_str nm)
+{
+    static const uint8_t payload[16] = "bench-payload-16";
+    uint64_t lt = next_ltime++;
+    wire_str en = wire_str_of("deploy", 6), pl = wire_str_of(payload, sizeof(payload));
+    uint8_t sig[64], stmt[IDENT_STMT_MAX];
+    if (id->on) {
+        size_t len = ident_stmt_event(stmt, nm, lt, en, pl);
+        crypto_sign_detached(sig, NULL, stmt, len, id->sk[who]);
+    }
+    wire_put_user_event_sig(w, lt, nm, en, pl, id->on ? sig : NULL);
+}
+
 /* Builds packet k of the mix: a ping or ack followed by 12 gossip messages, `news` of them
  * news (alternately a newer alive and a suspicion), the rest duplicates. */
 static void build(pkt *p, uint32_t k, uint32_t members, uint32_t *inc, senders *ss, const ids *id,
@@ -198,7 +220,9 @@ static void build(pkt *p, uint32_t k, uint32_t members, uint32_t *inc, senders *
         bool is_news = news == 6 ? (k + j) % 4 < 2 : slot < news;
         if (news == 6)
             kind = (k + j) % 4;
-        if (is_news && kind == 0) { /* news: a newer incarnation */
+        if (events_mode) {
+            put_event(&w, id, who, nm);
+        } else if (is_news && kind == 0) { /* news: a newer incarnation */
             ++inc[who];
             if (id->on)
                 sign_alive(id, who, nm, inc[who], &a);
@@ -260,6 +284,8 @@ typedef struct result {
     double cpu_s, msgs_per_s, pkts_per_s, out_bytes_per_pkt;
     uint64_t pkts, msgs, alive, malformed, refused;
     uint64_t verified, cached, signed_, ident_refused;
+    uint64_t events;
+    double events_per_s;
 } result;
 
 static void run(uint32_t members, double seconds, bool encrypt, bool identity, uint32_t news,
@@ -352,6 +378,8 @@ static void run(uint32_t members, double seconds, bool encrypt, bool identity, u
     r->malformed = st.dropped[RUMOR_DROP_MALFORMED];
     r->refused = st.dropped[RUMOR_DROP_AUTH_FAILED] + st.dropped[RUMOR_DROP_UNKNOWN_KEY] +
                  st.dropped[RUMOR_DROP_REPLAYED] + st.dropped[RUMOR_DROP_NOT_FOR_US];
+    r->events = st.user_events_delivered - before.user_events_delivered;
+    r->events_per_s = (double)r->events / elapsed;
     r->verified = st.ident_verified - before.ident_verified;
     r->cached = st.ident_cached - before.ident_cached;
     r->signed_ = st.ident_signed - before.ident_signed;
@@ -377,12 +405,14 @@ static void print(const char *label, uint32_t members, uint32_t news, const resu
            "\"packets\": %llu, \"messages\": %llu, \"messages_per_cpu_s\": %.0f, "
            "\"packets_per_cpu_s\": %.0f, \"out_bytes_per_packet\": %.1f, \"alive\": %llu, "
            "\"dropped_malformed\": %llu, \"refused\": %llu, \"verified\": %llu, "
-           "\"cached\": %llu, \"signed\": %llu, \"ident_refused\": %llu}",
+           "\"cached\": %llu, \"signed\": %llu, \"ident_refused\": %llu, "
+           "\"events_delivered\": %llu, \"events_per_cpu_s\": %.0f}",
            label, members, news, r->cpu_s, (unsigned long long)r->pkts, (unsigned long long)r->msgs,
            r->msgs_per_s, r->pkts_per_s, r->out_bytes_per_pkt, (unsigned long long)r->alive,
            (unsigned long long)r->malformed, (unsigned long long)r->refused,
            (unsigned long long)r->verified, (unsigned long long)r->cached,
-           (unsigned long long)r->signed_, (unsigned long long)r->ident_refused);
+           (unsigned long long)r->signed_, (unsigned long long)r->ident_refused,
+           (unsigned long long)r->events, r->events_per_s);
 }
 
 int main(int argc, char **argv)
@@ -401,6 +431,8 @@ int main(int argc, char **argv)
             both = true;
         else if (strcmp(argv[i], "--all") == 0)
             all = true;
+        else if (strcmp(argv[i], "--events") == 0)
+            events_mode = true;
         else if (strcmp(argv[i], "--cipher") == 0 && i + 1 < argc) {
             const char *c = argv[++i];
             each = strcmp(c, "each") == 0;
@@ -417,7 +449,8 @@ int main(int argc, char **argv)
     }
     if (members < 2 || seconds <= 0 || news > 12 || cipher == 0xff) {
         fprintf(stderr, "usage: bench_engine [members>=2] [seconds>0] [--encrypt] [--identity] "
-                        "[--both | --all] [--news 0..12] [--cipher auto|xchacha|aesgcm|each]\n");
+                        "[--both | --all] [--news 0..12] [--events]\n"
+                        "       [--cipher auto|xchacha|aesgcm|each]\n");
         return 2;
     }
     if (sodium_init() < 0)

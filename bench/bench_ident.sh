@@ -7,7 +7,8 @@
 #      with the cost of one Ed25519 sign and verify;
 #   2. whole simulated clusters (rumor-sim, LAN profile, 300 virtual s, one crash) of 100 and
 #      1,000 nodes: CPU and wall time, memory, traffic, signatures made and verified;
-#   3. a formed cluster's own traffic (100 nodes, between 300 and 600 virtual s).
+#   3. a formed cluster's own traffic (100 nodes, between 300 and 600 virtual s);
+#   and user events per CPU second, unsigned and signed (bench_engine --events).
 # Runs alternate off/on so that machine load hits both alike. Prints JSON lines.
 #
 #   bench/bench_ident.sh                  # everything
@@ -26,6 +27,10 @@ for news in 6 1 0; do
     for id in "" --identity; do
         build/release/bench/bench_engine 1000 "$SECONDS_PER" --news "$news" $id
     done
+done
+# User events, each new and (with --identity) signed by its origin: events per CPU second.
+for id in "" --identity; do
+    build/release/bench/bench_engine 1000 "$SECONDS_PER" --events $id
 done
 for n in $SIZES; do
     for id in "" --identity; do

@@ -14,8 +14,9 @@
  *      choice) as the next frame.
  *
  * Checked besides the sanitizers: a sealed datagram accepted once is refused as a replay the
- * second time, every datagram the node sends opens under K as a datagram, and every stream
- * frame it writes is a well-framed sealed packet.
+ * second time, one naming another epoch of the node changes no member, event or query, every
+ * datagram the node sends opens under K as a datagram, and every stream frame it writes is a
+ * well-framed sealed packet.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -83,12 +84,25 @@ static int send_dgram(rumor_node *n, peer *p, bool harness_inner, const uint8_t 
 {
     buf_writer w;
     buf_writer_init_fixed(&w, out, sizeof(out));
-    seal_inner in = {.kind = SEAL_KIND_DGRAM, .dest = seal_id("self", 4)};
+    /* The harness names the node's epoch (7000), as a peer that has heard from it does. */
+    seal_inner in = {.kind = SEAL_KIND_DGRAM, .dest = seal_id("self", 4), .dest_epoch = 7000};
     seal_into(p, &w, 0, harness_inner ? &in : NULL, plain, len);
     if (w.failed)
         return RUMOR_ERR_TOO_BIG;
     rumor_addr from = addr_of(11);
+    rumor_stats before, after;
+    rumor_node_stats(n, &before);
+    size_t members = rumor_node_member_count(n);
     int rc = rumor_node_receive(n, &from, w.p, w.len, now);
+    rumor_node_stats(n, &after);
+    /* Naming another epoch of the node (section 3.1.4), it is taken only for PING and
+     * PING_REQ: no member, event or query comes of it. */
+    if (after.stale_epoch_in > before.stale_epoch_in)
+        check(rc == RUMOR_OK && rumor_node_member_count(n) == members &&
+              after.user_events_received == before.user_events_received &&
+              after.queries_received == before.queries_received);
+    else if (harness_inner && rc == RUMOR_OK)
+        check(after.stale_epoch_in == before.stale_epoch_in);
     if (rc == RUMOR_OK) { /* the same bytes again are a replay */
         rumor_stats a, b;
         rumor_node_stats(n, &a);

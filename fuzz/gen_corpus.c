@@ -334,6 +334,32 @@ static void i_suspect(buf_writer *w)
 {
     signed_accuse(w, WIRE_SUSPECT, "m2", 1, "m1", 11);
 }
+/* A user event of m1 (key 11), a query of m2 (key 12) and a response of m3 (key 13) to a query
+ * of "self", each signed (section 12.1); the event also once with m2's key (a forgery). */
+static void i_event(buf_writer *w)
+{
+    uint8_t stmt[IDENT_STMT_MAX], sig[64];
+    size_t len = ident_stmt_event(stmt, S("m1"), 9, S("deploy"), S("v1"));
+    sign_with(11, stmt, len, sig);
+    wire_put_user_event_sig(w, 9, S("m1"), S("deploy"), S("v1"), sig);
+    sign_with(12, stmt, len, sig);
+    wire_put_user_event_sig(w, 10, S("m1"), S("deploy"), S("v1"), sig);
+}
+static void i_query(buf_writer *w)
+{
+    uint8_t rest[64], stmt[IDENT_STMT_MAX], sig[64];
+    buf_writer r;
+    buf_writer_init_fixed(&r, rest, sizeof(rest));
+    wire_put_query_rest(&r, NULL, 0, NULL, NULL, 0, S("whoami"), S("p"));
+    rumor_addr a = addr4(12);
+    size_t len = ident_stmt_query(stmt, S("m2"), 4, 77, wire_str_of(a.bytes, a.len), 1, 5000,
+                                  wire_str_of(rest, r.len));
+    sign_with(12, stmt, len, sig);
+    wire_put_query_sig(w, 4, 77, S("m2"), &a, 1, 5000, wire_str_of(rest, r.len), sig);
+    len = ident_stmt_query_resp(stmt, S("m3"), S("self"), 1, 5, 0, S("ok"));
+    sign_with(13, stmt, len, sig);
+    wire_put_query_resp_sig(w, 1, 5, S("m3"), 0, S("ok"), sig);
+}
 static void i_failed_self(buf_writer *w)
 {
     signed_accuse(w, WIRE_FAILED, "self", 0, "m3", 13);
@@ -450,6 +476,8 @@ static const struct {
     {"pushpull", i_pushpull},
     {"kv-retired", i_kv_retired},
     {"pushpull-kv", i_pushpull_kv},
+    {"event", i_event},
+    {"query", i_query},
 };
 
 static size_t packet(uint8_t *out, size_t cap, const char *label, uint8_t flags, body_fn fn)

@@ -105,16 +105,23 @@ static size_t body(body_fn f, uint8_t *out, size_t cap)
     return w.len;
 }
 
-/* The inner header of a datagram from m1 (epoch 5000) to `dest`, written whole. */
-static void inner(buf_writer *w, uint8_t flags, const char *dest, size_t ext)
+/* The inner header of a datagram from m1 (epoch 5000) to `dest`, written whole; the fuzz target's
+ * node ("self") lives at epoch 7000. */
+static void inner_e(buf_writer *w, uint8_t flags, const char *dest, uint64_t dest_epoch, size_t ext)
 {
     buf_put_u8(w, flags);
     buf_put_u64be(w, 5000);
     buf_put_u64be(w, seal_id("m1", 2));
     buf_put_u64be(w, seal_id(dest, strlen(dest)));
+    buf_put_u64be(w, dest_epoch);
     buf_put_varint(w, ext);
     for (size_t i = 0; i < ext; i++)
         buf_put_u8(w, (uint8_t)i);
+}
+
+static void inner(buf_writer *w, uint8_t flags, const char *dest, size_t ext)
+{
+    inner_e(w, flags, dest, 7000, ext);
 }
 
 int main(int argc, char **argv)
@@ -152,6 +159,16 @@ int main(int argc, char **argv)
         buf_put_bytes(&w, b, bl);
         snprintf(name, sizeof(name), "inner-%s", bodies[i].name);
         put_file(name, w.p, w.len);
+        /* Mode 1, whole plaintext naming an earlier life of the node (0: first contact). */
+        for (int e = 0; e < 2; e++) {
+            buf_writer_init_fixed(&w, buf, sizeof(buf));
+            buf_put_u8(&w, 1);
+            buf_put_u8(&w, 0);
+            inner_e(&w, SEAL_KIND_DGRAM, "self", e ? 6999 : 0, 0);
+            buf_put_bytes(&w, b, bl);
+            snprintf(name, sizeof(name), "stale-epoch%s-%s", e ? "-old" : "-0", bodies[i].name);
+            put_file(name, w.p, w.len);
+        }
         /* Mode 2: one request frame with the harness's inner header. */
         buf_writer_init_fixed(&w, buf, sizeof(buf));
         buf_put_u8(&w, 2);
@@ -240,7 +257,7 @@ int main(int argc, char **argv)
     buf_writer_init_fixed(&w, buf, sizeof(buf));
     buf_put_u8(&w, 0);
     wire_put_header(&w, NULL, 0, WIRE_FLAG_SEALED);
-    seal_inner in = {.kind = SEAL_KIND_DGRAM, .dest = seal_id("self", 4)};
+    seal_inner in = {.kind = SEAL_KIND_DGRAM, .dest = seal_id("self", 4), .dest_epoch = 7000};
     size_t env = seal_put_inner(&st, &w, &in);
     b_ping(&w);
     seal_close(&st, &w, 1, env, SEAL_CIPHER_XCHACHA);

@@ -441,6 +441,8 @@ typedef enum rumor_drop_reason {
     RUMOR_DROP_REPLAYED,      /* a sealed packet or frame seen before, or from an older life */
     RUMOR_DROP_PLAINTEXT,     /* not sealed, and this node requires sealing */
     RUMOR_DROP_IDENTITY,      /* a claim refused by identity checks (see ident_refused) */
+    RUMOR_DROP_STALE_EPOCH,   /* a message in a sealed datagram that names an earlier life of
+                                 this node (or none): only PING and PING_REQ are taken */
     RUMOR_DROP_REASON_COUNT
 } rumor_drop_reason;
 
@@ -461,6 +463,8 @@ typedef enum rumor_ident_refusal {
     RUMOR_IDENT_NO_CERT,        /* an authority is set and the member shows no certificate */
     RUMOR_IDENT_BAD_CERT,       /* a certificate the authority did not sign for name and key */
     RUMOR_IDENT_CERT_EXPIRED,   /* a certificate past its end (host wall clock) */
+    RUMOR_IDENT_BAD_EVENT,      /* a user event its origin did not sign */
+    RUMOR_IDENT_BAD_QUERY,      /* a query its asker, or a response its responder, did not sign */
     RUMOR_IDENT_REFUSAL_COUNT
 } rumor_ident_refusal;
 
@@ -523,6 +527,9 @@ typedef struct rumor_stats {
     uint64_t keys_ops_refused;   /* key operations answered with an error (not applied) */
     uint64_t keys_ops_malformed; /* key operation requests that failed to decode (refused) */
     uint64_t reserved_refused;   /* events/queries with a reserved name not handled: dropped */
+    /* Sealed datagrams whose recipient epoch was not ours (first contact, or captured before a
+     * restart): only their PING and PING_REQ were applied (docs/protocol.md section 3.1.4). */
+    uint64_t stale_epoch_in;
 } rumor_stats;
 
 /* ------------------------------------------------------------------------------------------ */

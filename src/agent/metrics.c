@@ -82,6 +82,10 @@ static void engine_metrics(sbuf *b, const rumor_stats *st)
     for (int r = 0; r < RUMOR_DROP_REASON_COUNT; r++)
         sb_printf(b, "rumor_packets_dropped_total{reason=\"%s\"} %llu\n",
                   rumor_drop_reason_name((rumor_drop_reason)r), (unsigned long long)st->dropped[r]);
+    counter(b, "rumor_stale_epoch_datagrams_total",
+            "Sealed datagrams naming another life of this node (first contact, or captured "
+            "before a restart): answered only for PING and PING_REQ.",
+            st->stale_epoch_in);
     gauge(b, "rumor_broadcast_queue_depth", "Broadcasts waiting to be sent.", st->broadcast_queue);
     counter(b, "rumor_broadcasts_queued_total", "Broadcasts queued.", st->broadcasts_queued);
     counter(b, "rumor_streams_in_total", "Inbound streams accepted by the engine.", st->streams_in);

@@ -95,6 +95,49 @@ size_t ident_stmt_kv_entry(uint8_t *buf, wire_str origin, const wire_kv_entry *e
     return w.len;
 }
 
+size_t ident_stmt_event(uint8_t *buf, wire_str origin, uint64_t ltime, wire_str name,
+                        wire_str payload)
+{
+    buf_writer w;
+    stmt_begin(&w, buf, "rumor-id/1 event");
+    buf_put_lbytes(&w, origin.p, origin.len);
+    buf_put_u64be(&w, ltime);
+    buf_put_lbytes(&w, name.p, name.len);
+    put_hash(&w, payload.p, payload.len);
+    return w.len;
+}
+
+size_t ident_stmt_query(uint8_t *buf, wire_str origin, uint64_t ltime, uint32_t id, wire_str addr,
+                        uint8_t flags, uint32_t timeout_ms, wire_str rest)
+{
+    buf_writer w;
+    stmt_begin(&w, buf, "rumor-id/1 query");
+    buf_put_lbytes(&w, origin.p, origin.len);
+    buf_put_u64be(&w, ltime);
+    buf_put_u32be(&w, id);
+    buf_put_u8(&w, (uint8_t)addr.len);
+    buf_put_bytes(&w, addr.p, addr.len);
+    buf_put_u8(&w, flags);
+    buf_put_u32be(&w, timeout_ms);
+    /* Filters, name and payload, as encoded. */
+    put_hash(&w, rest.p, rest.len);
+    return w.len;
+}
+
+size_t ident_stmt_query_resp(uint8_t *buf, wire_str from, wire_str asker, uint64_t ltime,
+                             uint32_t id, uint8_t flags, wire_str payload)
+{
+    buf_writer w;
+    stmt_begin(&w, buf, "rumor-id/1 query-resp");
+    buf_put_lbytes(&w, from.p, from.len);
+    buf_put_lbytes(&w, asker.p, asker.len);
+    buf_put_u64be(&w, ltime);
+    buf_put_u32be(&w, id);
+    buf_put_u8(&w, flags);
+    put_hash(&w, payload.p, payload.len);
+    return w.len;
+}
+
 /* ---- signing and verifying ---- */
 
 static void sign(rumor_node *n, const uint8_t *stmt, size_t len, uint8_t *sig)
@@ -575,7 +618,83 @@ size_t rumor_identity_fingerprint(const uint8_t *public_key, char *out, size_t c
 const char *rumor_ident_refusal_name(rumor_ident_refusal r)
 {
     static const char *const names[RUMOR_IDENT_REFUSAL_COUNT] = {
-        "unsigned",    "bad_alive",    "bad_left", "bad_accusation", "bad_kv",
-        "unknown_key", "key_mismatch", "no_cert",  "bad_cert",       "cert_expired"};
+        "unsigned",     "bad_alive", "bad_left", "bad_accusation", "bad_kv",    "unknown_key",
+        "key_mismatch", "no_cert",   "bad_cert", "cert_expired",   "bad_event", "bad_query"};
     return (unsigned)r < RUMOR_IDENT_REFUSAL_COUNT ? names[r] : "unknown";
+}
+
+/* ---- user events and queries ---- */
+
+void ident_event_sign(rumor_node *n, uint64_t ltime, wire_str name, wire_str payload, uint8_t *sig)
+{
+    uint8_t stmt[STMT_MAX];
+    size_t len = ident_stmt_event(stmt, node_self_name(n), ltime, name, payload);
+    sign(n, stmt, len, sig);
+}
+
+void ident_query_sign(rumor_node *n, uint64_t ltime, uint32_t id, const rumor_addr *addr,
+                      uint8_t flags, uint32_t timeout_ms, wire_str rest, uint8_t *sig)
+{
+    uint8_t stmt[STMT_MAX];
+    size_t len = ident_stmt_query(stmt, node_self_name(n), ltime, id,
+                                  wire_str_of(addr->bytes, addr->len), flags, timeout_ms, rest);
+    sign(n, stmt, len, sig);
+}
+
+void ident_resp_sign(rumor_node *n, wire_str asker, uint64_t ltime, uint32_t id, uint8_t flags,
+                     wire_str payload, uint8_t *sig)
+{
+    uint8_t stmt[STMT_MAX];
+    size_t len = ident_stmt_query_resp(stmt, node_self_name(n), asker, ltime, id, flags, payload);
+    sign(n, stmt, len, sig);
+}
+
+ident_verdict ident_msg_check(rumor_node *n, const wire_msg *m)
+{
+    if (!n->ident)
+        return IDENT_OK;
+    uint8_t stmt[STMT_MAX];
+    size_t len;
+    wire_str signer;
+    rumor_ident_refusal bad;
+    switch (m->type) {
+    case WIRE_USER_EVENT:
+        signer = m->u.user_event.origin;
+        bad = RUMOR_IDENT_BAD_EVENT;
+        len = ident_stmt_event(stmt, signer, m->u.user_event.ltime, m->u.user_event.name,
+                               m->u.user_event.payload);
+        break;
+    case WIRE_QUERY:
+        signer = m->u.query.origin;
+        bad = RUMOR_IDENT_BAD_QUERY;
+        len = ident_stmt_query(stmt, signer, m->u.query.ltime, m->u.query.id, m->u.query.addr,
+                               m->u.query.flags, m->u.query.timeout_ms, m->u.query.rest);
+        break;
+    case WIRE_QUERY_RESP:
+        signer = m->u.query_resp.from;
+        bad = RUMOR_IDENT_BAD_QUERY;
+        len = ident_stmt_query_resp(stmt, signer, node_self_name(n), m->u.query_resp.ltime,
+                                    m->u.query_resp.id, m->u.query_resp.flags,
+                                    m->u.query_resp.payload);
+        break;
+    default:
+        return IDENT_OK;
+    }
+    const uint8_t *sig = wire_msg_sig(m);
+    if (!sig) {
+        ident_refuse(n, RUMOR_IDENT_UNSIGNED, signer, NONE);
+        return IDENT_REFUSED;
+    }
+    /* Only a member admitted here speaks: its key was pinned by a verified alive claim. */
+    const member *s = members_find(&n->mem, (const char *)signer.p, signer.len);
+    const uint8_t *pk = s && !ident_unverified(n, s) ? ident_pk(n, s) : NULL;
+    if (!pk) {
+        ident_refuse(n, RUMOR_IDENT_UNKNOWN_KEY, signer, NONE);
+        return IDENT_UNKNOWN_KEY;
+    }
+    if (!verify(n, pk, stmt, len, sig)) {
+        ident_refuse(n, bad, signer, NONE);
+        return IDENT_REFUSED;
+    }
+    return IDENT_OK;
 }

@@ -91,6 +91,13 @@ size_t ident_stmt_cert(uint8_t *buf, wire_str name, const uint8_t *pk, uint64_t 
 size_t ident_stmt_kv_head(uint8_t *buf, wire_str origin, uint64_t max, uint64_t gc);
 size_t ident_stmt_kv_entry(uint8_t *buf, wire_str origin, const wire_kv_entry *e);
 
+size_t ident_stmt_event(uint8_t *buf, wire_str origin, uint64_t ltime, wire_str name,
+                        wire_str payload);
+size_t ident_stmt_query(uint8_t *buf, wire_str origin, uint64_t ltime, uint32_t id, wire_str addr,
+                        uint8_t flags, uint32_t timeout_ms, wire_str rest);
+size_t ident_stmt_query_resp(uint8_t *buf, wire_str from, wire_str asker, uint64_t ltime,
+                             uint32_t id, uint8_t flags, wire_str payload);
+
 /* Sets up n->ident from the settings (NULL when identities are off) and wipes the seed copy in
  * n->s. Errors: RUMOR_ERR_NOMEM. */
 int ident_init(struct rumor_node *n);
@@ -135,6 +142,20 @@ void ident_accuse_sign(struct rumor_node *n, uint8_t type, uint32_t inc, wire_st
 /* The identity block to send with `m`'s current claim (alive, or leave when `m` left). For this
  * node it signs a claim that changed first. Returns false when there is none to send. */
 bool ident_claim(struct rumor_node *n, const struct member *m, wire_ident *out);
+
+/* ---- user events and queries (docs/protocol.md section 12.1) ---- */
+
+/* This node's signatures over a user event, a query it asks, a response it sends `asker`. */
+void ident_event_sign(struct rumor_node *n, uint64_t ltime, wire_str name, wire_str payload,
+                      uint8_t *sig);
+void ident_query_sign(struct rumor_node *n, uint64_t ltime, uint32_t id, const rumor_addr *addr,
+                      uint8_t flags, uint32_t timeout_ms, wire_str rest, uint8_t *sig);
+void ident_resp_sign(struct rumor_node *n, wire_str asker, uint64_t ltime, uint32_t id,
+                     uint8_t flags, wire_str payload, uint8_t *sig);
+/* Checks a received USER_EVENT, QUERY, or QUERY_RESP answering one of ours, against its
+ * signer's key (origin, asker, responder); refusals are counted. IDENT_OK when identities are
+ * off. */
+ident_verdict ident_msg_check(struct rumor_node *n, const wire_msg *m);
 
 /* ---- key-value state ---- */
 

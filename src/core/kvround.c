@@ -439,10 +439,14 @@ void kvnode_tick(rumor_node *n, uint64_t now)
     if (now < standalone_at(n))
         return;
     member *peer;
-    if (members_live(&n->mem) > 1 && gossip_pick(n, &peer, 1, NULL, false, now) == 1 &&
-        node_pkt_begin(n, &peer->addr, node_dest(n, peer))) {
-        put_sum(n, node_pkt(n), now);
-        node_pkt_end(n, true);
+    if (members_live(&n->mem) > 1 && gossip_pick(n, &peer, 1, NULL, false, now) == 1) {
+        uint64_t dest = node_dest(n, peer);
+        if (!node_dest_ready(n, dest)) {
+            (void)node_epoch_notice(n, &peer->addr, dest); /* learn its epoch first (3.1.4) */
+        } else if (node_pkt_begin(n, &peer->addr, dest)) {
+            put_sum(n, node_pkt(n), now);
+            node_pkt_end(n, true);
+        }
     }
     n->next_kv_sync = now + n->s.kv_sync_interval_ms;
 }

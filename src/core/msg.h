@@ -29,6 +29,7 @@ typedef struct msg_seen {
     uint32_t len;
     uint8_t *id;   /* identity bytes: what makes two messages at one time the same message */
     uint64_t hash; /* of the Lamport time and the identity, for msg_window_sum() */
+    bool sig;      /* its origin's signature (WIRE_SIG_BYTES) follows the identity in `id` */
 } msg_seen;
 
 typedef struct msg_slot {
@@ -57,6 +58,14 @@ void msg_window_free(msg_window *w, const rumor_allocator *a);
  * seen or is stale against `clock` (which has witnessed `ltime` already). */
 msg_admit msg_window_admit(msg_window *w, const rumor_allocator *a, uint64_t clock, uint64_t ltime,
                            const wire_str *parts, size_t nparts);
+/* The same, keeping the message's signature (NULL: none) with it for forwarding. */
+msg_admit msg_window_admit_sig(msg_window *w, const rumor_allocator *a, uint64_t clock,
+                               uint64_t ltime, const wire_str *parts, size_t nparts,
+                               const uint8_t *sig);
+/* What msg_window_admit would say (new, seen, stale), recording nothing: a message is checked
+ * (its signature verified) only when it would be new. */
+msg_admit msg_window_peek(const msg_window *w, uint64_t clock, uint64_t ltime,
+                          const wire_str *parts, size_t nparts);
 /* The first Lamport time that is not stale against `clock`. */
 uint64_t msg_window_low(const msg_window *w, uint64_t clock);
 /* An order-independent sum over the messages held that are not stale against `clock`: equal on
@@ -117,6 +126,8 @@ typedef struct qin {
     uint64_t to_id; /* the asker's seal id (node_dest_name) */
     bool responded;
     bool local; /* we asked it ourselves: answers go straight to our qout */
+    uint8_t asker_len;
+    char asker[RUMOR_NAME_MAX]; /* its name: a signed response names whom it answers */
 } qin;
 
 typedef struct msg_state {

@@ -31,6 +31,14 @@ bool msg_settings_valid(const rumor_settings *s)
     /* Every message must fit one datagram (with the sealed envelope when there are keys), or it
      * could never be sent. */
     uint64_t pkt = s->packet_bytes_max - (s->nkeys ? SEAL_DGRAM_OVERHEAD : 0u);
+    if (s->identity) {
+        /* The signature trailer, and the cluster's own label rather than the longest one (every
+         * member shares it): the defaults fit with both sealing and identities. */
+        size_t label = s->cluster_label ? strnlen(s->cluster_label, RUMOR_LABEL_MAX + 1) : 0;
+        if (label > RUMOR_LABEL_MAX)
+            return false;
+        pkt = pkt - (1u + WIRE_SIG_BYTES) + (RUMOR_LABEL_MAX - label);
+    }
     return s->event_bytes_max >= 1 && s->event_bytes_max + MSG_EVENT_OVERHEAD <= pkt &&
            s->query_bytes_max >= 16 && s->query_bytes_max + MSG_QUERY_OVERHEAD <= pkt &&
            (uint64_t)s->query_response_bytes_max + MSG_RESP_OVERHEAD <= pkt &&
@@ -120,7 +128,10 @@ bool msg_spread(rumor_node *n, const buf_writer *w, uint64_t now)
     for (size_t i = 0; i < nt; i++) {
         if (n->from && rumor_addr_equal(&targets[i]->addr, n->from))
             continue; /* it came from there */
-        if (!node_pkt_begin(n, &targets[i]->addr, node_dest(n, targets[i])))
+        uint64_t dest = node_dest(n, targets[i]);
+        if (!node_dest_ready(n, dest))
+            continue; /* it would be refused (stale_epoch); gossip rounds will carry it */
+        if (!node_pkt_begin(n, &targets[i]->addr, dest))
             break;
         buf_put_bytes(node_pkt(n), w->p, w->len);
         node_pkt_end(n, false);
@@ -160,9 +171,11 @@ static bool put_remembered(buf_writer *w, uint64_t ltime, const msg_seen *it, si
     wire_str origin = wire_str_of(p + 1, olen), name = wire_str_of(p + 2 + olen, nlen);
     wire_str payload = wire_str_of(p + 2 + olen + nlen, it->len - 2u - olen - nlen);
     /* type, length, time, and the three length prefixes bound the overhead */
-    if (it->len + 1u + 3u + 10u + 3u * 3u > room)
+    size_t sig = it->sig ? 1u + WIRE_SIG_BYTES : 0u;
+    if (it->len + 1u + 3u + 10u + 3u * 3u + sig > room)
         return false;
-    wire_put_user_event(w, ltime, origin, name, payload);
+    /* With the origin's signature it was stored with: the receiver checks it as any other. */
+    wire_put_user_event_sig(w, ltime, origin, name, payload, it->sig ? it->id + it->len : NULL);
     return true;
 }
 
@@ -192,11 +205,14 @@ size_t msg_put_events(rumor_node *n, buf_writer *w, bool reply, size_t room)
 /* What makes two user events at one Lamport time the same event: origin, name and payload
  * (each length-prefixed, so that no two triples concatenate alike). */
 static msg_admit admit_event(rumor_node *n, uint64_t ltime, wire_str origin, wire_str name,
-                             wire_str payload)
+                             wire_str payload, const uint8_t *sig, bool peek)
 {
     uint8_t olen = (uint8_t)origin.len, nlen = (uint8_t)name.len;
     wire_str parts[5] = {wire_str_of(&olen, 1), origin, wire_str_of(&nlen, 1), name, payload};
-    return msg_window_admit(&n->msg.events, &n->alloc, n->msg.event_clock, ltime, parts, 5);
+    if (peek)
+        return msg_window_peek(&n->msg.events, n->msg.event_clock, ltime, parts, 5);
+    return msg_window_admit_sig(&n->msg.events, &n->alloc, n->msg.event_clock, ltime, parts, 5,
+                                sig);
 }
 
 /* Delivers a new user event to the host. */
@@ -222,8 +238,26 @@ void msg_on_user_event(rumor_node *n, const wire_msg *m, uint64_t now)
         node_drop(n, RUMOR_DROP_OVERSIZE);
         return;
     }
+    const uint8_t *sig = wire_msg_sig(m);
+    /* With identities, an event is checked against its origin's key the first time it is seen
+     * (a duplicate or stale copy is not verified again), before its time may move our clock,
+     * before it is remembered, relayed or delivered: a relay cannot make one in another's name. */
+    if (n->ident) {
+        switch (admit_event(n, lt, origin, name, payload, NULL, true)) {
+        case MSG_STALE:
+            n->st.user_events_stale++;
+            node_drop(n, RUMOR_DROP_STALE);
+            return;
+        case MSG_DUP:
+            return;
+        default:
+            break;
+        }
+        if (ident_msg_check(n, m) != IDENT_OK)
+            return;
+    }
     msg_witness(&n->msg.event_clock, lt);
-    switch (admit_event(n, lt, origin, name, payload)) {
+    switch (admit_event(n, lt, origin, name, payload, sig, false)) {
     case MSG_NEW:
         break;
     case MSG_STALE:
@@ -247,7 +281,7 @@ void msg_on_user_event(rumor_node *n, const wire_msg *m, uint64_t now)
     uint8_t tmp[RUMOR_PACKET_MAX];
     buf_writer w;
     buf_writer_init_fixed(&w, tmp, sizeof(tmp));
-    wire_put_user_event(&w, lt, origin, name, payload);
+    wire_put_user_event_sig(&w, lt, origin, name, payload, sig);
     msg_spread(n, &w, now);
     deliver_event(n, lt, origin, name, payload);
 }
@@ -267,12 +301,18 @@ int rumor_node_event(rumor_node *n, const char *name, const void *payload, size_
     uint64_t lt = g->event_clock;
     wire_str origin = node_self_name(n), nm = wire_str_of(name, name_len);
     wire_str pl = wire_str_of(payload, len);
-    if (admit_event(n, lt, origin, nm, pl) != MSG_NEW)
+    uint8_t sigb[WIRE_SIG_BYTES];
+    const uint8_t *sig = NULL;
+    if (n->ident) {
+        ident_event_sign(n, lt, nm, pl, sigb);
+        sig = sigb;
+    }
+    if (admit_event(n, lt, origin, nm, pl, sig, false) != MSG_NEW)
         return RUMOR_ERR_NOMEM; /* a fresh time is never stale nor seen: only memory fails */
     uint8_t tmp[RUMOR_PACKET_MAX];
     buf_writer w;
     buf_writer_init_fixed(&w, tmp, sizeof(tmp));
-    wire_put_user_event(&w, lt, origin, nm, pl);
+    wire_put_user_event_sig(&w, lt, origin, nm, pl, sig);
     if (!msg_spread(n, &w, now)) {
         msg_window_unadmit(&g->events, &n->alloc, lt);
         return RUMOR_ERR_NOMEM;

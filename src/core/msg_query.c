@@ -339,6 +339,10 @@ void msg_on_query_resp(rumor_node *n, const wire_msg *m, uint64_t now)
         node_drop(n, RUMOR_DROP_STALE);
         return;
     }
+    /* With identities, only the responder it names can have made it (repeats of one response
+     * are answered by the verification cache). */
+    if (ident_msg_check(n, m) != IDENT_OK)
+        return;
     take_answer(n, q, m->u.query_resp.from, ack, m->u.query_resp.payload);
 }
 
@@ -366,7 +370,15 @@ static bool send_resp(rumor_node *n, const qin *in, uint8_t flags, wire_str payl
 {
     if (!node_pkt_begin(n, &in->to, in->to_id))
         return false;
-    wire_put_query_resp(node_pkt(n), in->ltime, in->wire_id, node_self_name(n), flags, payload);
+    uint8_t sigb[WIRE_SIG_BYTES];
+    const uint8_t *sig = NULL;
+    if (n->ident) {
+        ident_resp_sign(n, wire_str_of(in->asker, in->asker_len), in->ltime, in->wire_id, flags,
+                        payload, sigb);
+        sig = sigb;
+    }
+    wire_put_query_resp_sig(node_pkt(n), in->ltime, in->wire_id, node_self_name(n), flags, payload,
+                            sig);
     node_pkt_end(n, true);
     return true;
 }
@@ -402,10 +414,18 @@ static void serve(rumor_node *n, const qask *a, wire_str name, wire_str payload,
     }
     g->in = arr;
     qin *in = &g->in[g->nin++];
-    *in = (qin){g->next_in_id++, a->ltime,
-                a->wire_id,      now + a->timeout_ms,
-                a->addr,         node_dest_name(n, a->origin),
-                false,           local};
+    *in = (qin){g->next_in_id++,
+                a->ltime,
+                a->wire_id,
+                now + a->timeout_ms,
+                a->addr,
+                node_dest_name(n, a->origin),
+                false,
+                local,
+                0,
+                {0}};
+    in->asker_len = (uint8_t)a->origin.len; /* names are at most RUMOR_NAME_MAX bytes */
+    memcpy(in->asker, a->origin.p, a->origin.len);
     if (a->flags & WIRE_Q_ACK) {
         qout *q = local ? out_find(n, a->ltime, a->wire_id) : NULL;
         if (q)
@@ -431,11 +451,13 @@ static void serve(rumor_node *n, const qask *a, wire_str name, wire_str payload,
 }
 
 /* What makes two queries at one Lamport time the same query: asker and id. */
-static msg_admit admit_query(rumor_node *n, uint64_t ltime, wire_str origin, uint32_t id)
+static msg_admit admit_query(rumor_node *n, uint64_t ltime, wire_str origin, uint32_t id, bool peek)
 {
     uint8_t olen = (uint8_t)origin.len;
     uint8_t idb[4] = {(uint8_t)(id >> 24), (uint8_t)(id >> 16), (uint8_t)(id >> 8), (uint8_t)id};
     wire_str parts[3] = {wire_str_of(&olen, 1), origin, wire_str_of(idb, 4)};
+    if (peek)
+        return msg_window_peek(&n->msg.queries, n->msg.query_clock, ltime, parts, 3);
     return msg_window_admit(&n->msg.queries, &n->alloc, n->msg.query_clock, ltime, parts, 3);
 }
 
@@ -450,8 +472,20 @@ void msg_on_query(rumor_node *n, const wire_msg *m, uint64_t now)
         node_drop(n, RUMOR_DROP_OVERSIZE);
         return;
     }
+    /* With identities: checked against the asker's key at first sight, before anything else
+     * (as user events are): a relay cannot ask in another's name, nor redirect the answers. */
+    if (n->ident) {
+        msg_admit seen = admit_query(n, a.ltime, a.origin, a.wire_id, true);
+        if (seen == MSG_STALE) {
+            n->st.queries_stale++;
+            node_drop(n, RUMOR_DROP_STALE);
+            return;
+        }
+        if (seen == MSG_DUP || ident_msg_check(n, m) != IDENT_OK)
+            return;
+    }
     msg_witness(&n->msg.query_clock, a.ltime);
-    switch (admit_query(n, a.ltime, a.origin, a.wire_id)) {
+    switch (admit_query(n, a.ltime, a.origin, a.wire_id, false)) {
     case MSG_NEW:
         break;
     case MSG_STALE:
@@ -472,8 +506,8 @@ void msg_on_query(rumor_node *n, const wire_msg *m, uint64_t now)
         uint8_t tmp[RUMOR_PACKET_MAX];
         buf_writer w;
         buf_writer_init_fixed(&w, tmp, sizeof(tmp));
-        wire_put_query(&w, a.ltime, a.wire_id, a.origin, &a.addr, a.flags, a.timeout_ms,
-                       m->u.query.rest);
+        wire_put_query_sig(&w, a.ltime, a.wire_id, a.origin, &a.addr, a.flags, a.timeout_ms,
+                           m->u.query.rest, wire_msg_sig(m));
         msg_spread(n, &w, now);
     }
     if (self_matches(n, &q))
@@ -505,8 +539,15 @@ static bool put_query(rumor_node *n, buf_writer *w, const qout *q, uint32_t time
     wire_put_query_rest(&r, f->nodes, f->nnodes, f->keys, f->values, f->ntags, name, payload);
     if (r.failed || r.len != rest_len)
         return false;
-    wire_put_query(w, q->ltime, q->wire_id, node_self_name(n), &n->s.addr, q->ack ? WIRE_Q_ACK : 0,
-                   timeout, wire_str_of(rest, rest_len));
+    uint8_t flags = q->ack ? WIRE_Q_ACK : 0, sigb[WIRE_SIG_BYTES];
+    const uint8_t *sig = NULL;
+    if (n->ident) {
+        ident_query_sign(n, q->ltime, q->wire_id, &n->s.addr, flags, timeout,
+                         wire_str_of(rest, rest_len), sigb);
+        sig = sigb;
+    }
+    wire_put_query_sig(w, q->ltime, q->wire_id, node_self_name(n), &n->s.addr, flags, timeout,
+                       wire_str_of(rest, rest_len), sig);
     return !w->failed;
 }
 
@@ -529,7 +570,7 @@ static int ask(rumor_node *n, qout *q, const qfilter *f, wire_str name, wire_str
         q->resend_every = timeout / 4;
         q->resend_at = n->now + q->resend_every;
     }
-    if (admit_query(n, q->ltime, node_self_name(n), q->wire_id) != MSG_NEW)
+    if (admit_query(n, q->ltime, node_self_name(n), q->wire_id, false) != MSG_NEW)
         return RUMOR_ERR_NOMEM; /* a fresh time is never stale nor seen: only memory fails */
     if (!msg_spread(n, &w, n->now)) {
         msg_window_unadmit(&g->queries, &n->alloc, q->ltime);

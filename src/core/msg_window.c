@@ -75,8 +75,32 @@ static bool same(const msg_seen *it, const wire_str *parts, size_t nparts, size_
     return true;
 }
 
+msg_admit msg_window_peek(const msg_window *w, uint64_t clock, uint64_t ltime,
+                          const wire_str *parts, size_t nparts)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < nparts; i++)
+        len += parts[i].len;
+    if (ltime < msg_window_low(w, clock))
+        return MSG_STALE;
+    const msg_slot *s = &w->slots[ltime % w->size];
+    if (!s->n || s->ltime != ltime)
+        return MSG_NEW;
+    for (size_t i = 0; i < s->n; i++)
+        if (same(&s->items[i], parts, nparts, len))
+            return MSG_DUP;
+    return MSG_NEW;
+}
+
 msg_admit msg_window_admit(msg_window *w, const rumor_allocator *a, uint64_t clock, uint64_t ltime,
                            const wire_str *parts, size_t nparts)
+{
+    return msg_window_admit_sig(w, a, clock, ltime, parts, nparts, NULL);
+}
+
+msg_admit msg_window_admit_sig(msg_window *w, const rumor_allocator *a, uint64_t clock,
+                               uint64_t ltime, const wire_str *parts, size_t nparts,
+                               const uint8_t *sig)
 {
     size_t len = 0;
     for (size_t i = 0; i < nparts; i++)
@@ -97,17 +121,21 @@ msg_admit msg_window_admit(msg_window *w, const rumor_allocator *a, uint64_t clo
     if (!rgrow(a, &items, &s->cap, s->n + 1, sizeof(msg_seen)))
         return MSG_FULL;
     s->items = items;
-    uint8_t *copy = ralloc(a, len ? len : 1);
+    size_t alloc = len + (sig ? WIRE_SIG_BYTES : 0u);
+    uint8_t *copy = ralloc(a, alloc ? alloc : 1);
     if (!copy)
         return MSG_FULL;
     for (size_t i = 0, off = 0; i < nparts; off += parts[i].len, i++)
         if (parts[i].len)
             memcpy(copy + off, parts[i].p, parts[i].len);
+    if (sig)
+        memcpy(copy + len, sig, WIRE_SIG_BYTES);
     uint8_t lt[8];
     for (int i = 0; i < 8; i++)
         lt[i] = (uint8_t)(ltime >> (56 - 8 * i));
     s->items[s->n].id = copy;
     s->items[s->n].len = (uint32_t)len;
+    s->items[s->n].sig = sig != NULL;
     s->items[s->n].hash = hash_mix64(hash_fnv64(hash_fnv64(HASH_FNV64_INIT, lt, 8), copy, len));
     s->n++;
     w->bytes += len;

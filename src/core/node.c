@@ -219,6 +219,43 @@ uint64_t node_dest_name(const rumor_node *n, wire_str name)
     return seal_sending(&n->seal) ? seal_id(name.p, name.len) : 0;
 }
 
+bool node_dest_ready(const rumor_node *n, uint64_t dest)
+{
+    return !seal_sending(&n->seal) || seal_peer_epoch(&n->seal, dest) != 0;
+}
+
+bool node_epoch_notice(rumor_node *n, const rumor_addr *to, uint64_t dest)
+{
+    wire_ident id;
+    member *self = n->self;
+    if (n->leaving || self->state != RUMOR_MEMBER_ALIVE || (!ident_claim(n, self, &id) && n->ident))
+        return false;
+    if (!node_pkt_begin(n, to, dest))
+        return false;
+    size_t mlen;
+    const uint8_t *meta = members_meta(&n->mem, self, &mlen);
+    wire_put_alive_ident(node_pkt(n), self->incarnation, node_self_name(n), &self->addr,
+                         wire_str_of(meta, mlen), &id);
+    node_pkt_end(n, true);
+    return true;
+}
+
+void node_catch_up(rumor_node *n, const rumor_addr *to, uint64_t dest)
+{
+    if (!bcast_count(&n->bq) || !node_pkt_begin(n, to, dest))
+        return;
+    size_t used = n->dout.len - n->cur_start;
+    size_t added = n->cur_ready && used < n->pkt_max
+                       ? bcast_fill(&n->bq, &n->dout, n->pkt_max - used, node_retransmit_limit(n))
+                       : 0;
+    if (added == 0) {
+        node_pkt_abort(n);
+        return;
+    }
+    n->st.messages_out += added - 1; /* node_pkt_end counts one */
+    node_pkt_end(n, false);
+}
+
 bool node_pkt_begin(rumor_node *n, const rumor_addr *to, uint64_t dest)
 {
     /* Every datagram already drained may be overwritten: reset the arena when it is empty. */
@@ -240,10 +277,16 @@ bool node_pkt_begin(rumor_node *n, const rumor_addr *to, uint64_t dest)
     n->cur_to = *to;
     bool seal = seal_sending(&n->seal);
     wire_put_header(&n->dout, n->label, n->label_len, seal ? WIRE_FLAG_SEALED : 0);
+    n->cur_ready = true;
     if (seal) {
-        seal_inner in = {.kind = SEAL_KIND_DGRAM, .dest = dest};
+        /* dest 0 answers a plaintext packet while migrating: there is no epoch to name. */
+        uint64_t de = dest ? seal_peer_epoch(&n->seal, dest) : 0;
+        seal_inner in = {.kind = SEAL_KIND_DGRAM, .dest = dest, .dest_epoch = de};
         n->cur_env = seal_put_inner(&n->seal, &n->dout, &in);
         n->cur_cipher = seal_cipher_to(&n->seal, dest);
+        n->cur_ready = de != 0;
+        if (dest && !de)
+            seal_hold(&n->seal, &n->alloc, dest, n->now);
     }
     return true;
 }
@@ -261,7 +304,9 @@ bool node_pkt_empty(const rumor_node *n)
 void node_pkt_end(rumor_node *n, bool piggyback)
 {
     size_t used = n->dout.len - n->cur_start;
-    if (piggyback && used < n->pkt_max)
+    /* News for a recipient whose epoch we do not know would be refused (stale_epoch): it waits
+     * in the queue for a datagram that can carry it. */
+    if (piggyback && used < n->pkt_max && n->cur_ready)
         n->st.messages_out +=
             bcast_fill(&n->bq, &n->dout, n->pkt_max - used, node_retransmit_limit(n));
     if (seal_sending(&n->seal) &&

@@ -184,6 +184,7 @@ struct rumor_node {
     size_t cur_start;   /* packet being built */
     size_t cur_env;     /* its sealed envelope (when sealing) */
     uint8_t cur_cipher; /* and the cipher it is sealed with (SEAL_CIPHER_*) */
+    bool cur_ready;     /* its recipient's epoch is known (or not sealing): news may ride along */
     rumor_addr cur_to;
     size_t pkt_head; /* bytes of a datagram before its first message */
     size_t pkt_max;  /* bytes a datagram may fill before sealing adds its tag */
@@ -239,6 +240,15 @@ bool node_pkt_empty(const rumor_node *n);
 uint64_t node_dest(const rumor_node *n, const member *m);
 uint64_t node_dest_name(const rumor_node *n, wire_str name);
 buf_writer *node_pkt(rumor_node *n);
+/* True when a datagram to seal id `dest` would be taken in full: this node does not seal, or it
+ * knows the recipient's current epoch (docs/protocol.md section 3.1.4). */
+bool node_dest_ready(const rumor_node *n, uint64_t dest);
+/* Sends `dest` our own ALIVE (and news, when its epoch is known), so that it learns our epoch:
+ * the hello to a member whose epoch we do not know, and the notice answering a datagram that
+ * named an earlier life of ours. Returns false when nothing was sent. */
+bool node_epoch_notice(rumor_node *n, const rumor_addr *to, uint64_t dest);
+/* Sends `dest` a datagram of queued news, if there is any (nothing is sent otherwise). */
+void node_catch_up(rumor_node *n, const rumor_addr *to, uint64_t dest);
 uint32_t node_retransmit_limit(const rumor_node *n);
 uint32_t node_scale(const rumor_node *n, uint32_t ms);
 wire_str node_self_name(const rumor_node *n);

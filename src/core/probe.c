@@ -70,8 +70,9 @@ static void send_ping(rumor_node *n, const member *target, uint32_t seq, uint64_
     buf_writer *w = node_pkt(n);
     wire_str tname = wire_str_of(member_name(target), target->name_len);
     wire_put_ping(w, seq, tname, node_self_name(n));
-    /* Lifeguard's buddy system: tell a suspect directly so it can refute at once. */
-    if (target->state == RUMOR_MEMBER_SUSPECT) {
+    /* Lifeguard's buddy system: tell a suspect directly so it can refute at once. (Not to a
+     * member whose epoch we do not know: it would refuse all but the PING, section 3.1.4.) */
+    if (target->state == RUMOR_MEMBER_SUSPECT && n->cur_ready) {
         uint8_t sig[WIRE_SIG_BYTES];
         if (n->ident)
             ident_accuse_sign(n, WIRE_SUSPECT, target->incarnation, tname, sig);
@@ -79,7 +80,8 @@ static void send_ping(rumor_node *n, const member *target, uint32_t seq, uint64_
                               n->ident ? sig : NULL);
     }
     /* Key-value anti-entropy starts on the ping: the target is a random member anyway. */
-    kvnode_piggyback(n, w, now);
+    if (n->cur_ready)
+        kvnode_piggyback(n, w, now);
     node_pkt_end(n, true);
 }
 

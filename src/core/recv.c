@@ -173,9 +173,11 @@ void recv_apply(rumor_node *n, const rumor_addr *from, const wire_msg *m, uint64
  * A sealed datagram: it must open under a key of the keyring, be a datagram (not a stream frame
  * moved over), name this node as its recipient (so a copy re-sent to another member fails), and
  * carry a counter its sender's replay window has not seen. The window is only updated once
- * every message decoded, so a rejected packet leaves no trace.
+ * every message decoded, so a rejected packet leaves no trace. recv_packet then takes it in full
+ * only when it also names this life's epoch.
  */
-static int open_datagram(rumor_node *n, const uint8_t *data, size_t len, size_t hdr, seal_inner *in)
+static int open_datagram(rumor_node *n, const uint8_t *data, size_t len, size_t hdr, seal_inner *in,
+                         bool *held)
 {
     uint8_t *out = seal_scratch(&n->seal, &n->alloc, len);
     if (!out)
@@ -198,7 +200,7 @@ static int open_datagram(rumor_node *n, const uint8_t *data, size_t len, size_t 
         return recv_reject(n, wire_drop_of(rc));
     int count = recv_msgs(n, body, blen, false, false);
     if (count >= 0) {
-        replay_mark(&n->seal, &n->alloc, in->sender, in->epoch, in->counter, n->now);
+        *held = replay_mark(&n->seal, &n->alloc, in->sender, in->epoch, in->counter, n->now);
         seal_learn(&n->seal, in->sender, in->aes);
     }
     return count;
@@ -213,18 +215,49 @@ int recv_packet(rumor_node *n, const rumor_addr *from, const uint8_t *data, size
         return hdr;
     int count;
     uint64_t from_id = 0;
+    bool stale_epoch = false, held = false;
     if (h.flags & WIRE_FLAG_SEALED) {
         seal_inner in;
-        count = open_datagram(n, data, len, (size_t)hdr, &in);
+        count = open_datagram(n, data, len, (size_t)hdr, &in, &held);
         from_id = in.sender;
+        /* dest 0 (a migrating node's answer to plaintext) is only taken by a node that accepts
+         * plaintext, replays included, anyway. */
+        stale_epoch = in.dest != 0 && in.dest_epoch != n->seal.epoch;
     } else {
         count = recv_msgs(n, data + hdr, len - (size_t)hdr, false, false);
     }
     if (count < 0)
         return count;
     n->from_id = from_id;
-    for (int i = 0; i < count; i++)
-        recv_apply(n, from, &n->msgs[i], now);
+    if (stale_epoch) {
+        /* Addressed to an earlier life of ours, or by a sender that has not heard from this one
+         * yet: it may have been captured before we restarted (section 3.1.4). Only what is
+         * harmless to take twice and needed for liveness is applied. */
+        n->st.stale_epoch_in++;
+        size_t unanswered = 0;
+        for (int i = 0; i < count; i++) {
+            const wire_msg *m = &n->msgs[i];
+            if (m->type == WIRE_PING || m->type == WIRE_PING_REQ) {
+                recv_apply(n, from, m, now);
+                continue;
+            }
+            unanswered++;
+            /* The sender's own ALIVE is its hello (it does not know our epoch yet): ignored
+             * like the rest, but not counted as a drop. */
+            if (m->type != WIRE_ALIVE || seal_id(m->u.alive.name.p, m->u.alive.name.len) != from_id)
+                node_drop(n, RUMOR_DROP_STALE_EPOCH);
+        }
+        /* Tell the sender our epoch now, so that its next news gets through. */
+        if (unanswered && seal_notice_due(&n->seal, from_id, now, n->s.probe_interval_ms))
+            (void)node_epoch_notice(n, from, from_id);
+    } else {
+        for (int i = 0; i < count; i++)
+            recv_apply(n, from, &n->msgs[i], now);
+    }
+    /* Its epoch is known now: the news we held back from it goes at once, before the queue
+     * spends it on others. */
+    if (held)
+        node_catch_up(n, from, from_id);
     n->from_id = 0;
     return RUMOR_OK;
 }

@@ -290,6 +290,7 @@ size_t seal_put_inner(seal_state *s, buf_writer *w, const seal_inner *in)
     buf_put_u64be(w, s->self_id);
     if (in->kind == SEAL_KIND_DGRAM) {
         buf_put_u64be(w, in->dest);
+        buf_put_u64be(w, in->dest_epoch);
     } else {
         buf_put_bytes(w, in->opener, SEAL_TOKEN_BYTES);
         buf_put_bytes(w, in->acceptor, SEAL_TOKEN_BYTES);
@@ -336,7 +337,7 @@ static bool get_inner(buf_reader *r, seal_inner *in)
     in->kind = flags & SEAL_KIND_MASK;
     in->aes = (flags & SEAL_INNER_AES) != 0;
     if (in->kind == SEAL_KIND_DGRAM) {
-        if (!buf_get_u64be(r, &in->dest))
+        if (!buf_get_u64be(r, &in->dest) || !buf_get_u64be(r, &in->dest_epoch))
             return false;
     } else if (in->kind == SEAL_KIND_OPENER || in->kind == SEAL_KIND_ACCEPTOR) {
         if (!buf_get_bytes(r, SEAL_TOKEN_BYTES, &p))
@@ -518,12 +519,12 @@ int replay_check(const seal_state *s, uint64_t sender, uint64_t epoch, uint64_t 
     return (w->bits[(counter >> 6) % REPLAY_BLOCKS] & bit) ? DROP(RUMOR_DROP_REPLAYED) : 0;
 }
 
-void replay_mark(seal_state *s, const rumor_allocator *a, uint64_t sender, uint64_t epoch,
+bool replay_mark(seal_state *s, const rumor_allocator *a, uint64_t sender, uint64_t epoch,
                  uint64_t counter, uint64_t now)
 {
     replay_win *w = win_find(s, sender);
     if (!w && !(w = win_add(s, a, sender)))
-        return;
+        return false;
     if (epoch != w->epoch) { /* new, or the sender restarted: its old life is closed */
         memset(w->bits, 0, sizeof(w->bits));
         w->epoch = epoch;
@@ -538,6 +539,62 @@ void replay_mark(seal_state *s, const rumor_allocator *a, uint64_t sender, uint6
     }
     w->bits[(counter >> 6) % REPLAY_BLOCKS] |= 1ull << (counter & 63);
     w->last_ms = now;
+    w->doubt = false;
+    bool held = w->held;
+    w->held = false;
+    return held;
+}
+
+uint64_t seal_peer_epoch(const seal_state *s, uint64_t sender)
+{
+    const replay_win *w = win_find(s, sender);
+    return w && !w->doubt ? w->epoch : 0;
+}
+
+void seal_hold(seal_state *s, const rumor_allocator *a, uint64_t dest, uint64_t now)
+{
+    replay_win *w = win_find(s, dest);
+    if (!w) {
+        /* Epoch 0: never named, and any epoch of the sender's is newer. */
+        if (!(w = win_add(s, a, dest)))
+            return;
+        w->last_ms = now;
+    }
+    w->held = true;
+}
+
+void seal_doubt_epoch(seal_state *s, uint64_t sender)
+{
+    replay_win *w = win_find(s, sender);
+    if (w)
+        w->doubt = true;
+}
+
+void seal_learn_epoch(seal_state *s, const rumor_allocator *a, uint64_t sender, uint64_t epoch,
+                      uint64_t now)
+{
+    replay_win *w = win_find(s, sender);
+    if (w && epoch <= w->epoch) {
+        if (epoch == w->epoch)
+            w->doubt = false;
+        return;
+    }
+    if (!w && !(w = win_add(s, a, sender)))
+        return;
+    w->doubt = false;
+    memset(w->bits, 0, sizeof(w->bits));
+    w->epoch = epoch;
+    w->top = 0;
+    w->last_ms = now;
+}
+
+bool seal_notice_due(seal_state *s, uint64_t sender, uint64_t now, uint64_t gap_ms)
+{
+    replay_win *w = win_find(s, sender);
+    if (!w || (w->notice_ms && now < w->notice_ms + gap_ms))
+        return false;
+    w->notice_ms = now ? now : 1;
+    return true;
 }
 
 uint8_t seal_cipher_to(const seal_state *s, uint64_t dest)

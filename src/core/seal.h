@@ -26,9 +26,10 @@
 #define SEAL_TOKEN_BYTES  16 /* a stream side's freshness token */
 /* Clear bytes between the packet header and the ciphertext: key id and nonce. */
 #define SEAL_ENV_BYTES (SEAL_KEY_ID_BYTES + SEAL_NONCE_BYTES)
-/* Sealed inner headers: flags, epoch, sender id, then the datagram's recipient id or the stream
- * binding (both tokens and the frame number), then an empty extension area (one byte). */
-#define SEAL_INNER_DGRAM  (1u + 8u + 8u + 8u + 1u)
+/* Sealed inner headers: flags, epoch, sender id, then the datagram's recipient id and recipient
+ * epoch or the stream binding (both tokens and the frame number), then an empty extension area
+ * (one byte). */
+#define SEAL_INNER_DGRAM  (1u + 8u + 8u + 8u + 8u + 1u)
 #define SEAL_INNER_STREAM (1u + 8u + 8u + 2u * SEAL_TOKEN_BYTES + 4u + 1u)
 /* What sealing adds to a datagram or a stream frame beyond the plaintext packet. */
 #define SEAL_DGRAM_OVERHEAD (SEAL_ENV_BYTES + SEAL_INNER_DGRAM + SEAL_TAG_BYTES)
@@ -73,6 +74,9 @@ typedef struct replay_win {
     uint64_t epoch;
     uint64_t top; /* highest counter accepted in `epoch` */
     uint64_t last_ms;
+    uint64_t notice_ms; /* when we last told it our epoch after a stale-epoch datagram; 0: never */
+    bool doubt;         /* it may have restarted since `epoch`: not named until heard from again */
+    bool held;          /* news was held back from it (epoch unknown): send it once we learn it */
     uint64_t bits[REPLAY_BLOCKS];
     bool aes; /* its latest accepted datagram said it opens AES-256-GCM */
 } replay_win;
@@ -109,8 +113,9 @@ typedef struct seal_inner {
     uint8_t kind;
     uint64_t epoch;
     uint64_t sender;
-    uint64_t dest;                      /* datagrams */
-    uint8_t opener[SEAL_TOKEN_BYTES];   /* stream frames */
+    uint64_t dest;                    /* datagrams */
+    uint64_t dest_epoch;              /* datagrams: the recipient's epoch as the sender knows it */
+    uint8_t opener[SEAL_TOKEN_BYTES]; /* stream frames */
     uint8_t acceptor[SEAL_TOKEN_BYTES]; /* stream frames; zero in the opener's hello */
     uint32_t seq;                       /* stream frames: number in its direction, from 0 */
     uint64_t counter;                   /* from the nonce */
@@ -177,10 +182,27 @@ int seal_open(seal_state *s, const uint8_t *p, size_t len, size_t hdr, uint8_t *
 uint8_t *seal_scratch(seal_state *s, const rumor_allocator *a, size_t len);
 
 /* Replay windows. check: 0, or -(RUMOR_DROP_REPLAYED + 1). mark: records an accepted counter
- * (creating the sender's window; the least recently used one goes when the table is full). */
+ * (creating the sender's window; the least recently used one goes when the table is full) and
+ * returns true when news had been held back from the sender (seal_hold), clearing that. */
 int replay_check(const seal_state *s, uint64_t sender, uint64_t epoch, uint64_t counter);
-void replay_mark(seal_state *s, const rumor_allocator *a, uint64_t sender, uint64_t epoch,
+bool replay_mark(seal_state *s, const rumor_allocator *a, uint64_t sender, uint64_t epoch,
                  uint64_t counter, uint64_t now);
+
+/* The epoch of `sender` as this node last learned it from the sender's own sealed datagrams or
+ * stream frames, or 0 when it holds none (never heard from it, or its window was evicted). */
+uint64_t seal_peer_epoch(const seal_state *s, uint64_t sender);
+/* Notes that a datagram to `dest` went without news because its epoch is unknown. */
+void seal_hold(seal_state *s, const rumor_allocator *a, uint64_t dest, uint64_t now);
+/* News says `sender` came back (a higher incarnation, a rejoin): its epoch may have changed, so
+ * it is not named (seal_peer_epoch 0) until its own next datagram or stream frame. */
+void seal_doubt_epoch(seal_state *s, uint64_t sender);
+/* Learns a sender's epoch from an authenticated stream frame: a larger epoch than the one held
+ * closes the older life's window, as a datagram of the new life would. */
+void seal_learn_epoch(seal_state *s, const rumor_allocator *a, uint64_t sender, uint64_t epoch,
+                      uint64_t now);
+/* True (and the time recorded) when `sender` may be sent an epoch notice now: at most one per
+ * `gap_ms` per sender, so replayed or misdirected traffic cannot make us send more than that. */
+bool seal_notice_due(seal_state *s, uint64_t sender, uint64_t now, uint64_t gap_ms);
 
 /* Keyring operations; see rumor.h. */
 int seal_key_install(seal_state *s, const uint8_t key[RUMOR_KEY_BYTES]);

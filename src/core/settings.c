@@ -167,7 +167,7 @@ const char *rumor_drop_reason_name(rumor_drop_reason r)
     static const char *const names[RUMOR_DROP_REASON_COUNT] = {
         "truncated",    "bad_magic", "bad_version", "bad_label", "malformed",  "oversize",
         "unknown_type", "encrypted", "not_for_us",  "stale",     "queue_full", "auth_failed",
-        "unknown_key",  "replayed",  "plaintext",   "identity"};
+        "unknown_key",  "replayed",  "plaintext",   "identity",  "stale_epoch"};
     return (unsigned)r < RUMOR_DROP_REASON_COUNT ? names[r] : "unknown";
 }
 

@@ -261,6 +261,17 @@ static bool same_meta(const rumor_node *n, const member *m, wire_str meta)
     return cur.len == meta.len && (meta.len == 0 || memcmp(cur.p, meta.p, meta.len) == 0);
 }
 
+/* A member back at a higher incarnation (or new to the table) may have restarted: until it speaks
+ * to us itself, our datagrams do not name the epoch we knew, so news waits for a hello's answer
+ * instead of being refused as stale_epoch (docs/protocol.md section 3.1.4). Not when the claim
+ * came from the member itself: its datagram just told us its current epoch. */
+static void doubt_epoch(rumor_node *n, const member *m)
+{
+    uint64_t id = node_dest(n, m);
+    if (id && id != n->from_id)
+        seal_doubt_epoch(&n->seal, id);
+}
+
 void state_alive_new(rumor_node *n, wire_str name, uint32_t inc, const rumor_addr *addr,
                      wire_str meta, bool quiet, const wire_ident *id, uint64_t now)
 {
@@ -279,6 +290,7 @@ void state_alive_new(rumor_node *n, wire_str name, uint32_t inc, const rumor_add
     m->addr = *addr;
     members_set_inc(&n->mem, m, inc);
     m->state_since = now;
+    doubt_epoch(n, m);
     ident_alive_keep(n, m, id);
     if (!quiet)
         state_broadcast_alive(n, m);
@@ -339,6 +351,7 @@ void state_alive(rumor_node *n, uint32_t inc, wire_str name, const rumor_addr *a
         return;
     m->addr = *addr;
     members_set_inc(&n->mem, m, inc);
+    doubt_epoch(n, m);
     suspicion_stop(n, m);
     ident_alive_keep(n, m, id);
     state_broadcast_alive(n, m);
@@ -452,7 +465,10 @@ static void left_self(rumor_node *n, uint32_t inc, uint64_t now)
     uint32_t k = n->s.gossip_nodes * 2 < 16 ? n->s.gossip_nodes * 2 : 16;
     size_t nt = gossip_pick(n, targets, k, NULL, false, now);
     for (size_t i = 0; i < nt; i++) {
-        if (!node_pkt_begin(n, &targets[i]->addr, node_dest(n, targets[i])))
+        uint64_t dest = node_dest(n, targets[i]);
+        if (!node_dest_ready(n, dest))
+            continue; /* it would be refused (stale_epoch); gossip carries the leave there */
+        if (!node_pkt_begin(n, &targets[i]->addr, dest))
             break;
         wire_put_accuse_ident(node_pkt(n), WIRE_LEFT, inc, node_self_name(n), wire_str_of(NULL, 0),
                               sig);

@@ -493,9 +493,33 @@ static bool sender_admitted(rumor_node *n, const wire_msg *m)
  * own rules above. */
 static void apply_news(rumor_node *n, const wire_msg *m, uint64_t now)
 {
-    if ((m->type >= WIRE_ALIVE && m->type <= WIRE_LEFT) || m->type == WIRE_KV_DELTA ||
-        m->type == WIRE_CLOCKS || m->type == WIRE_USER_EVENT)
+    /* With identities, clocks and user events wait for the frame's PUSHPULL: only an admitted
+     * sender's are taken (apply_clock_news). */
+    bool later = n->ident && (m->type == WIRE_CLOCKS || m->type == WIRE_USER_EVENT);
+    if (!later && ((m->type >= WIRE_ALIVE && m->type <= WIRE_LEFT) || m->type == WIRE_KV_DELTA ||
+                   m->type == WIRE_CLOCKS || m->type == WIRE_USER_EVENT))
         recv_apply(n, NULL, m, now);
+}
+
+/* With identities: the CLOCKS and USER_EVENTs of a frame whose PUSHPULL is `pp` (merged
+ * already), once its sender is known to be an admitted member. A node we did not admit (no
+ * certificate, a forged record) moves no Lamport clock and brings no events; each message it
+ * sent is counted as an identity drop. (Events are also checked one by one against their
+ * origins' keys.) */
+static void apply_clock_news(rumor_node *n, const wire_msg *pp, size_t count, uint64_t now)
+{
+    if (!n->ident)
+        return;
+    bool ok = sender_admitted(n, pp);
+    for (size_t i = 0; i < count; i++) {
+        const wire_msg *m = &n->msgs[i];
+        if (m->type != WIRE_CLOCKS && m->type != WIRE_USER_EVENT)
+            continue;
+        if (ok)
+            recv_apply(n, NULL, m, now);
+        else
+            node_drop(n, RUMOR_DROP_IDENTITY);
+    }
 }
 
 /* A push-pull request reached us, message `i` of the frame. Returns true while the stream stays
@@ -507,6 +531,7 @@ static bool on_pushpull_request(rumor_node *n, stream *s, size_t i, size_t count
     const wire_msg *kv = kv_all_in(n, i + 1, count);
     if (s->await_state) { /* step 3 of a digest exchange: the opener's full state */
         merge_state(n, m, now);
+        apply_clock_news(n, m, count, now);
         apply_kv(n, i + 1, count, now);
         if (sender_admitted(n, m))
             push_to_member(n, m->u.pushpull.sender, kv, now);
@@ -514,6 +539,7 @@ static bool on_pushpull_request(rumor_node *n, stream *s, size_t i, size_t count
     }
     if (!(m->u.pushpull.flags & WIRE_PP_DIGEST)) {
         merge_state(n, m, now); /* merge first: see the comment at the top of this file */
+        apply_clock_news(n, m, count, now);
         /* Deltas are signed by their origins (kvnode_on_delta checks), whoever relays them;
          * only the answer waits for the sender's admission. */
         apply_kv(n, i + 1, count, now);
@@ -521,6 +547,7 @@ static bool on_pushpull_request(rumor_node *n, stream *s, size_t i, size_t count
             send_state(n, s, WIRE_PP_REPLY, kv);
         return false;
     }
+    apply_clock_news(n, m, count, now);
     if (!sender_admitted(n, m))
         return false;
     if (m->u.pushpull.digest == n->mem.digest) {
@@ -569,11 +596,12 @@ static bool on_inbound_frame(rumor_node *n, stream *s, size_t count, uint64_t no
 /* The answer on a stream we opened. The stream is done afterwards. */
 static void on_reply_frame(rumor_node *n, stream *s, size_t count, uint64_t now)
 {
-    const wire_msg *kv = NULL;
+    const wire_msg *kv = NULL, *pp = NULL;
     bool merged = false;
     for (size_t i = 0; i < count; i++) {
         const wire_msg *m = &n->msgs[i];
         if (s->kind == STREAM_PP_OUT && m->type == WIRE_PUSHPULL) {
+            pp = m;
             n->st.pushpull_ms_total += now - s->started;
             if (m->u.pushpull.flags & WIRE_PP_DIGEST) {
                 n->st.pushpulls++;
@@ -592,6 +620,8 @@ static void on_reply_frame(rumor_node *n, stream *s, size_t count, uint64_t now)
             apply_news(n, m, now);
         }
     }
+    if (pp)
+        apply_clock_news(n, pp, count, now);
     if (!merged)
         return;
     if (s->digest_req)
@@ -675,6 +705,11 @@ static int on_frame(rumor_node *n, stream *s, uint8_t *p, size_t len, uint64_t n
         int rc = open_frame(n, s, p, len, (size_t)hdr, &in, &body, &blen);
         if (rc < 0)
             return rc;
+        /* A frame bound to a token of ours is fresh: its sender's epoch is current, and our
+         * datagrams can name it from now on (section 3.1.4). An opener's hello is not bound
+         * yet (it may be a recording), so it teaches nothing. */
+        if ((s->hello_done || s->kind != STREAM_IN) && in.sender != n->seal.self_id)
+            seal_learn_epoch(&n->seal, &n->alloc, in.sender, in.epoch, now);
         if (!s->hello_done)
             return on_hello(n, s, &in, blen);
     }

@@ -116,6 +116,23 @@ void wire_accuse_ident(const wire_msg *m, wire_ident *out)
     out->present = true;
 }
 
+const uint8_t *wire_msg_sig(const wire_msg *m)
+{
+    /* The trailer's version byte follows the last field, the signature follows it. */
+    switch (m->type) {
+    case WIRE_USER_EVENT:
+        return m->u.user_event.ident ? m->u.user_event.payload.p + m->u.user_event.payload.len + 1
+                                     : NULL;
+    case WIRE_QUERY:
+        return m->u.query.ident ? m->u.query.rest.p + m->u.query.rest.len + 1 : NULL;
+    case WIRE_QUERY_RESP:
+        return m->u.query_resp.ident ? m->u.query_resp.payload.p + m->u.query_resp.payload.len + 1
+                                     : NULL;
+    default:
+        return NULL;
+    }
+}
+
 bool wire_pushpull_idents(const wire_msg *m, buf_reader *out)
 {
     if (!m->u.pushpull.ident)
@@ -392,15 +409,23 @@ static bool decode_payload(buf_reader *p, wire_msg *m, uint32_t meta_max)
     case WIRE_KV_DELTA:
         return decode_kv_delta(p, m);
     case WIRE_USER_EVENT:
-        return get_ltime(p, &m->u.user_event.ltime) &&
-               get_name(p, &m->u.user_event.origin, false) &&
-               get_text(p, 1, RUMOR_EVENT_NAME_MAX, &m->u.user_event.name) &&
-               buf_get_lbytes(p, RUMOR_PACKET_MAX, &m->u.user_event.payload.p,
-                              &m->u.user_event.payload.len);
+        if (!get_ltime(p, &m->u.user_event.ltime) || !get_name(p, &m->u.user_event.origin, false) ||
+            !get_text(p, 1, RUMOR_EVENT_NAME_MAX, &m->u.user_event.name) ||
+            !buf_get_lbytes(p, RUMOR_PACKET_MAX, &m->u.user_event.payload.p,
+                            &m->u.user_event.payload.len))
+            return false;
+        m->u.user_event.ident = trailer_ok(*p, 0, 1);
+        return true;
     case WIRE_QUERY:
-        return decode_query(p, m);
+        if (!decode_query(p, m))
+            return false;
+        m->u.query.ident = trailer_ok(*p, 0, 1);
+        return true;
     case WIRE_QUERY_RESP:
-        return decode_query_resp(p, m);
+        if (!decode_query_resp(p, m))
+            return false;
+        m->u.query_resp.ident = trailer_ok(*p, 0, 1);
+        return true;
     case WIRE_CLOCKS:
         return buf_get_u8(p, &m->u.clocks.flags) && get_ltime(p, &m->u.clocks.event_ltime) &&
                get_ltime(p, &m->u.clocks.query_ltime) && buf_get_u64be(p, &m->u.clocks.event_sum);
@@ -678,15 +703,36 @@ void wire_put_kv_entry(buf_writer *w, const wire_kv_entry *e)
 
 /* ---- user events and queries ---- */
 
+static size_t sig_size(const uint8_t *sig)
+{
+    return sig ? 1u + WIRE_SIG_BYTES : 0u;
+}
+
+static void put_sig(buf_writer *w, const uint8_t *sig)
+{
+    if (sig) {
+        buf_put_u8(w, WIRE_IDENT_V1);
+        buf_put_bytes(w, sig, WIRE_SIG_BYTES);
+    }
+}
+
 void wire_put_user_event(buf_writer *w, uint64_t ltime, wire_str origin, wire_str name,
                          wire_str payload)
 {
+    wire_put_user_event_sig(w, ltime, origin, name, payload, NULL);
+}
+
+void wire_put_user_event_sig(buf_writer *w, uint64_t ltime, wire_str origin, wire_str name,
+                             wire_str payload, const uint8_t *sig)
+{
     put_head(w, WIRE_USER_EVENT,
-             buf_varint_size(ltime) + lstr_size(origin) + lstr_size(name) + lstr_size(payload));
+             buf_varint_size(ltime) + lstr_size(origin) + lstr_size(name) + lstr_size(payload) +
+                 sig_size(sig));
     buf_put_varint(w, ltime);
     put_lstr(w, origin);
     put_lstr(w, name);
     put_lstr(w, payload);
+    put_sig(w, sig);
 }
 
 size_t wire_query_rest_size(const wire_str *nodes, uint32_t nnodes, const wire_str *keys,
@@ -720,9 +766,16 @@ void wire_put_query_rest(buf_writer *w, const wire_str *nodes, uint32_t nnodes,
 void wire_put_query(buf_writer *w, uint64_t ltime, uint32_t id, wire_str origin,
                     const rumor_addr *addr, uint8_t flags, uint32_t timeout_ms, wire_str rest)
 {
+    wire_put_query_sig(w, ltime, id, origin, addr, flags, timeout_ms, rest, NULL);
+}
+
+void wire_put_query_sig(buf_writer *w, uint64_t ltime, uint32_t id, wire_str origin,
+                        const rumor_addr *addr, uint8_t flags, uint32_t timeout_ms, wire_str rest,
+                        const uint8_t *sig)
+{
     put_head(w, WIRE_QUERY,
              buf_varint_size(ltime) + buf_varint_size(id) + lstr_size(origin) + 1u + addr->len +
-                 1u + buf_varint_size(timeout_ms) + rest.len);
+                 1u + buf_varint_size(timeout_ms) + rest.len + sig_size(sig));
     buf_put_varint(w, ltime);
     buf_put_varint(w, id);
     put_lstr(w, origin);
@@ -730,19 +783,27 @@ void wire_put_query(buf_writer *w, uint64_t ltime, uint32_t id, wire_str origin,
     buf_put_u8(w, flags);
     buf_put_varint(w, timeout_ms);
     buf_put_bytes(w, rest.p, rest.len);
+    put_sig(w, sig);
 }
 
 void wire_put_query_resp(buf_writer *w, uint64_t ltime, uint32_t id, wire_str from, uint8_t flags,
                          wire_str payload)
 {
+    wire_put_query_resp_sig(w, ltime, id, from, flags, payload, NULL);
+}
+
+void wire_put_query_resp_sig(buf_writer *w, uint64_t ltime, uint32_t id, wire_str from,
+                             uint8_t flags, wire_str payload, const uint8_t *sig)
+{
     put_head(w, WIRE_QUERY_RESP,
              buf_varint_size(ltime) + buf_varint_size(id) + lstr_size(from) + 1u +
-                 lstr_size(payload));
+                 lstr_size(payload) + sig_size(sig));
     buf_put_varint(w, ltime);
     buf_put_varint(w, id);
     put_lstr(w, from);
     buf_put_u8(w, flags);
     put_lstr(w, payload);
+    put_sig(w, sig);
 }
 
 void wire_put_clocks(buf_writer *w, uint8_t flags, uint64_t event_ltime, uint64_t query_ltime,

@@ -177,6 +177,7 @@ typedef struct wire_msg {
             wire_str origin;
             wire_str name;
             wire_str payload;
+            bool ident; /* the origin's signature follows: wire_msg_sig() */
         } user_event;
         struct {
             uint64_t ltime;
@@ -186,6 +187,7 @@ typedef struct wire_msg {
             wire_str origin;
             wire_str addr; /* the asker's address bytes (1..RUMOR_ADDR_MAX), wire_addr_of() */
             wire_str rest; /* filters, name and payload, validated: wire_query_parts() */
+            bool ident;    /* the asker's signature follows: wire_msg_sig() */
         } query;
         struct {
             uint64_t ltime;
@@ -193,6 +195,7 @@ typedef struct wire_msg {
             uint8_t flags;
             wire_str from;
             wire_str payload; /* empty for an ack */
+            bool ident;       /* the responder's signature follows: wire_msg_sig() */
         } query_resp;
         struct {
             uint8_t flags;
@@ -290,6 +293,16 @@ void wire_put_query(buf_writer *w, uint64_t ltime, uint32_t id, wire_str origin,
                     const rumor_addr *addr, uint8_t flags, uint32_t timeout_ms, wire_str rest);
 void wire_put_query_resp(buf_writer *w, uint64_t ltime, uint32_t id, wire_str from, uint8_t flags,
                          wire_str payload);
+/* The same three with a signature trailer (`sig` NULL: none). */
+void wire_put_user_event_sig(buf_writer *w, uint64_t ltime, wire_str origin, wire_str name,
+                             wire_str payload, const uint8_t *sig);
+void wire_put_query_sig(buf_writer *w, uint64_t ltime, uint32_t id, wire_str origin,
+                        const rumor_addr *addr, uint8_t flags, uint32_t timeout_ms, wire_str rest,
+                        const uint8_t *sig);
+void wire_put_query_resp_sig(buf_writer *w, uint64_t ltime, uint32_t id, wire_str from,
+                             uint8_t flags, wire_str payload, const uint8_t *sig);
+/* The signature trailer of a USER_EVENT, QUERY or QUERY_RESP (WIRE_SIG_BYTES), or NULL. */
+const uint8_t *wire_msg_sig(const wire_msg *m);
 void wire_put_clocks(buf_writer *w, uint8_t flags, uint64_t event_ltime, uint64_t query_ltime,
                      uint64_t event_sum);
 

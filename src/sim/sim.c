@@ -55,6 +55,7 @@ int rumor_sim_new(rumor_sim **out, const rumor_sim_options *o)
     s->o = *o;
     s->n = o->nodes;
     s->converged_at = SIM_NEVER;
+    s->rejoin_from = s->rejoin_ms = SIM_NEVER;
     s->trace = 0xcbf29ce484222325ull;
     sim_rng_seed(s->rng, o->seed);
     s->nodes = calloc(s->n, sizeof(*s->nodes));
@@ -657,6 +658,7 @@ int rumor_sim_node_reboot(rumor_sim *s, uint32_t i, bool bump)
     int rc = node_boot(s, i, true, nd->last_inc + (bump ? 1u : 0u));
     if (rc != 0)
         return rc;
+    s->rejoin_from = s->now;
     sim_after_call(s, i);
     return 0;
 }

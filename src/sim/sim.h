@@ -248,6 +248,8 @@ void rumor_sim_event_counts(const rumor_sim *s, uint64_t counts[9]);
 
 typedef struct rumor_sim_metrics {
     uint64_t convergence_ms; /* UINT64_MAX when never converged */
+    /* From the last restart until every live node sees every live node alive again. */
+    uint64_t rejoin_ms; /* UINT64_MAX when no restart, or not whole since */
     uint64_t crashes;
     uint64_t detect_count; /* (crash, observer) pairs that saw FAILED */
     uint64_t detect_min_ms, detect_median_ms, detect_p99_ms, detect_max_ms;
@@ -275,8 +277,11 @@ typedef struct rumor_sim_metrics {
     /* Encryption and replays: engine drops summed over the nodes running now, and the
      * simulator's own count of the replays it injected. */
     uint64_t dropped_auth_failed, dropped_unknown_key, dropped_replayed, dropped_not_for_us;
-    uint64_t dropped_plaintext, dropped_encrypted;
-    uint64_t replays_injected, replays_rejected, replays_accepted_after_restart;
+    uint64_t dropped_plaintext, dropped_encrypted, dropped_stale_epoch;
+    /* Replays: injected, refused outright, taken only for their PING/PING_REQ because they
+     * named an earlier life of the recipient (stale_epoch), and taken in full by a recipient
+     * restarted since (a violation with encryption: the run fails). */
+    uint64_t replays_injected, replays_rejected, replays_limited, replays_accepted_after_restart;
     /* Sealed datagrams delivered, by cipher, and AES-256-GCM ones delivered to a node that runs
      * XChaCha20-Poly1305 only (a sender that chose wrong: each is an unknown_key drop). */
     uint64_t datagrams_aesgcm, datagrams_xchacha, datagrams_aesgcm_to_xchacha;

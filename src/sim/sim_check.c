@@ -61,6 +61,10 @@ static bool node_converged(const rumor_sim *s, const sim_node *nd)
 
 static void note_converged(rumor_sim *s)
 {
+    if (s->rejoin_from != SIM_NEVER && rumor_sim_converged(s)) {
+        s->rejoin_ms = s->now - s->rejoin_from;
+        s->rejoin_from = SIM_NEVER;
+    }
     if (s->converged_at == SIM_NEVER && s->started == s->n && rumor_sim_converged(s)) {
         s->converged_at = s->now;
         s->steady_node_ms = s->node_ms + (double)s->live * (double)(s->now - s->live_since);

@@ -142,6 +142,8 @@ struct rumor_sim {
     uint32_t nconv;   /* live nodes whose `good` equals live - 1 */
     uint32_t started; /* slots started at least once */
     uint64_t converged_at;
+    uint64_t rejoin_from; /* last restart not yet followed by convergence, or SIM_NEVER */
+    uint64_t rejoin_ms;   /* from the last restart to the cluster whole again, or SIM_NEVER */
     /* Traffic and node-time when convergence was reached: the steady-state baseline. */
     double steady_node_ms;
     uint64_t steady_msgs, steady_bytes;
@@ -166,7 +168,7 @@ struct rumor_sim {
     uint64_t false_positives, paused_failures, partition_failures, false_suspicions;
     uint64_t ev_counts[9];
     uint64_t events;
-    uint64_t replays_injected, replays_rejected, replays_after_restart;
+    uint64_t replays_injected, replays_rejected, replays_after_restart, replays_limited;
     uint64_t dgrams_aes, dgrams_xchacha, dgrams_aes_to_xchacha;
     uint64_t trace;
 

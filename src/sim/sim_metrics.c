@@ -88,6 +88,7 @@ static void engine_totals(const rumor_sim *s, rumor_sim_metrics *m)
         m->dropped_not_for_us += st.dropped[RUMOR_DROP_NOT_FOR_US];
         m->dropped_plaintext += st.dropped[RUMOR_DROP_PLAINTEXT];
         m->dropped_encrypted += st.dropped[RUMOR_DROP_ENCRYPTED];
+        m->dropped_stale_epoch += st.dropped[RUMOR_DROP_STALE_EPOCH];
     }
 }
 
@@ -95,6 +96,7 @@ void rumor_sim_metrics_get(const rumor_sim *s, rumor_sim_metrics *m)
 {
     *m = (rumor_sim_metrics){0};
     m->convergence_ms = s->converged_at;
+    m->rejoin_ms = s->rejoin_ms;
     detection(s, m);
     m->false_positives = s->false_positives;
     m->paused_failures = s->paused_failures;
@@ -124,6 +126,7 @@ void rumor_sim_metrics_get(const rumor_sim *s, rumor_sim_metrics *m)
     m->events = s->events;
     m->replays_injected = s->replays_injected;
     m->replays_rejected = s->replays_rejected;
+    m->replays_limited = s->replays_limited;
     m->replays_accepted_after_restart = s->replays_after_restart;
     m->datagrams_aesgcm = s->dgrams_aes;
     m->datagrams_xchacha = s->dgrams_xchacha;
@@ -143,6 +146,7 @@ static void json_ms(FILE *f, const char *key, uint64_t v, bool have, bool comma)
 void rumor_sim_metrics_json(const rumor_sim_metrics *m, FILE *f)
 {
     json_ms(f, "convergence", m->convergence_ms, m->convergence_ms != SIM_NEVER, true);
+    json_ms(f, "rejoin", m->rejoin_ms, m->rejoin_ms != SIM_NEVER, true);
     bool d = m->detect_count > 0;
     fprintf(f, "\"detection\":{\"crashes\":%" PRIu64 ",\"detected\":%" PRIu64 ",", m->crashes,
             m->detect_count);
@@ -179,14 +183,15 @@ void rumor_sim_metrics_json(const rumor_sim_metrics *m, FILE *f)
     fprintf(f,
             "\"seal\":{\"auth_failed\":%" PRIu64 ",\"unknown_key\":%" PRIu64
             ",\"replayed\":%" PRIu64 ",\"not_for_us\":%" PRIu64 ",\"plaintext\":%" PRIu64
-            ",\"encrypted\":%" PRIu64 ",\"replays_injected\":%" PRIu64
-            ",\"replays_rejected\":%" PRIu64 ",\"replays_accepted_after_restart\":%" PRIu64
-            ",\"datagrams_aesgcm\":%" PRIu64 ",\"datagrams_xchacha\":%" PRIu64
-            ",\"datagrams_aesgcm_to_xchacha\":%" PRIu64 "},",
+            ",\"encrypted\":%" PRIu64 ",\"stale_epoch\":%" PRIu64 ",\"replays_injected\":%" PRIu64
+            ",\"replays_rejected\":%" PRIu64 ",\"replays_limited\":%" PRIu64
+            ",\"replays_accepted_after_restart\":%" PRIu64 ",\"datagrams_aesgcm\":%" PRIu64
+            ",\"datagrams_xchacha\":%" PRIu64 ",\"datagrams_aesgcm_to_xchacha\":%" PRIu64 "},",
             m->dropped_auth_failed, m->dropped_unknown_key, m->dropped_replayed,
-            m->dropped_not_for_us, m->dropped_plaintext, m->dropped_encrypted, m->replays_injected,
-            m->replays_rejected, m->replays_accepted_after_restart, m->datagrams_aesgcm,
-            m->datagrams_xchacha, m->datagrams_aesgcm_to_xchacha);
+            m->dropped_not_for_us, m->dropped_plaintext, m->dropped_encrypted,
+            m->dropped_stale_epoch, m->replays_injected, m->replays_rejected, m->replays_limited,
+            m->replays_accepted_after_restart, m->datagrams_aesgcm, m->datagrams_xchacha,
+            m->datagrams_aesgcm_to_xchacha);
     fprintf(f,
             "\"events\":%" PRIu64 ",\"virtual_ms\":%" PRIu64 ",\"trace_hash\":\"%016" PRIx64 "\"",
             m->events, m->virtual_ms, m->trace_hash);

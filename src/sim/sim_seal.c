@@ -163,13 +163,28 @@ void sim_seal_deliver_replay(rumor_sim *s, const sim_entry *e)
     rumor_sim_addr(&from, p->src);
     if (sim_rec_on(s, e->node))
         sim_rec_recv(s, &from, p->data, p->len);
+    rumor_stats before;
+    rumor_node_stats(dst->eng, &before);
     int rc = rumor_node_receive(dst->eng, &from, p->data, p->len, s->now);
+    rumor_stats after;
+    rumor_node_stats(dst->eng, &after);
     s->replays_injected++;
+    bool restarted = e->node == p->orig_dst && dst->life != p->orig_life;
     if (rc != RUMOR_OK) {
         s->replays_rejected++;
-    } else if (e->node == p->orig_dst && dst->life != p->orig_life) {
-        /* The recipient restarted since and lost its windows (the documented limit). */
+    } else if (s->o.encrypt && restarted && after.stale_epoch_in > before.stale_epoch_in) {
+        /* It named an earlier life of the recipient: only its PING or PING_REQ was answered
+         * (docs/protocol.md section 3.1.4). Within one life the window must refuse it. */
+        s->replays_limited++;
+    } else if (restarted) {
+        /* Taken in full by a recipient restarted since: the hole section 3.1.4 closes for
+         * sealed traffic; plaintext has no replay protection. */
         s->replays_after_restart++;
+        if (s->o.encrypt)
+            sim_violation(s,
+                          "replayed datagram from node-%u accepted in full by node-%u after its "
+                          "restart",
+                          p->src, e->node);
     } else if (s->o.encrypt) {
         sim_violation(s, "replayed datagram from node-%u accepted by node-%u (%s)", p->src, e->node,
                       e->node == p->orig_dst ? "its recipient" : "another node");

@@ -611,6 +611,171 @@ static bool kv_is(rumor_node *n, const char *o, const char *k, const char *v)
     return v && kv.len == strlen(v) && memcmp(kv.value, v, kv.len) == 0;
 }
 
+/* ---- user events, queries and responses (section 12.1) ---- */
+
+static void put_event(buf_writer *w, uint64_t lt, const char *origin, const char *name,
+                      const char *payload, const key *signer)
+{
+    uint8_t stmt[IDENT_STMT_MAX], sig[64];
+    size_t len = ident_stmt_event(stmt, S(origin), lt, S(name), S(payload));
+    crypto_sign_detached(sig, NULL, stmt, len, signer->sk);
+    wire_put_user_event_sig(w, lt, S(origin), S(name), S(payload), sig);
+}
+
+static void put_query(buf_writer *w, uint64_t lt, uint32_t id, const char *origin, const char *name,
+                      const key *signer)
+{
+    uint8_t rest[64], stmt[IDENT_STMT_MAX], sig[64];
+    buf_writer r;
+    buf_writer_init_fixed(&r, rest, sizeof(rest));
+    wire_put_query_rest(&r, NULL, 0, NULL, NULL, 0, S(name), S("p"));
+    rumor_addr a = addr_of(50);
+    size_t len = ident_stmt_query(stmt, S(origin), lt, id, wire_str_of(a.bytes, a.len), 0, 5000,
+                                  wire_str_of(rest, r.len));
+    crypto_sign_detached(sig, NULL, stmt, len, signer->sk);
+    wire_put_query_sig(w, lt, id, S(origin), &a, 0, 5000, wire_str_of(rest, r.len), sig);
+}
+
+static void test_events_and_queries_signed(void **ctx)
+{
+    (void)ctx;
+    rumor_node *r = receiver(NULL);
+    key x = key_of(2), a = key_of(3), evil = key_of(9);
+    alive(r, "x", 1, "", &x, NULL);
+    alive(r, "a", 1, "", &a, NULL);
+    alive(r, "evil", 1, "", &evil, NULL);
+    drain(r);
+    rumor_stats st0 = stats(r);
+
+    /* x's event, relayed: delivered, and its time witnessed. */
+    pkt p;
+    put_event(pkt_begin(&p), 3, "x", "deploy", "v1", &x);
+    deliver(r, &p, 210);
+    rumor_stats st = stats(r);
+    assert_int_equal(st.user_events_delivered, 1);
+    assert_int_equal(st.event_ltime, 4);
+    assert_int_equal(st.ident_verified, st0.ident_verified + 1);
+    /* The same event again (gossip delivers most several times): a duplicate, not verified. */
+    deliver(r, &p, 211);
+    assert_int_equal(stats(r).ident_verified, st.ident_verified);
+    assert_int_equal(stats(r).user_events_delivered, 1);
+
+    /* Forged in x's name by evil, altered in flight, unsigned, from a stranger: none is
+     * delivered, none moves the clock, each is counted by reason. */
+    put_event(pkt_begin(&p), 900, "x", "deploy", "v2", &evil);
+    deliver(r, &p, 210);
+    put_event(pkt_begin(&p), 901, "x", "deploy", "v3", &x);
+    uint8_t *v = find(p.b, p.w.len, "v3");
+    v[1] = '4'; /* "v4" under a signature over "v3" */
+    deliver(r, &p, 210);
+    wire_put_user_event(pkt_begin(&p), 902, S("x"), S("deploy"), S("v5"));
+    deliver(r, &p, 210);
+    put_event(pkt_begin(&p), 903, "ghost", "deploy", "v6", &evil);
+    deliver(r, &p, 210);
+    st = stats(r);
+    assert_int_equal(st.user_events_delivered, 1);
+    assert_int_equal(st.event_ltime, 4);
+    assert_int_equal(st.ident_refused[RUMOR_IDENT_BAD_EVENT], 2);
+    assert_int_equal(st.ident_refused[RUMOR_IDENT_UNSIGNED], 1);
+    assert_int_equal(st.ident_refused[RUMOR_IDENT_UNKNOWN_KEY], 1);
+    /* The genuine one was relayed with x's signature: what r sends verifies under x's key. */
+    rumor_node_tick(r, NOW + 1000);
+    rumor_datagram d;
+    bool relayed = false;
+    while (rumor_node_poll_datagram(r, &d)) {
+        buf_reader br;
+        wire_header h;
+        wire_msg m;
+        buf_reader_init(&br, d.data, d.len);
+        assert_int_equal(wire_header_decode(&br, &h), 0);
+        while (wire_msg_decode(&br, &m, RUMOR_META_MAX) == 1) {
+            if (m.type != WIRE_USER_EVENT)
+                continue;
+            assert_true(m.u.user_event.ltime == 3);
+            const uint8_t *sig = wire_msg_sig(&m);
+            assert_non_null(sig);
+            uint8_t stmt[IDENT_STMT_MAX];
+            size_t len = ident_stmt_event(stmt, S("x"), 3, S("deploy"), S("v1"));
+            assert_int_equal(crypto_sign_verify_detached(sig, stmt, len, x.pk), 0);
+            relayed = true;
+        }
+    }
+    assert_true(relayed);
+    drain(r);
+
+    /* a's query is served; one asked in a's name by evil is not. */
+    put_query(pkt_begin(&p), 7, 77, "a", "whoami", &a);
+    deliver(r, &p, 212);
+    put_query(pkt_begin(&p), 8, 78, "a", "whoami", &evil);
+    deliver(r, &p, 212);
+    st = stats(r);
+    assert_int_equal(st.queries_served, 1);
+    assert_int_equal(st.query_ltime, 8);
+    assert_int_equal(st.ident_refused[RUMOR_IDENT_BAD_QUERY], 1);
+    /* r answers a's query: the response is signed by r for asker a. */
+    rumor_event ev;
+    uint64_t qid = 0;
+    while (rumor_node_poll_event(r, &ev))
+        if (ev.type == RUMOR_EVENT_QUERY)
+            qid = ev.query_id;
+    assert_true(qid != 0);
+    assert_int_equal(rumor_node_query_respond(r, qid, "ok", 2, NOW), 0);
+    bool answered = false;
+    while (rumor_node_poll_datagram(r, &d)) {
+        buf_reader br;
+        wire_header h;
+        wire_msg m;
+        buf_reader_init(&br, d.data, d.len);
+        assert_int_equal(wire_header_decode(&br, &h), 0);
+        while (wire_msg_decode(&br, &m, RUMOR_META_MAX) == 1) {
+            if (m.type != WIRE_QUERY_RESP || m.u.query_resp.flags)
+                continue;
+            uint8_t stmt[IDENT_STMT_MAX];
+            size_t len = ident_stmt_query_resp(stmt, S("r"), S("a"), 7, 77, 0, S("ok"));
+            key me = key_of(1);
+            assert_int_equal(crypto_sign_verify_detached(wire_msg_sig(&m), stmt, len, me.pk), 0);
+            answered = true;
+        }
+    }
+    assert_true(answered);
+
+    /* r's own query: x's signed response is taken, one forged in x's name is not. */
+    uint64_t mine;
+    rumor_query_params qp = {0};
+    qp.timeout_ms = 5000;
+    assert_int_equal(rumor_node_query(r, "status", NULL, 0, &qp, &mine, NOW), 0);
+    uint64_t qlt = stats(r).query_ltime - 1;
+    /* The wire id is r's own choice: read it from the query r sends. */
+    uint32_t wid = 0;
+    bool asked = false;
+    while (rumor_node_poll_datagram(r, &d)) {
+        buf_reader br;
+        wire_header h;
+        wire_msg m;
+        buf_reader_init(&br, d.data, d.len);
+        assert_int_equal(wire_header_decode(&br, &h), 0);
+        while (wire_msg_decode(&br, &m, RUMOR_META_MAX) == 1)
+            if (m.type == WIRE_QUERY && m.u.query.ltime == qlt) {
+                wid = m.u.query.id;
+                asked = true;
+            }
+    }
+    assert_true(asked);
+    drain(r);
+    uint8_t stmt[IDENT_STMT_MAX], sig[64];
+    size_t len = ident_stmt_query_resp(stmt, S("x"), S("r"), qlt, wid, 0, S("fine"));
+    crypto_sign_detached(sig, NULL, stmt, len, evil.sk);
+    wire_put_query_resp_sig(pkt_begin(&p), qlt, wid, S("x"), 0, S("fine"), sig);
+    deliver(r, &p, 213);
+    assert_int_equal(stats(r).query_responses_in, 0);
+    assert_int_equal(stats(r).ident_refused[RUMOR_IDENT_BAD_QUERY], 2);
+    crypto_sign_detached(sig, NULL, stmt, len, x.sk);
+    wire_put_query_resp_sig(pkt_begin(&p), qlt, wid, S("x"), 0, S("fine"), sig);
+    deliver(r, &p, 213);
+    assert_int_equal(stats(r).query_responses_in, 1);
+    rumor_node_del(r);
+}
+
 static void test_kv_signed(void **ctx)
 {
     (void)ctx;
@@ -802,6 +967,7 @@ int main(void)
         cmocka_unit_test(test_ca_admission),
         cmocka_unit_test(test_accusations),
         cmocka_unit_test(test_kv_signed),
+        cmocka_unit_test(test_events_and_queries_signed),
         cmocka_unit_test(test_verified_once),
         cmocka_unit_test(test_restarted_owner_keeps_signing),
         cmocka_unit_test(test_restore_pins),

@@ -420,7 +420,7 @@ static void test_names(void **ctx)
     static const char *drops[RUMOR_DROP_REASON_COUNT] = {
         "truncated",    "bad_magic", "bad_version", "bad_label", "malformed",  "oversize",
         "unknown_type", "encrypted", "not_for_us",  "stale",     "queue_full", "auth_failed",
-        "unknown_key",  "replayed",  "plaintext",   "identity"};
+        "unknown_key",  "replayed",  "plaintext",   "identity",  "stale_epoch"};
     for (int r = 0; r < RUMOR_DROP_REASON_COUNT; r++)
         assert_string_equal(rumor_drop_reason_name((rumor_drop_reason)r), drops[r]);
     assert_string_equal(rumor_drop_reason_name(RUMOR_DROP_REASON_COUNT), "unknown");

@@ -744,6 +744,13 @@ static const uint8_t g_cert_a[64] = {
     0xfe, 0xf6, 0xf7, 0x1a, 0x67, 0xf9, 0xd9, 0xb3, 0xc6, 0x6e, 0x92, 0x71, 0x99, 0xaa, 0xb8, 0xb6,
     0xa3, 0x36, 0x4f, 0x35, 0x37, 0xb5, 0x17, 0x93, 0xc8, 0x9f, 0xc8, 0x1f, 0xb2, 0x49, 0xe2, 0x09};
 
+/* The user event of section 11 (`deploy` = `v1` from a at 300), signed by a (section 12.7). */
+static const uint8_t g_sig_event[64] = {
+    0x27, 0x0b, 0x25, 0xcd, 0x8b, 0xe0, 0x09, 0xe7, 0xc5, 0x23, 0x84, 0x59, 0x7b, 0x89, 0xc6, 0x7c,
+    0xd5, 0xbf, 0x43, 0x69, 0x44, 0x84, 0x67, 0xb9, 0x36, 0x73, 0x85, 0x50, 0xb6, 0xf4, 0xd4, 0xdf,
+    0x24, 0xaf, 0x6b, 0x5b, 0x11, 0x36, 0x3c, 0xf4, 0xd4, 0x18, 0x1f, 0xb8, 0x71, 0x19, 0x29, 0xf9,
+    0x38, 0x10, 0xce, 0x46, 0xf4, 0x79, 0xfe, 0xb0, 0x60, 0xd0, 0x4e, 0x95, 0xc1, 0x6b, 0xa5, 0x09};
+
 /* The statements signatures cover, for the golden messages. */
 static const uint8_t g_stmt_alive[] = {
     'r', 'u', 'm', 'o', 'r', '-', 'i', 'd', '/', '1', ' ', 'a', 'l', 'i', 'v', 'e', 0x00, 0x01, 'a',
@@ -815,6 +822,33 @@ static void test_golden_ident_statements(void **ctx)
     n = ident_stmt_kv_entry(st, S("a"), &ke);
     assert_stmt(st, n, g_stmt_kv_entry, sizeof(g_stmt_kv_entry));
     assert_sig(st, n, g_sig_kv_entry);
+    static const uint8_t g_stmt_event[] = {
+        'r', 'u', 'm', 'o', 'r', '-', 'i', 'd', '/', '1', ' ', 'e', 'v', 'e', 'n', 't', 0x00, 0x01,
+        'a', 0, 0, 0, 0, 0, 0, 0x01, 0x2c, 0x06, 'd', 'e', 'p', 'l', 'o', 'y',
+        /* BLAKE2b-256("v1") */
+        0xae, 0x11, 0x69, 0x23, 0x25, 0x52, 0x5e, 0x82, 0x33, 0x71, 0x67, 0xfc, 0xfa, 0xb3, 0x4d,
+        0x45, 0xd1, 0x90, 0x4f, 0xf7, 0x86, 0xe2, 0xd4, 0xbf, 0x4b, 0xe2, 0xd1, 0xc4, 0x87, 0x8c,
+        0xd3, 0x4c};
+    n = ident_stmt_event(st, S("a"), 300, S("deploy"), S("v1"));
+    assert_stmt(st, n, g_stmt_event, sizeof(g_stmt_event));
+    assert_sig(st, n, g_sig_event);
+    /* The signed USER_EVENT: the version-1 message (length now 0x4f), then 01 and the
+     * signature; it decodes with the signature found where it is. */
+    uint8_t b[128];
+    buf_writer w;
+    buf_writer_init_fixed(&w, b, sizeof(b));
+    wire_put_user_event_sig(&w, 300, S("a"), S("deploy"), S("v1"), g_sig_event);
+    static const uint8_t head[] = {0x0c, 0x4f, 0xac, 0x02, 0x01, 'a', 0x06, 'd', 'e',
+                                   'p',  'l',  'o',  'y',  0x02, 'v', '1',  0x01};
+    assert_int_equal(w.len, sizeof(head) + 64);
+    assert_memory_equal(b, head, sizeof(head));
+    assert_memory_equal(b + sizeof(head), g_sig_event, 64);
+    buf_reader r;
+    buf_reader_init(&r, b, w.len);
+    wire_msg m;
+    assert_int_equal(wire_msg_decode(&r, &m, RUMOR_META_MAX), 1);
+    assert_true(m.type == WIRE_USER_EVENT && m.u.user_event.ident);
+    assert_memory_equal(wire_msg_sig(&m), g_sig_event, 64);
     /* The authority's certificate of ("a", its key, no expiry). */
     uint8_t ca_seed[32], ca_pk[32], cert[64];
     memset(ca_seed, 2, sizeof(ca_seed));
