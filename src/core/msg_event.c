@@ -153,8 +153,14 @@ void msg_put_clocks(rumor_node *n, buf_writer *w, bool join)
 void msg_on_clocks(rumor_node *n, const wire_msg *m)
 {
     msg_state *g = &n->msg;
-    msg_witness(&g->event_clock, m->u.clocks.event_ltime);
-    msg_witness(&g->query_clock, m->u.clocks.query_ltime);
+    /* A CLOCKS value is the next time its sender will use, not a time it has used: take it as
+     * it is. Witnessing it (value + 1) would push both clocks up by one at every exchange
+     * between equal clocks, so quiet clusters' clocks would creep and a window of W times
+     * would cover less and less real time. */
+    if (m->u.clocks.event_ltime > g->event_clock)
+        g->event_clock = m->u.clocks.event_ltime;
+    if (m->u.clocks.query_ltime > g->query_clock)
+        g->query_clock = m->u.clocks.query_ltime;
     g->peer_set = true;
     g->peer_flags = m->u.clocks.flags;
     g->peer_sum = m->u.clocks.event_sum;
