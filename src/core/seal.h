@@ -90,6 +90,9 @@ typedef struct seal_state {
      * seal_cipher and the CPU); aes_key is the subkey of keys[0] for our own prefix. */
     bool aes;
     uint8_t aes_key[RUMOR_KEY_BYTES];
+    /* libsodium's expanded AES-256-GCM state for aes_key (crypto_aead_aes256gcm_state, 512 bytes
+     * aligned to 16, placed in this buffer by seal.c): seals skip the key schedule per packet. */
+    unsigned char aes_st[512 + 16];
     /* Peers' subkeys: open addressing on the prefix, nsub used of sub_cap (a power of two). */
     const rumor_allocator *alloc;
     seal_subkey *sub;
