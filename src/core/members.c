@@ -189,6 +189,7 @@ void members_free(members *t)
     rfree(t->a, t->order);
     rfree(t->a, t->slots);
     rfree(t->a, t->dead);
+    rfree(t->a, t->seal_ids);
     memset(t, 0, sizeof(*t));
 }
 
@@ -241,6 +242,23 @@ uint32_t members_id(const members *t, const member *m)
         if (slot_hash(s) == h && by_id(t, slot_id(s)) == m)
             return slot_id(s);
     }
+}
+
+uint64_t *members_seal_id(members *t, const member *m)
+{
+    uint32_t id = members_id(t, m);
+    if (!id)
+        return NULL;
+    if (id > t->nseal_ids) {
+        size_t cap = t->nseal_ids, old = t->nseal_ids;
+        void *p = t->seal_ids;
+        if (!rgrow(t->a, &p, &cap, id, sizeof(uint64_t)))
+            return NULL;
+        t->seal_ids = p;
+        memset(t->seal_ids + old, 0, (cap - old) * sizeof(uint64_t));
+        t->nseal_ids = cap;
+    }
+    return &t->seal_ids[id - 1];
 }
 
 void members_prefetch(const members *t, const char *name, size_t len, unsigned level)
@@ -350,6 +368,8 @@ member *members_add(members *t, const char *name, size_t len, rng *r)
     }
     m->name_len = (uint8_t)len;
     m->state = RUMOR_MEMBER_ALIVE;
+    if (id <= t->nseal_ids)
+        t->seal_ids[id - 1] = 0; /* a reused id: not the earlier holder's seal id */
     uint32_t h = name_hash(name, len);
     t->by_state[RUMOR_MEMBER_ALIVE]++;
     t->digest += digest_with(m, h);

@@ -77,6 +77,11 @@ typedef struct members {
     uint32_t by_state[4];
     uint64_t digest; /* order-independent sum over members of members_digest_of(); see below */
     const rumor_allocator *a;
+    /* Each record's seal id (node_dest), indexed by member id - 1, 0 = not computed yet: a sealing
+     * node hashes a member's name once, not once per datagram. members_add clears its record's
+     * entry, so a reused id never shows an earlier holder's. Allocated on first use. */
+    uint64_t *seal_ids;
+    size_t nseal_ids;
 } members;
 
 static inline const char *member_name(const member *m)
@@ -128,6 +133,9 @@ member *members_find(const members *t, const char *name, size_t len);
  * this one and indexed by member id (ident.c). Ids are reused after members_remove(). One name
  * hash and a walk of its probe chain in the index. */
 uint32_t members_id(const members *t, const member *m);
+/* The member's entry in seal_ids (grown on demand), or NULL when `m` is not in the table or
+ * memory ran out. */
+uint64_t *members_seal_id(members *t, const member *m);
 /* A cache hint for a later members_find(name): level 1 requests the index slot, level 2 (some
  * work later) the record it names. Changes nothing. */
 void members_prefetch(const members *t, const char *name, size_t len, unsigned level);

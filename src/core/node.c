@@ -209,14 +209,25 @@ buf_writer *node_pkt(rumor_node *n)
     return &n->dout;
 }
 
-uint64_t node_dest(const rumor_node *n, const member *m)
+uint64_t node_dest(rumor_node *n, const member *m)
 {
-    return seal_sending(&n->seal) ? seal_id(member_name(m), m->name_len) : 0;
+    if (!seal_sending(&n->seal))
+        return 0;
+    uint64_t *c = members_seal_id(&n->mem, m);
+    if (c && *c)
+        return *c;
+    uint64_t id = seal_id(member_name(m), m->name_len);
+    if (c)
+        *c = id;
+    return id;
 }
 
-uint64_t node_dest_name(const rumor_node *n, wire_str name)
+uint64_t node_dest_name(rumor_node *n, wire_str name)
 {
-    return seal_sending(&n->seal) ? seal_id(name.p, name.len) : 0;
+    if (!seal_sending(&n->seal))
+        return 0;
+    const member *m = members_find(&n->mem, (const char *)name.p, name.len);
+    return m ? node_dest(n, m) : seal_id(name.p, name.len);
 }
 
 bool node_dest_ready(const rumor_node *n, uint64_t dest)

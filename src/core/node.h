@@ -236,9 +236,10 @@ void node_pkt_end(rumor_node *n, bool piggyback);
 void node_pkt_abort(rumor_node *n);
 /* True when the datagram being built holds no message yet. */
 bool node_pkt_empty(const rumor_node *n);
-/* The seal id of a member or name, for node_pkt_begin (0 when this node does not seal). */
-uint64_t node_dest(const rumor_node *n, const member *m);
-uint64_t node_dest_name(const rumor_node *n, wire_str name);
+/* The seal id of a member or name, for node_pkt_begin (0 when this node does not seal). A
+ * member's is hashed once and kept (members.seal_ids). */
+uint64_t node_dest(rumor_node *n, const member *m);
+uint64_t node_dest_name(rumor_node *n, wire_str name);
 buf_writer *node_pkt(rumor_node *n);
 /* True when a datagram to seal id `dest` would be taken in full: this node does not seal, or it
  * knows the recipient's current epoch (docs/protocol.md section 3.1.4). */

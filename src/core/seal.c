@@ -91,11 +91,23 @@ static void aes_subkey(uint8_t out[RUMOR_KEY_BYTES], const uint8_t key[RUMOR_KEY
     sodium_memzero(&st, sizeof(st));
 }
 
+_Static_assert(sizeof(crypto_aead_aes256gcm_state) + 15 <= sizeof(((seal_state *)0)->aes_st),
+               "room for an aligned AES-256-GCM state");
+
+/* The expanded state of our own subkey, inside s->aes_st at a 16-byte boundary. */
+static crypto_aead_aes256gcm_state *aes_own_state(seal_state *s)
+{
+    uintptr_t p = (uintptr_t)s->aes_st;
+    return (crypto_aead_aes256gcm_state *)(void *)(s->aes_st + ((16 - (p & 15)) & 15));
+}
+
 /* Our own subkey follows the primary key. */
 static void aes_own_key(seal_state *s)
 {
-    if (s->aes && s->nkeys)
+    if (s->aes && s->nkeys) {
         aes_subkey(s->aes_key, s->keys[0].key, s->prefix);
+        crypto_aead_aes256gcm_beforenm(aes_own_state(s), s->aes_key);
+    }
 }
 
 static void aes_nonce(uint8_t out[AES_NONCE_BYTES], const uint8_t *ctr)
@@ -316,8 +328,9 @@ bool seal_close(seal_state *s, buf_writer *w, size_t start, size_t env, uint8_t 
         p[start + 3] |= WIRE_FLAG_AESGCM; /* header flags: authenticated with the rest */
         uint8_t n12[AES_NONCE_BYTES];
         aes_nonce(n12, nonce + SEAL_PREFIX_BYTES);
-        crypto_aead_aes256gcm_encrypt_detached(m, p + w->len, NULL, m, mlen, p + start,
-                                               env + SEAL_ENV_BYTES - start, NULL, n12, s->aes_key);
+        crypto_aead_aes256gcm_encrypt_detached_afternm(m, p + w->len, NULL, m, mlen, p + start,
+                                                       env + SEAL_ENV_BYTES - start, NULL, n12,
+                                                       aes_own_state(s));
     } else {
         crypto_aead_xchacha20poly1305_ietf_encrypt_detached(m, p + w->len, NULL, m, mlen, p + start,
                                                             env + SEAL_ENV_BYTES - start, NULL,

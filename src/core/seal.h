@@ -94,6 +94,10 @@ typedef struct seal_state {
      * seal_cipher and the CPU); aes_key is the subkey of keys[0] for our own prefix. */
     bool aes;
     uint8_t aes_key[RUMOR_KEY_BYTES];
+    /* libsodium's expanded AES-256-GCM state for aes_key (crypto_aead_aes256gcm_state, 512 bytes
+     * at the first 16-byte boundary of this buffer, so a seal_state is not copied once set up):
+     * seals skip the key schedule per packet. */
+    unsigned char aes_st[512 + 16];
     /* Peers' subkeys: open addressing on the prefix, nsub used of sub_cap (a power of two). */
     const rumor_allocator *alloc;
     seal_subkey *sub;

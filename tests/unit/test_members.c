@@ -368,6 +368,48 @@ static void test_full_hash_collisions(void **ctx)
     members_free(&t);
 }
 
+/* The seal ids kept beside the records (node_dest): each member has its own entry, zero until
+ * filled, and an id reused by a new name never shows the earlier holder's value. */
+static void test_seal_id_slots(void **ctx)
+{
+    (void)ctx;
+    members t;
+    rng r;
+    rng_seed(&r, 11);
+    members_init(&t, &rumor_alloc_libc);
+    member *a = members_add(&t, "alpha", 5, &r);
+    member *b = members_add(&t, "bravo", 5, &r);
+    assert_non_null(a);
+    assert_non_null(b);
+    uint64_t *sa = members_seal_id(&t, a), *sb = members_seal_id(&t, b);
+    assert_non_null(sa);
+    assert_non_null(sb);
+    assert_ptr_not_equal(sa, sb);
+    assert_int_equal(*sa, 0);
+    assert_int_equal(*sb, 0);
+    *sa = 0x1111;
+    *sb = 0x2222;
+    uint32_t ida = members_id(&t, a);
+    members_remove(&t, a);
+    member *c = members_add(&t, "charlie", 7, &r); /* takes alpha's record */
+    assert_non_null(c);
+    assert_int_equal(members_id(&t, c), ida);
+    uint64_t *sc = members_seal_id(&t, c);
+    assert_non_null(sc);
+    assert_int_equal(*sc, 0);
+    assert_int_equal(*members_seal_id(&t, b), 0x2222);
+    /* Growth keeps what was filled. */
+    char name[16];
+    for (int i = 0; i < 300; i++) {
+        int w = snprintf(name, sizeof(name), "n%d", i);
+        member *m = members_add(&t, name, (size_t)w, &r);
+        assert_non_null(m);
+        assert_non_null(members_seal_id(&t, m));
+    }
+    assert_int_equal(*members_seal_id(&t, b), 0x2222);
+    members_free(&t);
+}
+
 static void test_probe_order_round(void **ctx)
 {
     (void)ctx;
@@ -647,6 +689,7 @@ int main(void)
         cmocka_unit_test(test_full_hash_collisions),
         cmocka_unit_test(test_prefetch_changes_nothing),
         cmocka_unit_test(test_member_ids),
+        cmocka_unit_test(test_seal_id_slots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
