@@ -1,5 +1,6 @@
 #include "core/bcast.h"
 
+#include <sodium.h>
 #include <string.h>
 
 void bcast_init(bcast_queue *q, const rumor_allocator *a, uint32_t max_per_class)
@@ -39,6 +40,8 @@ static void destroy(bcast_queue *q, bcast *b)
 {
     if (b->owner && *b->owner == b)
         *b->owner = NULL;
+    /* A queued message may hold a secret (a key operation carries a key): wipe it. */
+    sodium_memzero(b->data, b->len);
     rfree(q->a, b);
 }
 
