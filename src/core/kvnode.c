@@ -170,6 +170,8 @@ bool kvnode_put_delta(rumor_node *n, buf_writer *w, kv_origin *o, uint64_t since
     const ident_head *h = n->ident ? ident_kv_head(o) : NULL;
     if (h && !head_usable(n, o, h))
         return false;
+    if (n->ident && o->gc_version > (h ? h->gc : 0))
+        return false; /* a horizon we could not prove (none is learned without its head) */
     /* With identities the head is the signed one, which may be behind the entries (they prove
      * their own versions) or ahead of them; without a signed head it is (0, 0), which claims
      * nothing and needs no signature (its slot is zeros): no horizon was ever verified here. */
