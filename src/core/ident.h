@@ -10,9 +10,11 @@
  * show the authority's certificate over (name, key, expiry), which then is the binding.
  *
  * Cost: a claim is verified only when it would change something (a newer incarnation, a key-value
- * version above the one held, a keyspace head that differs from the stored one), so each signed
+ * version above the one held, a keyspace head that claims more than is proven), so each signed
  * record is verified once per version; stored records were verified when they were applied and
- * are forwarded with their signature as they are. A small cache of recent verification results
+ * are forwarded with their signature as they are. A key-value write proves its own version: the
+ * origin signs a new keyspace head only when its horizon moves, so a write costs one signature
+ * and one verification per receiver. A small cache of recent verification results
  * (keyed by a hash of key, statement and signature) answers repeats without Ed25519.
  *
  * Everything here is off (n->ident NULL, no memory) unless settings.identity is set. Signing and

@@ -193,8 +193,8 @@ bool kvnode_put_delta(rumor_node *n, buf_writer *w, kv_origin *o, uint64_t since
     for (; e; e = e->next) {
         wire_kv_entry we = entry_rec(e);
         size_t sz = wire_kv_entry_size(&we) + per_sig;
-        size_t head =
-            msg_head + sigs + wire_kv_delta_head_size(origin_name(o), since, size_max, gc, count + 1);
+        size_t head = msg_head + sigs +
+                      wire_kv_delta_head_size(origin_name(o), since, size_max, gc, count + 1);
         if (head + bytes + sz > budget) {
             if (cut && *cut < KV_CUT_BIG)
                 *cut = head + sz > big_over ? KV_CUT_BIG : KV_CUT;

@@ -919,6 +919,32 @@ static void test_golden_ident_messages(void **ctx)
     assert_memory_equal(sigs, g_sig_kv_head, 64);
     assert_memory_equal(sigs + 64, g_sig_kv_entry, 64);
 
+    /* The usual delta of a write: the sender holds no signed head of `a` (none was needed yet),
+     * so the head is (0, 0) with 64 zero bytes in its slot; the entry passes origin_max and
+     * proves its own version with its signature (the same bytes as above). */
+    static const uint8_t zeros[64];
+    cat want0 = {.len = 0};
+    cat_put(&want0, delta_head, sizeof(delta_head));
+    cat_put(&want0, g_kv_delta + 2, sizeof(g_kv_delta) - 2);
+    want0.b[7] = 0x00; /* origin_max 0 (the byte after origin, flags and since) */
+    cat_put(&want0, &v1, 1);
+    cat_put(&want0, zeros, 64);
+    cat_put(&want0, g_sig_kv_entry, 64);
+    w = enc_begin(&e);
+    wire_put_kv_delta_begin(w, S("a"), WIRE_KVX_COMPLETE | WIRE_KVX_RUMOR, 4, 0, 0, 1,
+                            wire_kv_entry_size(&ke) + wire_kv_sigs_size(1));
+    wire_put_kv_entry(w, &ke);
+    buf_put_u8(w, WIRE_IDENT_V1);
+    buf_put_bytes(w, zeros, 64);
+    buf_put_bytes(w, g_sig_kv_entry, 64);
+    assert_bytes(&e, want0.b, want0.len);
+    decode_one(want0.b, want0.len, &m);
+    assert_int_equal(m.u.kv_delta.origin_max, 0);
+    sigs = wire_kv_delta_sigs(&m);
+    assert_non_null(sigs);
+    assert_memory_equal(sigs, zeros, 64);
+    assert_memory_equal(sigs + 64, g_sig_kv_entry, 64);
+
     /* A trailer that does not parse (another version, cut short, bad flags) is no identity;
      * the message itself still decodes, as for receivers without identities. */
     memcpy(e.b, want.b, want.len);
