@@ -508,7 +508,7 @@ bool ident_kv_head_ok(rumor_node *n, kv_origin *o, const uint8_t *pk, uint64_t m
      * bytes of sig: its horizon is none or the one verified, and its max is at most the
      * verified head's, the versions we hold or the delta's newest entry (which is verified
      * before anything uses that max: COMPLETE needs every entry applied). Checking staleness
-     * first also spares the verification of older heads that relays still carry. */
+     * first also spares the verification of older heads (same horizon) relays still carry. */
     if ((gc == 0 || gc == hgc) && max <= known)
         return true;
     uint8_t stmt[STMT_MAX];
