@@ -452,6 +452,26 @@ static void i_kv_retired(buf_writer *w)
                            {S("sk"), 3, 0x07, 100, wire_str_of(dep, dl)}};
     signed_delta(w, "m1", 11, WIRE_KVX_COMPLETE, 1, 3, 0, e1, 2);
 }
+/* m1's writes 4 and 5 as most senders pass them on: the empty head (0, 0) with a zero slot,
+ * each entry proving its own version past origin_max; then m1's head over a horizon. */
+static void i_kv_nohead(buf_writer *w)
+{
+    uint8_t stmt[IDENT_STMT_MAX], sig[2][64];
+    static const uint8_t zeros[64];
+    wire_kv_entry e[2] = {{S("k4"), 4, 0, 0, S("y")}, {S("k2"), 5, 0x01 /* tombstone */, 0, S("")}};
+    for (int i = 0; i < 2; i++)
+        sign_with(11, stmt, ident_stmt_kv_entry(stmt, S("m1"), &e[i]), sig[i]);
+    wire_put_kv_delta_begin(w, S("m1"), WIRE_KVX_COMPLETE | WIRE_KVX_RUMOR, 3, 0, 0, 2,
+                            wire_kv_entry_size(&e[0]) + wire_kv_entry_size(&e[1]) +
+                                wire_kv_sigs_size(2));
+    wire_put_kv_entry(w, &e[0]);
+    wire_put_kv_entry(w, &e[1]);
+    buf_put_u8(w, WIRE_IDENT_V1);
+    buf_put_bytes(w, zeros, 64);
+    buf_put_bytes(w, sig[0], 64);
+    buf_put_bytes(w, sig[1], 64);
+    signed_delta(w, "m1", 11, WIRE_KVX_COMPLETE, 5, 5, 2, NULL, 0);
+}
 /* A full-state frame of m1 with signed key-value deltas and its complete digest. */
 static void i_pushpull_kv(buf_writer *w)
 {
@@ -478,6 +498,7 @@ static const struct {
     {"pushpull-kv", i_pushpull_kv},
     {"event", i_event},
     {"query", i_query},
+    {"kv-nohead", i_kv_nohead},
 };
 
 static size_t packet(uint8_t *out, size_t cap, const char *label, uint8_t flags, body_fn fn)

@@ -501,13 +501,25 @@ void ident_kv_sign_entry(rumor_node *n, const wire_kv_entry *e, uint8_t *sig)
     sign(n, stmt, len, sig);
 }
 
+/* Whether the versions of `o` up to its max_version are proven by its newest entry's own
+ * signature: the entry at max_version is held (not collected, not adopted from a COMPLETE). */
+static bool max_in_entries(const kv_origin *o)
+{
+    return o->max_version == 0 || (o->tail && o->tail->version == o->max_version);
+}
+
 void ident_kv_sign_head(rumor_node *n)
 {
     kv_origin *o = n->kv_self;
     if (!n->ident || !o)
         return;
     ident_head *h = o->ident;
-    if (h && h->max == o->max_version && h->gc == o->gc_version)
+    /* A head is signed only when it says something the entries cannot: a horizon, or a
+     * max_version whose entry is gone (collected) or was never ours to sign again (adopted
+     * after a restart). A write proves itself: its signed entry shows the origin reached its
+     * version, so a write costs one signature here and one verification at each receiver. */
+    uint64_t hmax = h ? h->max : 0, hgc = h ? h->gc : 0;
+    if (o->gc_version == hgc && (o->max_version <= hmax || max_in_entries(o)))
         return;
     if (!h && !(h = o->ident = rcalloc(&n->alloc, 1, sizeof(*h))))
         return;
@@ -528,11 +540,19 @@ const uint8_t *ident_kv_origin_key(rumor_node *n, wire_str origin)
 }
 
 bool ident_kv_head_ok(rumor_node *n, kv_origin *o, const uint8_t *pk, uint64_t max, uint64_t gc,
-                      const uint8_t *sig)
+                      const uint8_t *sig, uint64_t entries_max)
 {
     ident_head *h = o->ident;
-    /* The values we hold were proven already: nothing to check, whatever the bytes of sig. */
-    if (h && h->max == max && h->gc == gc)
+    uint64_t hmax = h ? h->max : 0, hgc = h ? h->gc : 0;
+    uint64_t known = hmax > o->max_version ? hmax : o->max_version;
+    if (entries_max > known)
+        known = entries_max;
+    /* A head that claims nothing beyond what is proven already needs no check, whatever the
+     * bytes of sig: its horizon is none or the one verified, and its max is at most the
+     * verified head's, the versions we hold or the delta's newest entry (which is verified
+     * before anything uses that max: COMPLETE needs every entry applied). Checking staleness
+     * first also spares the verification of older heads (same horizon) relays still carry. */
+    if ((gc == 0 || gc == hgc) && max <= known)
         return true;
     uint8_t stmt[STMT_MAX];
     wire_str origin = wire_str_of(o->name, o->name_len);

@@ -10,9 +10,11 @@
  * show the authority's certificate over (name, key, expiry), which then is the binding.
  *
  * Cost: a claim is verified only when it would change something (a newer incarnation, a key-value
- * version above the one held, a keyspace head that differs from the stored one), so each signed
+ * version above the one held, a keyspace head that claims more than is proven), so each signed
  * record is verified once per version; stored records were verified when they were applied and
- * are forwarded with their signature as they are. A small cache of recent verification results
+ * are forwarded with their signature as they are. A key-value write proves its own version: the
+ * origin signs a new keyspace head only when its horizon moves, so a write costs one signature
+ * and one verification per receiver. A small cache of recent verification results
  * (keyed by a hash of key, statement and signature) answers repeats without Ed25519.
  *
  * Everything here is off (n->ident NULL, no memory) unless settings.identity is set. Signing and
@@ -163,13 +165,18 @@ ident_verdict ident_msg_check(struct rumor_node *n, const wire_msg *m);
 const ident_head *ident_kv_head(const struct kv_origin *o);
 /* Signs an entry of this node's keyspace (its version already chosen). */
 void ident_kv_sign_entry(struct rumor_node *n, const wire_kv_entry *e, uint8_t *sig);
-/* Re-signs this node's keyspace head when its version or horizon moved. */
+/* Re-signs this node's keyspace head when its horizon moved or its max_version is no longer
+ * proven by the entry at that version (collected, or adopted after a restart); a plain write
+ * needs no new head. */
 void ident_kv_sign_head(struct rumor_node *n);
 /* The key that signs `origin`'s keyspace, or NULL (counted as unknown_key). */
 const uint8_t *ident_kv_origin_key(struct rumor_node *n, wire_str origin);
-/* Checks a head of `o` received with a delta; a newer valid one is stored. */
+/* Checks a head of `o` received with a delta whose newest entry is `entries_max` (0: none);
+ * a newer valid one is stored. A head that claims nothing beyond the verified head, the
+ * versions held and that entry (no horizon, or the verified one) is taken unchecked: the caller
+ * uses its max only once every entry of the delta verified. */
 bool ident_kv_head_ok(struct rumor_node *n, struct kv_origin *o, const uint8_t *pk, uint64_t max,
-                      uint64_t gc, const uint8_t *sig);
+                      uint64_t gc, const uint8_t *sig, uint64_t entries_max);
 /* Checks one entry of `origin` before it is applied. */
 bool ident_kv_entry_ok(struct rumor_node *n, const uint8_t *pk, wire_str origin,
                        const wire_kv_entry *e, const uint8_t *sig);

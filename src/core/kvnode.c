@@ -168,12 +168,19 @@ bool kvnode_put_delta(rumor_node *n, buf_writer *w, kv_origin *o, uint64_t since
     if (n->ident && o == n->kv_self)
         ident_kv_sign_head(n); /* our head always speaks for what we hold (a no-op mostly) */
     const ident_head *h = n->ident ? ident_kv_head(o) : NULL;
-    if (n->ident && !h)
-        return false; /* nothing we could prove */
     if (h && !head_usable(n, o, h))
         return false;
-    uint64_t max = h ? h->max : o->max_version, gc = h ? h->gc : o->gc_version;
-    size_t per_sig = h ? WIRE_SIG_BYTES : 0, sigs = h ? wire_kv_sigs_size(0) : 0;
+    if (n->ident && o->gc_version > (h ? h->gc : 0))
+        return false; /* a horizon we could not prove (none is learned without its head) */
+    /* With identities the head is the signed one, which may be behind the entries (they prove
+     * their own versions) or ahead of them; without a signed head it is (0, 0), which claims
+     * nothing and needs no signature (its slot is zeros): no horizon was ever verified here. */
+    uint64_t max = o->max_version, gc = o->gc_version;
+    if (n->ident)
+        max = h ? h->max : 0, gc = h ? h->gc : 0;
+    size_t per_sig = n->ident ? WIRE_SIG_BYTES : 0, sigs = n->ident ? wire_kv_sigs_size(0) : 0;
+    /* The max field is sized for the largest it can be: entries past the head, or the head. */
+    uint64_t size_max = max > o->max_version ? max : o->max_version;
     bool news = head_news(n, o, since, their_gc);
     bool reset = kv_needs_reset(o, since, their_gc);
     if (reset)
@@ -186,8 +193,8 @@ bool kvnode_put_delta(rumor_node *n, buf_writer *w, kv_origin *o, uint64_t since
     for (; e; e = e->next) {
         wire_kv_entry we = entry_rec(e);
         size_t sz = wire_kv_entry_size(&we) + per_sig;
-        size_t head =
-            msg_head + sigs + wire_kv_delta_head_size(origin_name(o), since, max, gc, count + 1);
+        size_t head = msg_head + sigs +
+                      wire_kv_delta_head_size(origin_name(o), since, size_max, gc, count + 1);
         if (head + bytes + sz > budget) {
             if (cut && *cut < KV_CUT_BIG)
                 *cut = head + sz > big_over ? KV_CUT_BIG : KV_CUT;
@@ -201,8 +208,8 @@ bool kvnode_put_delta(rumor_node *n, buf_writer *w, kv_origin *o, uint64_t since
      * horizon it lacks. */
     if (count == 0 && !(reset || news || (!first && o->max_version > since)))
         return false;
-    if (!e && o->max_version == max)
-        flags |= WIRE_KVX_COMPLETE; /* everything up to max_version is here */
+    if (!e && o->max_version >= max)
+        flags |= WIRE_KVX_COMPLETE; /* everything up to origin_max is here */
     if (reset)
         flags |= WIRE_KVX_RESET;
     wire_put_kv_delta_begin(w, origin_name(o), flags, since, max, gc, count, bytes + sigs);
@@ -211,9 +218,10 @@ bool kvnode_put_delta(rumor_node *n, buf_writer *w, kv_origin *o, uint64_t since
         wire_kv_entry we = entry_rec(e);
         wire_put_kv_entry(w, &we);
     }
-    if (h) {
+    if (n->ident) {
+        static const uint8_t none[WIRE_SIG_BYTES];
         buf_put_u8(w, WIRE_IDENT_V1);
-        buf_put_bytes(w, h->sig, WIRE_SIG_BYTES);
+        buf_put_bytes(w, h ? h->sig : none, WIRE_SIG_BYTES);
         e = first;
         for (uint32_t i = 0; i < count; i++, e = e->next)
             buf_put_bytes(w, kv_sig(e), WIRE_SIG_BYTES);
@@ -288,6 +296,17 @@ static bool retire_ready(const rumor_node *n, const wire_kv_entry *we)
     return d && d->max_version >= version;
 }
 
+/* The version of a delta's newest entry (0: none); the decoder checked that entries ascend. */
+static uint64_t delta_last(const wire_msg *m)
+{
+    buf_reader r = m->u.kv_delta.entries;
+    wire_kv_entry we;
+    uint64_t last = 0;
+    for (uint32_t i = 0; i < m->u.kv_delta.count && wire_kv_entry_next(&r, &we); i++)
+        last = we.version;
+    return last;
+}
+
 void kvnode_on_delta(rumor_node *n, const wire_msg *m, uint64_t now)
 {
     wire_str on = m->u.kv_delta.origin;
@@ -312,7 +331,7 @@ void kvnode_on_delta(rumor_node *n, const wire_msg *m, uint64_t now)
             return;
         }
         if (!(pk = ident_kv_origin_key(n, on)) ||
-            !ident_kv_head_ok(n, o, pk, m->u.kv_delta.origin_max, gc, sigs))
+            !ident_kv_head_ok(n, o, pk, m->u.kv_delta.origin_max, gc, sigs, delta_last(m)))
             return;
     }
     if ((m->u.kv_delta.flags & WIRE_KVX_RESET) && o->max_version < gc && o->gc_version < gc)

@@ -264,8 +264,9 @@ static bool decode_kv_delta(buf_reader *p, wire_msg *m)
     uint64_t last = m->u.kv_delta.since;
     wire_kv_entry e;
     for (uint32_t i = 0; i < m->u.kv_delta.count; i++) {
-        /* Entries ascend strictly from `since` and never pass origin_max. */
-        if (!get_kv_entry(p, &e) || e.version <= last || e.version > m->u.kv_delta.origin_max)
+        /* Entries ascend strictly from `since`. They may pass origin_max: with identities it
+         * is the origin's signed head, which a write does not renew (its entry proves it). */
+        if (!get_kv_entry(p, &e) || e.version <= last)
             return false;
         last = e.version;
     }

@@ -425,7 +425,10 @@ static void test_identity_with_encryption(void **state)
     h_run(s, 1000);
     h_check(s, h_run_until_converged(s, 60000) != UINT64_MAX, "no convergence, sealed and signed");
 
-    /* A write travels sealed, with its signature, to every member. */
+    /* A write travels sealed, with its signature, to every member: one signature at the
+     * writer, one verification at each other member (the entry proves its own version; no new
+     * keyspace head is signed or checked for it). */
+    uint64_t made0 = ident_total(s, members, false), verified0 = ident_total(s, members, true);
     assert_int_equal(
         rumor_node_kv_put(rumor_sim_node(s, writer), "k", 1, "sealed+signed", 13, rumor_sim_now(s)),
         0);
@@ -435,6 +438,11 @@ static void test_identity_with_encryption(void **state)
     for (uint32_t i = 0; i < members; i++)
         h_check(s, rumor_node_kv_digest(rumor_sim_node(s, i)) == want,
                 "node-%u lacks the signed write", i);
+    h_check(s, ident_total(s, members, false) - made0 == 1,
+            "%" PRIu64 " signatures made for one write", ident_total(s, members, false) - made0);
+    h_check(s, ident_total(s, members, true) - verified0 == members - 1,
+            "%" PRIu64 " verifications for one write at %u receivers",
+            ident_total(s, members, true) - verified0, members - 1);
 
     /* A crash is found through signed accusations; the node comes back in a new life. */
     assert_int_equal(rumor_sim_node_crash(s, victim), 0);

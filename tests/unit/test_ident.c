@@ -799,8 +799,8 @@ static void test_kv_signed(void **ctx)
     assert_true(kv_is(r, "x", "color", NULL));
     assert_int_equal(stats(r).ident_refused[RUMOR_IDENT_BAD_KV], 2);
 
-    /* The genuine delta applies; the same delta again verifies nothing new. (Its head, the
-     * same values as the altered delta's, was proven by that first delivery already.) */
+    /* The genuine delta applies; the same delta again verifies nothing new. (Its head claims
+     * no more than its newest entry proves: two verifications, one per entry.) */
     put_delta(pkt_begin(&p), "x", &x, e, 2, 2, 0, WIRE_KVX_COMPLETE);
     uint64_t v0 = stats(r).ident_verified;
     deliver(r, &p, 220);
@@ -831,6 +831,138 @@ static void test_kv_signed(void **ctx)
     deliver(r, &p, 222);
     assert_true(kv_is(r, "x", "color", "green"));
     assert_int_equal(stats(r).ident_refused[RUMOR_IDENT_UNSIGNED], 1);
+    drain(r);
+    rumor_node_del(r);
+}
+
+/* A KV_DELTA of origin `o` from `since`: entries signed by `k` (`tamper`: the value of the
+ * one at that index is altered after signing), the head fields (max, gc) and in the head slot
+ * `hk`'s signature over (hmax, hgc), or zeros when `hk` is NULL. */
+static void put_delta_head(buf_writer *w, const char *o, const key *k, const kv_ent *e, uint32_t n,
+                           int tamper, uint64_t since, uint64_t max, uint64_t gc, const key *hk,
+                           uint64_t hmax, uint64_t hgc, uint8_t flags)
+{
+    uint8_t stmt[IDENT_STMT_MAX], sigs[8][64], head[64] = {0};
+    size_t bytes = 0;
+    wire_kv_entry we[8];
+    for (uint32_t i = 0; i < n; i++) {
+        we[i] = (wire_kv_entry){S(e[i].key), e[i].version, 0, 0, S(e[i].value)};
+        size_t len = ident_stmt_kv_entry(stmt, S(o), &we[i]);
+        crypto_sign_detached(sigs[i], NULL, stmt, len, k->sk);
+        if ((int)i == tamper)
+            we[i].value = S("forged");
+        bytes += wire_kv_entry_size(&we[i]);
+    }
+    if (hk) {
+        size_t len = ident_stmt_kv_head(stmt, S(o), hmax, hgc);
+        crypto_sign_detached(head, NULL, stmt, len, hk->sk);
+    }
+    wire_put_kv_delta_begin(w, S(o), flags, since, max, gc, n, bytes + wire_kv_sigs_size(n));
+    for (uint32_t i = 0; i < n; i++)
+        wire_put_kv_entry(w, &we[i]);
+    buf_put_u8(w, WIRE_IDENT_V1);
+    buf_put_bytes(w, head, 64);
+    for (uint32_t i = 0; i < n; i++)
+        buf_put_bytes(w, sigs[i], 64);
+}
+
+static uint64_t origin_max(rumor_node *n, const char *o)
+{
+    rumor_kv_origin_info oi;
+    assert_int_equal(rumor_node_kv_origin_info(n, o, &oi), 0);
+    return oi.max_version;
+}
+
+static uint64_t origin_gc(rumor_node *n, const char *o)
+{
+    rumor_kv_origin_info oi;
+    assert_int_equal(rumor_node_kv_origin_info(n, o, &oi), 0);
+    return oi.gc_version;
+}
+
+/* A write proves its own version: the origin signs no new head for it, and a receiver checks
+ * one signature per write. A head is checked only when it claims more than that (a max past the
+ * entries, a horizon), and then it must be the origin's own over exactly those values. */
+static void test_kv_write_proves_itself(void **ctx)
+{
+    (void)ctx;
+    rumor_node *r = receiver(NULL);
+    key x = key_of(2), y = key_of(3);
+    alive(r, "x", 1, "", &x, NULL);
+    alive(r, "y", 1, "", &y, NULL);
+    pkt p;
+
+    /* The origin: one signature per write (its head says nothing the entries do not). */
+    uint64_t s0 = stats(r).ident_signed;
+    assert_int_equal(rumor_node_kv_put(r, "a", 1, "1", 1, NOW), 0);
+    assert_int_equal(rumor_node_kv_put(r, "b", 1, "2", 1, NOW), 0);
+    assert_int_equal(rumor_node_kv_delete(r, "a", 1, NOW), 0);
+    assert_int_equal(stats(r).ident_signed - s0, 3);
+
+    /* Entries past the head: the empty head (0, 0) with a zero slot, and x's writes 1 and 2.
+     * Applied at one verification per entry; the same delta again costs nothing. */
+    kv_ent e[3] = {{"color", "red", 1}, {"size", "xl", 2}, {"color", "blue", 3}};
+    uint64_t v0 = stats(r).ident_verified;
+    put_delta_head(pkt_begin(&p), "x", &x, e, 2, -1, 0, 0, 0, NULL, 0, 0, WIRE_KVX_COMPLETE);
+    deliver(r, &p, 220);
+    assert_true(kv_is(r, "x", "size", "xl"));
+    assert_int_equal(origin_max(r, "x"), 2);
+    assert_int_equal(stats(r).ident_verified - v0, 2);
+    deliver(r, &p, 221);
+    assert_int_equal(stats(r).ident_verified - v0, 2);
+
+    /* A max claimed by the newest entry is proven only if that entry is: a relay that alters
+     * it (slot zeros, max 3 = the entry) gets neither the value nor the version in. */
+    put_delta_head(pkt_begin(&p), "x", &x, &e[2], 1, 0, 2, 3, 0, NULL, 0, 0, WIRE_KVX_COMPLETE);
+    deliver(r, &p, 222);
+    assert_true(kv_is(r, "x", "color", "red"));
+    assert_int_equal(origin_max(r, "x"), 2);
+    assert_int_equal(stats(r).ident_refused[RUMOR_IDENT_BAD_KV], 1);
+
+    /* A max past the entries needs the origin's head over exactly that max: unsigned, or x's
+     * genuine head over another max spliced in, it is refused and nothing is applied. */
+    put_delta_head(pkt_begin(&p), "x", &x, &e[2], 1, -1, 2, 50, 0, NULL, 0, 0, WIRE_KVX_COMPLETE);
+    deliver(r, &p, 222);
+    put_delta_head(pkt_begin(&p), "x", &x, &e[2], 1, -1, 2, 50, 0, &x, 3, 0, WIRE_KVX_COMPLETE);
+    deliver(r, &p, 222);
+    assert_int_equal(stats(r).ident_refused[RUMOR_IDENT_BAD_KV], 3);
+    assert_int_equal(origin_max(r, "x"), 2);
+    /* y's genuine write and head spliced into x's keyspace: refused (statements name the
+     * origin). */
+    put_delta_head(pkt_begin(&p), "x", &y, &e[2], 1, -1, 2, 3, 0, &y, 3, 0, WIRE_KVX_COMPLETE);
+    deliver(r, &p, 222);
+    assert_int_equal(stats(r).ident_refused[RUMOR_IDENT_BAD_KV], 4);
+    assert_true(kv_is(r, "x", "color", "red"));
+
+    /* The genuine write 3 applies with one verification. */
+    v0 = stats(r).ident_verified;
+    put_delta_head(pkt_begin(&p), "x", &x, &e[2], 1, -1, 2, 3, 0, NULL, 0, 0, WIRE_KVX_COMPLETE);
+    deliver(r, &p, 223);
+    assert_true(kv_is(r, "x", "color", "blue"));
+    assert_int_equal(stats(r).ident_verified - v0, 1);
+
+    /* A horizon always needs the origin's head: zeros, or x's head over another horizon, are
+     * refused; x's own head (3, 2) is checked once and stored, and after that a relay may
+     * carry it with any slot (it claims nothing new), but not a higher horizon. */
+    kv_ent none[1] = {{"", "", 0}};
+    put_delta_head(pkt_begin(&p), "x", &x, none, 0, -1, 3, 3, 2, NULL, 0, 0, WIRE_KVX_COMPLETE);
+    deliver(r, &p, 224);
+    put_delta_head(pkt_begin(&p), "x", &x, none, 0, -1, 3, 3, 2, &x, 3, 1, WIRE_KVX_COMPLETE);
+    deliver(r, &p, 224);
+    assert_int_equal(stats(r).ident_refused[RUMOR_IDENT_BAD_KV], 6);
+    assert_int_equal(origin_gc(r, "x"), 0);
+    v0 = stats(r).ident_verified;
+    put_delta_head(pkt_begin(&p), "x", &x, none, 0, -1, 3, 3, 2, &x, 3, 2, WIRE_KVX_COMPLETE);
+    deliver(r, &p, 225);
+    assert_int_equal(origin_gc(r, "x"), 2);
+    assert_int_equal(stats(r).ident_verified - v0, 1);
+    put_delta_head(pkt_begin(&p), "x", &x, none, 0, -1, 3, 3, 2, NULL, 0, 0, WIRE_KVX_COMPLETE);
+    deliver(r, &p, 226);
+    assert_int_equal(stats(r).ident_verified - v0, 1);
+    put_delta_head(pkt_begin(&p), "x", &x, none, 0, -1, 3, 3, 3, &x, 3, 2, WIRE_KVX_COMPLETE);
+    deliver(r, &p, 226);
+    assert_int_equal(stats(r).ident_refused[RUMOR_IDENT_BAD_KV], 7);
+    assert_int_equal(origin_gc(r, "x"), 2);
     drain(r);
     rumor_node_del(r);
 }
@@ -968,6 +1100,7 @@ int main(void)
         cmocka_unit_test(test_accusations),
         cmocka_unit_test(test_kv_signed),
         cmocka_unit_test(test_events_and_queries_signed),
+        cmocka_unit_test(test_kv_write_proves_itself),
         cmocka_unit_test(test_verified_once),
         cmocka_unit_test(test_restarted_owner_keeps_signing),
         cmocka_unit_test(test_restore_pins),

@@ -634,14 +634,18 @@ static void test_golden_kv(void **ctx)
     assert_str(got.value, "v1");
     assert_int_equal(got.version, 5);
 
-    /* Entries must ascend past `since` and stay within origin_max; tombstones carry no value. */
+    /* Entries must ascend past `since`; tombstones carry no value. They may pass origin_max
+     * (with identities a signed head older than the writes that prove themselves). */
     uint8_t bad[sizeof(g_kv_delta)];
     memcpy(bad, g_kv_delta, sizeof(bad));
     bad[5] = 0x05; /* since 5: the entry at 5 does not follow it */
     assert_int_equal(msg_rc(bad, sizeof(bad), &m), -(int)RUMOR_DROP_MALFORMED - 1);
     memcpy(bad, g_kv_delta, sizeof(bad));
-    bad[6] = 0x04; /* origin_max 4 < entry 5 */
-    assert_int_equal(msg_rc(bad, sizeof(bad), &m), -(int)RUMOR_DROP_MALFORMED - 1);
+    bad[6] = 0x04; /* origin_max 4 < entry 5: well-formed */
+    decode_one(bad, sizeof(bad), &m);
+    assert_int_equal(m.u.kv_delta.origin_max, 4);
+    assert_true(wire_kv_entry_next(&m.u.kv_delta.entries, &got));
+    assert_int_equal(got.version, 5);
     memcpy(bad, g_kv_delta, sizeof(bad));
     bad[12] = 0x01; /* a tombstone with a value */
     assert_int_equal(msg_rc(bad, sizeof(bad), &m), -(int)RUMOR_DROP_MALFORMED - 1);
@@ -947,6 +951,32 @@ static void test_golden_ident_messages(void **ctx)
     const uint8_t *sigs = wire_kv_delta_sigs(&m);
     assert_non_null(sigs);
     assert_memory_equal(sigs, g_sig_kv_head, 64);
+    assert_memory_equal(sigs + 64, g_sig_kv_entry, 64);
+
+    /* The usual delta of a write: the sender holds no signed head of `a` (none was needed yet),
+     * so the head is (0, 0) with 64 zero bytes in its slot; the entry passes origin_max and
+     * proves its own version with its signature (the same bytes as above). */
+    static const uint8_t zeros[64];
+    cat want0 = {.len = 0};
+    cat_put(&want0, delta_head, sizeof(delta_head));
+    cat_put(&want0, g_kv_delta + 2, sizeof(g_kv_delta) - 2);
+    want0.b[7] = 0x00; /* origin_max 0 (the byte after origin, flags and since) */
+    cat_put(&want0, &v1, 1);
+    cat_put(&want0, zeros, 64);
+    cat_put(&want0, g_sig_kv_entry, 64);
+    w = enc_begin(&e);
+    wire_put_kv_delta_begin(w, S("a"), WIRE_KVX_COMPLETE | WIRE_KVX_RUMOR, 4, 0, 0, 1,
+                            wire_kv_entry_size(&ke) + wire_kv_sigs_size(1));
+    wire_put_kv_entry(w, &ke);
+    buf_put_u8(w, WIRE_IDENT_V1);
+    buf_put_bytes(w, zeros, 64);
+    buf_put_bytes(w, g_sig_kv_entry, 64);
+    assert_bytes(&e, want0.b, want0.len);
+    decode_one(want0.b, want0.len, &m);
+    assert_int_equal(m.u.kv_delta.origin_max, 0);
+    sigs = wire_kv_delta_sigs(&m);
+    assert_non_null(sigs);
+    assert_memory_equal(sigs, zeros, 64);
     assert_memory_equal(sigs + 64, g_sig_kv_entry, 64);
 
     /* A trailer that does not parse (another version, cut short, bad flags) is no identity;
