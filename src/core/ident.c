@@ -705,9 +705,11 @@ ident_verdict ident_msg_check(rumor_node *n, const wire_msg *m)
         ident_refuse(n, RUMOR_IDENT_UNSIGNED, signer, NONE);
         return IDENT_REFUSED;
     }
-    /* Only a member admitted here speaks: its key was pinned by a verified alive claim. */
+    /* Only a member admitted here speaks: its key was pinned by a verified alive claim, or by
+     * the host restoring what it knew (rumor_node_restore), as for accusations and key-value
+     * state; a node never admitted has no key here. */
     const member *s = members_find(&n->mem, (const char *)signer.p, signer.len);
-    const uint8_t *pk = s && !ident_unverified(n, s) ? ident_pk(n, s) : NULL;
+    const uint8_t *pk = s ? ident_pk(n, s) : NULL;
     if (!pk) {
         ident_refuse(n, RUMOR_IDENT_UNKNOWN_KEY, signer, NONE);
         return IDENT_UNKNOWN_KEY;
