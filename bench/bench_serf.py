@@ -47,7 +47,7 @@ import urllib.request
 import http.client
 
 POLL_THREADS = 8
-SERF_POLL = "rpc"  # --serf-poll: "rpc" (persistent msgpack RPC connection) or "cli" (`serf members`)
+SERF_POLL = "rpc"  # --serf-poll: "rpc" (persistent msgpack RPC connection) or "cli" (process)
 TRACE_DIR = None  # --trace DIR: agents log at debug level and their logs are kept there
 
 
