@@ -6,4 +6,4 @@
 #   bench/bench_events.sh --nodes 16 --reps 5 --json /tmp/events.json
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/bench_prelude.sh"
-exec python3 "$ROOT/bench/bench_events.py" --rumor "$RUMOR_BIN" "$@"
+exec "$PYTHON" "$ROOT/bench/bench_events.py" --rumor "$RUMOR_BIN" "$@"

@@ -6,7 +6,8 @@ For each system and N it reports
   - join convergence of N-1 concurrent joiners (plus the seed): per node, the time from starting
     the joiners until that node sees all N members alive; median and max over nodes,
   - failure detection: time from `kill -9` of a node until each other node reports it failed;
-    min / median / max over the observers of --kills successive crashes, pooled,
+    min / median / max over the observers of --kills successive crashes, pooled, and the median
+    duration of a poll sweep over the nodes (the sampling period is that plus a 50 ms pause),
   - idle CPU per agent (% of one core) over the idle window,
   - memory per agent (mean, MB): RSS, PSS (shared library pages split among the processes
     that map them) and USS (pages only this process holds),
@@ -18,8 +19,14 @@ For each system and N it reports
 Systems: rumor, serf, and rumor+enc / serf+enc, the same with gossip encryption (one fresh
 32-byte key: rumor agent --encrypt, serf agent -encrypt).
 
-Only stdlib. Usage: bench_serf.py [--nodes 16 64] [--idle 20] [--load 10]
-                                  [--systems rumor serf rumor+enc serf+enc] [--json F]
+Both systems are polled the same way: one request and one response per poll on a TCP
+connection kept open per agent, rumor over HTTP (GET /v1/members), Serf over its RPC protocol
+(msgpack, as `serf members` itself speaks it; --serf-poll cli runs `serf members` instead, which
+samples Serf less often and so favours rumor).
+
+Stdlib plus Debian's python3-msgpack (for Serf's RPC). Usage:
+  bench_serf.py [--nodes 16 64] [--idle 20] [--kills 3] [--load 10]
+                [--systems rumor serf rumor+enc serf+enc] [--serf-poll rpc|cli] [--json F]
 """
 import base64
 import argparse
@@ -37,8 +44,10 @@ import tempfile
 import threading
 import time
 import urllib.request
+import http.client
 
 POLL_THREADS = 8
+SERF_POLL = "rpc"  # --serf-poll: "rpc" (persistent msgpack RPC connection) or "cli" (process)
 TRACE_DIR = None  # --trace DIR: agents log at debug level and their logs are kept there
 
 
@@ -49,6 +58,74 @@ def log(msg):
 KEY = base64.b64encode(os.urandom(32)).decode()
 
 
+class SerfRPC:
+    """A client of the Serf agent's RPC protocol (what `serf members` itself speaks): msgpack
+    objects on one TCP connection. Each request is a header {"Command", "Seq"} followed by a
+    body if the command takes one; each response a header {"Seq", "Error"} followed by a body if
+    the command returns one. The connection opens with a handshake {"Version": 1}. Uses Debian's
+    python3-msgpack, imported here so that rumor-only runs do not need it."""
+
+    ERRORS = ()
+
+    def __init__(self, port):
+        if msgpack is None:
+            load_msgpack()
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        try:
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.unpacker = msgpack.Unpacker(raw=False, unicode_errors="surrogateescape")
+            self.seq = 0
+            self.call("handshake", {"Version": 1}, has_body=False)
+        except BaseException:
+            self.sock.close()
+            raise
+
+    def read(self):
+        while True:
+            try:
+                return next(self.unpacker)
+            except StopIteration:
+                data = self.sock.recv(65536)
+                if not data:
+                    raise ConnectionError("serf agent closed the RPC connection")
+                self.unpacker.feed(data)
+
+    def call(self, command, body=None, has_body=True):
+        seq = self.seq
+        self.seq += 1
+        out = msgpack.packb({"Command": command, "Seq": seq})
+        if body is not None:
+            out += msgpack.packb(body)
+        self.sock.sendall(out)
+        header = self.read()
+        if not isinstance(header, dict) or header.get("Seq") != seq:
+            raise ValueError(f"serf rpc: unexpected response header {header!r}")
+        if header.get("Error"):
+            raise ValueError(f"serf rpc {command}: {header['Error']}")
+        return self.read() if has_body else None
+
+    def members(self):
+        doc = self.call("members")
+        return {m["Name"]: m["Status"] for m in doc.get("Members") or []}
+
+    def close(self):
+        self.sock.close()
+
+
+def load_msgpack():
+    """Imports Debian's python3-msgpack for SerfRPC; exits with a clear message without it."""
+    global msgpack
+    try:
+        import msgpack  # noqa: F401
+    except ImportError:
+        sys.exit("bench: polling serf over RPC needs python3-msgpack (RUMOR_WITH_SERF=1 "
+                 "scripts/deps.sh) and Debian's /usr/bin/python3, or --serf-poll cli")
+    SerfRPC.ERRORS = (msgpack.UnpackException, msgpack.ExtraData)
+
+
+msgpack = None
+
+
 class Node:
     def __init__(self, system, i, port, ctl_port, work, rumor_bin):
         self.system, self.i, self.port, self.ctl = system, i, port, ctl_port
@@ -57,6 +134,10 @@ class Node:
         self.encrypt = system.endswith("+enc")
         self.proc = None
         self.pending = []
+        self.lock = threading.Lock()
+        self.http = None  # rumor: persistent HTTP/1.1 connection to the agent's API
+        self.rpc = None  # serf: persistent RPC connection to the agent's -rpc-addr
+        self.connects = 0  # connections opened by members(): 1 per agent when they persist
 
     def start(self, seed=None):
         logf = open(os.path.join(self.work, f"{self.name}.log"), "w")
@@ -97,38 +178,75 @@ class Node:
             pass
 
     def members(self):
-        """{name: status} as this node sees it, or None when it does not answer."""
-        try:
-            if self.system.startswith("rumor"):
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.ctl}/v1/members",
-                                            timeout=5) as r:
-                    doc = json.load(r)
-            else:
-                out = subprocess.run(["serf", "members", f"-rpc-addr=127.0.0.1:{self.ctl}",
-                                      "-format=json"], capture_output=True, timeout=5)
-                if out.returncode != 0:
-                    return None
-                doc = json.loads(out.stdout)
-        except (OSError, ValueError, subprocess.TimeoutExpired):
-            return None
-        return {m["name"]: m["status"] for m in doc.get("members", [])}
+        """{name: status} as this node sees it, or None when it does not answer. One request and
+        one response on a connection kept open between polls, for both systems: rumor over HTTP
+        (GET /v1/members), Serf over its own RPC protocol (msgpack on -rpc-addr), so that a poll
+        of either costs about the same and both are sampled equally often. With --serf-poll cli,
+        Serf is polled by starting `serf members` as before (slower: a process per poll)."""
+        with self.lock:
+            try:
+                if self.system.startswith("rumor"):
+                    if self.http is None:
+                        self.http = http.client.HTTPConnection("127.0.0.1", self.ctl, timeout=5)
+                    fresh = self.http.sock is None  # request() connects first
+                    self.http.request("GET", "/v1/members")
+                    r = self.http.getresponse()
+                    body = r.read()
+                    self.connects += fresh
+                    if r.will_close:
+                        self.close_conns()
+                    if r.status != 200:
+                        return None
+                    doc = json.loads(body)
+                    return {m["name"]: m["status"] for m in doc.get("members", [])}
+                if SERF_POLL == "cli":
+                    out = subprocess.run(["serf", "members", f"-rpc-addr=127.0.0.1:{self.ctl}",
+                                          "-format=json"], capture_output=True, timeout=5)
+                    if out.returncode != 0:
+                        return None
+                    doc = json.loads(out.stdout)
+                    return {m["name"]: m["status"] for m in doc.get("members", [])}
+                if self.rpc is None:
+                    self.rpc = SerfRPC(self.ctl)
+                    self.connects += 1
+                return self.rpc.members()
+            except (OSError, ValueError, http.client.HTTPException,
+                    subprocess.TimeoutExpired) + SerfRPC.ERRORS:
+                self.close_conns()
+                return None
+
+    def close_conns(self):
+        if self.http is not None:
+            self.http.close()
+            self.http = None
+        if self.rpc is not None:
+            self.rpc.close()
+            self.rpc = None
 
     def kill(self):
+        with self.lock:
+            self.close_conns()
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
 
 
-def wait_all(nodes, pred, timeout, t0):
-    """Polls every node until pred(view) holds; returns {node: seconds since t0 or None}."""
+def wait_all(nodes, pred, timeout, t0, sweeps=None):
+    """Polls every node until pred(view) holds; returns {node: seconds since t0 or None}. A
+    sweep polls the nodes not yet done (8 at a time), then pauses 50 ms; each node's time is the
+    end of the sweep whose answer satisfied pred. With `sweeps` (a list), appends the duration
+    in seconds of every sweep (without the pause): the sampling period is that plus 50 ms."""
     done = {}
     deadline = t0 + timeout
     pool = cf.ThreadPoolExecutor(POLL_THREADS)
     try:
         while len(done) < len(nodes) and time.monotonic() < deadline:
             todo = [n for n in nodes if n not in done]
+            start = time.monotonic()
             views = list(pool.map(lambda n: (n, n.members()), todo))
             now = time.monotonic()
+            if sweeps is not None:
+                sweeps.append(now - start)
             for n, v in views:
                 if v is not None and pred(v):
                     done[n] = now - t0
@@ -249,14 +367,16 @@ def run_system(system, n, idle_s, kills, rumor_bin, base, load_rate=0):
         for node in nodes[1:]:
             node.start(seed)
         names = {x.name for x in nodes}
+        join_sweeps = []
         conv = wait_all(nodes, lambda v: sum(1 for k in names if v.get(k) == "alive") == n,
-                        120, t0)
+                        120, t0, join_sweeps)
         got = [t for t in conv.values() if t is not None]
         res["join_median_s"] = statistics.median(got) if got else None
         res["join_max_s"] = max(got) if len(got) == n else None
         res["join_converged"] = len(got)
+        res["join_sweep_median_ms"] = 1e3 * statistics.median(join_sweeps)
         log(f"{system} N={n}: join median {res['join_median_s']} max {res['join_max_s']} "
-            f"({len(got)}/{n} converged)")
+            f"({len(got)}/{n} converged); poll sweep median {res['join_sweep_median_ms']:.1f} ms")
 
         time.sleep(5)  # let joins' full syncs and broadcasts finish before measuring idle
         res["idle_cpu_pct"], res["idle_bytes_per_s"], _ = measure(nodes, base, n, idle_s)
@@ -275,7 +395,8 @@ def run_system(system, n, idle_s, kills, rumor_bin, base, load_rate=0):
             f"pss {res['pss_mb']:.1f} MB uss {res['uss_mb']:.1f} MB "
             f"bytes/s {res['idle_bytes_per_s']}")
 
-        times, complete = [], True
+        times, complete, sweeps, crash_max = [], True, [], []
+        connects0 = sum(x.connects for x in nodes)
         dead = set()
         for k in range(kills):  # several crashes, one after the other, pooled
             victim = nodes[n // 2 + k]
@@ -286,10 +407,13 @@ def run_system(system, n, idle_s, kills, rumor_bin, base, load_rate=0):
                 with open(os.path.join(work, "kills.txt"), "a") as f:
                     f.write(f"{time.time():.3f} {victim.name}\n")
             others = [x for x in nodes if x not in dead]
-            det = wait_all(others, lambda v, name=victim.name: v.get(name) == "failed", 120, t0)
+            det = wait_all(others, lambda v, name=victim.name: v.get(name) == "failed", 120, t0,
+                           sweeps)
             got = [t for t in det.values() if t is not None]
             complete = complete and len(got) == len(others)
             times += got
+            if got and len(got) == len(others):
+                crash_max.append(max(got))
             log(f"{system} N={n}: kill -9 {victim.name}: failed everywhere after "
                 f"{fmt(max(got) if got else None, ' s', 1)} ({len(got)}/{len(others)}); "
                 f"observers {' '.join(fmt(t, '', 1) for t in sorted(got))}")
@@ -298,8 +422,17 @@ def run_system(system, n, idle_s, kills, rumor_bin, base, load_rate=0):
         res["detect_max_s"] = max(times) if complete and times else None
         res["detect_kills"] = kills
         res["detect_times_s"] = times  # every observer of every crash, to pool over runs
+        res["detect_all_s"] = crash_max  # per crash, until the last survivor knew
+        res["detect_sweeps"] = len(sweeps)
+        res["detect_sweep_median_ms"] = 1e3 * statistics.median(sweeps) if sweeps else None
+        res["detect_sweep_max_ms"] = 1e3 * max(sweeps) if sweeps else None
+        res["poll"] = "http" if system.startswith("rumor") else SERF_POLL
+        res["detect_connects"] = sum(x.connects for x in nodes) - connects0
         log(f"{system} N={n}: detection min {res['detect_min_s']} median "
-            f"{res['detect_median_s']} max {res['detect_max_s']}")
+            f"{res['detect_median_s']} max {res['detect_max_s']}; {len(sweeps)} poll sweeps, "
+            f"median {fmt(res['detect_sweep_median_ms'], ' ms', 1)} max "
+            f"{fmt(res['detect_sweep_max_ms'], ' ms', 1)} (+50 ms pause each); "
+            f"{res['detect_connects']} connections (re)opened while detecting")
     finally:
         for x in nodes:
             x.kill()
@@ -315,13 +448,15 @@ def fmt(v, unit="", digits=2):
 
 def table(results):
     out = ["| system | N | join median / max | kill -9 → all failed (min / median / max) | "
-           "idle CPU per agent | RSS / PSS / USS per agent | idle bytes/s per agent |",
-           "|---|---|---|---|---|---|---|"]
+           "poll sweep median | idle CPU per agent | RSS / PSS / USS per agent | "
+           "idle bytes/s per agent |",
+           "|---|---|---|---|---|---|---|---|"]
     for r in results:
         out.append(f"| {r['system']} | {r['n']} | {fmt(r.get('join_median_s'), ' s')} / "
                    f"{fmt(r.get('join_max_s'), ' s')} | {fmt(r.get('detect_min_s'), ' s', 1)} / "
                    f"{fmt(r.get('detect_median_s'), ' s', 1)} / "
                    f"{fmt(r.get('detect_max_s'), ' s', 1)} | "
+                   f"{fmt(r.get('detect_sweep_median_ms'), ' ms', 1)} ({r.get('poll')}) | "
                    f"{fmt(r.get('idle_cpu_pct'), ' %', 3)} | {fmt(r.get('rss_mb'), '', 1)} / "
                    f"{fmt(r.get('pss_mb'), '', 1)} / {fmt(r.get('uss_mb'), ' MB', 1)} | "
                    f"{fmt(r.get('idle_bytes_per_s'), '', 0)} |")
@@ -346,16 +481,22 @@ def main():
     ap.add_argument("--load", type=float, default=0, help="tag updates per second (0: none)")
     ap.add_argument("--rumor", default=os.environ.get("RUMOR_BIN", "rumor"))
     ap.add_argument("--port-base", type=int, default=10000)
+    ap.add_argument("--serf-poll", choices=["rpc", "cli"], default="rpc",
+                    help="poll serf over a persistent RPC connection (default, as rumor over a "
+                         "persistent HTTP one) or by running `serf members` (slower sampling)")
     ap.add_argument("--json")
     ap.add_argument("--trace", metavar="DIR",
                     help="agents log at debug level; keep their logs and kill times in DIR")
     a = ap.parse_args()
-    global TRACE_DIR
+    global TRACE_DIR, SERF_POLL
     TRACE_DIR = a.trace
+    SERF_POLL = a.serf_poll
     if a.kills < 0 or any(a.kills > n // 2 for n in a.nodes):
         ap.error("--kills must be between 0 and half the smallest --nodes (the crashed stay down)")
     if any(s.startswith("serf") for s in a.systems) and not shutil.which("serf"):
         sys.exit("bench: serf is not installed (RUMOR_WITH_SERF=1 scripts/deps.sh)")
+    if any(s.startswith("serf") for s in a.systems) and SERF_POLL == "rpc":
+        load_msgpack()
     results = []
     for n in a.nodes:
         for k, system in enumerate(a.systems):

@@ -5,4 +5,4 @@
 #   bench/bench_serf.sh --nodes 16 --idle 10 --json /tmp/bench.json
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/bench_prelude.sh"
-exec python3 "$ROOT/bench/bench_serf.py" --rumor "$RUMOR_BIN" "$@"
+exec "$PYTHON" "$ROOT/bench/bench_serf.py" --rumor "$RUMOR_BIN" "$@"

@@ -16,7 +16,12 @@ for p in "${pkgs[@]}"; do
   fi
 done
 # Debian's serf is the reference peer for the side-by-side benchmarks; not needed to build.
-if [ "${RUMOR_WITH_SERF:-0}" = 1 ] && ! command -v serf >/dev/null; then missing+=(serf); fi
+# python3-msgpack: bench/bench_serf.py polls the serf agents over their msgpack RPC protocol.
+if [ "${RUMOR_WITH_SERF:-0}" = 1 ]; then
+  command -v serf >/dev/null || missing+=(serf)
+  dpkg-query -W -f='${Status}' python3-msgpack 2>/dev/null | grep -q 'install ok installed' ||
+    missing+=(python3-msgpack)
+fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 
