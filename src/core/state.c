@@ -86,7 +86,8 @@ void state_broadcast_alive(rumor_node *n, member *m)
  * few that exchanged state with it, and a member that (re)joins without a snapshot would not
  * learn it for many push-pull rounds: it would drop its key-value state as a non-member's and
  * never converge. So until our claim has been gossiped, we introduce ourselves to each member
- * we see (re)join: one datagram with our signed alive record, which it verifies like any.
+ * that joins or starts a new incarnation (a restart shows as one, found failed or not yet): one
+ * datagram with our signed alive record, which it verifies like any.
  */
 static void introduce_self(rumor_node *n, const member *m)
 {
@@ -379,10 +380,10 @@ void state_alive(rumor_node *n, uint32_t inc, wire_str name, const rumor_addr *a
     suspicion_stop(n, m);
     ident_alive_keep(n, m, id);
     state_broadcast_alive(n, m);
-    if (old == RUMOR_MEMBER_FAILED || old == RUMOR_MEMBER_LEFT) {
-        introduce_self(n, m);
+    introduce_self(n, m); /* a new life of it may have started empty (a restart) */
+    if (old == RUMOR_MEMBER_FAILED || old == RUMOR_MEMBER_LEFT)
         node_event(n, RUMOR_EVENT_MEMBER_JOIN, m, NULL, 0);
-    } else if (old == RUMOR_MEMBER_SUSPECT)
+    else if (old == RUMOR_MEMBER_SUSPECT)
         node_event(n, RUMOR_EVENT_MEMBER_ALIVE, m, NULL, 0);
     if (changed && old != RUMOR_MEMBER_FAILED && old != RUMOR_MEMBER_LEFT)
         node_event(n, RUMOR_EVENT_MEMBER_UPDATE, m, NULL, 0);

@@ -580,7 +580,8 @@ static void test_kv_streams_sealed_and_signed(void **state)
 /*
  * A cluster started formed with identities (every node pins every other's key, no one ever
  * announced itself, so few hold each member's signed claim) takes key-value writes while one node
- * crashes and restarts and another leaves and rejoins, both empty (no snapshot). The returning
+ * crashes and restarts, another leaves and rejoins, and a third restarts before it is found
+ * failed, all empty (no snapshot). The returning
  * nodes must learn every member, signed claim and all, and every replica must end identical:
  * before members that never announced themselves introduced themselves to returning ones, the
  * returners dropped quiet members' key-value state as a non-member's for many push-pull rounds.
@@ -601,7 +602,7 @@ static void kv_write(rumor_sim *s, uint32_t w, uint32_t k)
 static void test_kv_converges_after_restart_and_rejoin(void **state)
 {
     (void)state;
-    const uint32_t n = 60, crasher = 11, leaver = 23;
+    const uint32_t n = 60, crasher = 11, leaver = 23, quick = 37;
     rumor_sim_options o;
     rumor_sim_options_default(&o, RUMOR_PROFILE_LAN);
     o.seed = h_seed(61);
@@ -620,6 +621,10 @@ static void test_kv_converges_after_restart_and_rejoin(void **state)
             assert_int_equal(rumor_sim_node_leave(s, leaver), 0);
         if (t == 30)
             assert_int_equal(rumor_sim_node_restart(s, crasher, true, 0), 0);
+        if (t == 40) /* back before it is found failed: only its new incarnation shows */
+            assert_int_equal(rumor_sim_node_crash(s, quick), 0);
+        if (t == 42)
+            assert_int_equal(rumor_sim_node_restart(s, quick, true, 0), 0);
         if (t == 35) {
             h_check(s, rumor_sim_node_state_of(s, leaver) == RUMOR_SIM_GONE, "node-%u has not left",
                     leaver);
@@ -645,7 +650,7 @@ static void test_kv_converges_after_restart_and_rejoin(void **state)
         h_check(s, refused(s, n, (rumor_ident_refusal)r) == 0, "%" PRIu64 " claims refused (%s)",
                 refused(s, n, (rumor_ident_refusal)r),
                 rumor_ident_refusal_name((rumor_ident_refusal)r));
-    h_note("%zu entries identical on %u nodes after a restart and a rejoin", count, n);
+    h_note("%zu entries identical on %u nodes after two restarts and a rejoin", count, n);
     rumor_sim_del(s);
 }
 
