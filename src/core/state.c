@@ -97,7 +97,7 @@ static void introduce_self(rumor_node *n, const member *m)
         return;
     wire_put_alive_ident(node_pkt(n), n->self->incarnation, name_of(n->self), &n->self->addr,
                          meta_of(n, n->self), &id);
-    node_pkt_end(n, true);
+    node_pkt_end(n, false);
 }
 
 /*
