@@ -154,6 +154,10 @@ struct rumor_node {
     uint32_t seq;
     uint32_t awareness;
     bool leaving;
+    /* Our signed alive claim was gossiped in this life (join, refute, metadata change). A node
+     * started from restored members never announced itself: few hold its claim, and with
+     * identities nobody can pass its record on without it (state.c, introduce_self). */
+    bool self_told;
     bool leave_done;
     uint64_t leave_deadline;
     uint64_t now;

@@ -75,6 +75,29 @@ void state_broadcast_alive(rumor_node *n, member *m)
     buf_writer_init_fixed(&w, tmp, sizeof(tmp));
     if (put_alive(n, &w, m))
         queue(n, m, &w, false);
+    if (m == n->self)
+        n->self_told = true;
+}
+
+/*
+ * With identities a member's record travels only with its owner's signed claim (push-pull
+ * leaves out members whose claim we do not hold). A node started from restored members
+ * (rumor_node_restore, a warm start) never announced itself, so its claim is held only by the
+ * few that exchanged state with it, and a member that (re)joins without a snapshot would not
+ * learn it for many push-pull rounds: it would drop its key-value state as a non-member's and
+ * never converge. So until our claim has been gossiped, we introduce ourselves to each member
+ * that joins or starts a new incarnation (a restart shows as one, found failed or not yet): one
+ * datagram with our signed alive record, which it verifies like any.
+ */
+static void introduce_self(rumor_node *n, const member *m)
+{
+    wire_ident id;
+    if (!n->ident || n->self_told || n->leaving || m->is_self || m->state != RUMOR_MEMBER_ALIVE ||
+        !ident_claim(n, n->self, &id) || !node_pkt_begin(n, &m->addr, node_dest(n, m)))
+        return;
+    wire_put_alive_ident(node_pkt(n), n->self->incarnation, name_of(n->self), &n->self->addr,
+                         meta_of(n, n->self), &id);
+    node_pkt_end(n, false);
 }
 
 /*
@@ -292,8 +315,10 @@ void state_alive_new(rumor_node *n, wire_str name, uint32_t inc, const rumor_add
     m->state_since = now;
     doubt_epoch(n, m);
     ident_alive_keep(n, m, id);
-    if (!quiet)
+    if (!quiet) {
         state_broadcast_alive(n, m);
+        introduce_self(n, m);
+    }
     node_event(n, RUMOR_EVENT_MEMBER_JOIN, m, NULL, 0);
 }
 
@@ -355,6 +380,7 @@ void state_alive(rumor_node *n, uint32_t inc, wire_str name, const rumor_addr *a
     suspicion_stop(n, m);
     ident_alive_keep(n, m, id);
     state_broadcast_alive(n, m);
+    introduce_self(n, m); /* a new life of it may have started empty (a restart) */
     if (old == RUMOR_MEMBER_FAILED || old == RUMOR_MEMBER_LEFT)
         node_event(n, RUMOR_EVENT_MEMBER_JOIN, m, NULL, 0);
     else if (old == RUMOR_MEMBER_SUSPECT)

@@ -8,7 +8,9 @@
  *  - failure detection works unchanged with signed accusations (crash found, no refusals);
  *  - identities and encryption together: a sealed, certified cluster under replay forms, writes,
  *    detects a crash, takes the node back, and refuses a key holder without a certificate;
- *  - key-value state on sealed, signed streams: large values, retirements, identical replicas.
+ *  - key-value state on sealed, signed streams: large values, retirements, identical replicas;
+ *  - a cluster started formed takes back a restarted and a rejoined node with every member and
+ *    identical key-value replicas.
  */
 #include "helper_sim.h"
 
@@ -575,6 +577,83 @@ static void test_kv_streams_sealed_and_signed(void **state)
     rumor_sim_del(s);
 }
 
+/*
+ * A cluster started formed with identities (every node pins every other's key, no one ever
+ * announced itself, so few hold each member's signed claim) takes key-value writes while one node
+ * crashes and restarts, another leaves and rejoins, and a third restarts before it is found
+ * failed, all empty (no snapshot). The returning
+ * nodes must learn every member, signed claim and all, and every replica must end identical:
+ * before members that never announced themselves introduced themselves to returning ones, the
+ * returners dropped quiet members' key-value state as a non-member's for many push-pull rounds.
+ */
+static void kv_write(rumor_sim *s, uint32_t w, uint32_t k)
+{
+    char key[16], val[16];
+    snprintf(key, sizeof(key), "k%u", k % 7);
+    snprintf(val, sizeof(val), "v%u", k);
+    if (rumor_sim_node_state_of(s, w) != RUMOR_SIM_UP)
+        return;
+    assert_int_equal(rumor_node_kv_put(rumor_sim_node(s, w), key, strlen(key), val, strlen(val),
+                                       rumor_sim_now(s)),
+                     0);
+    rumor_sim_poke(s, w);
+}
+
+static void test_kv_converges_after_restart_and_rejoin(void **state)
+{
+    (void)state;
+    const uint32_t n = 60, crasher = 11, leaver = 23, quick = 37;
+    rumor_sim_options o;
+    rumor_sim_options_default(&o, RUMOR_PROFILE_LAN);
+    o.seed = h_seed(61);
+    o.nodes = n;
+    o.settings_fn = set_identity_kv;
+    rumor_sim *s = h_sim_new_opts(&o);
+    assert_int_equal(rumor_sim_warm_start(s), 0);
+    uint32_t k = 0;
+    /* Writes from every node, a few per second, through the crash and the leave. */
+    for (uint32_t t = 0; t < 70; t++) {
+        for (uint32_t j = 0; j < 4; j++, k++)
+            kv_write(s, (k * 7) % n, k);
+        if (t == 5)
+            assert_int_equal(rumor_sim_node_crash(s, crasher), 0);
+        if (t == 8)
+            assert_int_equal(rumor_sim_node_leave(s, leaver), 0);
+        if (t == 30)
+            assert_int_equal(rumor_sim_node_restart(s, crasher, true, 0), 0);
+        if (t == 40) /* back before it is found failed: only its new incarnation shows */
+            assert_int_equal(rumor_sim_node_crash(s, quick), 0);
+        if (t == 42)
+            assert_int_equal(rumor_sim_node_restart(s, quick, true, 0), 0);
+        if (t == 35) {
+            h_check(s, rumor_sim_node_state_of(s, leaver) == RUMOR_SIM_GONE, "node-%u has not left",
+                    leaver);
+            assert_int_equal(rumor_sim_node_restart(s, leaver, true, 0), 0);
+        }
+        h_run(s, 1000);
+    }
+    h_run(s, 10000);
+    rumor_node *ref = rumor_sim_node(s, 0);
+    uint64_t want = rumor_node_kv_digest(ref);
+    size_t count = rumor_node_kv_count(ref);
+    for (uint32_t i = 0; i < n; i++) {
+        rumor_node *nd = rumor_sim_node(s, i);
+        h_check(s, nd && rumor_sim_node_state_of(s, i) == RUMOR_SIM_UP, "node-%u is not up", i);
+        h_check(s, rumor_node_kv_digest(nd) == want && rumor_node_kv_count(nd) == count,
+                "node-%u's replica differs (%zu entries, node-0 %zu)", i, rumor_node_kv_count(nd),
+                count);
+        h_check(s, h_table_count(s, i, RUMOR_MEMBER_ALIVE) == n,
+                "node-%u knows %u members alive of %u", i, h_table_count(s, i, RUMOR_MEMBER_ALIVE),
+                n);
+    }
+    for (int r = 0; r < RUMOR_IDENT_REFUSAL_COUNT; r++)
+        h_check(s, refused(s, n, (rumor_ident_refusal)r) == 0, "%" PRIu64 " claims refused (%s)",
+                refused(s, n, (rumor_ident_refusal)r),
+                rumor_ident_refusal_name((rumor_ident_refusal)r));
+    h_note("%zu entries identical on %u nodes after two restarts and a rejoin", count, n);
+    rumor_sim_del(s);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -585,6 +664,7 @@ int main(void)
         cmocka_unit_test(test_crash_with_identities),
         cmocka_unit_test(test_identity_with_encryption),
         cmocka_unit_test(test_kv_streams_sealed_and_signed),
+        cmocka_unit_test(test_kv_converges_after_restart_and_rejoin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
