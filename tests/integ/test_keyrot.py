@@ -31,6 +31,10 @@ def read_keyring(path):
 
 
 def keys_cli(agent, *args, rc=0):
+    # A cluster step waits for every member's answer: under a sanitizer on a loaded machine the
+    # default (the query timeout, 3.2 s for 5 members) can pass before the slowest one answers.
+    if "--timeout" not in args and "--local" not in args:
+        args = (*args, "--timeout", f"{int(4 * SLOW)}s")
     r = agent.cli("keys", *args, "--format", "json", check_rc=rc)
     return json.loads(r.stdout), r
 
