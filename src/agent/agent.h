@@ -63,6 +63,7 @@ typedef struct agent_query {
     bool done;      /* the loop thread is finished with it */
     bool aborted;   /* the agent stopped before the deadline */
     bool truncated; /* a list could not grow (out of memory): the counts stay right */
+    bool early;     /* ends as soon as every matched member answered (key operations) */
 } agent_query;
 
 /* User events and queries (msg.c on the loop thread, msgapi.c on HTTP threads). */

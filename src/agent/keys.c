@@ -322,6 +322,7 @@ static void do_keyq(rumor_runtime *rt, void *arg)
     k->q->id = id;
     k->q->asked_at = now;
     k->q->timeout = res.deadline_ms - now;
+    k->q->early = true; /* a key operation is done once every member answered */
     /* Tracked before the runtime drains this node's own ack and answer. */
     agent_msg_track(k->a, k->q);
     agent_log(RUMOR_LOG_INFO, "keyring: cluster %s asked of %u member(s)",

@@ -342,8 +342,14 @@ void agent_msg_event(agent *a, const rumor_event *ev)
                   (unsigned long long)ev->query_id,
                   ev->type == RUMOR_EVENT_QUERY_ACK ? "ack" : "response", ev->member.name,
                   ev->payload_len);
-        if ((q = find_pending(a, ev->query_id)) != NULL)
+        if ((q = find_pending(a, ev->query_id)) != NULL) {
             answer_push(q, ev->type == RUMOR_EVENT_QUERY_ACK, ev, now);
+            rumor_query_result r;
+            if (q->early && ev->type == RUMOR_EVENT_QUERY_RESPONSE &&
+                rumor_node_query_result(rumor_runtime_node(a->rt), q->id, &r) == RUMOR_OK &&
+                r.matched > 0 && r.responses >= r.matched)
+                finish(a, q, &r); /* nobody is left to wait for */
+        }
         break;
     case RUMOR_EVENT_QUERY_DONE:
         on_done(a, ev);
