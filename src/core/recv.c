@@ -232,12 +232,14 @@ int recv_packet(rumor_node *n, const rumor_addr *from, const uint8_t *data, size
     if (stale_epoch) {
         /* Addressed to an earlier life of ours, or by a sender that has not heard from this one
          * yet: it may have been captured before we restarted (section 3.1.4). Only what is
-         * harmless to take twice and needed for liveness is applied. */
+         * harmless to take twice and needed for liveness is applied, and answers to our own
+         * queries: one counts only while a query of this life with its time and id runs, once
+         * per responder (a responder need not have heard from us before it answers). */
         n->st.stale_epoch_in++;
         size_t unanswered = 0;
         for (int i = 0; i < count; i++) {
             const wire_msg *m = &n->msgs[i];
-            if (m->type == WIRE_PING || m->type == WIRE_PING_REQ) {
+            if (m->type == WIRE_PING || m->type == WIRE_PING_REQ || m->type == WIRE_QUERY_RESP) {
                 recv_apply(n, from, m, now);
                 continue;
             }
