@@ -939,6 +939,49 @@ static void test_first_contact(void **state)
     tnet_free(t);
 }
 
+/*
+ * A responder answers a query straight to its asker, which it may never have heard from: the
+ * answer names no epoch of the asker (section 3.1.4) and must still count, since it can only
+ * answer a query the asker's current life runs.
+ */
+static void test_answers_from_strangers(void **state)
+{
+    (void)state;
+    const uint8_t *keys[] = {K1};
+    enum { N = 8 };
+    tnet *t = net(N, keys, 1, 23);
+    for (int i = 0; i < N; i++)
+        tnet_settings(t, i)->keys_query = true;
+    start_all(t, N);
+    /* Until the last joiner knows everyone (its join brought the seed's table); most members
+     * have not heard from it yet. */
+    for (int j = 0; j < N - 1 && tnet_now(t) < 10000;)
+        if (state_of(t, N - 1, j) == RUMOR_MEMBER_ALIVE)
+            j++;
+        else
+            tnet_run(t, tnet_now(t) + 10);
+    uint64_t before = 0;
+    for (int i = 0; i < N; i++)
+        before += stats_of(t, i).stale_epoch_in;
+    /* The last joiner asks at once: some members have not heard from it yet. */
+    uint64_t id = 0;
+    rumor_query_params p = {.timeout_ms = 3000};
+    assert_int_equal(
+        rumor_node_keys_query(tnet_node(t, N - 1), RUMOR_KEYS_LIST, NULL, &p, &id, tnet_now(t)),
+        RUMOR_OK);
+    tnet_poll(t, N - 1);
+    tnet_run(t, tnet_now(t) + 2500);
+    rumor_query_result r;
+    assert_int_equal(rumor_node_query_result(tnet_node(t, N - 1), id, &r), RUMOR_OK);
+    assert_int_equal(r.matched, N);
+    assert_int_equal(r.responses, N);
+    uint64_t stale = 0;
+    for (int i = 0; i < N; i++)
+        stale += stats_of(t, i).stale_epoch_in;
+    assert_true(stale > before); /* answers from members that had not heard from the asker */
+    tnet_free(t);
+}
+
 /* Streams: a recorded exchange cannot be played to the acceptor again, frames cannot be
  * reflected, and a tampered frame closes the stream. */
 static void test_stream_replay_and_tamper(void **state)
@@ -1039,6 +1082,7 @@ int main(void)
         cmocka_unit_test(test_stream_replay_and_tamper),
         cmocka_unit_test(test_replay_after_recipient_restart),
         cmocka_unit_test(test_first_contact),
+        cmocka_unit_test(test_answers_from_strangers),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
