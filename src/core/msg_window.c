@@ -75,12 +75,19 @@ static bool same(const msg_seen *it, const wire_str *parts, size_t nparts, size_
     return true;
 }
 
-msg_admit msg_window_peek(const msg_window *w, uint64_t clock, uint64_t ltime,
-                          const wire_str *parts, size_t nparts)
+static size_t parts_len(const wire_str *parts, size_t nparts)
 {
     size_t len = 0;
     for (size_t i = 0; i < nparts; i++)
         len += parts[i].len;
+    return len;
+}
+
+msg_admit msg_window_peek(const msg_window *w, uint64_t clock, uint64_t ltime,
+                          const wire_str *parts, size_t nparts)
+{
+    size_t len = parts_len(parts, nparts);
+    /* Serf: stale when the clock is past the window and the time is below its start. */
     if (ltime < msg_window_low(w, clock))
         return MSG_STALE;
     const msg_slot *s = &w->slots[ltime % w->size];
@@ -102,19 +109,14 @@ msg_admit msg_window_admit_sig(msg_window *w, const rumor_allocator *a, uint64_t
                                uint64_t ltime, const wire_str *parts, size_t nparts,
                                const uint8_t *sig)
 {
-    size_t len = 0;
-    for (size_t i = 0; i < nparts; i++)
-        len += parts[i].len;
-    /* Serf: stale when the clock is past the window and the time is below its start. */
-    if (ltime < msg_window_low(w, clock))
-        return MSG_STALE;
+    msg_admit seen = msg_window_peek(w, clock, ltime, parts, nparts);
+    if (seen != MSG_NEW)
+        return seen;
+    size_t len = parts_len(parts, nparts);
     msg_slot *s = &w->slots[ltime % w->size];
     if (s->n && s->ltime != ltime)
-        slot_clear(w, s, a);
+        slot_clear(w, s, a); /* the slot's earlier time has left the window */
     s->ltime = ltime;
-    for (size_t i = 0; i < s->n; i++)
-        if (same(&s->items[i], parts, nparts, len))
-            return MSG_DUP;
     if (s->n >= MSG_SLOT_MAX || len > UINT32_MAX || w->bytes + len > w->bytes_max)
         return MSG_FULL;
     void *items = s->items;
