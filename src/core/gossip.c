@@ -59,12 +59,8 @@ static void gossip_round(rumor_node *n, uint64_t now)
     size_t nt = gossip_pick(n, targets, k, NULL, true, now);
     for (size_t i = 0; i < nt && bcast_count(&n->bq); i++) {
         uint64_t dest = node_dest(n, targets[i]);
-        if (!node_dest_ready(n, dest)) {
-            /* It would refuse news from a sender that does not name its epoch: say hello, and
-             * its notice back teaches us the epoch (docs/protocol.md section 3.1.4). */
-            (void)node_epoch_notice(n, &targets[i]->addr, dest);
+        if (node_hello_instead(n, &targets[i]->addr, dest))
             continue;
-        }
         if (!node_pkt_begin(n, &targets[i]->addr, dest))
             break;
         size_t before = node_pkt(n)->len;

@@ -441,9 +441,7 @@ void kvnode_tick(rumor_node *n, uint64_t now)
     member *peer;
     if (members_live(&n->mem) > 1 && gossip_pick(n, &peer, 1, NULL, false, now) == 1) {
         uint64_t dest = node_dest(n, peer);
-        if (!node_dest_ready(n, dest)) {
-            (void)node_epoch_notice(n, &peer->addr, dest); /* learn its epoch first (3.1.4) */
-        } else if (node_pkt_begin(n, &peer->addr, dest)) {
+        if (!node_hello_instead(n, &peer->addr, dest) && node_pkt_begin(n, &peer->addr, dest)) {
             put_sum(n, node_pkt(n), now);
             node_pkt_end(n, true);
         }

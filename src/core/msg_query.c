@@ -719,12 +719,8 @@ static void resend(rumor_node *n, qout *q)
         if (!m || m->is_self || !live(m) || n->pkt_head + q->resend_len > n->pkt_max)
             continue;
         uint64_t dest = node_dest(n, m);
-        if (!node_dest_ready(n, dest)) {
-            /* It would refuse a query from a sender that does not name its epoch: say hello,
-             * so that the next resend (or gossip) reaches it (docs/protocol.md 3.1.4). */
-            (void)node_epoch_notice(n, &m->addr, dest);
-            continue;
-        }
+        if (node_hello_instead(n, &m->addr, dest))
+            continue; /* the next resend (or gossip) reaches it */
         if (!node_pkt_begin(n, &m->addr, dest))
             break;
         buf_put_bytes(node_pkt(n), q->resend_msg, q->resend_len);

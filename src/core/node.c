@@ -235,7 +235,7 @@ bool node_dest_ready(const rumor_node *n, uint64_t dest)
     return !seal_sending(&n->seal) || seal_peer_epoch(&n->seal, dest) != 0;
 }
 
-bool node_epoch_notice(rumor_node *n, const rumor_addr *to, uint64_t dest)
+bool node_send_self(rumor_node *n, const rumor_addr *to, uint64_t dest, bool piggyback)
 {
     wire_ident id;
     member *self = n->self;
@@ -247,7 +247,22 @@ bool node_epoch_notice(rumor_node *n, const rumor_addr *to, uint64_t dest)
     const uint8_t *meta = members_meta(&n->mem, self, &mlen);
     wire_put_alive_ident(node_pkt(n), self->incarnation, node_self_name(n), &self->addr,
                          wire_str_of(meta, mlen), &id);
-    node_pkt_end(n, true);
+    node_pkt_end(n, piggyback);
+    return true;
+}
+
+bool node_epoch_notice(rumor_node *n, const rumor_addr *to, uint64_t dest)
+{
+    return node_send_self(n, to, dest, true);
+}
+
+bool node_hello_instead(rumor_node *n, const rumor_addr *to, uint64_t dest)
+{
+    if (node_dest_ready(n, dest))
+        return false;
+    /* It would refuse news from a sender that does not name its epoch: say hello, and its
+     * notice back teaches us the epoch (docs/protocol.md section 3.1.4). */
+    (void)node_epoch_notice(n, to, dest);
     return true;
 }
 
@@ -291,10 +306,9 @@ bool node_pkt_begin(rumor_node *n, const rumor_addr *to, uint64_t dest)
     n->cur_ready = true;
     if (seal) {
         /* dest 0 answers a plaintext packet while migrating: there is no epoch to name. */
-        uint64_t de = dest ? seal_peer_epoch(&n->seal, dest) : 0;
+        uint64_t de = seal_peer(&n->seal, dest, &n->cur_cipher);
         seal_inner in = {.kind = SEAL_KIND_DGRAM, .dest = dest, .dest_epoch = de};
         n->cur_env = seal_put_inner(&n->seal, &n->dout, &in);
-        n->cur_cipher = seal_cipher_to(&n->seal, dest);
         n->cur_ready = de != 0;
         if (dest && !de)
             seal_hold(&n->seal, &n->alloc, dest, n->now);

@@ -252,6 +252,12 @@ bool node_dest_ready(const rumor_node *n, uint64_t dest);
  * the hello to a member whose epoch we do not know, and the notice answering a datagram that
  * named an earlier life of ours. Returns false when nothing was sent. */
 bool node_epoch_notice(rumor_node *n, const rumor_addr *to, uint64_t dest);
+/* Sends `dest` a datagram with our own signed ALIVE, and queued news when `piggyback` (and its
+ * epoch is known). False when nothing was sent (leaving, or no claim to sign). */
+bool node_send_self(rumor_node *n, const rumor_addr *to, uint64_t dest, bool piggyback);
+/* For a datagram of news to `dest`: when its epoch is not known, the news would be refused, so
+ * say hello instead and return true (the caller skips `dest`); false when news may go. */
+bool node_hello_instead(rumor_node *n, const rumor_addr *to, uint64_t dest);
 /* Sends `dest` a datagram of queued news, if there is any (nothing is sent otherwise). */
 void node_catch_up(rumor_node *n, const rumor_addr *to, uint64_t dest);
 uint32_t node_retransmit_limit(const rumor_node *n);

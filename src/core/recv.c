@@ -200,8 +200,8 @@ static int open_datagram(rumor_node *n, const uint8_t *data, size_t len, size_t 
         return recv_reject(n, wire_drop_of(rc));
     int count = recv_msgs(n, body, blen, false, false);
     if (count >= 0) {
-        *held = replay_mark(&n->seal, &n->alloc, in->sender, in->epoch, in->counter, n->now);
-        seal_learn(&n->seal, in->sender, in->aes);
+        *held =
+            replay_mark(&n->seal, &n->alloc, in->sender, in->epoch, in->counter, in->aes, n->now);
     }
     return count;
 }

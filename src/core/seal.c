@@ -533,7 +533,7 @@ int replay_check(const seal_state *s, uint64_t sender, uint64_t epoch, uint64_t 
 }
 
 bool replay_mark(seal_state *s, const rumor_allocator *a, uint64_t sender, uint64_t epoch,
-                 uint64_t counter, uint64_t now)
+                 uint64_t counter, bool aes, uint64_t now)
 {
     replay_win *w = win_find(s, sender);
     if (!w && !(w = win_add(s, a, sender)))
@@ -552,16 +552,24 @@ bool replay_mark(seal_state *s, const rumor_allocator *a, uint64_t sender, uint6
     }
     w->bits[(counter >> 6) % REPLAY_BLOCKS] |= 1ull << (counter & 63);
     w->last_ms = now;
+    w->aes = aes;
     w->doubt = false;
     bool held = w->held;
     w->held = false;
     return held;
 }
 
+uint64_t seal_peer(const seal_state *s, uint64_t dest, uint8_t *cipher)
+{
+    const replay_win *w = dest ? win_find(s, dest) : NULL;
+    if (cipher)
+        *cipher = s->aes && w && w->aes ? SEAL_CIPHER_AESGCM : SEAL_CIPHER_XCHACHA;
+    return w && !w->doubt ? w->epoch : 0;
+}
+
 uint64_t seal_peer_epoch(const seal_state *s, uint64_t sender)
 {
-    const replay_win *w = win_find(s, sender);
-    return w && !w->doubt ? w->epoch : 0;
+    return seal_peer(s, sender, NULL);
 }
 
 void seal_hold(seal_state *s, const rumor_allocator *a, uint64_t dest, uint64_t now)
@@ -608,21 +616,6 @@ bool seal_notice_due(seal_state *s, uint64_t sender, uint64_t now, uint64_t gap_
         return false;
     w->notice_ms = now ? now : 1;
     return true;
-}
-
-uint8_t seal_cipher_to(const seal_state *s, uint64_t dest)
-{
-    if (!s->aes || !dest)
-        return SEAL_CIPHER_XCHACHA;
-    const replay_win *w = win_find(s, dest);
-    return w && w->aes ? SEAL_CIPHER_AESGCM : SEAL_CIPHER_XCHACHA;
-}
-
-void seal_learn(seal_state *s, uint64_t sender, bool aes)
-{
-    replay_win *w = win_find(s, sender);
-    if (w)
-        w->aes = aes;
 }
 
 /* ---- keyring ---- */

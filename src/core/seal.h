@@ -161,13 +161,6 @@ size_t seal_put_inner(seal_state *s, buf_writer *w, const seal_inner *in);
  * exhausted. */
 bool seal_close(seal_state *s, buf_writer *w, size_t start, size_t env, uint8_t cipher);
 
-/* The cipher to seal a datagram to the node with id `dest` with: AES-256-GCM when both this node
- * and (by its latest accepted datagram) the recipient open it, else XChaCha20-Poly1305. */
-uint8_t seal_cipher_to(const seal_state *s, uint64_t dest);
-
-/* Records what a sender's accepted datagram said about its ciphers (after replay_mark). */
-void seal_learn(seal_state *s, uint64_t sender, bool aes);
-
 /* Whether this CPU runs libsodium's AES-256-GCM (AES-NI and PCLMUL; sodium_init must have run). */
 bool seal_aes_available(void);
 
@@ -186,14 +179,20 @@ int seal_open(seal_state *s, const uint8_t *p, size_t len, size_t hdr, uint8_t *
 uint8_t *seal_scratch(seal_state *s, const rumor_allocator *a, size_t len);
 
 /* Replay windows. check: 0, or -(RUMOR_DROP_REPLAYED + 1). mark: records an accepted counter
- * (creating the sender's window; the least recently used one goes when the table is full) and
- * returns true when news had been held back from the sender (seal_hold), clearing that. */
+ * and what the datagram said of the sender's ciphers (`aes`: it opens AES-256-GCM), creating
+ * the sender's window (the least recently used one goes when the table is full), and returns
+ * true when news had been held back from the sender (seal_hold), clearing that. */
 int replay_check(const seal_state *s, uint64_t sender, uint64_t epoch, uint64_t counter);
 bool replay_mark(seal_state *s, const rumor_allocator *a, uint64_t sender, uint64_t epoch,
-                 uint64_t counter, uint64_t now);
+                 uint64_t counter, bool aes, uint64_t now);
 
-/* The epoch of `sender` as this node last learned it from the sender's own sealed datagrams or
- * stream frames, or 0 when it holds none (never heard from it, or its window was evicted). */
+/* What a datagram to the node with id `dest` is sealed with, from one look at its window: the
+ * return value is its epoch as this node last learned it from its own sealed datagrams or
+ * stream frames, 0 when it holds none (never heard from it, its window was evicted, or its
+ * epoch is in doubt); `*cipher` (when not NULL) is AES-256-GCM when both this node and (by its
+ * latest accepted datagram) the recipient open it, else XChaCha20-Poly1305. */
+uint64_t seal_peer(const seal_state *s, uint64_t dest, uint8_t *cipher);
+/* seal_peer's epoch alone. */
 uint64_t seal_peer_epoch(const seal_state *s, uint64_t sender);
 /* Notes that a datagram to `dest` went without news because its epoch is unknown. */
 void seal_hold(seal_state *s, const rumor_allocator *a, uint64_t dest, uint64_t now);

@@ -91,13 +91,8 @@ void state_broadcast_alive(rumor_node *n, member *m)
  */
 static void introduce_self(rumor_node *n, const member *m)
 {
-    wire_ident id;
-    if (!n->ident || n->self_told || n->leaving || m->is_self || m->state != RUMOR_MEMBER_ALIVE ||
-        !ident_claim(n, n->self, &id) || !node_pkt_begin(n, &m->addr, node_dest(n, m)))
-        return;
-    wire_put_alive_ident(node_pkt(n), n->self->incarnation, name_of(n->self), &n->self->addr,
-                         meta_of(n, n->self), &id);
-    node_pkt_end(n, false);
+    if (n->ident && !n->self_told && !m->is_self && m->state == RUMOR_MEMBER_ALIVE)
+        (void)node_send_self(n, &m->addr, node_dest(n, m), false);
 }
 
 /*

@@ -272,18 +272,18 @@ static void test_replay_window(void **state)
     s.wins_max = 3;
     const rumor_allocator *a = &rumor_alloc_libc;
     assert_int_equal(replay_check(&s, 5, 10, 1), 0); /* unknown sender */
-    replay_mark(&s, a, 5, 10, 100, 1);
+    replay_mark(&s, a, 5, 10, 100, false, 1);
     assert_int_equal(replay_check(&s, 5, 10, 100), -(RUMOR_DROP_REPLAYED + 1));
     assert_int_equal(replay_check(&s, 5, 10, 101), 0);
     assert_int_equal(replay_check(&s, 5, 10, 99), 0); /* reordered, unseen */
-    replay_mark(&s, a, 5, 10, 99, 2);
+    replay_mark(&s, a, 5, 10, 99, false, 2);
     assert_int_equal(replay_check(&s, 5, 10, 99), -(RUMOR_DROP_REPLAYED + 1));
     /* Slide far ahead: what was seen stays seen inside the window, and anything older than the
      * window is refused whether seen or not. */
-    replay_mark(&s, a, 5, 10, 100 + REPLAY_WINDOW - 1, 3);
+    replay_mark(&s, a, 5, 10, 100 + REPLAY_WINDOW - 1, false, 3);
     assert_int_equal(replay_check(&s, 5, 10, 100), -(RUMOR_DROP_REPLAYED + 1));
     assert_int_equal(replay_check(&s, 5, 10, 101), 0);
-    replay_mark(&s, a, 5, 10, 5000, 4);
+    replay_mark(&s, a, 5, 10, 5000, false, 4);
     assert_int_equal(replay_check(&s, 5, 10, 5000 - REPLAY_WINDOW), -(RUMOR_DROP_REPLAYED + 1));
     assert_int_equal(replay_check(&s, 5, 10, 5000 - REPLAY_WINDOW + 1), 0);
     for (uint64_t c = 4100; c < 5000; c += 7)
@@ -291,19 +291,19 @@ static void test_replay_window(void **state)
     /* Every counter of a dense run is seen exactly once. */
     for (uint64_t c = 5001; c < 7000; c++) {
         assert_int_equal(replay_check(&s, 5, 10, c), 0);
-        replay_mark(&s, a, 5, 10, c, 5);
+        replay_mark(&s, a, 5, 10, c, false, 5);
         assert_int_equal(replay_check(&s, 5, 10, c), -(RUMOR_DROP_REPLAYED + 1));
     }
     /* The sender restarted: its new life is taken, its old life refused from then on. */
     assert_int_equal(replay_check(&s, 5, 11, 1), 0);
-    replay_mark(&s, a, 5, 11, 1, 6);
+    replay_mark(&s, a, 5, 11, 1, false, 6);
     assert_int_equal(replay_check(&s, 5, 10, 7001), -(RUMOR_DROP_REPLAYED + 1));
     assert_int_equal(replay_check(&s, 5, 11, 2), 0);
     /* Bounded: a fourth sender evicts the least recently used one. */
-    replay_mark(&s, a, 6, 1, 1, 7);
-    replay_mark(&s, a, 7, 1, 1, 8);
-    replay_mark(&s, a, 6, 1, 2, 9); /* 6 used again: 5 (at 6 ms) is now the oldest */
-    replay_mark(&s, a, 8, 1, 1, 10);
+    replay_mark(&s, a, 6, 1, 1, false, 7);
+    replay_mark(&s, a, 7, 1, 1, false, 8);
+    replay_mark(&s, a, 6, 1, 2, false, 9); /* 6 used again: 5 (at 6 ms) is now the oldest */
+    replay_mark(&s, a, 8, 1, 1, false, 10);
     assert_int_equal(s.nwins, 3);
     assert_int_equal(replay_check(&s, 5, 11, 1), 0); /* forgotten */
     assert_int_equal(replay_check(&s, 6, 1, 2), -(RUMOR_DROP_REPLAYED + 1));
@@ -312,7 +312,7 @@ static void test_replay_window(void **state)
     /* Many senders through a table that keeps growing. */
     s.wins_max = 10000;
     for (uint64_t id = 100; id < 2100; id++)
-        replay_mark(&s, a, id * 0x9e3779b97f4a7c15ull, 1, id, 20);
+        replay_mark(&s, a, id * 0x9e3779b97f4a7c15ull, 1, id, false, 20);
     for (uint64_t id = 100; id < 2100; id++)
         assert_int_equal(replay_check(&s, id * 0x9e3779b97f4a7c15ull, 1, id),
                          -(RUMOR_DROP_REPLAYED + 1));
