@@ -379,7 +379,12 @@ static bool send_resp(rumor_node *n, const qin *in, uint8_t flags, wire_str payl
     }
     wire_put_query_resp_sig(node_pkt(n), in->ltime, in->wire_id, node_self_name(n), flags, payload,
                             sig);
-    node_pkt_end(n, true);
+    /* Nothing rides along: the asker already holds every query it asked, and every member
+     * answers it at once, so piggybacked broadcasts would spend their retransmit budget on the
+     * one node that needs them least (a burst of 32 queries sent two thirds of each query's
+     * copies to the asker, and some members never got one). memberlist's SendToAddress, which
+     * Serf's answers use, does not piggyback either. */
+    node_pkt_end(n, false);
     return true;
 }
 

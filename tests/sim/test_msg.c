@@ -3,7 +3,8 @@
  * several user events from different nodes reach every node exactly once; then, with three
  * nodes crashed unnoticed, a query to every node reaches every live node once, each answers,
  * and the asker's final counts agree with the acks and responses it reported and name the
- * crashed nodes among the silent.
+ * crashed nodes among the silent. A burst of 32 queries asked at one instant reaches every
+ * member of 16 (answers to the asker must not carry the queries' retransmit budget away).
  */
 #include "helper_sim.h"
 
@@ -202,10 +203,73 @@ static void test_events_and_query(void **state)
     rumor_sim_del(s);
 }
 
+/* A burst of queries asked at one instant (the agent's 32 waiting queries): every member sees
+ * and acks each, on a lossless network, in the local profile the integration tests use. */
+#define BURST_NODES   16u
+#define BURST_QUERIES 32u
+
+typedef struct burst {
+    uint32_t seen[BURST_NODES];
+    uint32_t acks[BURST_QUERIES];
+    uint64_t ids[BURST_QUERIES];
+} burst;
+
+static void burst_event(rumor_sim *s, uint32_t node, const rumor_event *ev, void *ud)
+{
+    (void)s;
+    burst *b = ud;
+    if (ev->type == RUMOR_EVENT_QUERY)
+        b->seen[node]++;
+    if (ev->type == RUMOR_EVENT_QUERY_ACK && node == 0)
+        for (uint32_t k = 0; k < BURST_QUERIES; k++)
+            if (b->ids[k] == ev->query_id)
+                b->acks[k]++;
+}
+
+static void burst_settings(rumor_settings *st, uint32_t node, void *ud)
+{
+    (void)node;
+    (void)ud;
+    st->retransmit_mult = 4;
+}
+
+static void test_query_burst(void **state)
+{
+    (void)state;
+    static burst b;
+    memset(&b, 0, sizeof(b));
+    rumor_sim_options o;
+    rumor_sim_options_default(&o, RUMOR_PROFILE_LOCAL);
+    o.seed = h_seed(5);
+    o.nodes = BURST_NODES;
+    o.event_fn = burst_event;
+    o.event_ud = &b;
+    o.settings_fn = burst_settings;
+    rumor_sim *s = h_sim_new_opts(&o);
+    assert_int_equal(rumor_sim_warm_start(s), 0);
+    h_run(s, 3000);
+    rumor_node *asker = rumor_sim_node(s, 0);
+    rumor_query_params p = {0};
+    p.request_ack = true;
+    p.timeout_ms = 3000;
+    for (uint32_t k = 0; k < BURST_QUERIES; k++)
+        h_check(s, rumor_node_query(asker, "burst", NULL, 0, &p, &b.ids[k], rumor_sim_now(s)) == 0,
+                "query %u refused", k);
+    rumor_sim_poke(s, 0);
+    h_run(s, 3500);
+    for (uint32_t i = 0; i < BURST_NODES; i++)
+        h_check(s, b.seen[i] == BURST_QUERIES, "node-%u saw %u of %u queries", i, b.seen[i],
+                BURST_QUERIES);
+    for (uint32_t k = 0; k < BURST_QUERIES; k++)
+        h_check(s, b.acks[k] == BURST_NODES, "query %u: %u acks", k, b.acks[k]);
+    rumor_sim_del(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_events_and_query),
+        cmocka_unit_test(test_query_burst),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
