@@ -361,7 +361,11 @@ typedef enum rumor_event_type {
     RUMOR_EVENT_QUERY_DONE = 14,     /* our query `query_id` reached its deadline (`query`) */
     /* A cluster key operation asked by `member.name` changed this node's keyring; `msg_name`
      * is the operation ("install", "use", "remove"). The host saves the keyring (the agent
-     * rewrites its keyring file). See rumor_node_keys_query(). */
+     * rewrites its keyring file) before it polls the next event: the node's answer, which the
+     * asker counts as this member's confirmation, is held until then, and leaves as a datagram
+     * queued by that next rumor_node_poll_event() call (rumor_node_deadline() is then `now`).
+     * If the save failed, rumor_node_keys_unsaved() turns the answer into an error. See
+     * rumor_node_keys_query(). */
     RUMOR_EVENT_KEYRING_CHANGE = 15,
 } rumor_event_type;
 
@@ -1085,6 +1089,15 @@ RUMOR_API bool rumor_name_reserved(const char *name, size_t len);
  */
 RUMOR_API int rumor_node_keys_query(rumor_node *n, rumor_keys_op op, const uint8_t *key,
                                     const rumor_query_params *p, uint64_t *id, uint64_t now);
+
+/*
+ * For a host handling RUMOR_EVENT_KEYRING_CHANGE that could not save the keyring: call it
+ * before the next rumor_node_poll_event(). The member's answer to that operation then reports
+ * it applied but not saved (RUMOR_ERR_STATE, "applied but not saved: `why`") instead of
+ * confirming it, so the asker does not count on a key a restart would lose. Returns
+ * RUMOR_ERR_STATE when no keyring-change event is being handled.
+ */
+RUMOR_API int rumor_node_keys_unsaved(rumor_node *n, const char *why);
 
 /* One member's answer to a key operation. */
 typedef struct rumor_keys_answer {

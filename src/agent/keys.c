@@ -520,11 +520,13 @@ void agent_keys_event(agent *a, rumor_node *n, const rumor_event *ev)
     if (a->cfg.keyring[0]) {
         agent_keyring kr;
         ring_of(n, &kr);
-        if (keyring_save(&kr, a->cfg.keyring, err, sizeof err) != 0)
+        if (keyring_save(&kr, a->cfg.keyring, err, sizeof err) != 0) {
             agent_log(RUMOR_LOG_ERROR,
                       "keyring: cluster %s from %s applied, but %s: the file is behind the "
-                      "running keyring until the next change succeeds",
+                      "running keyring until the next change succeeds; the answer says so",
                       ev->msg_name, ev->member.name, err);
+            (void)rumor_node_keys_unsaved(n, err);
+        }
         keyring_wipe(&kr);
     }
     agent_log(RUMOR_LOG_INFO, "keyring: cluster %s asked by %s applied; %zu key(s) held%s%s",

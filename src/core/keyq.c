@@ -10,6 +10,7 @@
 #include "core/node.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 
 #define KEYQ_VERSION 1
@@ -184,6 +185,51 @@ size_t keyq_answer(rumor_node *n, wire_str req, bool sealed, uint8_t *buf, size_
     return put_answer(n, &o, buf, cap);
 }
 
+/* Sends answer `buf` to query `in_id`; a keyring list too long for a response says so instead. */
+static void respond(rumor_node *n, uint64_t in_id, uint8_t op, const uint8_t *buf, size_t len,
+                    uint64_t now)
+{
+    int rc = len ? rumor_node_query_respond(n, in_id, buf, len, now) : RUMOR_ERR_TOO_BIG;
+    if (rc == RUMOR_ERR_TOO_BIG) {
+        uint8_t err[KEYQ_ANSWER_MAX];
+        keyq_out o = {op, RUMOR_ERR_TOO_BIG, "the answer exceeds query_response_bytes_max", false};
+        size_t elen = put_answer(n, &o, err, sizeof(err));
+        (void)rumor_node_query_respond(n, in_id, err, elen, now);
+    }
+}
+
+typedef struct keyq_held {
+    uint64_t in_id;
+    uint8_t op;
+    bool taken; /* the host has taken its event */
+    uint32_t len;
+    uint8_t *buf;
+} keyq_held;
+
+/* Holds the answer to `in_id` until the host has taken the event just queued. False when out of
+ * memory: the caller answers at once instead. */
+static bool hold(rumor_node *n, uint64_t in_id, uint8_t op, const uint8_t *buf, size_t len)
+{
+    void *h = n->keyq_held;
+    uint8_t *copy = ralloc(&n->alloc, len ? len : 1);
+    if (!copy ||
+        !rgrow(&n->alloc, &h, &n->keyq_held_cap, n->keyq_held_len + 1, sizeof(keyq_held))) {
+        rfree(&n->alloc, copy);
+        return false;
+    }
+    n->keyq_held = h;
+    memcpy(copy, buf, len);
+    n->keyq_held[n->keyq_held_len++] = (keyq_held){in_id, op, false, (uint32_t)len, copy};
+    return true;
+}
+
+static void held_drop(rumor_node *n, size_t i)
+{
+    sodium_memzero(n->keyq_held[i].buf, n->keyq_held[i].len);
+    rfree(&n->alloc, n->keyq_held[i].buf);
+    n->keyq_held[i] = n->keyq_held[--n->keyq_held_len];
+}
+
 void keyq_serve(rumor_node *n, uint64_t in_id, wire_str origin, wire_str req, bool sealed,
                 uint64_t now)
 {
@@ -191,19 +237,81 @@ void keyq_serve(rumor_node *n, uint64_t in_id, wire_str origin, wire_str req, bo
     bool changed = false;
     uint8_t op = 0;
     size_t len = keyq_answer(n, req, sealed, buf, sizeof(buf), &changed, &op);
-    int rc = len ? rumor_node_query_respond(n, in_id, buf, len, now) : RUMOR_ERR_TOO_BIG;
-    if (rc == RUMOR_ERR_TOO_BIG) {
-        /* A keyring list longer than query_response_bytes_max: say so instead. */
-        keyq_out o = {op, RUMOR_ERR_TOO_BIG, "the answer exceeds query_response_bytes_max", false};
-        len = put_answer(n, &o, buf, sizeof(buf));
-        (void)rumor_node_query_respond(n, in_id, buf, len, now);
-    }
-    sodium_memzero(buf, sizeof(buf));
+    /* A confirmation must mean a saved keyring: an answer that reported a change and then died
+     * with an agent killed before its keyring file was written would tell the asker the key is
+     * there when, after the restart, it is not. So the answer waits until the host has taken
+     * the event (and so saved the keyring); without memory for that it goes at once. */
+    ev_rec *e = NULL;
     if (changed) {
         const char *name = rumor_keys_op_name((rumor_keys_op)op);
-        (void)msg_event(n, RUMOR_EVENT_KEYRING_CHANGE, origin, wire_str_of(name, strlen(name)),
-                        wire_str_of(NULL, 0));
+        e = msg_event(n, RUMOR_EVENT_KEYRING_CHANGE, origin, wire_str_of(name, strlen(name)),
+                      wire_str_of(NULL, 0));
     }
+    if (e && hold(n, in_id, op, buf, len))
+        e->query_id = in_id; /* which held answer the event releases */
+    else
+        respond(n, in_id, op, buf, len, now);
+    sodium_memzero(buf, sizeof(buf));
+}
+
+void keyq_event_taken(rumor_node *n, uint64_t in_id)
+{
+    for (size_t i = 0; i < n->keyq_held_len; i++)
+        if (n->keyq_held[i].in_id == in_id) {
+            n->keyq_held[i].taken = true;
+            n->keyq_taken++;
+            return;
+        }
+}
+
+void keyq_release(rumor_node *n)
+{
+    for (size_t i = 0; n->keyq_taken && i < n->keyq_held_len;) {
+        keyq_held *h = &n->keyq_held[i];
+        if (!h->taken) {
+            i++;
+            continue;
+        }
+        respond(n, h->in_id, h->op, h->buf, h->len, n->now);
+        held_drop(n, i);
+        n->keyq_taken--;
+    }
+}
+
+int rumor_node_keys_unsaved(rumor_node *n, const char *why)
+{
+    if (!n)
+        return RUMOR_ERR_INVALID;
+    char msg[200];
+    snprintf(msg, sizeof(msg), "applied but not saved: %s", why && *why ? why : "unknown error");
+    int rc = RUMOR_ERR_STATE;
+    for (size_t i = 0; i < n->keyq_held_len; i++) {
+        keyq_held *h = &n->keyq_held[i];
+        if (!h->taken)
+            continue;
+        uint8_t buf[KEYQ_ANSWER_MAX];
+        keyq_out o = {h->op, RUMOR_ERR_STATE, msg, false};
+        size_t len = put_answer(n, &o, buf, sizeof(buf));
+        uint8_t *copy = len ? ralloc(&n->alloc, len) : NULL;
+        if (!copy)
+            return RUMOR_ERR_NOMEM;
+        memcpy(copy, buf, len);
+        sodium_memzero(h->buf, h->len);
+        rfree(&n->alloc, h->buf);
+        h->buf = copy;
+        h->len = (uint32_t)len;
+        rc = RUMOR_OK;
+    }
+    return rc;
+}
+
+void keyq_free(rumor_node *n)
+{
+    while (n->keyq_held_len)
+        held_drop(n, n->keyq_held_len - 1);
+    rfree(&n->alloc, n->keyq_held);
+    n->keyq_held = NULL;
+    n->keyq_held_cap = n->keyq_taken = 0;
 }
 
 /* ---- reading answers ---- */

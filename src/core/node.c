@@ -152,6 +152,7 @@ void rumor_node_del(rumor_node *n)
     kv_free(&n->kv);
     buf_writer_free(&n->kv_scratch);
     msg_free(n);
+    keyq_free(n);
     ident_free(n);
     for (size_t i = 0; i < n->nsusps; i++)
         rfree(&a, n->susps[i]);
@@ -695,6 +696,10 @@ uint64_t rumor_node_deadline(const rumor_node *n)
     d = min64(d, sync_deadline(n));
     d = min64(d, kvnode_deadline(n));
     d = min64(d, msg_deadline(n));
+    /* Datagrams queued since the host last drained them (key operation answers released by
+     * rumor_node_poll_event) want sending now. */
+    if (n->dq_head < n->dq_len)
+        d = n->now;
     return d < n->now ? n->now : d;
 }
 
@@ -732,6 +737,8 @@ bool rumor_node_poll_stream(rumor_node *n, rumor_stream_op *out)
 
 bool rumor_node_poll_event(rumor_node *n, rumor_event *out)
 {
+    if (n->keyq_taken)
+        keyq_release(n); /* the host is done with the keyring-change events it took */
     rfree(&n->alloc, n->ev_last.meta);
     n->ev_last.meta = NULL;
     rfree(&n->alloc, n->ev_last.key);
@@ -764,7 +771,9 @@ bool rumor_node_poll_event(rumor_node *n, rumor_event *out)
     out->payload = q->blob && q->payload_len ? q->blob + q->msg_name_len + 1 : NULL;
     out->payload_len = q->payload_len;
     out->ltime = q->ltime;
-    out->query_id = q->query_id;
+    out->query_id = q->type == RUMOR_EVENT_KEYRING_CHANGE ? 0 : q->query_id;
+    if (q->type == RUMOR_EVENT_KEYRING_CHANGE && q->query_id)
+        keyq_event_taken(n, q->query_id);
     out->deadline_ms = q->deadline;
     out->query = q->qres;
     out->key = q->key;

@@ -200,6 +200,11 @@ struct rumor_node {
     ev_rec *evq;
     size_t ev_len, ev_cap, ev_head;
     ev_rec ev_last;
+    /* keyq.c: answers to key operations that changed the keyring, held until the host has taken
+     * their RUMOR_EVENT_KEYRING_CHANGE (and so saved the keyring), oldest first. */
+    struct keyq_held *keyq_held;
+    size_t keyq_held_len, keyq_held_cap;
+    size_t keyq_taken; /* of those, how many events the host has taken */
 
     /* Replicated key-value state (kvnode.c). */
     kv_store kv;
@@ -398,9 +403,16 @@ bool keyq_is_name(wire_str name);
  * own). `*changed` says whether the keyring changed, `*op` which operation was asked. */
 size_t keyq_answer(rumor_node *n, wire_str req, bool sealed, uint8_t *buf, size_t cap,
                    bool *changed, uint8_t *op);
-/* Answers query `in_id` (a key operation from `origin`) and reports a keyring change. */
+/* Answers query `in_id` (a key operation from `origin`). When the keyring changed it reports
+ * RUMOR_EVENT_KEYRING_CHANGE and holds the answer until the host has taken that event: a member
+ * confirms only a keyring its host has saved. */
 void keyq_serve(rumor_node *n, uint64_t in_id, wire_str origin, wire_str req, bool sealed,
                 uint64_t now);
+/* rumor_node_poll_event hands out the KEYRING_CHANGE event of held answer `in_id`; when the host
+ * comes back for the next event (done with that one), keyq_release sends the answers. */
+void keyq_event_taken(rumor_node *n, uint64_t in_id);
+void keyq_release(rumor_node *n);
+void keyq_free(rumor_node *n);
 
 /* recv.c */
 /* Checks a packet's bound, header and label. Returns the header length, or a negative error

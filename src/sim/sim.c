@@ -243,11 +243,18 @@ void sim_after_call(rumor_sim *s, uint32_t i)
             hooked = true;
         }
     }
-    /* What the hook made the engine send (a query response) leaves now. */
-    while (hooked && rumor_node_poll_datagram(nd->eng, &d))
+    /* What taking the events released (key operation answers) and what the hook made the engine
+     * send (a query response) leave now. */
+    while (rumor_node_poll_datagram(nd->eng, &d)) {
+        if (rec && !hooked)
+            sim_rec_out_dgram(s, &d);
         vnet_send(s, i, &d);
-    while (hooked && rumor_node_poll_stream(nd->eng, &op))
+    }
+    while (rumor_node_poll_stream(nd->eng, &op)) {
+        if (rec && !hooked)
+            sim_rec_out_stream(s, &op);
         vnet_stream_op(s, i, &op);
+    }
     if (rec)
         sim_rec_checkpoint(s); /* a hook's calls are not recorded: a replay then diverges here */
     sim_check_self(s, i);

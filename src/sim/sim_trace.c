@@ -424,6 +424,8 @@ static void drain(replay *rp)
             rp->outputs++;
         while (rumor_node_poll_event(n, &ev))
             rp->outputs++;
+        while (rumor_node_poll_datagram(n, &d)) /* released by taking the events */
+            rp->outputs++;
         return;
     }
     while (rumor_node_poll_datagram(n, &d)) {
@@ -437,6 +439,11 @@ static void drain(replay *rp)
     while (rumor_node_poll_event(n, &ev)) {
         rp->outputs++;
         rp->hash = sim_trace_hash_event(rp->hash, &ev);
+    }
+    /* What taking the events released (key operation answers), as the simulator sends it. */
+    while (rumor_node_poll_datagram(n, &d)) {
+        rp->outputs++;
+        rp->hash = sim_trace_hash_dgram(rp->hash, &d);
     }
 }
 

@@ -216,8 +216,9 @@ static void drain(tnet *t, int i)
         }
     }
     rumor_event ev;
-    bool hooked = false;
+    bool hooked = false, took = false;
     while (rumor_node_poll_event(nd, &ev)) {
+        took = true;
         int who = -1;
         if (ev.member.addr.len == 4)
             who = idx_of(&ev.member.addr);
@@ -228,8 +229,8 @@ static void drain(tnet *t, int i)
             hooked = true;
         }
     }
-    if (hooked)
-        drain(t, i); /* what the hook made the node send */
+    if (hooked || took)
+        drain(t, i); /* what the hook made the node send, or taking the events released */
 }
 
 void tnet_poll(tnet *t, int i)

@@ -2,7 +2,8 @@
  * Cluster key operations (keyq.c, docs/protocol.md section 13): the answer format's golden
  * bytes and its decoder's refusals, the responder's answers to every request (well-formed,
  * malformed, refused, disabled, unsealed), reserved names kept from hosts, and a rotation of a
- * sealed four-node cluster asked by one node.
+ * sealed four-node cluster asked by one node, where no member confirms a change before its host
+ * has taken the keyring-change event, and one that cannot save says so.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -265,23 +266,35 @@ typedef struct seen {
     uint64_t id;
     bool done;
     rumor_query_result res;
+    /* Key operations: answers sent per node before the operation, answers that left before
+     * their host had taken the keyring-change event, and a node whose "save" fails (-1: none). */
+    uint64_t sent_before[4];
+    int early, unsaved;
+    char error[256];
 } seen;
 
 static void hook(tnet *t, int node, const rumor_event *ev, void *ud)
 {
-    (void)t;
     seen *s = ud;
     rumor_keys_answer a;
     if (ev->type == RUMOR_EVENT_USER)
         s->user++;
     if (ev->type == RUMOR_EVENT_QUERY)
         s->query++;
-    if (ev->type == RUMOR_EVENT_KEYRING_CHANGE)
+    if (ev->type == RUMOR_EVENT_KEYRING_CHANGE) {
         s->changes++;
+        rumor_stats st;
+        rumor_node_stats(tnet_node(t, node), &st);
+        s->early += st.query_responses_sent != s->sent_before[node];
+        if (node == s->unsaved)
+            assert_int_equal(rumor_node_keys_unsaved(tnet_node(t, node), "disk full"), RUMOR_OK);
+    }
     if (node == 0 && ev->query_id == s->id && ev->type == RUMOR_EVENT_QUERY_RESPONSE) {
         s->responses++;
-        s->ok += rumor_keys_answer_decode(ev->payload, ev->payload_len, &a) == RUMOR_OK &&
-                 a.code == RUMOR_OK;
+        assert_int_equal(rumor_keys_answer_decode(ev->payload, ev->payload_len, &a), RUMOR_OK);
+        s->ok += a.code == RUMOR_OK;
+        if (a.code != RUMOR_OK)
+            snprintf(s->error, sizeof(s->error), "%s", a.error);
     }
     if (node == 0 && ev->query_id == s->id && ev->type == RUMOR_EVENT_QUERY_DONE) {
         s->done = true;
@@ -341,6 +354,11 @@ static void ask(tnet *t, seen *s, rumor_keys_op op, const uint8_t *key, int expe
 {
     s->responses = s->ok = 0;
     s->done = false;
+    for (int i = 0; i < 4; i++) {
+        rumor_stats st;
+        rumor_node_stats(tnet_node(t, i), &st);
+        s->sent_before[i] = st.query_responses_sent;
+    }
     rumor_query_params p = {.timeout_ms = 2000, .request_ack = true};
     assert_int_equal(rumor_node_keys_query(tnet_node(t, 0), op, key, &p, &s->id, tnet_now(t)),
                      RUMOR_OK);
@@ -375,11 +393,20 @@ static void test_rotation(void **state)
     for (int i = 1; i < 4; i++)
         tnet_join(t, i, 0);
     tnet_run(t, 5000);
+    s.unsaved = -1;
     ask(t, &s, RUMOR_KEYS_INSTALL, K2, 4);
+    /* A member whose host cannot save the keyring says so instead of confirming. */
+    s.unsaved = 2;
+    ask(t, &s, RUMOR_KEYS_INSTALL, K3, 3);
+    assert_string_equal(s.error, "applied but not saved: disk full");
+    s.unsaved = -1;
+    ask(t, &s, RUMOR_KEYS_REMOVE, K3, 4);
     ask(t, &s, RUMOR_KEYS_USE, K2, 4);
     ask(t, &s, RUMOR_KEYS_REMOVE, K2, 0); /* the primary now: refused everywhere */
     ask(t, &s, RUMOR_KEYS_REMOVE, K1, 4);
-    assert_int_equal(s.changes, 12);
+    assert_int_equal(s.changes, 20);
+    /* Every answer that confirmed a change waited until its host had taken the event. */
+    assert_int_equal(s.early, 0);
     assert_int_equal(s.query, 0);
     uint8_t key[RUMOR_KEY_BYTES];
     for (int i = 0; i < 4; i++) {
