@@ -624,6 +624,8 @@ static void on_reply_frame(rumor_node *n, stream *s, size_t count, uint64_t now)
         apply_clock_news(n, pp, count, now);
     if (!merged)
         return;
+    if (s->join)
+        msg_join_floor(n); /* after the answer's CLOCKS: its event clock is the cluster's */
     if (s->digest_req)
         send_state(n, s, 0, kv); /* we only sent a digest: the peer needs our state (step 3) */
     else if (kv)
