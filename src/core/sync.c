@@ -477,6 +477,11 @@ static void merge_state(rumor_node *n, const wire_msg *m, uint64_t now)
     n->st.pushpulls++;
 }
 
+static bool member_named(rumor_node *n, wire_str name)
+{
+    return members_find(&n->mem, (const char *)name.p, name.len) != NULL;
+}
+
 /* With identities, a node we did not admit (no valid signed record of its own: no certificate,
  * another node's key) gets no state back. This is admission, not authentication of the stream:
  * a replay of a member's public record gets an answer; cluster encryption keeps outsiders out. */
@@ -547,6 +552,11 @@ static bool on_pushpull_request(rumor_node *n, stream *s, size_t i, size_t count
             send_state(n, s, WIRE_PP_REPLY, kv);
         return false;
     }
+    /* With identities, a digest request from a member we have not heard of yet (the news of its
+     * join has not reached us; a joiner's settling rounds meet this) ends unanswered, as from
+     * any sender we did not admit, but it is no identity refusal: nothing in it was checked. */
+    if (n->ident && !member_named(n, m->u.pushpull.sender))
+        return false;
     apply_clock_news(n, m, count, now);
     if (!sender_admitted(n, m))
         return false;
