@@ -169,7 +169,8 @@ struct rumor_node {
     uint64_t next_pushpull;
     uint64_t next_reconnect;
     uint64_t next_reap;
-    uint64_t next_learn; /* rate limit of syncs with unknown senders */
+    uint64_t next_learn;   /* rate limit of syncs with unknown senders */
+    uint32_t pp_settle_ms; /* after a join: the current gap of the settling push-pulls, 0 = none */
 
     relay *relays;
     size_t nrelays, relays_cap;
