@@ -145,6 +145,10 @@ typedef struct msg_state {
     bool peer_set;
     uint8_t peer_flags;
     uint64_t peer_sum;
+    /* Events older than this that arrive in push-pull frames are not for the host: they are
+     * from before our first join (msg_join_floor). */
+    bool floor_set;
+    uint64_t event_floor;
 } msg_state;
 
 #endif

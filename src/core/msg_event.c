@@ -148,6 +148,15 @@ void msg_put_clocks(rumor_node *n, buf_writer *w, bool join)
                     msg_window_sum(&g->events, g->event_clock));
 }
 
+void msg_join_floor(rumor_node *n)
+{
+    msg_state *g = &n->msg;
+    if (g->floor_set)
+        return;
+    g->floor_set = true;
+    g->event_floor = g->event_clock;
+}
+
 /* A push-pull carries both clocks, so a node that joins (or restarts) starts past every time
  * its peer has seen: its first event is then newer than the cluster's, not stale. */
 void msg_on_clocks(rumor_node *n, const wire_msg *m)
@@ -283,6 +292,11 @@ void msg_on_user_event(rumor_node *n, const wire_msg *m, uint64_t now)
         node_drop(n, RUMOR_DROP_UNKNOWN_TYPE);
         return;
     }
+    /* Repair (a push-pull frame, no sender address) hands on what the peer's window holds: one
+     * from before our first join is remembered, so that the windows' sums agree, but the join
+     * asked for no past events (NO_REPLAY), and no later exchange brings them either. */
+    if (!n->from && lt < n->msg.event_floor)
+        return;
     /* First sight: pass it on, then tell the host. */
     uint8_t tmp[RUMOR_PACKET_MAX];
     buf_writer w;

@@ -169,7 +169,8 @@ struct rumor_node {
     uint64_t next_pushpull;
     uint64_t next_reconnect;
     uint64_t next_reap;
-    uint64_t next_learn; /* rate limit of syncs with unknown senders */
+    uint64_t next_learn;   /* rate limit of syncs with unknown senders */
+    uint32_t pp_settle_ms; /* after a join: the current gap of the settling push-pulls, 0 = none */
 
     relay *relays;
     size_t nrelays, relays_cap;
@@ -384,6 +385,10 @@ void msg_on_clocks(rumor_node *n, const wire_msg *m);
  * PUSHPULL: anti-entropy for events that gossip missed, as Serf's push-pull does. msg_put_events
  * returns how many events it wrote. */
 void msg_put_clocks(rumor_node *n, buf_writer *w, bool join);
+/* Our first join's answer was merged: from now on an event older than our event clock that a
+ * push-pull brings (repair) is remembered but neither delivered nor passed on, as the join asked
+ * for no past events (Serf's eventMinTime). Later joins (reconnects) leave the floor. */
+void msg_join_floor(rumor_node *n);
 size_t msg_put_events(rumor_node *n, buf_writer *w, bool reply, size_t room);
 /* An event record for a user event or query: `from` names where it comes from; `name` and
  * `payload` are copied. NULL when the event queue is full or memory ran out. */

@@ -405,6 +405,41 @@ int sync_ping(rumor_node *n, const member *target, uint32_t seq, uint64_t now)
     return RUMOR_OK;
 }
 
+/*
+ * After a join, anti-entropy runs often and backs off: a push-pull with a random member one to
+ * two probe intervals later, then gaps of about 2, 4, 8, ... probe intervals until a gap would
+ * reach the periodic interval, which takes over.
+ * A join's state comes from one seed, and a seed that joined moments ago holds only what it has
+ * heard so far (in a cold start most answers lack some members). News of the members it lacks
+ * was gossiped before we existed and is spent, so without these rounds the gaps waited for the
+ * first periodic push-pull, 15 to 30 s away. The rounds start with digests: between nodes
+ * already in agreement (a join to a formed cluster) each costs a few bytes.
+ */
+static void sync_settle(rumor_node *n, uint64_t now)
+{
+    if (!n->s.pushpull_interval_ms || !n->s.probe_interval_ms)
+        return;
+    n->pp_settle_ms = n->s.probe_interval_ms;
+    uint64_t at = now + n->pp_settle_ms + rng_below(&n->rng, n->pp_settle_ms + 1);
+    if (at < n->next_pushpull)
+        n->next_pushpull = at;
+}
+
+/* The gap to the next periodic push-pull: doubling while settling after a join. */
+static uint64_t next_pushpull_gap(rumor_node *n)
+{
+    uint32_t full = sync_pushpull_interval(n);
+    if (n->pp_settle_ms) {
+        uint64_t gap = (uint64_t)n->pp_settle_ms * 2;
+        if (gap < full) {
+            n->pp_settle_ms = (uint32_t)gap;
+            return gap + rng_below(&n->rng, (uint32_t)gap / 2 + 1);
+        }
+        n->pp_settle_ms = 0;
+    }
+    return full;
+}
+
 void sync_learn(rumor_node *n, const rumor_addr *from, uint64_t now)
 {
     if (n->leaving || now < n->next_learn)
@@ -477,6 +512,11 @@ static void merge_state(rumor_node *n, const wire_msg *m, uint64_t now)
     n->st.pushpulls++;
 }
 
+static bool member_named(rumor_node *n, wire_str name)
+{
+    return members_find(&n->mem, (const char *)name.p, name.len) != NULL;
+}
+
 /* With identities, a node we did not admit (no valid signed record of its own: no certificate,
  * another node's key) gets no state back. This is admission, not authentication of the stream:
  * a replay of a member's public record gets an answer; cluster encryption keeps outsiders out. */
@@ -547,6 +587,11 @@ static bool on_pushpull_request(rumor_node *n, stream *s, size_t i, size_t count
             send_state(n, s, WIRE_PP_REPLY, kv);
         return false;
     }
+    /* With identities, a digest request from a member we have not heard of yet (the news of its
+     * join has not reached us; a joiner's settling rounds meet this) ends unanswered, as from
+     * any sender we did not admit, but it is no identity refusal: nothing in it was checked. */
+    if (n->ident && !member_named(n, m->u.pushpull.sender))
+        return false;
     apply_clock_news(n, m, count, now);
     if (!sender_admitted(n, m))
         return false;
@@ -610,8 +655,10 @@ static void on_reply_frame(rumor_node *n, stream *s, size_t count, uint64_t now)
             merge_state(n, m, now);
             merged = true;
             /* A joiner announces itself too, so its news starts from two places. */
-            if (s->join)
+            if (s->join) {
                 state_broadcast_alive(n, n->self);
+                sync_settle(n, now);
+            }
         } else if (s->kind == STREAM_PING_OUT && m->type == WIRE_ACK) {
             probe_on_ack(n, m->u.ack.seq, now);
         } else if (m->type == WIRE_KV_DIGEST && (m->u.kv_digest.flags & WIRE_KVD_ALL)) {
@@ -624,6 +671,8 @@ static void on_reply_frame(rumor_node *n, stream *s, size_t count, uint64_t now)
         apply_clock_news(n, pp, count, now);
     if (!merged)
         return;
+    if (s->join)
+        msg_join_floor(n); /* after the answer's CLOCKS: its event clock is the cluster's */
     if (s->digest_req)
         send_state(n, s, 0, kv); /* we only sent a digest: the peer needs our state (step 3) */
     else if (kv)
@@ -829,7 +878,7 @@ void sync_tick(rumor_node *n, uint64_t now)
         member *peer;
         if (gossip_pick(n, &peer, 1, NULL, false, now) == 1)
             sync_pushpull(n, &peer->addr, false, true, now);
-        n->next_pushpull = now + sync_pushpull_interval(n);
+        n->next_pushpull = now + next_pushpull_gap(n);
     }
     if (n->s.reconnect_interval_ms && now >= n->next_reconnect) {
         reconnect(n, now);

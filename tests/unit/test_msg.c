@@ -310,6 +310,12 @@ static void test_joiner_takes_clocks_from_push_pull(void **ctx)
     assert_int_equal(stats(t, 0).user_events_stale, stale);
     /* The joiner was not handed the 80 past events by the join's push-pull. */
     assert_int_equal(count(&r, 2, RUMOR_EVENT_USER, NULL), 1);
+    /* Nor by any later one, whose answers carry what the window holds (repair): it remembers
+     * them, so the windows agree, but does not deliver them. */
+    uint64_t pp = stats(t, 2).pushpulls;
+    tnet_run(t, tnet_now(t) + 40000);
+    assert_true(stats(t, 2).pushpulls > pp);
+    assert_int_equal(count(&r, 2, RUMOR_EVENT_USER, NULL), 1);
     tnet_free(t);
 }
 

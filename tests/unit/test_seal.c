@@ -743,16 +743,32 @@ typedef struct member_view {
     int state[8];
 } member_view;
 
+/* By name: the table's order changes whenever a probe round reshuffles it. */
 static void view_of(tnet *t, int i, member_view *v)
 {
     memset(v, 0, sizeof(*v));
     rumor_node *n = tnet_node(t, i);
     v->count = rumor_node_member_count(n);
-    for (size_t k = 0; k < v->count && k < 8; k++) {
+    char nm[8][RUMOR_NAME_MAX + 1];
+    size_t k = 0;
+    for (; k < v->count && k < 8; k++) {
         rumor_member m;
         rumor_node_member_at(n, k, &m);
+        snprintf(nm[k], sizeof(nm[k]), "%s", m.name);
         v->inc[k] = m.incarnation;
         v->state[k] = (int)m.state;
+        for (size_t j = k; j > 0 && strcmp(nm[j - 1], nm[j]) > 0; j--) {
+            char tmp[RUMOR_NAME_MAX + 1];
+            memcpy(tmp, nm[j], sizeof(tmp));
+            memcpy(nm[j], nm[j - 1], sizeof(tmp));
+            memcpy(nm[j - 1], tmp, sizeof(tmp));
+            uint32_t inc = v->inc[j];
+            v->inc[j] = v->inc[j - 1];
+            v->inc[j - 1] = inc;
+            int st = v->state[j];
+            v->state[j] = v->state[j - 1];
+            v->state[j - 1] = st;
+        }
     }
 }
 
