@@ -12,7 +12,9 @@
  *  - a relay that lost the tombstone itself: everything carrying it to the relay is lost;
  *  - a hostile relay, a member with an identity of its own, that forwards the origin's deltas to
  *    the victim with the tombstone entry (and its signature) removed, while the victim's other
- *    sources are cut off from it.
+ *    sources are cut off from it;
+ * and, the other way round, that honest replicas under loss and bursts of overwrites are never
+ * mistaken for ones a relay kept entries from.
  */
 #include "helper_sim.h"
 
@@ -302,6 +304,68 @@ static void test_stripped_by_relay(void **state)
     run(STRIP, true, 95, 0);
 }
 
+/*
+ * No false alarm: with identities, 10 % loss and bursts of overwrites with values large enough
+ * that deltas are cut short (so replicas pass through versions whose keys were written again
+ * past the cut), honest replicas are never taken again, and all end identical.
+ */
+static void test_no_false_alarm(void **state)
+{
+    (void)state;
+    const uint32_t n = 16, writers = 4;
+    rumor_sim_options o;
+    rumor_sim_options_default(&o, RUMOR_PROFILE_LOCAL);
+    o.seed = h_seed(96);
+    o.nodes = n;
+    o.loss = 0.1;
+    o.settings_fn = set_identity;
+    rumor_sim *s = h_sim_new_opts(&o);
+    h_start_cluster(s, n, 0, 1000);
+    h_run(s, 1000);
+    h_check(s, h_run_until_converged(s, 60000) != UINT64_MAX, "no convergence");
+    char key[16], val[300];
+    for (int burst = 0; burst < 4; burst++) {
+        for (int i = 0; i < 40; i++) {
+            uint32_t w = (uint32_t)i % writers;
+            snprintf(key, sizeof(key), "k%d", (i * 7 + burst) % 9);
+            memset(val, 'a' + (i + burst) % 26, sizeof(val) - 1);
+            val[sizeof(val) - 1] = '\0';
+            if (i % 11 == 10) {
+                (void)rumor_node_kv_delete(rumor_sim_node(s, w), key, strlen(key),
+                                           rumor_sim_now(s));
+                rumor_sim_poke(s, w);
+            } else {
+                assert_int_equal(put(s, w, key, val), 0);
+            }
+            h_run(s, 20);
+        }
+        h_run(s, 1500 + (uint64_t)burst * 1000);
+    }
+    h_run(s, 30000);
+    const rumor_node *ref = rumor_sim_node(s, 0);
+    uint64_t signed_ = 0, verified = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        rumor_stats st;
+        rumor_node_stats(rumor_sim_node(s, i), &st);
+        signed_ += st.ident_signed;
+        verified += st.ident_verified;
+    }
+    h_note("%zu keys at node-0, %" PRIu64 " signatures, %" PRIu64 " verifications, t=%" PRIu64,
+           rumor_node_kv_count(ref), signed_, verified, rumor_sim_now(s));
+    for (uint32_t i = 0; i < n; i++) {
+        rumor_stats st;
+        rumor_node_stats(rumor_sim_node(s, i), &st);
+        h_check(s, st.ident_refused[RUMOR_IDENT_KV_WITHHELD] == 0,
+                "node-%u was taken again %" PRIu64 " times", i,
+                st.ident_refused[RUMOR_IDENT_KV_WITHHELD]);
+        h_check(s,
+                rumor_node_kv_digest(rumor_sim_node(s, i)) == rumor_node_kv_digest(ref) &&
+                    rumor_node_kv_count(rumor_sim_node(s, i)) == rumor_node_kv_count(ref),
+                "node-%u holds another replica than node-0", i);
+    }
+    rumor_sim_del(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -310,6 +374,7 @@ int main(void)
         cmocka_unit_test(test_lost_to_victim_identity),
         cmocka_unit_test(test_lost_to_relay),
         cmocka_unit_test(test_stripped_by_relay),
+        cmocka_unit_test(test_no_false_alarm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
