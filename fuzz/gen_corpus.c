@@ -18,6 +18,7 @@
 
 #include "core/buf.h"
 #include "core/ident.h"
+#include "core/kv.h"
 #include "core/wire.h"
 
 static const char *outdir;
@@ -472,6 +473,27 @@ static void i_kv_nohead(buf_writer *w)
     buf_put_bytes(w, sig[1], 64);
     signed_delta(w, "m1", 11, WIRE_KVX_COMPLETE, 5, 5, 2, NULL, 0);
 }
+/* m1's signed keyspace sum at version 1 (it holds its write 1), as its rumor carries it: a
+ * KV_DELTA without entries, then the same sum signed by m2 (a forgery). */
+static void i_kv_sum(buf_writer *w)
+{
+    uint8_t stmt[IDENT_STMT_MAX], sig[64], sum[16];
+    static const uint8_t zeros[64];
+    uint64_t t[2];
+    kv_sum_term(1, t);
+    for (int i = 0; i < 8; i++) {
+        sum[i] = (uint8_t)(t[0] >> (8 * i));
+        sum[8 + i] = (uint8_t)(t[1] >> (8 * i));
+    }
+    for (uint8_t key = 11; key <= 12; key++) {
+        sign_with(key, stmt, ident_stmt_kv_sum(stmt, S("m1"), 1, 0, sum), sig);
+        wire_put_kv_delta_begin(w, S("m1"), WIRE_KVX_RUMOR, 1, 0, 0, 0,
+                                wire_kv_sigs_size(0) + WIRE_KV_SUM_BYTES);
+        buf_put_u8(w, WIRE_IDENT_V1);
+        buf_put_bytes(w, zeros, 64);
+        wire_put_kv_sum(w, 1, 0, sum, sig);
+    }
+}
 /* A full-state frame of m1 with signed key-value deltas and its complete digest. */
 static void i_pushpull_kv(buf_writer *w)
 {
@@ -499,6 +521,7 @@ static const struct {
     {"event", i_event},
     {"query", i_query},
     {"kv-nohead", i_kv_nohead},
+    {"kv-sum", i_kv_sum},
 };
 
 static size_t packet(uint8_t *out, size_t cap, const char *label, uint8_t flags, body_fn fn)

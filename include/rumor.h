@@ -469,6 +469,8 @@ typedef enum rumor_ident_refusal {
     RUMOR_IDENT_CERT_EXPIRED,   /* a certificate past its end (host wall clock) */
     RUMOR_IDENT_BAD_EVENT,      /* a user event its origin did not sign */
     RUMOR_IDENT_BAD_QUERY,      /* a query its asker, or a response its responder, did not sign */
+    RUMOR_IDENT_KV_WITHHELD,    /* a replica of a keyspace lacked entries its origin's signed
+                                   keyspace sum holds (a relay kept them from it): taken again */
     RUMOR_IDENT_REFUSAL_COUNT
 } rumor_ident_refusal;
 

@@ -81,6 +81,18 @@ size_t ident_stmt_kv_head(uint8_t *buf, wire_str origin, uint64_t max, uint64_t 
     return w.len;
 }
 
+size_t ident_stmt_kv_sum(uint8_t *buf, wire_str origin, uint64_t max, uint64_t gc,
+                         const uint8_t *sum)
+{
+    buf_writer w;
+    stmt_begin(&w, buf, "rumor-id/1 kv-sum");
+    buf_put_lbytes(&w, origin.p, origin.len);
+    buf_put_u64be(&w, max);
+    buf_put_u64be(&w, gc);
+    buf_put_bytes(&w, sum, WIRE_KV_SUM_LEN);
+    return w.len;
+}
+
 size_t ident_stmt_kv_entry(uint8_t *buf, wire_str origin, const wire_kv_entry *e)
 {
     buf_writer w;
@@ -530,6 +542,79 @@ void ident_kv_sign_head(rumor_node *n)
     sign(n, stmt, len, h->sig);
 }
 
+void ident_kv_sum_bytes(const kv_origin *o, uint8_t *out)
+{
+    for (int i = 0; i < 8; i++) {
+        out[i] = (uint8_t)(o->ksum[0] >> (8 * i));
+        out[8 + i] = (uint8_t)(o->ksum[1] >> (8 * i));
+    }
+}
+
+/* The head record of `o`, made when there is none yet (all zeros: a head that claims
+ * nothing, as when none is held). */
+static ident_head *head_rec(rumor_node *n, kv_origin *o)
+{
+    if (!o->ident)
+        o->ident = rcalloc(&n->alloc, 1, sizeof(ident_head));
+    return o->ident;
+}
+
+bool ident_kv_sign_sum(rumor_node *n)
+{
+    kv_origin *o = n->kv_self;
+    if (!n->ident || !o || o->max_version == 0)
+        return false;
+    uint8_t sum[WIRE_KV_SUM_LEN];
+    ident_kv_sum_bytes(o, sum);
+    ident_head *h = o->ident;
+    if (h && h->has_sum && h->smax == o->max_version && h->sgc == o->gc_version &&
+        memcmp(h->sum, sum, sizeof(sum)) == 0)
+        return false;
+    if (!(h = head_rec(n, o)))
+        return false;
+    uint8_t stmt[STMT_MAX];
+    size_t len = ident_stmt_kv_sum(stmt, node_self_name(n), o->max_version, o->gc_version, sum);
+    sign(n, stmt, len, h->ssig);
+    h->has_sum = true;
+    h->smax = o->max_version;
+    h->sgc = o->gc_version;
+    memcpy(h->sum, sum, sizeof(sum));
+    return true;
+}
+
+bool ident_kv_sum_ok(rumor_node *n, kv_origin *o, const uint8_t *pk, const wire_kv_sum *s,
+                     bool *stored)
+{
+    *stored = false;
+    const ident_head *h = o->ident;
+    /* An origin's sums only move forward (its max and horizon only grow): an older or equal
+     * one says nothing new and is not checked. */
+    if (h && h->has_sum && (s->max < h->smax || (s->max == h->smax && s->gc <= h->sgc)))
+        return true;
+    uint8_t stmt[STMT_MAX];
+    wire_str origin = wire_str_of(o->name, o->name_len);
+    size_t len = ident_stmt_kv_sum(stmt, origin, s->max, s->gc, s->sum);
+    if (!verify(n, pk, stmt, len, s->sig))
+        return ident_refuse(n, RUMOR_IDENT_BAD_KV, origin, NONE);
+    ident_head *w = head_rec(n, o);
+    if (!w)
+        return true;
+    w->has_sum = true;
+    w->smax = s->max;
+    w->sgc = s->gc;
+    memcpy(w->sum, s->sum, WIRE_KV_SUM_LEN);
+    memcpy(w->ssig, s->sig, WIRE_SIG_BYTES);
+    w->differs_since = 0;
+    *stored = true;
+    return true;
+}
+
+bool ident_kv_key_known(rumor_node *n, wire_str origin)
+{
+    const member *m = members_find(&n->mem, (const char *)origin.p, origin.len);
+    return m && ident_pk(n, m);
+}
+
 const uint8_t *ident_kv_origin_key(rumor_node *n, wire_str origin)
 {
     const member *m = members_find(&n->mem, (const char *)origin.p, origin.len);
@@ -638,8 +723,9 @@ size_t rumor_identity_fingerprint(const uint8_t *public_key, char *out, size_t c
 const char *rumor_ident_refusal_name(rumor_ident_refusal r)
 {
     static const char *const names[RUMOR_IDENT_REFUSAL_COUNT] = {
-        "unsigned",     "bad_alive", "bad_left", "bad_accusation", "bad_kv",    "unknown_key",
-        "key_mismatch", "no_cert",   "bad_cert", "cert_expired",   "bad_event", "bad_query"};
+        "unsigned",    "bad_alive",    "bad_left",   "bad_accusation", "bad_kv",
+        "unknown_key", "key_mismatch", "no_cert",    "bad_cert",       "cert_expired",
+        "bad_event",   "bad_query",    "kv_withheld"};
     return (unsigned)r < RUMOR_IDENT_REFUSAL_COUNT ? names[r] : "unknown";
 }
 

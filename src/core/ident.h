@@ -52,6 +52,14 @@ typedef struct ident_rec {
 typedef struct ident_head {
     uint64_t max, gc;
     uint8_t sig[WIRE_SIG_BYTES];
+    /* The newest keyspace sum the origin signed (section 12.8), when has_sum: its state at
+     * (smax, sgc) held entries whose kv_sum_term add up to `sum`. */
+    bool has_sum;
+    uint64_t smax, sgc;
+    uint8_t sum[WIRE_KV_SUM_LEN];
+    uint8_t ssig[WIRE_SIG_BYTES];
+    /* When this replica was first seen at (smax, sgc) with another sum (0: it was not). */
+    uint64_t differs_since;
 } ident_head;
 
 /* Verification results remembered, direct-mapped by a 128-bit hash of (key, signature,
@@ -91,6 +99,8 @@ size_t ident_stmt_left(uint8_t *buf, wire_str name, uint32_t inc);
 size_t ident_stmt_accuse(uint8_t *buf, uint8_t type, uint32_t inc, wire_str name, wire_str accuser);
 size_t ident_stmt_cert(uint8_t *buf, wire_str name, const uint8_t *pk, uint64_t expires_ms);
 size_t ident_stmt_kv_head(uint8_t *buf, wire_str origin, uint64_t max, uint64_t gc);
+size_t ident_stmt_kv_sum(uint8_t *buf, wire_str origin, uint64_t max, uint64_t gc,
+                         const uint8_t *sum);
 size_t ident_stmt_kv_entry(uint8_t *buf, wire_str origin, const wire_kv_entry *e);
 
 size_t ident_stmt_event(uint8_t *buf, wire_str origin, uint64_t ltime, wire_str name,
@@ -169,6 +179,8 @@ void ident_kv_sign_entry(struct rumor_node *n, const wire_kv_entry *e, uint8_t *
  * proven by the entry at that version (collected, or adopted after a restart); a plain write
  * needs no new head. */
 void ident_kv_sign_head(struct rumor_node *n);
+/* Whether the key that signs `origin`'s keyspace is known here (nothing counted). */
+bool ident_kv_key_known(struct rumor_node *n, wire_str origin);
 /* The key that signs `origin`'s keyspace, or NULL (counted as unknown_key). */
 const uint8_t *ident_kv_origin_key(struct rumor_node *n, wire_str origin);
 /* Checks a head of `o` received with a delta whose newest entry is `entries_max` (0: none);
@@ -177,6 +189,15 @@ const uint8_t *ident_kv_origin_key(struct rumor_node *n, wire_str origin);
  * uses its max only once every entry of the delta verified. */
 bool ident_kv_head_ok(struct rumor_node *n, struct kv_origin *o, const uint8_t *pk, uint64_t max,
                       uint64_t gc, const uint8_t *sig, uint64_t entries_max);
+/* The keyspace sum of `o` as it travels (WIRE_KV_SUM_LEN bytes, little-endian words). */
+void ident_kv_sum_bytes(const struct kv_origin *o, uint8_t *out);
+/* Signs this node's keyspace sum when its state moved since the last one it signed; true when
+ * it did (the new sum is worth rumor-mongering). */
+bool ident_kv_sign_sum(struct rumor_node *n);
+/* Takes a keyspace sum of `o` received with a delta: one newer than the one held is checked
+ * against `pk` and stored (`*stored` set). False (counted) when it does not verify. */
+bool ident_kv_sum_ok(struct rumor_node *n, struct kv_origin *o, const uint8_t *pk,
+                     const wire_kv_sum *s, bool *stored);
 /* Checks one entry of `origin` before it is applied. */
 bool ident_kv_entry_ok(struct rumor_node *n, const uint8_t *pk, wire_str origin,
                        const wire_kv_entry *e, const uint8_t *sig);

@@ -2,6 +2,7 @@
 #include "core/kv.h"
 #include "core/hash.h"
 
+#include <sodium.h>
 #include <string.h>
 
 #include "core/wire.h"
@@ -197,6 +198,11 @@ static uint64_t sum_term(const kv_origin *o)
      * and the round that follows tells it the horizon. */
     uint64_t x = ((uint64_t)o->hash << 32) ^ o->max_version ^ ((uint64_t)o->name_len << 56) ^
                  (o->gc_version * 0x9e3779b97f4a7c15ull);
+    /* With identities the keyspace sum counts too (0 without): a replica that was kept from
+     * an entry differs from the others at the same versions, so its rounds go on and bring it
+     * its origin's signed sum (kvnode.c). */
+    if (o->ksum[0] | o->ksum[1])
+        x ^= hash_mix64(o->ksum[0] ^ (o->ksum[1] * 0xc2b2ae3d27d4eb4full));
     return hash_mix64(x);
 }
 
@@ -220,6 +226,44 @@ static void set_max(kv_store *s, kv_origin *o, uint64_t v)
 static void set_gc(kv_store *s, kv_origin *o, uint64_t gc)
 {
     set_versions(s, o, o->max_version, gc);
+}
+
+/* ---- the keyspace sum (identities only) ---- */
+
+void kv_sum_term(uint64_t v, uint64_t out[2])
+{
+    uint8_t be[8], h[16];
+    for (int i = 0; i < 8; i++)
+        be[i] = (uint8_t)(v >> (56 - 8 * i));
+    crypto_generichash(h, sizeof(h), be, sizeof(be), NULL, 0);
+    out[0] = out[1] = 0;
+    for (int i = 7; i >= 0; i--) {
+        out[0] = (out[0] << 8) | h[i];
+        out[1] = (out[1] << 8) | h[8 + i];
+    }
+}
+
+/* Adds (sign > 0) or takes away the term of version `v` from the origin's keyspace sum (and
+ * moves the store sums with it). */
+static void ksum_update(kv_store *s, kv_origin *o, uint64_t v, int sign)
+{
+    if (!s->sig_len)
+        return;
+    uint64_t t[2], *b = &s->bsum[kv_bucket(o)];
+    s->sum -= sum_term(o);
+    *b -= sum_term(o);
+    kv_sum_term(v, t);
+    if (sign > 0) {
+        uint64_t lo = o->ksum[0] + t[0];
+        o->ksum[1] += t[1] + (lo < t[0]);
+        o->ksum[0] = lo;
+    } else {
+        uint64_t lo = o->ksum[0] - t[0];
+        o->ksum[1] -= t[1] + (o->ksum[0] < t[0]);
+        o->ksum[0] = lo;
+    }
+    s->sum += sum_term(o);
+    *b += sum_term(o);
 }
 
 /* ---- the shared index ---- */
@@ -322,6 +366,7 @@ static void entry_remove(kv_store *s, kv_origin *o, kv_entry *e)
         shared_forget(s, e);
     kv_entry **slot = table_find(o->slots, o->nslots, kv_key(e), e->key_len, e->hash, e->flags);
     table_remove(o->slots, o->nslots, slot);
+    ksum_update(s, o, e->version, -1);
     o->count--;
     list_unlink(o, e);
     o->bytes -= entry_bytes(e);
@@ -466,6 +511,7 @@ static int store(kv_store *s, kv_origin *o, const kv_delta *d, uint64_t now)
     uint64_t old_version = 0;
     if (e) {
         old_version = live(e) ? e->version : 0;
+        ksum_update(s, o, e->version, -1);
         o->bytes -= entry_bytes(e);
         s->total_bytes -= entry_bytes(e);
         if (live(e))
@@ -490,6 +536,7 @@ static int store(kv_store *s, kv_origin *o, const kv_delta *d, uint64_t now)
     e->stamp = d->stamp;
     e->flags = d->flags;
     e->dead_since = now;
+    ksum_update(s, o, e->version, 1);
     list_append(o, e);
     o->bytes += entry_bytes(e);
     s->total_bytes += entry_bytes(e);

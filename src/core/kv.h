@@ -99,6 +99,11 @@ struct kv_origin {
     struct kv_origin *bnext;  /* next origin of the same bucket */
     uint32_t mark;            /* scratch for one message being built (kvnode.c) */
     struct ident_head *ident; /* identities on: the origin's signed head (ident.c); freed here */
+    /* Identities on: the keyspace sum, a 128-bit wrapping sum over the entries held of
+     * kv_sum_term(version) (low word first). Two replicas of an origin at the same
+     * (max_version, gc_version) hold the same entries exactly when their sums agree, so the
+     * origin's signed sum shows a replica whether an entry was kept from it (kvnode.c). */
+    uint64_t ksum[2];
 };
 
 typedef struct kv_limits {
@@ -201,6 +206,12 @@ static inline uint32_t kv_bucket(const kv_origin *o)
 {
     return (o->hash * 2654435761u) >> 26; /* Fibonacci hashing: 6 bits for 64 buckets */
 }
+
+/* What one entry of version `v` adds to its origin's keyspace sum: the first 16 bytes of
+ * BLAKE2b over the version (8 bytes big-endian), as two little-endian words. A version names
+ * one write of its origin, and a relay cannot choose which versions exist, only leave some out;
+ * a cryptographic hash keeps it from finding a set to leave out whose terms cancel. */
+void kv_sum_term(uint64_t v, uint64_t out[2]);
 
 /* First entry with version > since (ascending walk via ->next), or NULL. */
 const kv_entry *kv_after(const kv_origin *o, uint64_t since);

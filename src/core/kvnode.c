@@ -104,6 +104,7 @@ int kvnode_init(rumor_node *n)
                           ? n->now + 1 + rng_below(&n->rng, n->s.kv_sync_interval_ms)
                           : NODE_NEVER;
     n->next_kv_collect = n->next_kv_sync;
+    n->next_kv_sum = n->ident ? n->next_kv_sync : NODE_NEVER;
     n->kv_retire_at = NODE_NEVER;
     buf_writer_init(&n->kv_scratch, &n->alloc, RUMOR_PACKET_MAX);
     return RUMOR_OK;
@@ -179,6 +180,14 @@ bool kvnode_put_delta(rumor_node *n, buf_writer *w, kv_origin *o, uint64_t since
     if (n->ident)
         max = h ? h->max : 0, gc = h ? h->gc : 0;
     size_t per_sig = n->ident ? WIRE_SIG_BYTES : 0, sigs = n->ident ? wire_kv_sigs_size(0) : 0;
+    /* The origin's signed keyspace sum rides on an anti-entropy delta that brings the
+     * replica to it: every entry we hold after `since`, and we hold the origin at the sum's
+     * (max, gc). A replica then learns at once whether it holds what the origin held (section
+     * 12.8). A write's rumor stays small: the sum follows in its own rumor. */
+    bool with_sum = h && h->has_sum && !(flags & WIRE_KVX_RUMOR) && h->smax == o->max_version &&
+                    h->sgc == o->gc_version;
+    if (with_sum)
+        sigs += WIRE_KV_SUM_BYTES;
     /* The max field is sized for the largest it can be: entries past the head, or the head. */
     uint64_t size_max = max > o->max_version ? max : o->max_version;
     bool news = head_news(n, o, since, their_gc);
@@ -197,7 +206,8 @@ bool kvnode_put_delta(rumor_node *n, buf_writer *w, kv_origin *o, uint64_t since
                       wire_kv_delta_head_size(origin_name(o), since, size_max, gc, count + 1);
         if (head + bytes + sz > budget) {
             if (cut && *cut < KV_CUT_BIG)
-                *cut = head + sz > big_over ? KV_CUT_BIG : KV_CUT;
+                *cut =
+                    head + sz - (with_sum ? WIRE_KV_SUM_BYTES : 0) > big_over ? KV_CUT_BIG : KV_CUT;
             break;
         }
         bytes += sz;
@@ -208,6 +218,10 @@ bool kvnode_put_delta(rumor_node *n, buf_writer *w, kv_origin *o, uint64_t since
      * horizon it lacks. */
     if (count == 0 && !(reset || news || (!first && o->max_version > since)))
         return false;
+    if (with_sum && e) { /* cut short: the replica will not reach the sum with this delta */
+        with_sum = false;
+        sigs -= WIRE_KV_SUM_BYTES;
+    }
     if (!e && o->max_version >= max)
         flags |= WIRE_KVX_COMPLETE; /* everything up to origin_max is here */
     if (reset)
@@ -225,8 +239,130 @@ bool kvnode_put_delta(rumor_node *n, buf_writer *w, kv_origin *o, uint64_t since
         e = first;
         for (uint32_t i = 0; i < count; i++, e = e->next)
             buf_put_bytes(w, kv_sig(e), WIRE_SIG_BYTES);
+        if (with_sum)
+            wire_put_kv_sum(w, h->smax, h->sgc, h->sum, h->ssig);
     }
     return true;
+}
+
+/* Whether we hold `o` exactly as its newest signed keyspace sum says (identities only). */
+static bool sum_holds(const kv_origin *o, const ident_head *h)
+{
+    uint8_t sum[WIRE_KV_SUM_LEN];
+    if (!h || !h->has_sum || h->smax != o->max_version || h->sgc != o->gc_version)
+        return false;
+    ident_kv_sum_bytes(o, sum);
+    return memcmp(sum, h->sum, sizeof(sum)) == 0;
+}
+
+/* Bytes of the KV_DELTA that put_sum_news writes for `o`, message head included. */
+static size_t sum_news_size(const kv_origin *o, const ident_head *h)
+{
+    size_t payload = wire_kv_delta_head_size(origin_name(o), o->max_version, h->max, h->gc, 0) +
+                     wire_kv_sigs_size(0) + WIRE_KV_SUM_BYTES;
+    return 1u + buf_varint_size(payload) + payload;
+}
+
+/*
+ * A KV_DELTA of `o` without entries that carries our newest signed keyspace sum of it (and the
+ * signed head we hold, as every delta does): what tells a replica at the sum's (max, gc)
+ * whether it holds what the origin held (section 12.8). Only when we hold `o` exactly so.
+ */
+static bool put_sum_news(rumor_node *n, buf_writer *w, kv_origin *o, uint8_t flags)
+{
+    const ident_head *h = ident_kv_head(o);
+    if (!sum_holds(o, h) || !head_usable(n, o, h) || o->gc_version > h->gc)
+        return false;
+    wire_put_kv_delta_begin(w, origin_name(o), flags, o->max_version, h->max, h->gc, 0,
+                            wire_kv_sigs_size(0) + WIRE_KV_SUM_BYTES);
+    buf_put_u8(w, WIRE_IDENT_V1);
+    buf_put_bytes(w, h->sig, WIRE_SIG_BYTES);
+    wire_put_kv_sum(w, h->smax, h->sgc, h->sum, h->ssig);
+    return true;
+}
+
+bool kvnode_put_sum_news(rumor_node *n, buf_writer *w, size_t room)
+{
+    /* One origin per call, in turn over those whose sum we hold ourselves: a replica that
+     * differs from everyone keeps meeting peers whose rounds differ (the keyspace sum is part
+     * of the store sum), and each such round brings it another origin's sum. */
+    size_t count = n->kv.norigins;
+    for (size_t k = 0; n->ident && k < count; k++) {
+        kv_origin *o = n->kv.origins[(n->kv_sum_pos + k) % count];
+        const ident_head *h = ident_kv_head(o);
+        if (!sum_holds(o, h) || sum_news_size(o, h) > room)
+            continue;
+        n->kv_sum_pos = (uint32_t)((n->kv_sum_pos + k + 1) % count);
+        return put_sum_news(n, w, o, 0);
+    }
+    return false;
+}
+
+/* Rumor-mongers our own new keyspace sum: the replicas that took our writes from rumors hold
+ * them at that sum's version, and anti-entropy would send them nothing (section 12.8). */
+static void rumor_sum(rumor_node *n, kv_origin *o)
+{
+    if (n->s.kv_rumor_transmits == 0)
+        return;
+    buf_writer *w = &n->kv_scratch;
+    buf_writer_reset(w);
+    if (!put_sum_news(n, w, o, WIRE_KVX_RUMOR) || w->failed)
+        return;
+    if (bcast_push_n(&n->bq, BCAST_CLASS_APP, w->p, w->len, (uint8_t)n->s.kv_rumor_transmits)) {
+        n->st.broadcasts_queued++;
+        gossip_eager(n, n->now);
+    }
+}
+
+void kvnode_sign_sum(rumor_node *n)
+{
+    /* Only a keyspace that stood still for a round is signed: during a burst of writes no
+     * replica stays at one version long enough to be checked, and a sum per round would cost
+     * a signature and a rumor each. Once the burst is over, one sum speaks for all of it. */
+    const kv_origin *o = n->kv_self;
+    bool settled = n->kv_sum_seen[0] == o->max_version && n->kv_sum_seen[1] == o->gc_version;
+    n->kv_sum_seen[0] = o->max_version;
+    n->kv_sum_seen[1] = o->gc_version;
+    if (settled && ident_kv_sign_sum(n))
+        rumor_sum(n, n->kv_self);
+}
+
+/* How long a replica may sit at its origin's signed (max, gc) with another keyspace sum before
+ * it is taken again. An honest replica can be there for a moment: a delta cut short by the
+ * datagram budget skips versions whose keys were written again past the cut, and the rest
+ * follows within a few rounds. One that stays was kept from entries by a relay. */
+static uint64_t withheld_after(const rumor_node *n)
+{
+    return 8ull * n->s.kv_sync_interval_ms;
+}
+
+void kvnode_check_sums(rumor_node *n, uint64_t now)
+{
+    for (size_t i = 0; i < n->kv.norigins; i++) {
+        kv_origin *o = n->kv.origins[i];
+        ident_head *h = o->ident;
+        if (o == n->kv_self || !h || !h->has_sum)
+            continue;
+        uint8_t sum[WIRE_KV_SUM_LEN];
+        ident_kv_sum_bytes(o, sum);
+        if (h->smax != o->max_version || h->sgc != o->gc_version ||
+            memcmp(sum, h->sum, sizeof(sum)) == 0) {
+            h->differs_since = 0;
+            continue;
+        }
+        if (h->differs_since == 0) {
+            h->differs_since = now + 1; /* + 1: 0 means "not seen" */
+            continue;
+        }
+        if (now + 1 < h->differs_since + withheld_after(n))
+            continue;
+        /* Entries the origin held at this version are missing here (a hostile relay removed
+         * them from a delta: entries are signed one by one, not as a set). Take the keyspace
+         * again from version 0, keeping the horizon: peers see us behind and resend it all. */
+        ident_refuse(n, RUMOR_IDENT_KV_WITHHELD, origin_name(o), wire_str_of(NULL, 0));
+        kv_origin_reset(&n->kv, o, o->gc_version);
+        h->differs_since = 0;
+    }
 }
 
 /* The datagram budget for key-value messages: the packet less its header (and, sealed, less
@@ -330,9 +466,25 @@ void kvnode_on_delta(rumor_node *n, const wire_msg *m, uint64_t now)
             ident_refuse(n, RUMOR_IDENT_UNSIGNED, on, wire_str_of(NULL, 0));
             return;
         }
+        /* A sum alone (its origin's rumor, or the one an OFFER carries) reaches members that
+         * have not admitted its origin yet, say after a restart: it claims nothing they could
+         * apply, so it is dropped as stale, not refused. */
+        if (m->u.kv_delta.count == 0 && m->u.kv_delta.sum && !ident_kv_key_known(n, on)) {
+            node_drop(n, RUMOR_DROP_STALE);
+            return;
+        }
         if (!(pk = ident_kv_origin_key(n, on)) ||
             !ident_kv_head_ok(n, o, pk, m->u.kv_delta.origin_max, gc, sigs, delta_last(m)))
             return;
+        /* The origin's signed keyspace sum: checked once when newer than the one held, and
+         * compared with what we hold each round (kvnode_check_sums). Our own we sign. */
+        bool stored;
+        if (m->u.kv_delta.sum && o != n->kv_self) {
+            wire_kv_sum ks;
+            wire_kv_sum_of(m, &ks);
+            if (!ident_kv_sum_ok(n, o, pk, &ks, &stored))
+                return;
+        }
     }
     if ((m->u.kv_delta.flags & WIRE_KVX_RESET) && o->max_version < gc && o->gc_version < gc)
         kv_origin_reset(&n->kv, o, gc);

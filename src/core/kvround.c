@@ -12,6 +12,10 @@
  * few, so the ping stays small. Eight covers every write spreading at once in the benchmarks'
  * steady load at N = 1,000 (100 writes per second over 1,000 origins). */
 #define KV_SUM_HOT_MAX 8
+/* Room an OFFER keeps for one keyspace sum (kvnode_put_sum_news) with identities: a KV_DELTA
+ * without entries of an origin with a name of up to 64 bytes (a longer one waits for a round
+ * whose OFFER came out shorter). */
+#define KV_SUM_NEWS_ROOM (1u + 2u + 1u + 64u + 1u + 3u * 10u + 1u + 65u + WIRE_KV_SUM_BYTES)
 /* A KV_DIGEST's own bytes around its entries: type, length, flags, count, sum. */
 #define KV_DIGEST_OVERHEAD (1u + 3u + 1u + 3u + 8u)
 
@@ -205,7 +209,10 @@ static void send_offer(rumor_node *n, const rumor_addr *to, uint8_t mode, const 
     if (!node_pkt_begin(n, to, n->from_id))
         return;
     digest_build b;
-    size_t room = pkt_room(n);
+    /* Identities: the OFFER leaves room for one origin's signed keyspace sum after it
+     * (kvnode_put_sum_news), which is how a replica kept from an entry finds out. */
+    size_t room = pkt_room(n), news = n->ident ? KV_SUM_NEWS_ROOM : 0;
+    room = room > news ? room - news : 0;
     digest_start(n, &b, room);
     uint32_t gen = ++n->kv_mark;
     buf_reader r = sum->u.kv_digest.entries;
@@ -273,6 +280,10 @@ hot:
     wire_put_kv_digest_end(w, n->kv.sum);
     wire_put_kv_digest_buckets(w, NULL, 0);
     wire_put_kv_digest_total(w, n->kv.vtotal);
+    if (n->ident) {
+        size_t used = w->len - n->cur_start;
+        kvnode_put_sum_news(n, w, used < n->pkt_max ? n->pkt_max - used : 0);
+    }
     node_pkt_end(n, false);
 }
 
@@ -436,6 +447,12 @@ void kvnode_tick(rumor_node *n, uint64_t now)
             kv_touch(&n->kv, n->kv_self, now); /* offered first, so replicas learn it soon */
         n->next_kv_collect = now + n->s.kv_sync_interval_ms;
     }
+    if (now >= n->next_kv_sum) {
+        /* Once per round: a burst of writes costs one signature of the sum, not one each. */
+        kvnode_sign_sum(n);
+        kvnode_check_sums(n, now);
+        n->next_kv_sum = now + n->s.kv_sync_interval_ms;
+    }
     if (now < standalone_at(n))
         return;
     member *peer;
@@ -456,6 +473,8 @@ uint64_t kvnode_deadline(const rumor_node *n)
     uint64_t a = standalone_at(n);
     if (has_tombstones(n) && n->next_kv_collect < a)
         a = n->next_kv_collect;
+    if (n->next_kv_sum < a)
+        a = n->next_kv_sum;
     return n->kv_retire_at < a ? n->kv_retire_at : a;
 }
 

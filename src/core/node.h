@@ -213,11 +213,14 @@ struct rumor_node {
     hlc clock; /* stamps of shared writes */
     uint64_t next_kv_sync;
     uint64_t next_kv_collect;
-    size_t kv_digest_pos;  /* where the next digest slice starts in the member order */
-    uint64_t kv_retire_at; /* next pass retiring our superseded shared entries */
-    uint32_t kv_mark;      /* generation for kv_origin.mark */
-    uint64_t kv_asked_at;  /* when we last asked a rumor's sender to fill a gap */
-    buf_writer kv_scratch; /* one key-value message being assembled */
+    uint64_t next_kv_sum;    /* identities: next signing of our keyspace sum, check of replicas' */
+    uint64_t kv_sum_seen[2]; /* our (max_version, gc_version) at the previous of those rounds */
+    uint32_t kv_sum_pos;     /* the origin whose signed keyspace sum an OFFER carries next */
+    size_t kv_digest_pos;    /* where the next digest slice starts in the member order */
+    uint64_t kv_retire_at;   /* next pass retiring our superseded shared entries */
+    uint32_t kv_mark;        /* generation for kv_origin.mark */
+    uint64_t kv_asked_at;    /* when we last asked a rumor's sender to fill a gap */
+    buf_writer kv_scratch;   /* one key-value message being assembled */
 
     msg_state msg; /* user events and queries (msg_*.c) */
     /* Encryption (seal.c): keyring, nonces, replay windows. */
@@ -333,6 +336,13 @@ int sync_kv_push(rumor_node *n, const rumor_addr *to, buf_reader r, uint32_t cou
 /* kvnode.c */
 int kvnode_init(rumor_node *n);
 void kvnode_tick(rumor_node *n, uint64_t now);
+/* Identities: signs our keyspace sum when it moved (and rumor-mongers it), and takes again a
+ * replica that sat at its origin's signed (max, gc) with another sum for too long. */
+void kvnode_sign_sum(rumor_node *n);
+void kvnode_check_sums(rumor_node *n, uint64_t now);
+/* Writes one origin's signed keyspace sum (a KV_DELTA without entries) within `room` bytes, in
+ * turn over the origins we hold as their sums say; false when none. */
+bool kvnode_put_sum_news(rumor_node *n, buf_writer *w, size_t room);
 uint64_t kvnode_deadline(const rumor_node *n);
 void kvnode_on_digest(rumor_node *n, const wire_msg *m, uint64_t now);
 void kvnode_on_delta(rumor_node *n, const wire_msg *m, uint64_t now);

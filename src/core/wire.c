@@ -272,7 +272,42 @@ static bool decode_kv_delta(buf_reader *p, wire_msg *m)
     }
     buf_reader_init(&m->u.kv_delta.entries, p->p + start, p->off - start);
     m->u.kv_delta.ident = trailer_ok(*p, 0, m->u.kv_delta.count + 1u);
+    /* A keyspace sum block may follow the signatures (section 12.8); anything else there is
+     * ignored, like any bytes after a trailer. */
+    const uint8_t *b;
+    uint8_t v;
+    buf_reader q = *p;
+    if (m->u.kv_delta.ident && buf_get_bytes(&q, wire_kv_sigs_size(m->u.kv_delta.count), &b) &&
+        buf_get_u8(&q, &v) && v == WIRE_KV_SUM_V1 && buf_get_bytes(&q, WIRE_KV_SUM_BYTES - 1u, &b))
+        m->u.kv_delta.sum = b;
     return true;
+}
+
+static uint64_t get_u64be_at(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+void wire_kv_sum_of(const wire_msg *m, wire_kv_sum *out)
+{
+    const uint8_t *b = m->u.kv_delta.sum;
+    out->max = get_u64be_at(b);
+    out->gc = get_u64be_at(b + 8);
+    out->sum = b + 16;
+    out->sig = b + 16 + WIRE_KV_SUM_LEN;
+}
+
+void wire_put_kv_sum(buf_writer *w, uint64_t max, uint64_t gc, const uint8_t *sum,
+                     const uint8_t *sig)
+{
+    buf_put_u8(w, WIRE_KV_SUM_V1);
+    buf_put_u64be(w, max);
+    buf_put_u64be(w, gc);
+    buf_put_bytes(w, sum, WIRE_KV_SUM_LEN);
+    buf_put_bytes(w, sig, WIRE_SIG_BYTES);
 }
 
 static bool get_ltime(buf_reader *r, uint64_t *out)

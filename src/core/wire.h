@@ -163,6 +163,8 @@ typedef struct wire_msg {
             uint64_t gc_version;
             uint32_t count;
             buf_reader entries; /* `count` wire_kv_entry records, validated */
+            const uint8_t *sum; /* a keyspace sum block follows the signatures: wire_kv_sum_of()
+                                   (NULL when none) */
         } kv_delta;
         struct {
             uint8_t flags;
@@ -348,6 +350,21 @@ bool wire_ident_next(buf_reader *r, wire_ident *out);
 /* The origin's signature over the KV_DELTA's head, followed by one signature per entry in
  * order (WIRE_SIG_BYTES each); NULL when the message carries none. */
 const uint8_t *wire_kv_delta_sigs(const wire_msg *m);
+
+/* The keyspace sum block that may follow a signed KV_DELTA's signatures (docs/protocol.md
+ * section 12.8): version 1, the origin's (max, gc), its keyspace sum, its signature. */
+#define WIRE_KV_SUM_V1    1
+#define WIRE_KV_SUM_LEN   16
+#define WIRE_KV_SUM_BYTES (1u + 8u + 8u + WIRE_KV_SUM_LEN + WIRE_SIG_BYTES)
+typedef struct wire_kv_sum {
+    uint64_t max, gc;
+    const uint8_t *sum; /* WIRE_KV_SUM_LEN bytes */
+    const uint8_t *sig; /* WIRE_SIG_BYTES */
+} wire_kv_sum;
+/* Reads the block of a KV_DELTA whose `sum` is set. */
+void wire_kv_sum_of(const wire_msg *m, wire_kv_sum *out);
+void wire_put_kv_sum(buf_writer *w, uint64_t max, uint64_t gc, const uint8_t *sum,
+                     const uint8_t *sig);
 
 size_t wire_ident_block_size(const wire_ident *id);
 void wire_put_ident_block(buf_writer *w, const wire_ident *id);

@@ -429,7 +429,9 @@ static void test_identity_with_encryption(void **state)
 
     /* A write travels sealed, with its signature, to every member: one signature at the
      * writer, one verification at each other member (the entry proves its own version; no new
-     * keyspace head is signed or checked for it). */
+     * keyspace head is signed or checked for it). Once the keyspace stood still for a round the
+     * writer signs its keyspace sum (section 12.8), which the members its rumor reaches check
+     * once: one more of each per burst of writes, however long. */
     uint64_t made0 = ident_total(s, members, false), verified0 = ident_total(s, members, true);
     assert_int_equal(
         rumor_node_kv_put(rumor_sim_node(s, writer), "k", 1, "sealed+signed", 13, rumor_sim_now(s)),
@@ -440,11 +442,11 @@ static void test_identity_with_encryption(void **state)
     for (uint32_t i = 0; i < members; i++)
         h_check(s, rumor_node_kv_digest(rumor_sim_node(s, i)) == want,
                 "node-%u lacks the signed write", i);
-    h_check(s, ident_total(s, members, false) - made0 == 1,
+    uint64_t checks = ident_total(s, members, true) - verified0;
+    h_check(s, ident_total(s, members, false) - made0 == 2,
             "%" PRIu64 " signatures made for one write", ident_total(s, members, false) - made0);
-    h_check(s, ident_total(s, members, true) - verified0 == members - 1,
-            "%" PRIu64 " verifications for one write at %u receivers",
-            ident_total(s, members, true) - verified0, members - 1);
+    h_check(s, checks >= members - 1 && checks <= 2 * (members - 1),
+            "%" PRIu64 " verifications for one write at %u receivers", checks, members - 1);
 
     /* A crash is found through signed accusations; the node comes back in a new life. */
     assert_int_equal(rumor_sim_node_crash(s, victim), 0);

@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "core/ident.h"
+#include "core/kv.h"
 #include "core/wire.h"
 #include "helper_net.h"
 #include "rumor.h"
@@ -967,6 +968,128 @@ static void test_kv_write_proves_itself(void **ctx)
     rumor_node_del(r);
 }
 
+/* ---- a relay that keeps entries from a replica (section 12.8) ---- */
+
+typedef struct kv_rec {
+    const char *key, *value;
+    uint64_t version;
+    uint8_t flags;
+} kv_rec;
+
+/* A KV_DELTA of origin `o` signed by `k` from `since` (head (0, 0), `flags`), with `k`'s
+ * signed keyspace sum over `held` (the versions the origin holds at (smax, 0)) when `held` is
+ * set; `sum_key` signs it instead when set (a forgery). */
+static void put_delta_sum(buf_writer *w, const char *o, const key *k, const kv_rec *e, uint32_t n,
+                          uint64_t since, uint8_t flags, const uint64_t *held, uint32_t nheld,
+                          uint64_t smax, const key *sum_key)
+{
+    uint8_t stmt[IDENT_STMT_MAX], sigs[8][64], head[64] = {0};
+    size_t bytes = wire_kv_sigs_size(n) + (held ? WIRE_KV_SUM_BYTES : 0);
+    wire_kv_entry we[8];
+    for (uint32_t i = 0; i < n; i++) {
+        we[i] = (wire_kv_entry){S(e[i].key), e[i].version, e[i].flags, 0, S(e[i].value)};
+        size_t len = ident_stmt_kv_entry(stmt, S(o), &we[i]);
+        crypto_sign_detached(sigs[i], NULL, stmt, len, k->sk);
+        bytes += wire_kv_entry_size(&we[i]);
+    }
+    wire_put_kv_delta_begin(w, S(o), flags, since, 0, 0, n, bytes);
+    for (uint32_t i = 0; i < n; i++)
+        wire_put_kv_entry(w, &we[i]);
+    buf_put_u8(w, WIRE_IDENT_V1);
+    buf_put_bytes(w, head, 64);
+    for (uint32_t i = 0; i < n; i++)
+        buf_put_bytes(w, sigs[i], 64);
+    if (!held)
+        return;
+    uint64_t acc[2] = {0, 0}, t[2];
+    for (uint32_t i = 0; i < nheld; i++) {
+        kv_sum_term(held[i], t);
+        acc[0] += t[0];
+        acc[1] += t[1] + (acc[0] < t[0]);
+    }
+    uint8_t sum[16], sig[64];
+    for (int i = 0; i < 8; i++) {
+        sum[i] = (uint8_t)(acc[0] >> (8 * i));
+        sum[8 + i] = (uint8_t)(acc[1] >> (8 * i));
+    }
+    size_t len = ident_stmt_kv_sum(stmt, S(o), smax, 0, sum);
+    crypto_sign_detached(sig, NULL, stmt, len, (sum_key ? sum_key : k)->sk);
+    wire_put_kv_sum(w, smax, 0, sum, sig);
+}
+
+/* Advances `n` to `until` in its own deadlines. */
+static void run_to(rumor_node *n, uint64_t from, uint64_t until)
+{
+    for (uint64_t t = from; t <= until; t += 100) {
+        rumor_node_tick(n, t);
+        drain(n);
+    }
+}
+
+/*
+ * Entries are signed one by one, so a relay can forward x's delta without one of them: here
+ * the delete of `k` (version 2). The replica cannot tell it from a version whose key was
+ * written again, and takes version 3 over it. x's signed keyspace sum at version 3 shows it
+ * lacks something: once it stays so for a while, the replica is taken again from version 0,
+ * and the resend brings the delete. A forged sum changes nothing; a replica that matches the
+ * sum is left alone.
+ */
+static void test_kv_withheld_entry(void **ctx)
+{
+    (void)ctx;
+    rumor_node *r = receiver(NULL);
+    key x = key_of(2), evil = key_of(9);
+    alive(r, "x", 1, "", &x, NULL);
+    pkt p;
+    kv_rec put_k = {"k", "v", 1, 0}, del_k = {"k", "", 2, KV_TOMBSTONE}, put_j = {"j", "w", 3, 0};
+    put_delta_sum(pkt_begin(&p), "x", &x, &put_k, 1, 0, WIRE_KVX_COMPLETE, NULL, 0, 0, NULL);
+    deliver(r, &p, 200);
+    assert_true(kv_is(r, "x", "k", "v"));
+
+    /* The relay's delta from version 1 without the delete: version 3 is taken over it. */
+    put_delta_sum(pkt_begin(&p), "x", &x, &put_j, 1, 1, WIRE_KVX_COMPLETE, NULL, 0, 0, NULL);
+    deliver(r, &p, 201);
+    assert_int_equal(origin_max(r, "x"), 3);
+    assert_true(kv_is(r, "x", "k", "v") && kv_is(r, "x", "j", "w"));
+
+    /* A sum in x's name signed by another key: refused, nothing stored, nothing reset. */
+    const uint64_t held[] = {2, 3};
+    put_delta_sum(pkt_begin(&p), "x", &x, NULL, 0, 3, WIRE_KVX_RUMOR, held, 2, 3, &evil);
+    deliver(r, &p, 201);
+    assert_int_equal(stats(r).ident_refused[RUMOR_IDENT_BAD_KV], 1);
+    run_to(r, NOW, NOW + 20000);
+    assert_int_equal(origin_max(r, "x"), 3);
+    assert_int_equal(stats(r).ident_refused[RUMOR_IDENT_KV_WITHHELD], 0);
+
+    /* x's own sum at version 3 (it holds versions 2 and 3): verified once, and the replica,
+     * which holds 1 and 3, is taken again after a few rounds (not at once: an honest replica
+     * may sit there for a moment). */
+    uint64_t v0 = stats(r).ident_verified;
+    put_delta_sum(pkt_begin(&p), "x", &x, NULL, 0, 3, WIRE_KVX_RUMOR, held, 2, 3, NULL);
+    deliver(r, &p, 202);
+    deliver(r, &p, 203);
+    assert_int_equal(stats(r).ident_verified - v0, 1);
+    run_to(r, NOW + 20000, NOW + 20500);
+    assert_int_equal(origin_max(r, "x"), 3);
+    run_to(r, NOW + 20600, NOW + 30000);
+    assert_int_equal(stats(r).ident_refused[RUMOR_IDENT_KV_WITHHELD], 1);
+    assert_int_equal(origin_max(r, "x"), 0);
+    assert_true(kv_is(r, "x", "k", NULL) && kv_is(r, "x", "j", NULL));
+
+    /* The resend from version 0 (what the origin holds) brings the delete, and the sum
+     * agrees from then on. */
+    kv_rec all[2] = {del_k, put_j};
+    put_delta_sum(pkt_begin(&p), "x", &x, all, 2, 0, WIRE_KVX_COMPLETE, held, 2, 3, NULL);
+    deliver(r, &p, 202);
+    assert_int_equal(origin_max(r, "x"), 3);
+    assert_true(kv_is(r, "x", "k", NULL) && kv_is(r, "x", "j", "w"));
+    run_to(r, NOW + 30000, NOW + 60000);
+    assert_int_equal(stats(r).ident_refused[RUMOR_IDENT_KV_WITHHELD], 1);
+    assert_int_equal(origin_max(r, "x"), 3);
+    drain(r);
+    rumor_node_del(r);
+}
+
 /* ---- the verification cache ---- */
 
 static void test_verified_once(void **ctx)
@@ -1101,6 +1224,7 @@ int main(void)
         cmocka_unit_test(test_kv_signed),
         cmocka_unit_test(test_events_and_queries_signed),
         cmocka_unit_test(test_kv_write_proves_itself),
+        cmocka_unit_test(test_kv_withheld_entry),
         cmocka_unit_test(test_verified_once),
         cmocka_unit_test(test_restarted_owner_keeps_signing),
         cmocka_unit_test(test_restore_pins),

@@ -17,6 +17,7 @@
 
 #include "core/buf.h"
 #include "core/ident.h"
+#include "core/kv.h"
 #include "core/wire.h"
 
 #define ADDR_A 0x07, 0x04, 0x0a, 0x00, 0x00, 0x01, 0x1f, 0x0a
@@ -778,6 +779,21 @@ static const uint8_t g_stmt_kv_entry[] = {
     0xae, 0x11, 0x69, 0x23, 0x25, 0x52, 0x5e, 0x82, 0x33, 0x71, 0x67, 0xfc, 0xfa, 0xb3, 0x4d, 0x45,
     0xd1, 0x90, 0x4f, 0xf7, 0x86, 0xe2, 0xd4, 0xbf, 0x4b, 0xe2, 0xd1, 0xc4, 0x87, 0x8c, 0xd3, 0x4c};
 
+/* a's keyspace sum when it holds version 5 alone (section 12.8): the first 16 bytes of
+ * BLAKE2b-256 over 00 00 00 00 00 00 00 05, its statement and a's signature over it. */
+static const uint8_t g_kv_sum5[16] = {0xa8, 0x29, 0x61, 0x0e, 0xd0, 0xd1, 0x7e, 0x82,
+                                      0x09, 0x88, 0x1e, 0x5e, 0x43, 0xa4, 0xe9, 0xa0};
+static const uint8_t g_stmt_kv_sum[] = {
+    'r', 'u', 'm', 'o', 'r', '-', 'i', 'd', '/', '1', ' ', 'k', 'v', '-', 's', 'u', 'm', 0x00, 0x01,
+    'a', 0, 0, 0, 0, 0, 0, 0, 0x05, 0, 0, 0, 0, 0, 0, 0, 0x00,
+    /* the sum */
+    0xa8, 0x29, 0x61, 0x0e, 0xd0, 0xd1, 0x7e, 0x82, 0x09, 0x88, 0x1e, 0x5e, 0x43, 0xa4, 0xe9, 0xa0};
+static const uint8_t g_sig_kv_sum[64] = {
+    0x7e, 0x28, 0x88, 0x45, 0xf8, 0x14, 0x32, 0xc5, 0xcb, 0x84, 0x6b, 0xfd, 0x43, 0x7e, 0x87, 0x5a,
+    0xa7, 0xcc, 0xb3, 0xfc, 0x1f, 0xb0, 0x69, 0x66, 0x21, 0xaa, 0x44, 0x27, 0x85, 0x28, 0xb5, 0xdf,
+    0x12, 0x92, 0x9e, 0x3d, 0x25, 0x94, 0x09, 0x5b, 0x71, 0x31, 0x58, 0x6f, 0x4e, 0xec, 0x09, 0x25,
+    0x01, 0x64, 0x4c, 0xfb, 0x6a, 0x92, 0xfc, 0x20, 0xa2, 0xe9, 0x16, 0x6e, 0xad, 0x92, 0x40, 0x0a};
+
 typedef struct cat {
     uint8_t b[512];
     size_t len;
@@ -804,6 +820,62 @@ static void assert_stmt(const uint8_t *got, size_t len, const uint8_t *want, siz
 {
     assert_int_equal(len, want_len);
     assert_memory_equal(got, want, len);
+}
+
+/* Section 12.8: a's keyspace sum at (5, 0) and the KV_DELTA without entries that carries it
+ * (flags RUMOR, since 5, head (0, 0) with a zero slot, then the sum block). */
+static void test_golden_kv_sum(void **ctx)
+{
+    (void)ctx;
+    uint64_t t[2];
+    kv_sum_term(5, t);
+    uint8_t sum[16];
+    for (int i = 0; i < 8; i++) {
+        sum[i] = (uint8_t)(t[0] >> (8 * i));
+        sum[8 + i] = (uint8_t)(t[1] >> (8 * i));
+    }
+    assert_memory_equal(sum, g_kv_sum5, 16);
+    uint8_t st[IDENT_STMT_MAX];
+    size_t n = ident_stmt_kv_sum(st, S("a"), 5, 0, g_kv_sum5);
+    assert_stmt(st, n, g_stmt_kv_sum, sizeof(g_stmt_kv_sum));
+    assert_sig(st, n, g_sig_kv_sum);
+
+    static const uint8_t head[] = {0x0b, 0xa9, 0x01, 0x01, 'a', 0x04, 0x05, 0x00, 0x00, 0x00, 0x01};
+    static const uint8_t zeros[64];
+    static const uint8_t block[] = {0x01, 0, 0, 0, 0, 0, 0, 0, 0x05, 0, 0, 0, 0, 0, 0, 0, 0x00};
+    cat want = {.len = 0};
+    cat_put(&want, head, sizeof(head));
+    cat_put(&want, zeros, 64);
+    cat_put(&want, block, sizeof(block));
+    cat_put(&want, g_kv_sum5, 16);
+    cat_put(&want, g_sig_kv_sum, 64);
+    enc e;
+    buf_writer *w = enc_begin(&e);
+    wire_put_kv_delta_begin(w, S("a"), WIRE_KVX_RUMOR, 5, 0, 0, 0,
+                            wire_kv_sigs_size(0) + WIRE_KV_SUM_BYTES);
+    buf_put_u8(w, WIRE_IDENT_V1);
+    buf_put_bytes(w, zeros, 64);
+    wire_put_kv_sum(w, 5, 0, g_kv_sum5, g_sig_kv_sum);
+    assert_bytes(&e, want.b, want.len);
+    wire_msg m;
+    decode_one(want.b, want.len, &m);
+    assert_non_null(wire_kv_delta_sigs(&m));
+    assert_non_null(m.u.kv_delta.sum);
+    wire_kv_sum ks;
+    wire_kv_sum_of(&m, &ks);
+    assert_true(ks.max == 5 && ks.gc == 0);
+    assert_memory_equal(ks.sum, g_kv_sum5, 16);
+    assert_memory_equal(ks.sig, g_sig_kv_sum, 64);
+    /* Another block version, or one cut short, is no sum; the delta still decodes, signed. */
+    want.b[sizeof(head) + 64] = 2;
+    decode_one(want.b, want.len, &m);
+    assert_non_null(wire_kv_delta_sigs(&m));
+    assert_null(m.u.kv_delta.sum);
+    want.b[sizeof(head) + 64] = 1;
+    want.b[1] = 0xa8; /* the payload ends a byte early */
+    decode_one(want.b, want.len - 1, &m);
+    assert_non_null(wire_kv_delta_sigs(&m));
+    assert_null(m.u.kv_delta.sum);
 }
 
 static void test_golden_ident_statements(void **ctx)
@@ -1224,6 +1296,7 @@ int main(void)
         cmocka_unit_test(test_golden_kv),
         cmocka_unit_test(test_golden_kv_extensions),
         cmocka_unit_test(test_golden_ident_statements),
+        cmocka_unit_test(test_golden_kv_sum),
         cmocka_unit_test(test_golden_ident_messages),
         cmocka_unit_test(test_ident_pushpull),
         cmocka_unit_test(test_golden_user_event),
