@@ -356,6 +356,12 @@ void kvnode_check_sums(rumor_node *n, uint64_t now)
         }
         if (now + 1 < h->differs_since + withheld_after(n))
             continue;
+        /* Never the last copies: with its origin down nobody can resend what it held (every
+         * replica may differ alike), so the copy is kept, incomplete as it may be, and taken
+         * again once the origin is alive. */
+        const member *m = members_find(&n->mem, o->name, o->name_len);
+        if (!m || m->state != RUMOR_MEMBER_ALIVE)
+            continue;
         /* Entries the origin held at this version are missing here (a hostile relay removed
          * them from a delta: entries are signed one by one, not as a set). Take the keyspace
          * again from version 0, keeping the horizon: peers see us behind and resend it all. */

@@ -20,6 +20,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/node.h" /* reading a replica's versions: engine internals */
@@ -366,6 +367,160 @@ static void test_no_false_alarm(void **state)
     rumor_sim_del(s);
 }
 
+/* ---- honest churn: shared keys, collected deletes, restarted owners ---- */
+
+typedef struct saved_entry {
+    char key[16];
+    uint8_t value[64];
+    size_t value_len;
+    uint64_t version, stamp;
+    uint8_t flags;
+} saved_entry;
+
+typedef struct saved {
+    saved_entry e[128];
+    size_t n;
+    uint64_t max, gc, clock;
+} saved;
+
+/* What a host that persists its own keyspace saves (rumor.h, restart from durable storage). */
+static void save_own(const rumor_sim *s, uint32_t i, saved *out)
+{
+    const rumor_node *nd = rumor_sim_node(s, i);
+    const kv_origin *o = nd->kv_self;
+    out->n = 0;
+    for (const kv_entry *e = o->head; e; e = e->next) {
+        assert_true(out->n < 128 && e->key_len < 16 && e->value_len <= 64);
+        saved_entry *se = &out->e[out->n++];
+        memcpy(se->key, kv_key(e), e->key_len);
+        se->key[e->key_len] = '\0';
+        memcpy(se->value, kv_value(e), e->value_len);
+        se->value_len = e->value_len;
+        se->version = e->version;
+        se->stamp = e->stamp;
+        se->flags = e->flags;
+    }
+    out->max = o->max_version;
+    out->gc = o->gc_version;
+    out->clock = nd->clock.last;
+}
+
+static void restore_own(rumor_sim *s, uint32_t i, const saved *sv)
+{
+    rumor_node *nd = rumor_sim_node(s, i);
+    uint64_t now = rumor_sim_now(s);
+    for (size_t k = 0; k < sv->n; k++) {
+        const saved_entry *se = &sv->e[k];
+        rumor_kv_entry e = {NULL,
+                            (const uint8_t *)se->key,
+                            strlen(se->key),
+                            se->value,
+                            se->value_len,
+                            se->version,
+                            se->stamp,
+                            (se->flags & KV_TOMBSTONE) ? now : 0,
+                            (se->flags & KV_SHARED) != 0,
+                            (se->flags & KV_TOMBSTONE) != 0,
+                            se->flags};
+        assert_int_equal(rumor_node_kv_restore(nd, &e, now), 0);
+    }
+    assert_int_equal(rumor_node_kv_restore_version(nd, sv->max, sv->gc, sv->clock, now), 0);
+}
+
+static void set_identity_churn(rumor_settings *st, uint32_t node, void *ud)
+{
+    set_identity(st, node, ud);
+    st->kv_tombstone_ttl_ms = 2000; /* deletes are collected, and horizons move, within the run */
+}
+
+static void churn_writes(rumor_sim *s, uint32_t writers, int burst)
+{
+    char key[16], val[48];
+    for (int i = 0; i < 24; i++) {
+        uint32_t w = (uint32_t)(i + burst) % writers;
+        rumor_node *nd = rumor_sim_node(s, w);
+        uint64_t now = rumor_sim_now(s);
+        snprintf(val, sizeof(val), "v%d-%d", burst, i);
+        if (i % 3 == 0) { /* the shared keyspace: writers overwrite each other */
+            snprintf(key, sizeof(key), "s%d", (i / 3 + burst) % 4);
+            if (i % 9 == 0)
+                (void)rumor_node_shared_delete(nd, key, strlen(key), now);
+            else
+                assert_int_equal(rumor_node_shared_put(nd, key, strlen(key), val, strlen(val), now),
+                                 0);
+        } else {
+            snprintf(key, sizeof(key), "k%d", (i * 5 + burst) % 6);
+            if (i % 4 == 1)
+                (void)rumor_node_kv_delete(nd, key, strlen(key), now);
+            else
+                assert_int_equal(rumor_node_kv_put(nd, key, strlen(key), val, strlen(val), now), 0);
+        }
+        rumor_sim_poke(s, w);
+        h_run(s, 30);
+    }
+}
+
+/*
+ * No false alarm among honest nodes in everything that removes or replaces entries: overwrites,
+ * deletes collected at the horizon, shared keys superseded and retired, an owner restarted
+ * empty (a new life) and one restored from an older copy of its own keyspace. No replica is
+ * ever taken again, and all end identical.
+ */
+static void test_no_false_alarm_churn(void **state)
+{
+    (void)state;
+    const uint32_t n = 12, writers = 4;
+    rumor_sim_options o;
+    rumor_sim_options_default(&o, RUMOR_PROFILE_LOCAL);
+    o.seed = h_seed(97);
+    o.nodes = n;
+    o.loss = 0.05;
+    o.settings_fn = set_identity_churn;
+    rumor_sim *s = h_sim_new_opts(&o);
+    h_start_cluster(s, n, 0, 1000);
+    h_run(s, 1000);
+    h_check(s, h_run_until_converged(s, 60000) != UINT64_MAX, "no convergence");
+    saved *old = calloc(1, sizeof(*old));
+    assert_non_null(old);
+    for (int burst = 0; burst < 10; burst++) {
+        churn_writes(s, writers, burst);
+        h_run(s, 1000 + (uint64_t)(burst % 3) * 1500);
+        if (burst == 3)
+            save_own(s, 3, old);
+        if (burst == 6) { /* node 2 starts a new life empty, node 3 from its older copy */
+            assert_int_equal(rumor_sim_node_crash(s, 2), 0);
+            assert_int_equal(rumor_sim_node_crash(s, 3), 0);
+            h_run(s, 2000);
+            assert_int_equal(rumor_sim_node_reboot(s, 2, true), 0);
+            assert_int_equal(rumor_sim_node_reboot(s, 3, true), 0);
+            restore_own(s, 3, old);
+            uint32_t seed_node = 0;
+            assert_int_equal(rumor_sim_node_join(s, 2, &seed_node, 1), 0);
+            assert_int_equal(rumor_sim_node_join(s, 3, &seed_node, 1), 0);
+            h_run(s, 8000);
+        }
+    }
+    h_run(s, 40000);
+    const rumor_node *ref = rumor_sim_node(s, 0);
+    for (uint32_t i = 0; i < n; i++) {
+        rumor_stats st;
+        rumor_node_stats(rumor_sim_node(s, i), &st);
+        h_check(s, st.ident_refused[RUMOR_IDENT_KV_WITHHELD] == 0,
+                "node-%u was taken again %" PRIu64 " times", i,
+                st.ident_refused[RUMOR_IDENT_KV_WITHHELD]);
+        h_check(s,
+                rumor_node_kv_digest(rumor_sim_node(s, i)) == rumor_node_kv_digest(ref) &&
+                    rumor_node_kv_count(rumor_sim_node(s, i)) == rumor_node_kv_count(ref),
+                "node-%u holds another replica than node-0", i);
+    }
+    const kv_origin *o3 = kv_origin_find(&ref->kv, "node-3", 6);
+    h_note("%zu keys at node-0, node-3 at (%" PRIu64 ", %" PRIu64 "), t=%" PRIu64,
+           rumor_node_kv_count(ref), o3 ? o3->max_version : 0, o3 ? o3->gc_version : 0,
+           rumor_sim_now(s));
+    free(old);
+    rumor_sim_del(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -375,6 +530,7 @@ int main(void)
         cmocka_unit_test(test_lost_to_relay),
         cmocka_unit_test(test_stripped_by_relay),
         cmocka_unit_test(test_no_false_alarm),
+        cmocka_unit_test(test_no_false_alarm_churn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1026,6 +1026,15 @@ static void run_to(rumor_node *n, uint64_t from, uint64_t until)
     }
 }
 
+/* run_to, with x's claim renewed (a higher incarnation) every second: it stays alive. */
+static void run_alive(rumor_node *n, uint64_t from, uint64_t until, const key *k, uint32_t *inc)
+{
+    for (uint64_t t = from; t <= until; t += 1000) {
+        alive(n, "x", (*inc)++, "", k, NULL);
+        run_to(n, t, t + 1000 < until ? t + 900 : until);
+    }
+}
+
 /*
  * Entries are signed one by one, so a relay can forward x's delta without one of them: here
  * the delete of `k` (version 2). The replica cannot tell it from a version whose key was
@@ -1069,9 +1078,12 @@ static void test_kv_withheld_entry(void **ctx)
     deliver(r, &p, 202);
     deliver(r, &p, 203);
     assert_int_equal(stats(r).ident_verified - v0, 1);
-    run_to(r, NOW + 20000, NOW + 20500);
+    /* x answers nobody here, so probes fail it; it is taken again only while x is alive (see
+     * test_kv_withheld_owner_down), so x keeps refuting. */
+    uint32_t inc = 2;
+    run_alive(r, NOW + 20000, NOW + 20500, &x, &inc);
     assert_int_equal(origin_max(r, "x"), 3);
-    run_to(r, NOW + 20600, NOW + 30000);
+    run_alive(r, NOW + 20600, NOW + 30000, &x, &inc);
     assert_int_equal(stats(r).ident_refused[RUMOR_IDENT_KV_WITHHELD], 1);
     assert_int_equal(origin_max(r, "x"), 0);
     assert_true(kv_is(r, "x", "k", NULL) && kv_is(r, "x", "j", NULL));
@@ -1086,6 +1098,45 @@ static void test_kv_withheld_entry(void **ctx)
     run_to(r, NOW + 30000, NOW + 60000);
     assert_int_equal(stats(r).ident_refused[RUMOR_IDENT_KV_WITHHELD], 1);
     assert_int_equal(origin_max(r, "x"), 3);
+    drain(r);
+    rumor_node_del(r);
+}
+
+/*
+ * The retake must never drop the last copies: while x itself is down nobody can resend what it
+ * held, so a replica that differs from x's signed sum keeps its copy (incomplete as it may be)
+ * until x is alive again, and is taken again then.
+ */
+static void test_kv_withheld_owner_down(void **ctx)
+{
+    (void)ctx;
+    rumor_node *r = receiver(NULL);
+    key x = key_of(2), a = key_of(3);
+    alive(r, "x", 1, "", &x, NULL);
+    alive(r, "a", 1, "", &a, NULL);
+    pkt p;
+    kv_rec put_k = {"k", "v", 1, 0}, put_j = {"j", "w", 3, 0};
+    put_delta_sum(pkt_begin(&p), "x", &x, &put_k, 1, 0, WIRE_KVX_COMPLETE, NULL, 0, 0, NULL);
+    deliver(r, &p, 200);
+    put_delta_sum(pkt_begin(&p), "x", &x, &put_j, 1, 1, WIRE_KVX_COMPLETE, NULL, 0, 0, NULL);
+    deliver(r, &p, 201);
+    const uint64_t held[] = {2, 3};
+    put_delta_sum(pkt_begin(&p), "x", &x, NULL, 0, 3, WIRE_KVX_RUMOR, held, 2, 3, NULL);
+    deliver(r, &p, 202);
+    /* x fails (a's signed accusation) before the replica was taken again. */
+    put_accuse(pkt_begin(&p), WIRE_FAILED, "x", 1, "a", &a);
+    deliver(r, &p, 210);
+    assert_int_equal(state_of(r, "x", NULL), RUMOR_MEMBER_FAILED);
+    run_to(r, NOW, NOW + 30000);
+    assert_int_equal(stats(r).ident_refused[RUMOR_IDENT_KV_WITHHELD], 0);
+    assert_int_equal(origin_max(r, "x"), 3);
+    assert_true(kv_is(r, "x", "k", "v") && kv_is(r, "x", "j", "w"));
+    /* x is back (a new incarnation): now it can resend, and the replica is taken again. */
+    alive(r, "x", 2, "", &x, NULL);
+    assert_int_equal(state_of(r, "x", NULL), RUMOR_MEMBER_ALIVE);
+    run_to(r, NOW + 30000, NOW + 31000);
+    assert_int_equal(stats(r).ident_refused[RUMOR_IDENT_KV_WITHHELD], 1);
+    assert_int_equal(origin_max(r, "x"), 0);
     drain(r);
     rumor_node_del(r);
 }
@@ -1225,6 +1276,7 @@ int main(void)
         cmocka_unit_test(test_events_and_queries_signed),
         cmocka_unit_test(test_kv_write_proves_itself),
         cmocka_unit_test(test_kv_withheld_entry),
+        cmocka_unit_test(test_kv_withheld_owner_down),
         cmocka_unit_test(test_verified_once),
         cmocka_unit_test(test_restarted_owner_keeps_signing),
         cmocka_unit_test(test_restore_pins),
