@@ -305,6 +305,24 @@ static void test_stripped_by_relay(void **state)
     run(STRIP, true, 95, 0);
 }
 
+/* A cold-started cluster of `n` nodes in the local profile under datagram loss `loss`, with
+ * `settings` applied to each node, run until every node sees every other. */
+static rumor_sim *lossy_cluster(uint32_t n, uint64_t seed, double loss,
+                                rumor_sim_settings_fn settings)
+{
+    rumor_sim_options o;
+    rumor_sim_options_default(&o, RUMOR_PROFILE_LOCAL);
+    o.seed = seed;
+    o.nodes = n;
+    o.loss = loss;
+    o.settings_fn = settings;
+    rumor_sim *s = h_sim_new_opts(&o);
+    h_start_cluster(s, n, 0, 1000);
+    h_run(s, 1000);
+    h_check(s, h_run_until_converged(s, 60000) != UINT64_MAX, "no convergence");
+    return s;
+}
+
 /*
  * No false alarm: with identities, 10 % loss and bursts of overwrites with values large enough
  * that deltas are cut short (so replicas pass through versions whose keys were written again
@@ -314,16 +332,7 @@ static void test_no_false_alarm(void **state)
 {
     (void)state;
     const uint32_t n = 16, writers = 4;
-    rumor_sim_options o;
-    rumor_sim_options_default(&o, RUMOR_PROFILE_LOCAL);
-    o.seed = h_seed(96);
-    o.nodes = n;
-    o.loss = 0.1;
-    o.settings_fn = set_identity;
-    rumor_sim *s = h_sim_new_opts(&o);
-    h_start_cluster(s, n, 0, 1000);
-    h_run(s, 1000);
-    h_check(s, h_run_until_converged(s, 60000) != UINT64_MAX, "no convergence");
+    rumor_sim *s = lossy_cluster(n, h_seed(96), 0.1, set_identity);
     char key[16], val[300];
     for (int burst = 0; burst < 4; burst++) {
         for (int i = 0; i < 40; i++) {
@@ -470,16 +479,7 @@ static void test_no_false_alarm_churn(void **state)
 {
     (void)state;
     const uint32_t n = 12, writers = 4;
-    rumor_sim_options o;
-    rumor_sim_options_default(&o, RUMOR_PROFILE_LOCAL);
-    o.seed = h_seed(97);
-    o.nodes = n;
-    o.loss = 0.05;
-    o.settings_fn = set_identity_churn;
-    rumor_sim *s = h_sim_new_opts(&o);
-    h_start_cluster(s, n, 0, 1000);
-    h_run(s, 1000);
-    h_check(s, h_run_until_converged(s, 60000) != UINT64_MAX, "no convergence");
+    rumor_sim *s = lossy_cluster(n, h_seed(97), 0.05, set_identity_churn);
     saved *old = calloc(1, sizeof(*old));
     assert_non_null(old);
     for (int burst = 0; burst < 10; burst++) {
