@@ -305,6 +305,23 @@ static void test_stripped_by_relay(void **state)
     run(STRIP, true, 95, 0);
 }
 
+/* No node was ever taken again, and every node holds node-0's replica of every keyspace. */
+static void no_retake_and_identical(rumor_sim *s, uint32_t n)
+{
+    const rumor_node *ref = rumor_sim_node(s, 0);
+    for (uint32_t i = 0; i < n; i++) {
+        rumor_stats st;
+        rumor_node_stats(rumor_sim_node(s, i), &st);
+        h_check(s, st.ident_refused[RUMOR_IDENT_KV_WITHHELD] == 0,
+                "node-%u was taken again %" PRIu64 " times", i,
+                st.ident_refused[RUMOR_IDENT_KV_WITHHELD]);
+        h_check(s,
+                rumor_node_kv_digest(rumor_sim_node(s, i)) == rumor_node_kv_digest(ref) &&
+                    rumor_node_kv_count(rumor_sim_node(s, i)) == rumor_node_kv_count(ref),
+                "node-%u holds another replica than node-0", i);
+    }
+}
+
 /* A cold-started cluster of `n` nodes in the local profile under datagram loss `loss`, with
  * `settings` applied to each node, run until every node sees every other. */
 static rumor_sim *lossy_cluster(uint32_t n, uint64_t seed, double loss,
@@ -362,17 +379,7 @@ static void test_no_false_alarm(void **state)
     }
     h_note("%zu keys at node-0, %" PRIu64 " signatures, %" PRIu64 " verifications, t=%" PRIu64,
            rumor_node_kv_count(ref), signed_, verified, rumor_sim_now(s));
-    for (uint32_t i = 0; i < n; i++) {
-        rumor_stats st;
-        rumor_node_stats(rumor_sim_node(s, i), &st);
-        h_check(s, st.ident_refused[RUMOR_IDENT_KV_WITHHELD] == 0,
-                "node-%u was taken again %" PRIu64 " times", i,
-                st.ident_refused[RUMOR_IDENT_KV_WITHHELD]);
-        h_check(s,
-                rumor_node_kv_digest(rumor_sim_node(s, i)) == rumor_node_kv_digest(ref) &&
-                    rumor_node_kv_count(rumor_sim_node(s, i)) == rumor_node_kv_count(ref),
-                "node-%u holds another replica than node-0", i);
-    }
+    no_retake_and_identical(s, n);
     rumor_sim_del(s);
 }
 
@@ -502,17 +509,7 @@ static void test_no_false_alarm_churn(void **state)
     }
     h_run(s, 40000);
     const rumor_node *ref = rumor_sim_node(s, 0);
-    for (uint32_t i = 0; i < n; i++) {
-        rumor_stats st;
-        rumor_node_stats(rumor_sim_node(s, i), &st);
-        h_check(s, st.ident_refused[RUMOR_IDENT_KV_WITHHELD] == 0,
-                "node-%u was taken again %" PRIu64 " times", i,
-                st.ident_refused[RUMOR_IDENT_KV_WITHHELD]);
-        h_check(s,
-                rumor_node_kv_digest(rumor_sim_node(s, i)) == rumor_node_kv_digest(ref) &&
-                    rumor_node_kv_count(rumor_sim_node(s, i)) == rumor_node_kv_count(ref),
-                "node-%u holds another replica than node-0", i);
-    }
+    no_retake_and_identical(s, n);
     const kv_origin *o3 = kv_origin_find(&ref->kv, "node-3", 6);
     h_note("%zu keys at node-0, node-3 at (%" PRIu64 ", %" PRIu64 "), t=%" PRIu64,
            rumor_node_kv_count(ref), o3 ? o3->max_version : 0, o3 ? o3->gc_version : 0,
