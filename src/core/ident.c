@@ -559,20 +559,31 @@ static ident_head *head_rec(rumor_node *n, kv_origin *o)
     return o->ident;
 }
 
+bool ident_kv_at_sum(const kv_origin *o)
+{
+    const ident_head *h = o->ident;
+    return h && h->has_sum && h->smax == o->max_version && h->sgc == o->gc_version;
+}
+
+bool ident_kv_sum_holds(const kv_origin *o)
+{
+    uint8_t sum[WIRE_KV_SUM_LEN];
+    if (!ident_kv_at_sum(o))
+        return false;
+    ident_kv_sum_bytes(o, sum);
+    return memcmp(sum, o->ident->sum, sizeof(sum)) == 0;
+}
+
 bool ident_kv_sign_sum(rumor_node *n)
 {
     kv_origin *o = n->kv_self;
-    if (!n->ident || !o || o->max_version == 0)
+    if (!n->ident || !o || o->max_version == 0 || ident_kv_sum_holds(o))
         return false;
-    uint8_t sum[WIRE_KV_SUM_LEN];
+    ident_head *h = head_rec(n, o);
+    if (!h)
+        return false;
+    uint8_t sum[WIRE_KV_SUM_LEN], stmt[STMT_MAX];
     ident_kv_sum_bytes(o, sum);
-    ident_head *h = o->ident;
-    if (h && h->has_sum && h->smax == o->max_version && h->sgc == o->gc_version &&
-        memcmp(h->sum, sum, sizeof(sum)) == 0)
-        return false;
-    if (!(h = head_rec(n, o)))
-        return false;
-    uint8_t stmt[STMT_MAX];
     size_t len = ident_stmt_kv_sum(stmt, node_self_name(n), o->max_version, o->gc_version, sum);
     sign(n, stmt, len, h->ssig);
     h->has_sum = true;
@@ -582,10 +593,8 @@ bool ident_kv_sign_sum(rumor_node *n)
     return true;
 }
 
-bool ident_kv_sum_ok(rumor_node *n, kv_origin *o, const uint8_t *pk, const wire_kv_sum *s,
-                     bool *stored)
+bool ident_kv_sum_ok(rumor_node *n, kv_origin *o, const uint8_t *pk, const wire_kv_sum *s)
 {
-    *stored = false;
     const ident_head *h = o->ident;
     /* An origin's sums only move forward (its max and horizon only grow): an older or equal
      * one says nothing new and is not checked. */
@@ -605,20 +614,24 @@ bool ident_kv_sum_ok(rumor_node *n, kv_origin *o, const uint8_t *pk, const wire_
     memcpy(w->sum, s->sum, WIRE_KV_SUM_LEN);
     memcpy(w->ssig, s->sig, WIRE_SIG_BYTES);
     w->differs_since = 0;
-    *stored = true;
     return true;
+}
+
+/* The verified key of the member named `origin`, or NULL. */
+static const uint8_t *origin_pk(rumor_node *n, wire_str origin)
+{
+    const member *m = members_find(&n->mem, (const char *)origin.p, origin.len);
+    return m ? ident_pk(n, m) : NULL;
 }
 
 bool ident_kv_key_known(rumor_node *n, wire_str origin)
 {
-    const member *m = members_find(&n->mem, (const char *)origin.p, origin.len);
-    return m && ident_pk(n, m);
+    return origin_pk(n, origin) != NULL;
 }
 
 const uint8_t *ident_kv_origin_key(rumor_node *n, wire_str origin)
 {
-    const member *m = members_find(&n->mem, (const char *)origin.p, origin.len);
-    const uint8_t *pk = m ? ident_pk(n, m) : NULL;
+    const uint8_t *pk = origin_pk(n, origin);
     if (!pk)
         ident_refuse(n, RUMOR_IDENT_UNKNOWN_KEY, origin, origin);
     return pk;

@@ -195,9 +195,13 @@ void ident_kv_sum_bytes(const struct kv_origin *o, uint8_t *out);
  * it did (the new sum is worth rumor-mongering). */
 bool ident_kv_sign_sum(struct rumor_node *n);
 /* Takes a keyspace sum of `o` received with a delta: one newer than the one held is checked
- * against `pk` and stored (`*stored` set). False (counted) when it does not verify. */
+ * against `pk` and stored. False (counted) when it does not verify. */
 bool ident_kv_sum_ok(struct rumor_node *n, struct kv_origin *o, const uint8_t *pk,
-                     const wire_kv_sum *s, bool *stored);
+                     const wire_kv_sum *s);
+/* We hold `o` at the (max, gc) of the newest signed keyspace sum we have of it. */
+bool ident_kv_at_sum(const struct kv_origin *o);
+/* ... and hold exactly the entries that sum counts. */
+bool ident_kv_sum_holds(const struct kv_origin *o);
 /* Checks one entry of `origin` before it is applied. */
 bool ident_kv_entry_ok(struct rumor_node *n, const uint8_t *pk, wire_str origin,
                        const wire_kv_entry *e, const uint8_t *sig);

@@ -249,9 +249,9 @@ static void ksum_update(kv_store *s, kv_origin *o, uint64_t v, int sign)
 {
     if (!s->sig_len)
         return;
-    uint64_t t[2], *b = &s->bsum[kv_bucket(o)];
-    s->sum -= sum_term(o);
-    *b -= sum_term(o);
+    uint64_t t[2], *b = &s->bsum[kv_bucket(o)], before = sum_term(o);
+    s->sum -= before;
+    *b -= before;
     kv_sum_term(v, t);
     if (sign > 0) {
         uint64_t lo = o->ksum[0] + t[0];
@@ -262,8 +262,9 @@ static void ksum_update(kv_store *s, kv_origin *o, uint64_t v, int sign)
         o->ksum[1] -= t[1] + (o->ksum[0] < t[0]);
         o->ksum[0] = lo;
     }
-    s->sum += sum_term(o);
-    *b += sum_term(o);
+    uint64_t after = sum_term(o);
+    s->sum += after;
+    *b += after;
 }
 
 /* ---- the shared index ---- */

@@ -184,8 +184,7 @@ bool kvnode_put_delta(rumor_node *n, buf_writer *w, kv_origin *o, uint64_t since
      * replica to it: every entry we hold after `since`, and we hold the origin at the sum's
      * (max, gc). A replica then learns at once whether it holds what the origin held (section
      * 12.8). A write's rumor stays small: the sum follows in its own rumor. */
-    bool with_sum = h && h->has_sum && !(flags & WIRE_KVX_RUMOR) && h->smax == o->max_version &&
-                    h->sgc == o->gc_version;
+    bool with_sum = !(flags & WIRE_KVX_RUMOR) && ident_kv_at_sum(o);
     if (with_sum)
         sigs += WIRE_KV_SUM_BYTES;
     /* The max field is sized for the largest it can be: entries past the head, or the head. */
@@ -245,16 +244,6 @@ bool kvnode_put_delta(rumor_node *n, buf_writer *w, kv_origin *o, uint64_t since
     return true;
 }
 
-/* Whether we hold `o` exactly as its newest signed keyspace sum says (identities only). */
-static bool sum_holds(const kv_origin *o, const ident_head *h)
-{
-    uint8_t sum[WIRE_KV_SUM_LEN];
-    if (!h || !h->has_sum || h->smax != o->max_version || h->sgc != o->gc_version)
-        return false;
-    ident_kv_sum_bytes(o, sum);
-    return memcmp(sum, h->sum, sizeof(sum)) == 0;
-}
-
 /* Bytes of the KV_DELTA that put_sum_news writes for `o`, message head included. */
 static size_t sum_news_size(const kv_origin *o, const ident_head *h)
 {
@@ -271,7 +260,7 @@ static size_t sum_news_size(const kv_origin *o, const ident_head *h)
 static bool put_sum_news(rumor_node *n, buf_writer *w, kv_origin *o, uint8_t flags)
 {
     const ident_head *h = ident_kv_head(o);
-    if (!sum_holds(o, h) || !head_usable(n, o, h) || o->gc_version > h->gc)
+    if (!ident_kv_sum_holds(o) || !head_usable(n, o, h) || o->gc_version > h->gc)
         return false;
     wire_put_kv_delta_begin(w, origin_name(o), flags, o->max_version, h->max, h->gc, 0,
                             wire_kv_sigs_size(0) + WIRE_KV_SUM_BYTES);
@@ -290,7 +279,7 @@ bool kvnode_put_sum_news(rumor_node *n, buf_writer *w, size_t room)
     for (size_t k = 0; n->ident && k < count; k++) {
         kv_origin *o = n->kv.origins[(n->kv_sum_pos + k) % count];
         const ident_head *h = ident_kv_head(o);
-        if (!sum_holds(o, h) || sum_news_size(o, h) > room)
+        if (!ident_kv_sum_holds(o) || sum_news_size(o, h) > room)
             continue;
         n->kv_sum_pos = (uint32_t)((n->kv_sum_pos + k + 1) % count);
         return put_sum_news(n, w, o, 0);
@@ -341,12 +330,9 @@ void kvnode_check_sums(rumor_node *n, uint64_t now)
     for (size_t i = 0; i < n->kv.norigins; i++) {
         kv_origin *o = n->kv.origins[i];
         ident_head *h = o->ident;
-        if (o == n->kv_self || !h || !h->has_sum)
+        if (o == n->kv_self || !h)
             continue;
-        uint8_t sum[WIRE_KV_SUM_LEN];
-        ident_kv_sum_bytes(o, sum);
-        if (h->smax != o->max_version || h->sgc != o->gc_version ||
-            memcmp(sum, h->sum, sizeof(sum)) == 0) {
+        if (!ident_kv_at_sum(o) || ident_kv_sum_holds(o)) {
             h->differs_since = 0;
             continue;
         }
@@ -484,11 +470,10 @@ void kvnode_on_delta(rumor_node *n, const wire_msg *m, uint64_t now)
             return;
         /* The origin's signed keyspace sum: checked once when newer than the one held, and
          * compared with what we hold each round (kvnode_check_sums). Our own we sign. */
-        bool stored;
         if (m->u.kv_delta.sum && o != n->kv_self) {
             wire_kv_sum ks;
             wire_kv_sum_of(m, &ks);
-            if (!ident_kv_sum_ok(n, o, pk, &ks, &stored))
+            if (!ident_kv_sum_ok(n, o, pk, &ks))
                 return;
         }
     }

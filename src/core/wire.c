@@ -283,21 +283,15 @@ static bool decode_kv_delta(buf_reader *p, wire_msg *m)
     return true;
 }
 
-static uint64_t get_u64be_at(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 void wire_kv_sum_of(const wire_msg *m, wire_kv_sum *out)
 {
-    const uint8_t *b = m->u.kv_delta.sum;
-    out->max = get_u64be_at(b);
-    out->gc = get_u64be_at(b + 8);
-    out->sum = b + 16;
-    out->sig = b + 16 + WIRE_KV_SUM_LEN;
+    /* The decoder checked the block's length: every read below succeeds. */
+    buf_reader r;
+    buf_reader_init(&r, m->u.kv_delta.sum, WIRE_KV_SUM_BYTES - 1u);
+    (void)buf_get_u64be(&r, &out->max);
+    (void)buf_get_u64be(&r, &out->gc);
+    (void)buf_get_bytes(&r, WIRE_KV_SUM_LEN, &out->sum);
+    (void)buf_get_bytes(&r, WIRE_SIG_BYTES, &out->sig);
 }
 
 void wire_put_kv_sum(buf_writer *w, uint64_t max, uint64_t gc, const uint8_t *sum,
