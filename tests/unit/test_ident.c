@@ -1035,6 +1035,21 @@ static void run_alive(rumor_node *n, uint64_t from, uint64_t until, const key *k
     }
 }
 
+/* x writes k = v (version 1), deletes k (2) and writes j = w (3); a relay hands `r` x's delta
+ * from version 1 without the delete, and `r` takes version 3 over it. */
+static void stripped_replica(rumor_node *r, const key *x)
+{
+    pkt p;
+    kv_rec put_k = {"k", "v", 1, 0}, put_j = {"j", "w", 3, 0};
+    put_delta_sum(pkt_begin(&p), "x", x, &put_k, 1, 0, WIRE_KVX_COMPLETE, NULL, 0, 0, NULL);
+    deliver(r, &p, 200);
+    assert_true(kv_is(r, "x", "k", "v"));
+    put_delta_sum(pkt_begin(&p), "x", x, &put_j, 1, 1, WIRE_KVX_COMPLETE, NULL, 0, 0, NULL);
+    deliver(r, &p, 201);
+    assert_int_equal(origin_max(r, "x"), 3);
+    assert_true(kv_is(r, "x", "k", "v") && kv_is(r, "x", "j", "w"));
+}
+
 /*
  * Entries are signed one by one, so a relay can forward x's delta without one of them: here
  * the delete of `k` (version 2). The replica cannot tell it from a version whose key was
@@ -1050,16 +1065,8 @@ static void test_kv_withheld_entry(void **ctx)
     key x = key_of(2), evil = key_of(9);
     alive(r, "x", 1, "", &x, NULL);
     pkt p;
-    kv_rec put_k = {"k", "v", 1, 0}, del_k = {"k", "", 2, KV_TOMBSTONE}, put_j = {"j", "w", 3, 0};
-    put_delta_sum(pkt_begin(&p), "x", &x, &put_k, 1, 0, WIRE_KVX_COMPLETE, NULL, 0, 0, NULL);
-    deliver(r, &p, 200);
-    assert_true(kv_is(r, "x", "k", "v"));
-
-    /* The relay's delta from version 1 without the delete: version 3 is taken over it. */
-    put_delta_sum(pkt_begin(&p), "x", &x, &put_j, 1, 1, WIRE_KVX_COMPLETE, NULL, 0, 0, NULL);
-    deliver(r, &p, 201);
-    assert_int_equal(origin_max(r, "x"), 3);
-    assert_true(kv_is(r, "x", "k", "v") && kv_is(r, "x", "j", "w"));
+    kv_rec del_k = {"k", "", 2, KV_TOMBSTONE}, put_j = {"j", "w", 3, 0};
+    stripped_replica(r, &x);
 
     /* A sum in x's name signed by another key: refused, nothing stored, nothing reset. */
     const uint64_t held[] = {2, 3};
@@ -1115,11 +1122,7 @@ static void test_kv_withheld_owner_down(void **ctx)
     alive(r, "x", 1, "", &x, NULL);
     alive(r, "a", 1, "", &a, NULL);
     pkt p;
-    kv_rec put_k = {"k", "v", 1, 0}, put_j = {"j", "w", 3, 0};
-    put_delta_sum(pkt_begin(&p), "x", &x, &put_k, 1, 0, WIRE_KVX_COMPLETE, NULL, 0, 0, NULL);
-    deliver(r, &p, 200);
-    put_delta_sum(pkt_begin(&p), "x", &x, &put_j, 1, 1, WIRE_KVX_COMPLETE, NULL, 0, 0, NULL);
-    deliver(r, &p, 201);
+    stripped_replica(r, &x);
     const uint64_t held[] = {2, 3};
     put_delta_sum(pkt_begin(&p), "x", &x, NULL, 0, 3, WIRE_KVX_RUMOR, held, 2, 3, NULL);
     deliver(r, &p, 202);
