@@ -372,3 +372,9 @@ void tnet_restart(tnet *t, int i)
     tnet_start(t, i);
     drain(t, i);
 }
+
+void tnet_fill(uint8_t *p, size_t n, uint8_t start)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(start + i);
+}

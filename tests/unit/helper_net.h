@@ -46,4 +46,7 @@ void tnet_tap(tnet *t, tnet_tap_fn fn, void *ud);
 /* Restarts node i (a new rumor_node from its settings, which the caller may change first). */
 void tnet_restart(tnet *t, int i);
 
+/* Fills `n` bytes with start, start + 1, ... (keys and secrets for tests). */
+void tnet_fill(uint8_t *p, size_t n, uint8_t start);
+
 #endif

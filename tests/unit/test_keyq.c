@@ -21,18 +21,12 @@
 
 static uint8_t K1[RUMOR_KEY_BYTES], K2[RUMOR_KEY_BYTES], K3[RUMOR_KEY_BYTES];
 
-static void fill(uint8_t *p, size_t n, uint8_t start)
-{
-    for (size_t i = 0; i < n; i++)
-        p[i] = (uint8_t)(start + i);
-}
-
 static int setup(void **state)
 {
     (void)state;
-    fill(K1, sizeof(K1), 0x01);
-    fill(K2, sizeof(K2), 0x41);
-    fill(K3, sizeof(K3), 0x81);
+    tnet_fill(K1, sizeof(K1), 0x01);
+    tnet_fill(K2, sizeof(K2), 0x41);
+    tnet_fill(K3, sizeof(K3), 0x81);
     return 0;
 }
 
@@ -112,7 +106,7 @@ static rumor_node *sealed_node(bool keys_query)
     memcpy(ring[0], K1, RUMOR_KEY_BYTES);
     s.keys = (const uint8_t(*)[RUMOR_KEY_BYTES])ring;
     s.nkeys = 1;
-    fill(s.seal_secret, sizeof(s.seal_secret), 7);
+    tnet_fill(s.seal_secret, sizeof(s.seal_secret), 7);
     s.seal_epoch = 1000;
     s.keys_query = keys_query;
     rumor_node *n = NULL;
@@ -384,7 +378,7 @@ static void test_rotation(void **state)
         memcpy(rings[i][0], K1, RUMOR_KEY_BYTES);
         st->keys = (const uint8_t(*)[RUMOR_KEY_BYTES])rings[i];
         st->nkeys = 1;
-        fill(st->seal_secret, sizeof(st->seal_secret), (uint8_t)(0x30 + i));
+        tnet_fill(st->seal_secret, sizeof(st->seal_secret), (uint8_t)(0x30 + i));
         st->seal_epoch = 1000 + (uint64_t)i;
         st->keys_query = true;
     }

@@ -23,18 +23,12 @@
 
 static uint8_t K1[RUMOR_KEY_BYTES], K2[RUMOR_KEY_BYTES], K3[RUMOR_KEY_BYTES];
 
-static void fill(uint8_t *p, size_t n, uint8_t start)
-{
-    for (size_t i = 0; i < n; i++)
-        p[i] = (uint8_t)(start + i);
-}
-
 static int setup(void **state)
 {
     (void)state;
-    fill(K1, sizeof(K1), 0x00);
-    fill(K2, sizeof(K2), 0x40);
-    fill(K3, sizeof(K3), 0x80);
+    tnet_fill(K1, sizeof(K1), 0x00);
+    tnet_fill(K2, sizeof(K2), 0x40);
+    tnet_fill(K3, sizeof(K3), 0x80);
     return 0;
 }
 
@@ -43,7 +37,7 @@ static void seal_settings(rumor_settings *s, const uint8_t (*keys)[RUMOR_KEY_BYT
 {
     s->keys = keys;
     s->nkeys = n;
-    fill(s->seal_secret, sizeof(s->seal_secret), secret_start);
+    tnet_fill(s->seal_secret, sizeof(s->seal_secret), secret_start);
     s->seal_epoch = epoch;
 }
 
@@ -364,11 +358,11 @@ static void test_keyring_api(void **state)
     /* The cap. */
     for (uint8_t i = 0; rumor_node_keyring_count(n) < RUMOR_KEYRING_MAX; i++) {
         uint8_t k[RUMOR_KEY_BYTES];
-        fill(k, sizeof(k), (uint8_t)(0xc0 + i));
+        tnet_fill(k, sizeof(k), (uint8_t)(0xc0 + i));
         assert_int_equal(rumor_node_keyring_install(n, k), RUMOR_OK);
     }
     uint8_t extra[RUMOR_KEY_BYTES];
-    fill(extra, sizeof(extra), 0x03);
+    tnet_fill(extra, sizeof(extra), 0x03);
     assert_int_equal(rumor_node_keyring_install(n, extra), RUMOR_ERR_FULL);
     assert_int_equal(rumor_node_keyring_install(n, NULL), RUMOR_ERR_INVALID);
     rumor_node_del(n);
@@ -393,7 +387,7 @@ static void test_keyring_api(void **state)
     s.keys = (const uint8_t(*)[RUMOR_KEY_BYTES])one;
     s.nkeys = 1;
     assert_int_equal(rumor_node_new(&p, &s, 0), RUMOR_ERR_INVALID); /* secret all zero */
-    fill(s.seal_secret, sizeof(s.seal_secret), 1);
+    tnet_fill(s.seal_secret, sizeof(s.seal_secret), 1);
     assert_int_equal(rumor_node_new(&p, &s, 0), RUMOR_ERR_INVALID); /* epoch 0, no wall clock */
     s.wallclock_offset_ms = 1700000000000;
     assert_int_equal(rumor_node_new(&p, &s, 5), RUMOR_OK);
