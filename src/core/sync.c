@@ -512,11 +512,6 @@ static void merge_state(rumor_node *n, const wire_msg *m, uint64_t now)
     n->st.pushpulls++;
 }
 
-static bool member_named(rumor_node *n, wire_str name)
-{
-    return members_find(&n->mem, (const char *)name.p, name.len) != NULL;
-}
-
 /* With identities, a node we did not admit (no valid signed record of its own: no certificate,
  * another node's key) gets no state back. This is admission, not authentication of the stream:
  * a replay of a member's public record gets an answer; cluster encryption keeps outsiders out. */
@@ -590,7 +585,8 @@ static bool on_pushpull_request(rumor_node *n, stream *s, size_t i, size_t count
     /* With identities, a digest request from a member we have not heard of yet (the news of its
      * join has not reached us; a joiner's settling rounds meet this) ends unanswered, as from
      * any sender we did not admit, but it is no identity refusal: nothing in it was checked. */
-    if (n->ident && !member_named(n, m->u.pushpull.sender))
+    wire_str snd = m->u.pushpull.sender;
+    if (n->ident && !members_find(&n->mem, (const char *)snd.p, snd.len))
         return false;
     apply_clock_news(n, m, count, now);
     if (!sender_admitted(n, m))
